@@ -1,0 +1,92 @@
+import type { Redis } from 'ioredis';
+import { compareEventIds } from '../../core/event-ids.js';
+import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
+import type { MailEvent } from '../../core/types.js';
+import type { AccountRef, RedisKeys } from '../../keys.js';
+import { appendEvents } from './scripts.js';
+
+export interface RetentionPolicy {
+  maxEvents: number;
+  maxAgeMs: number;
+}
+
+export function formatWatermark(w: Watermark): string {
+  return `${w.uidValidity}:${w.lastUid}`;
+}
+
+export function parseWatermark(value: string | null | undefined): Watermark | undefined {
+  if (!value) return undefined;
+  const colon = value.lastIndexOf(':');
+  const lastUid = Number(value.slice(colon + 1));
+  if (colon <= 0 || !Number.isSafeInteger(lastUid)) return undefined;
+  return { uidValidity: value.slice(0, colon), lastUid };
+}
+
+/** Stream entries store the event without its id (the entry id is the event id). */
+function entryToEvent(id: string, fields: string[]): MailEvent | undefined {
+  const json = fields[1];
+  if (fields[0] !== 'e' || json === undefined) return undefined;
+  return { id, ...(JSON.parse(json) as Omit<MailEvent, 'id'>) };
+}
+
+export class RedisEventLog implements EventLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly retention: RetentionPolicy,
+  ) {}
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    const { lease, watermark } = request;
+    const result = (await appendEvents.run(
+      this.redis,
+      [this.keys.events(lease.userId), this.keys.watermarks(lease), this.keys.lease(lease)],
+      [
+        `${lease.workerId}:${lease.fence}`,
+        watermark?.mailbox ?? '',
+        watermark?.expected ? formatWatermark(watermark.expected) : '',
+        watermark ? formatWatermark(watermark.next) : '',
+        this.retention.maxEvents,
+        `${Date.now() - this.retention.maxAgeMs}-0`,
+        this.keys.liveChannel(lease.userId),
+        // The event's own fields, without an id: the script prepends the stream id.
+        ...request.events.map((event) => JSON.stringify(event)),
+      ],
+    )) as string[];
+    const [status, ...ids] = result;
+    if (status === 'ok') return { ok: true, ids };
+    return { ok: false, reason: status === 'lease_lost' ? 'lease_lost' : 'watermark_moved' };
+  }
+
+  async read(userId: string, since: string | undefined, limit: number): Promise<MailEvent[]> {
+    const start = since ? `(${since}` : '-';
+    const entries = await this.redis.xrange(this.keys.events(userId), start, '+', 'COUNT', limit);
+    const events: MailEvent[] = [];
+    for (const [id, fields] of entries) {
+      const event = entryToEvent(id, fields);
+      if (event) events.push(event);
+    }
+    return events;
+  }
+
+  async latestId(userId: string): Promise<string | undefined> {
+    const newest = await this.redis.xrevrange(this.keys.events(userId), '+', '-', 'COUNT', 1);
+    return newest[0]?.[0];
+  }
+
+  async isTrimmedAfter(userId: string, since: string): Promise<boolean> {
+    // Redis 7 remembers the highest id it ever trimmed: anything at or below it is gone.
+    try {
+      const info = (await this.redis.call('XINFO', 'STREAM', this.keys.events(userId))) as unknown[];
+      const at = info.indexOf('max-deleted-entry-id');
+      const maxDeleted = at >= 0 ? String(info[at + 1]) : '0-0';
+      return compareEventIds(maxDeleted, since) > 0;
+    } catch {
+      return false; // no stream yet: nothing was trimmed
+    }
+  }
+
+  async watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined> {
+    return parseWatermark(await this.redis.hget(this.keys.watermarks(ref), mailbox));
+  }
+}

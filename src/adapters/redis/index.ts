@@ -1,0 +1,41 @@
+import type { Config } from '../../config.js';
+import { RedisKeys } from '../../keys.js';
+import type { Adapters } from '../adapters.js';
+import { RedisAccountStore } from './account-store.js';
+import { connectRedis } from './connection.js';
+import { RedisControlBus } from './control-bus.js';
+import { RedisEventLog } from './event-log.js';
+import { RedisLeaseManager } from './leases.js';
+import { RedisLiveFeed } from './live-feed.js';
+import { RedisUserStore } from './user-store.js';
+
+/** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
+export function createRedisAdapters(config: Pick<Config, 'redisUrl' | 'events'>, role: string, prefix = 'mp'): Adapters {
+  const keys = new RedisKeys(prefix);
+  const redis = connectRedis(config.redisUrl, role);
+  const subscriber = connectRedis(config.redisUrl, `${role}:sub`);
+  const liveFeed = new RedisLiveFeed(subscriber, keys);
+  const control = new RedisControlBus(redis, subscriber, keys);
+  return {
+    keys,
+    redis,
+    eventLog: new RedisEventLog(redis, keys, {
+      maxEvents: config.events.retentionCount,
+      maxAgeMs: config.events.retentionMs,
+    }),
+    liveFeed,
+    accounts: new RedisAccountStore(redis, keys),
+    users: new RedisUserStore(redis, keys),
+    leases: new RedisLeaseManager(redis, keys),
+    control,
+    async ping() {
+      await redis.ping();
+    },
+    async close() {
+      await liveFeed.close();
+      await control.close();
+      subscriber.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

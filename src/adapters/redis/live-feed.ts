@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+import type { LiveFeed } from '../../core/ports.js';
+import type { MailEvent } from '../../core/types.js';
+import type { RedisKeys } from '../../keys.js';
+
+type Listener = (event: MailEvent) => void;
+
+/**
+ * Live events over Redis pub/sub: one SUBSCRIBE per user per web process, however many sockets
+ * that user has open here, and each message parsed once for all of them. Pub/sub drops what it
+ * could not deliver, so after a reconnect the listeners are told to catch up from the stream.
+ */
+export class RedisLiveFeed implements LiveFeed {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly reconnectListeners: Array<() => void> = [];
+  private connectedOnce = false;
+
+  constructor(private readonly subscriber: Redis, private readonly keys: RedisKeys) {
+    subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    subscriber.on('ready', () => {
+      if (!this.connectedOnce) {
+        this.connectedOnce = true;
+        return;
+      }
+      // ioredis re-sends SUBSCRIBE after 'ready'; a PING queued behind it answers only once the
+      // subscriptions are active again, so a catch-up read started then cannot miss anything.
+      subscriber.ping().then(
+        () => this.reconnectListeners.forEach((listener) => listener()),
+        () => undefined,
+      );
+    });
+    if (subscriber.status === 'ready') this.connectedOnce = true;
+  }
+
+  async subscribe(userId: string, listener: Listener): Promise<() => Promise<void>> {
+    const channel = this.keys.liveChannel(userId);
+    let set = this.listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(channel, set);
+    }
+    set.add(listener);
+    // Every caller awaits the SUBSCRIBE, even when it was not the first: the reply tells it the
+    // channel is live. Redis answers a repeated SUBSCRIBE without side effects.
+    await this.subscriber.subscribe(channel);
+    return async () => {
+      const current = this.listeners.get(channel);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) {
+        this.listeners.delete(channel);
+        await this.subscriber.unsubscribe(channel).catch(() => undefined);
+      }
+    };
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+
+  private dispatch(channel: string, message: string): void {
+    const set = this.listeners.get(channel);
+    if (!set || set.size === 0) return;
+    let event: MailEvent;
+    try {
+      event = JSON.parse(message) as MailEvent;
+    } catch {
+      return;
+    }
+    for (const listener of set) listener(event);
+  }
+}

@@ -1,0 +1,89 @@
+// Every Lua script mailpush runs, each opening with what it takes and returns.
+// All keys of one script share a user's hash tag, so they also run on Redis Cluster.
+
+import { LuaScript } from './lua.js';
+
+export const appendEvents = new LuaScript('appendEvents-3', `
+-- KEYS[1] the user's event stream
+-- KEYS[2] the account's watermark hash
+-- KEYS[3] the account's lease
+-- ARGV[1] lease value the caller holds ("<workerId>:<fence>")
+-- ARGV[2] mailbox whose watermark moves, or ""
+-- ARGV[3] watermark the caller read ("<uidValidity>:<uid>"), or "" when it read none
+-- ARGV[4] the new watermark
+-- ARGV[5] retention: keep about this many entries
+-- ARGV[6] retention: drop entries below this id
+-- ARGV[7] live channel to publish each event on
+-- ARGV[8..] events as JSON objects without their id
+-- Returns {"ok", id, ...} | {"lease_lost"} | {"watermark_moved"}
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lease_lost'} end
+if ARGV[2] ~= '' then
+  local current = redis.call('HGET', KEYS[2], ARGV[2]) or ''
+  if current ~= ARGV[3] then return {'watermark_moved'} end
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+end
+local result = {'ok'}
+for i = 8, #ARGV do
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
+  result[#result + 1] = id
+  redis.call('PUBLISH', ARGV[7], '{"id":"' .. id .. '",' .. string.sub(ARGV[i], 2))
+end
+if #ARGV >= 8 then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
+return result
+`);
+
+export const acquireLease = new LuaScript('acquireLease-2', `
+-- KEYS[1] the account's lease
+-- KEYS[2] the account's fence counter
+-- ARGV[1] worker id
+-- ARGV[2] time to live in ms
+-- Returns the lease value "<workerId>:<fence>", or false when another worker holds it
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local value = ARGV[1] .. ':' .. redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+return value
+`);
+
+export const renewLease = new LuaScript('renewLease-1', `
+-- KEYS[1] the account's lease
+-- ARGV[1] lease value the caller holds
+-- ARGV[2] time to live in ms
+-- Returns 1 when renewed, 0 when the lease is no longer the caller's
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`);
+
+export const releaseLease = new LuaScript('releaseLease-1', `
+-- KEYS[1] the account's lease
+-- ARGV[1] lease value the caller holds
+-- Returns 1 when released, 0 when it was not the caller's
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`);
+
+export const createAccount = new LuaScript('createAccount-3', `
+-- KEYS[1] the user's identity hash (mailbox identity -> account id)
+-- KEYS[2] the account hash
+-- KEYS[3] the user's account set
+-- ARGV[1] mailbox identity
+-- ARGV[2] account id
+-- ARGV[3..] field, value pairs of the account hash
+-- Returns 1 when created, 0 when the user already has an account for that mailbox
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+`);
+
+export const updateAccount = new LuaScript('updateAccount-1', `
+-- KEYS[1] the account hash
+-- ARGV[1] JSON object of changes: a string value sets the field, false deletes it
+-- Returns 1 when updated, 0 when the account no longer exists (it is never re-created)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for field, value in pairs(cjson.decode(ARGV[1])) do
+  if value == false then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
+end
+return 1
+`);

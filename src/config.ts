@@ -1,0 +1,180 @@
+// Configuration comes from the environment, is checked once at start-up and is then one typed,
+// frozen object. A bad value stops start-up with a single line that names the variable, so an
+// operator reading a container log knows exactly what to fix.
+
+export type ImapSecurity = 'tls' | 'starttls' | 'none';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** HTTP port of the web role. @default 8080 */
+  port: number;
+  /** Address the web role listens on. @default 127.0.0.1 */
+  host: string;
+  redisUrl: string;
+  /** Root secret: IMAP passwords are encrypted under a key derived from it. */
+  secret: string;
+  adminToken?: string;
+  logLevel: LogLevel;
+  imap: {
+    defaultHost?: string;
+    defaultPort?: number;
+    defaultSecurity: ImapSecurity;
+    allowedHosts: string[];
+    allowPrivate: boolean;
+    allowInsecure: boolean;
+    tlsRejectUnauthorized: boolean;
+    idleRestartMs: number;
+    socketTimeoutMs: number;
+    connectConcurrency: number;
+    connectTimeoutMs: number;
+    pollIntervalMs: number;
+    reconnectMinMs: number;
+    reconnectMaxMs: number;
+    authRetryMs: number;
+  };
+  events: {
+    /** A burst larger than this becomes one mail.batch event. @default 25 */
+    batchSize: number;
+    retentionCount: number;
+    retentionMs: number;
+  };
+  web: {
+    bodyLimitBytes: number;
+    registerRateLimitPerMinute: number;
+    wsPingMs: number;
+    wsAuthTimeoutMs: number;
+  };
+  worker: {
+    capacity: number;
+    leaseTtlMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(name, `must be true or false, got "${value}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${value}"`);
+  }
+  return value as T;
+}
+
+function required(env: Env, name: string, hint: string): string {
+  const value = raw(env, name);
+  if (value === undefined) throw new ConfigError(name, `is required: ${hint}`);
+  return value;
+}
+
+function redisUrl(env: Env): string {
+  const value = required(env, 'REDIS_URL', 'set it to redis://host:6379');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('REDIS_URL', 'is not a URL (expected redis://host:port or rediss://…)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got "${url.protocol}"`);
+  }
+  return value;
+}
+
+/** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
+export const CONFIG_VARIABLES = [
+  'PORT', 'HOST', 'REDIS_URL', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'LOG_LEVEL',
+  'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS',
+  'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
+  'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
+  'IMAP_CONNECT_TIMEOUT_SECONDS', 'IMAP_POLL_INTERVAL_SECONDS', 'IMAP_RECONNECT_MIN_MS',
+  'IMAP_RECONNECT_MAX_SECONDS', 'IMAP_AUTH_RETRY_SECONDS',
+  'EVENT_BATCH_SIZE', 'EVENT_RETENTION_COUNT', 'EVENT_RETENTION_DAYS',
+  'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
+  'WORKER_CAPACITY', 'LEASE_TTL_MS',
+] as const;
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const secret = required(env, 'MAILPUSH_SECRET', 'generate one with `openssl rand -base64 32`');
+  if (secret.length < 16) throw new ConfigError('MAILPUSH_SECRET', 'must be at least 16 characters long');
+  const adminToken = raw(env, 'ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters long');
+  }
+  const defaultSecurity = oneOf(env, 'IMAP_DEFAULT_SECURITY', ['tls', 'starttls', 'none'] as const, 'tls');
+  const defaultPortRaw = raw(env, 'IMAP_DEFAULT_PORT');
+  const defaultHost = raw(env, 'IMAP_DEFAULT_HOST');
+  const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 5, 3600) * 1000;
+  const config: Config = {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: raw(env, 'HOST') ?? '127.0.0.1',
+    redisUrl: redisUrl(env),
+    secret,
+    ...(adminToken ? { adminToken } : {}),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    imap: {
+      ...(defaultHost ? { defaultHost } : {}),
+      ...(defaultPortRaw ? { defaultPort: integer(env, 'IMAP_DEFAULT_PORT', 993, 1, 65535) } : {}),
+      defaultSecurity,
+      allowedHosts: (raw(env, 'IMAP_ALLOWED_HOSTS') ?? '')
+        .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+      allowPrivate: boolean(env, 'IMAP_ALLOW_PRIVATE', false),
+      allowInsecure: boolean(env, 'IMAP_ALLOW_INSECURE', false),
+      tlsRejectUnauthorized: boolean(env, 'IMAP_TLS_REJECT_UNAUTHORIZED', true),
+      // RFC 2177: a client should re-issue IDLE at least every 29 minutes.
+      idleRestartMs: integer(env, 'IMAP_IDLE_RESTART_SECONDS', 300, 1, 1740) * 1000,
+      socketTimeoutMs,
+      connectConcurrency: integer(env, 'IMAP_CONNECT_CONCURRENCY', 20, 1, 10000),
+      connectTimeoutMs: integer(env, 'IMAP_CONNECT_TIMEOUT_SECONDS', 15, 1, 120) * 1000,
+      pollIntervalMs: integer(env, 'IMAP_POLL_INTERVAL_SECONDS', 60, 5, 3600) * 1000,
+      reconnectMinMs: integer(env, 'IMAP_RECONNECT_MIN_MS', 1000, 10, 60000),
+      reconnectMaxMs: integer(env, 'IMAP_RECONNECT_MAX_SECONDS', 300, 1, 3600) * 1000,
+      authRetryMs: integer(env, 'IMAP_AUTH_RETRY_SECONDS', 3600, 1, 86400 * 7) * 1000,
+    },
+    events: {
+      batchSize: integer(env, 'EVENT_BATCH_SIZE', 25, 1, 10000),
+      retentionCount: integer(env, 'EVENT_RETENTION_COUNT', 1000, 10, 1000000),
+      retentionMs: integer(env, 'EVENT_RETENTION_DAYS', 7, 1, 365) * 86400 * 1000,
+    },
+    web: {
+      bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+      registerRateLimitPerMinute: integer(env, 'REGISTER_RATE_LIMIT_PER_MINUTE', 20, 1, 1000000),
+      wsPingMs: integer(env, 'WS_PING_SECONDS', 30, 1, 1740) * 1000,
+      wsAuthTimeoutMs: integer(env, 'WS_AUTH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
+    },
+    worker: {
+      capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),
+      leaseTtlMs: integer(env, 'LEASE_TTL_MS', 15000, 1000, 600000),
+    },
+  };
+  return Object.freeze(config);
+}

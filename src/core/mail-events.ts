@@ -1,0 +1,78 @@
+// Turning what IMAP told us into events. Pure functions: no I/O, easy to test.
+
+import type { MailAddress, NewEvent } from './types.js';
+
+/** The fields of a new message that a notification needs, already decoded. */
+export interface NewMessage {
+  uid: number;
+  messageId: string | null;
+  from: MailAddress;
+  subject: string;
+  date: string | null;
+}
+
+export interface MailboxContext {
+  accountId: string;
+  mailbox: string;
+  uidValidity: string;
+  /** Unseen messages in the mailbox after these arrived. */
+  unseen: number;
+  /** True when these arrived while nobody held the account. */
+  catchUp: boolean;
+  /** More messages than this become one mail.batch event. */
+  batchSize: number;
+  now: Date;
+}
+
+/**
+ * One mail.new per message in UID order, or a single mail.batch for a burst larger than the batch
+ * size, so a client that was away does not get hundreds of notifications.
+ */
+export function newMailEvents(messages: readonly NewMessage[], ctx: MailboxContext): NewEvent[] {
+  if (messages.length === 0) return [];
+  const sorted = [...messages].sort((a, b) => a.uid - b.uid);
+  if (sorted.length > ctx.batchSize) {
+    return [batchEvent(sorted.map((m) => m.uid), ctx)];
+  }
+  const time = ctx.now.toISOString();
+  return sorted.map((message) => ({
+    type: 'mail.new' as const,
+    accountId: ctx.accountId,
+    mailbox: ctx.mailbox,
+    time,
+    data: {
+      uid: message.uid,
+      uidValidity: ctx.uidValidity,
+      messageId: message.messageId,
+      from: message.from,
+      subject: message.subject,
+      date: message.date,
+      unseen: ctx.unseen,
+      catchUp: ctx.catchUp,
+    },
+  }));
+}
+
+export function batchEvent(uids: readonly number[], ctx: MailboxContext): NewEvent<'mail.batch'> {
+  const first = Math.min(...uids);
+  const last = Math.max(...uids);
+  return {
+    type: 'mail.batch',
+    accountId: ctx.accountId,
+    mailbox: ctx.mailbox,
+    time: ctx.now.toISOString(),
+    data: { count: uids.length, firstUid: first, lastUid: last, unseen: ctx.unseen, catchUp: ctx.catchUp },
+  };
+}
+
+/** Normalises an IMAP envelope address list into the one sender we show. */
+export function senderOf(from: ReadonlyArray<{ name?: string; address?: string }> | undefined): MailAddress {
+  const first = from?.[0];
+  return { name: first?.name?.trim() ?? '', address: first?.address?.trim() ?? '' };
+}
+
+export function isoDate(value: Date | string | undefined): string | null {
+  if (value === undefined) return null;
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}

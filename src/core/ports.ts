@@ -1,0 +1,103 @@
+// The narrow interfaces the roles depend on. The Redis adapter implements them today; an in-memory
+// adapter (embedded mode) implements the same ones, so nothing above this line knows which it has.
+
+import type { AccountRef } from '../keys.js';
+import type { AccountRecord, AccountState, MailEvent, NewEvent } from './types.js';
+
+/** Highest UID already notified in one mailbox, valid only under its UIDVALIDITY. */
+export interface Watermark {
+  uidValidity: string;
+  lastUid: number;
+}
+
+/** Proof that a worker holds an account; `fence` increases with every new holder. */
+export interface Lease extends AccountRef {
+  workerId: string;
+  fence: number;
+}
+
+export interface AppendRequest {
+  lease: Lease;
+  events: NewEvent[];
+  /** Moves one mailbox's watermark in the same atomic step as the append. */
+  watermark?: { mailbox: string; expected: Watermark | undefined; next: Watermark };
+}
+
+export type AppendResult =
+  | { ok: true; ids: string[] }
+  /** Another worker holds the account now: this one must stop touching it. */
+  | { ok: false; reason: 'lease_lost' }
+  /** The watermark is not what the caller read: re-read it and fetch again. */
+  | { ok: false; reason: 'watermark_moved' };
+
+export interface EventLog {
+  append(request: AppendRequest): Promise<AppendResult>;
+  /** Events after `since` (exclusive), oldest first. */
+  read(userId: string, since: string | undefined, limit: number): Promise<MailEvent[]>;
+  /** Id of the user's newest event, so a fresh stream knows where "now" is. */
+  latestId(userId: string): Promise<string | undefined>;
+  /** True when events after `since` may have been trimmed away by retention. */
+  isTrimmedAfter(userId: string, since: string): Promise<boolean>;
+  watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined>;
+}
+
+/** Live delivery of appended events to the web processes. */
+export interface LiveFeed {
+  /** Resolves once the subscription is active, so a replay started afterwards cannot miss a live event. */
+  subscribe(userId: string, listener: (event: MailEvent) => void): Promise<() => Promise<void>>;
+  /** Called when the feed's connection came back: live events may have been missed meanwhile. */
+  onReconnect(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+export interface AccountStatePatch {
+  state: AccountState;
+  lastError?: string | null;
+  unseen?: number;
+}
+
+export interface AccountChanges {
+  sealedPassword?: string;
+  mailboxes?: string[];
+  disabled?: boolean;
+}
+
+export interface AccountStore {
+  /** Stores a new account unless the user already has one for the same mailbox identity. */
+  create(record: AccountRecord, identity: string): Promise<'created' | 'exists'>;
+  findIdentity(userId: string, identity: string): Promise<string | undefined>;
+  get(ref: AccountRef): Promise<AccountRecord | undefined>;
+  listForUser(userId: string): Promise<AccountRecord[]>;
+  update(ref: AccountRef, changes: AccountChanges): Promise<AccountRecord | undefined>;
+  setState(ref: AccountRef, patch: AccountStatePatch): Promise<void>;
+  /** Removes the account with its credentials and watermarks. */
+  delete(ref: AccountRef): Promise<boolean>;
+  /** Every account reference, in pages; `cursor` '0' starts and ends the walk. */
+  scan(cursor: string): Promise<{ cursor: string; refs: AccountRef[] }>;
+}
+
+export interface UserStore {
+  /** Creates a user reachable by the given token hash; returns the new user id. */
+  create(tokenHash: string): Promise<string>;
+  findByToken(tokenHash: string): Promise<string | undefined>;
+}
+
+export interface LeaseManager {
+  acquire(ref: AccountRef, workerId: string, ttlMs: number): Promise<Lease | undefined>;
+  /** False when the lease was lost (expired and taken, or released). */
+  renew(lease: Lease, ttlMs: number): Promise<boolean>;
+  release(lease: Lease): Promise<void>;
+}
+
+export type AccountChangeKind = 'created' | 'updated' | 'deleted';
+
+export interface AccountChange extends AccountRef {
+  kind: AccountChangeKind;
+}
+
+/** Tells workers at once that an account was created, changed or deleted. */
+export interface ControlBus {
+  publish(change: AccountChange): Promise<void>;
+  subscribe(listener: (change: AccountChange) => void): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,94 @@
+// Every Redis key and channel mailpush uses is built here, and nowhere else.
+//
+// Everything that belongs to one user carries the hash tag `{u:<userId>}`, so in a Redis Cluster
+// all of it lives in one slot: the append script can then touch the event stream, the watermark
+// and the lease of an account in one atomic step. Only the token index, the account registry and
+// the control channel are global.
+
+export interface AccountRef {
+  userId: string;
+  accountId: string;
+}
+
+export class RedisKeys {
+  constructor(private readonly prefix = 'mp') {}
+
+  private user(userId: string): string {
+    return `${this.prefix}:{u:${userId}}`;
+  }
+
+  /** String: userId, keyed by the SHA-256 of a bearer token. */
+  token(tokenHash: string): string {
+    return `${this.prefix}:token:${tokenHash}`;
+  }
+
+  /** Hash: the user's own record (createdAt). */
+  userRecord(userId: string): string {
+    return `${this.user(userId)}:user`;
+  }
+
+  /** Set: ids of the user's accounts. */
+  userAccounts(userId: string): string {
+    return `${this.user(userId)}:accounts`;
+  }
+
+  /** Hash: mailbox identity (host|port|login) → accountId, to refuse the same mailbox twice. */
+  userIdentities(userId: string): string {
+    return `${this.user(userId)}:identities`;
+  }
+
+  /** Hash: one account's settings, encrypted password and live state. */
+  account(ref: AccountRef): string {
+    return `${this.user(ref.userId)}:acct:${ref.accountId}`;
+  }
+
+  /** Hash: mailbox path → "uidValidity:highestNotifiedUid". */
+  watermarks(ref: AccountRef): string {
+    return `${this.user(ref.userId)}:wm:${ref.accountId}`;
+  }
+
+  /** String: "<workerId>:<fence>" of the worker that holds the account. */
+  lease(ref: AccountRef): string {
+    return `${this.user(ref.userId)}:lease:${ref.accountId}`;
+  }
+
+  /** Counter: fencing tokens handed out for the account's lease. */
+  leaseFence(ref: AccountRef): string {
+    return `${this.user(ref.userId)}:fence:${ref.accountId}`;
+  }
+
+  /** Stream: the user's event log. Entry ids are the public event ids. */
+  events(userId: string): string {
+    return `${this.user(userId)}:events`;
+  }
+
+  /** Pub/sub channel: each appended event, for live fan-out to web processes. */
+  liveChannel(userId: string): string {
+    return `${this.user(userId)}:live`;
+  }
+
+  /** Set: "<userId>/<accountId>" of every account, which workers scan for work. */
+  accountRegistry(): string {
+    return `${this.prefix}:accounts`;
+  }
+
+  /** Pub/sub channel: account created, changed or deleted, so workers react at once. */
+  controlChannel(): string {
+    return `${this.prefix}:control`;
+  }
+
+  /** Prefix for the registration rate limiter's counters. */
+  rateLimitPrefix(): string {
+    return `${this.prefix}:ratelimit:`;
+  }
+}
+
+export function registryMember(ref: AccountRef): string {
+  return `${ref.userId}/${ref.accountId}`;
+}
+
+export function parseRegistryMember(member: string): AccountRef | undefined {
+  const slash = member.indexOf('/');
+  if (slash <= 0) return undefined;
+  return { userId: member.slice(0, slash), accountId: member.slice(slash + 1) };
+}

@@ -1,0 +1,63 @@
+// The web role's Fastify application. Building it connects nothing and listens nowhere: the
+// caller decides (tests use the same builder as production).
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
+import type { Logger } from 'pino';
+import type { Adapters } from '../../adapters/adapters.js';
+import type { Config } from '../../config.js';
+import { SecretBox } from '../../core/secret-box.js';
+import { HostLimiter } from '../../imap/host-limiter.js';
+import { Authenticator } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { accountRoutes } from './routes/accounts.js';
+import { eventRoutes } from './routes/events.js';
+import { streamRoutes } from './routes/stream.js';
+import { CloseCode } from './stream-client.js';
+
+export interface WebAppOptions {
+  config: Config;
+  adapters: Adapters;
+  logger: Logger;
+}
+
+export async function buildWebApp({ config, adapters, logger }: WebAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.web.bodyLimitBytes,
+    // While shutting down, new requests get a 503 so a load balancer retries them elsewhere.
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  installErrorHandling(app);
+
+  await app.register(rateLimit, {
+    global: false,
+    ...(adapters.redis ? { redis: adapters.redis, nameSpace: adapters.keys?.rateLimitPrefix() } : {}),
+  });
+  await app.register(websocket, {
+    options: { maxPayload: 16 * 1024 },
+    // On shutdown tell every client to reconnect elsewhere (1001 Going Away), then stop.
+    preClose(done) {
+      for (const socket of app.websocketServer.clients) socket.close(CloseCode.goingAway, 'server shutting down');
+      app.websocketServer.close(() => done());
+    },
+  });
+
+  const auth = new Authenticator(adapters.users, config.adminToken);
+  const imap = { config, limiter: new HostLimiter(config.imap.connectConcurrency) };
+  await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
+  await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
+  await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts }));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await adapters.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ error: { code: 'unavailable', message: 'storage is not reachable' } });
+    }
+  });
+  return app;
+}

@@ -1,0 +1,46 @@
+// One error shape for every failure: {"error": {"code", "message"}}, with stable codes clients can
+// switch on. A 5xx never shows its message (it could carry internals); the log keeps it.
+
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});
+
+export class ApiError extends Error {
+  constructor(readonly statusCode: number, readonly code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const notFound = (what = 'resource'): ApiError => new ApiError(404, 'not_found', `${what} not found`);
+export const unauthorized = (message = 'a valid bearer token is required'): ApiError => new ApiError(401, 'unauthorized', message);
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
+    }
+    const status = error.statusCode ?? 500;
+    if (error.validation) {
+      return reply.code(400).send({ error: { code: 'invalid_request', message: error.message } });
+    }
+    if (status === 429) {
+      return reply.code(429).send({ error: { code: 'rate_limited', message: 'too many requests; try again later' } });
+    }
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors: bad JSON, wrong content type, body too large, ...
+      const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+      return reply.code(status).send({ error: { code, message: error.message } });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(status >= 500 && status < 600 ? status : 500).send({
+      error: { code: status === 503 ? 'unavailable' : 'internal_error', message: 'internal error; it has been logged' },
+    });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
+  });
+}

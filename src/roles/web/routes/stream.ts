@@ -1,0 +1,103 @@
+// GET /v1/stream: the live WebSocket. A browser cannot set headers on a WebSocket, so besides
+// `Authorization: Bearer` a client may authenticate with a first message {"type":"auth","token"}.
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type {} from '@fastify/websocket'; // adds the { websocket: true } route option
+import type { Config } from '../../../config.js';
+import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
+import { EVENT_ID_PATTERN } from '../../../core/event-ids.js';
+import { toAccountView } from '../../../core/types.js';
+import { bearerToken, type Authenticator } from '../auth.js';
+import { CloseCode, StreamClient } from '../stream-client.js';
+
+export interface StreamDeps {
+  config: Config;
+  eventLog: EventLog;
+  liveFeed: LiveFeed;
+  accounts: AccountStore;
+  auth: Authenticator;
+}
+
+interface StreamOptions {
+  token?: string;
+  since?: string;
+  heartbeat?: number;
+}
+
+/** Heartbeat seconds a client may ask for, like ActiveSync's: 10 s to 29 min. */
+function heartbeatMs(requested: unknown, fallbackMs: number): number | undefined {
+  if (requested === undefined || requested === '') return fallbackMs;
+  const seconds = Number(requested);
+  if (!Number.isInteger(seconds) || seconds < 10 || seconds > 1740) return undefined;
+  return seconds * 1000;
+}
+
+export function streamRoutes(deps: StreamDeps) {
+  const clients = new Set<StreamClient>();
+  // The live feed lost its connection for a moment: every client re-reads what it may have missed.
+  deps.liveFeed.onReconnect(() => clients.forEach((client) => void client.resume()));
+
+  async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions): Promise<void> {
+    const fail = (reason: string, code: number = CloseCode.unauthorized) => socket.close(code, reason);
+    if (options.since !== undefined && !EVENT_ID_PATTERN.test(options.since)) return fail('since is not an event id', CloseCode.badMessage);
+    const pingMs = heartbeatMs(options.heartbeat, deps.config.web.wsPingMs);
+    if (pingMs === undefined) return fail('heartbeat must be 10 to 1740 seconds', CloseCode.badMessage);
+    const principal = options.token ? await deps.auth.principal(options.token) : undefined;
+    if (principal?.kind !== 'user') return fail('invalid token');
+    if (socket.readyState !== socket.OPEN) return;
+
+    const client = new StreamClient(principal.userId, socket, deps.eventLog);
+    const unsubscribe = await deps.liveFeed.subscribe(principal.userId, (event) => client.deliver(event));
+    clients.add(client);
+    let alive = true;
+    const pinger = setInterval(() => {
+      if (!alive) return socket.terminate(); // no pong since the last ping: the peer is gone
+      alive = false;
+      socket.ping();
+    }, pingMs);
+    socket.on('pong', () => (alive = true));
+    socket.once('close', () => {
+      clearInterval(pinger);
+      clients.delete(client);
+      void unsubscribe();
+    });
+    const accounts = await deps.accounts.listForUser(principal.userId);
+    client.sendRaw(JSON.stringify({ type: 'ready', accounts: accounts.map(toAccountView), heartbeat: pingMs / 1000 }));
+    await client.begin(options.since);
+    request.log.debug({ userId: principal.userId }, 'stream opened');
+  }
+
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.get('/v1/stream', { websocket: true }, (socket, request) => {
+      const query = request.query as Record<string, string | undefined>;
+      const onError = (error: unknown) => {
+        request.log.warn({ err: (error as Error).message }, 'stream failed');
+        socket.close(CloseCode.tryAgainLater, 'internal error; reconnect');
+      };
+      const headerToken = bearerToken(request.headers.authorization);
+      if (headerToken !== undefined) {
+        open(socket, request, { token: headerToken, since: query.since, heartbeat: query.heartbeat as unknown as number }).catch(onError);
+        return;
+      }
+      // No header: the first message must authenticate, within the configured time.
+      const timer = setTimeout(() => socket.close(CloseCode.unauthorized, 'authentication timed out'), deps.config.web.wsAuthTimeoutMs);
+      socket.once('message', (data) => {
+        clearTimeout(timer);
+        let message: { type?: unknown; token?: unknown; since?: unknown; heartbeat?: unknown };
+        try {
+          message = JSON.parse(data.toString()) as typeof message;
+        } catch {
+          return socket.close(CloseCode.badMessage, 'expected a JSON auth message');
+        }
+        if (message?.type !== 'auth' || typeof message.token !== 'string') {
+          return socket.close(CloseCode.unauthorized, 'expected {"type":"auth","token":"…"}');
+        }
+        const since = typeof message.since === 'string' ? message.since : query.since;
+        const heartbeat = (message.heartbeat ?? query.heartbeat) as number | undefined;
+        open(socket, request, { token: message.token, since, heartbeat }).catch(onError);
+      });
+      socket.once('close', () => clearTimeout(timer));
+    });
+  };
+}

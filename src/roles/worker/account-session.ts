@@ -1,0 +1,106 @@
+// Everything one worker does for one account it holds: a watcher per watched mailbox, and the
+// account's single visible state, summarised from them.
+
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { AccountStore, EventLog, Lease } from '../../core/ports.js';
+import type { SecretBox } from '../../core/secret-box.js';
+import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
+import type { ImapClientOptions } from '../../imap/client.js';
+import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
+
+export interface AccountSessionDeps {
+  config: Pick<Config, 'imap' | 'events'>;
+  eventLog: EventLog;
+  accounts: AccountStore;
+  secretBox: SecretBox;
+  imap: ImapClientOptions;
+  log: Logger;
+  onLeaseLost(lease: Lease): void;
+}
+
+// The account shows its most troubled mailbox: one failing folder must not hide behind a healthy one.
+const SEVERITY: AccountState[] = ['idle', 'polling', 'connecting', 'reconnecting', 'error', 'auth_failed'];
+
+export class AccountSession {
+  private readonly watchers: MailboxWatcher[] = [];
+  private readonly statuses = new Map<string, WatcherStatus>();
+  private published: { state: AccountState; error: string | undefined; unseen: number | undefined } | undefined;
+  private stopped = false;
+
+  constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
+
+  start(): void {
+    let password: string;
+    try {
+      password = this.deps.secretBox.open(this.record.sealedPassword, this.record.accountId);
+    } catch {
+      // MAILPUSH_SECRET changed or the record was tampered with: only a new password helps.
+      this.publish({ state: 'error', error: 'stored credentials cannot be decrypted; set the password again' });
+      return;
+    }
+    const log = this.deps.log.child({ accountId: this.record.accountId });
+    for (const mailbox of this.record.mailboxes) {
+      const watcher = new MailboxWatcher({
+        lease: this.lease,
+        mailbox,
+        settings: this.record.imap,
+        password,
+        eventLog: this.deps.eventLog,
+        imap: this.deps.imap,
+        config: this.deps.config,
+        log,
+        onStatus: (status) => this.onStatus(mailbox, status),
+        onLeaseLost: () => this.deps.onLeaseLost(this.lease),
+      });
+      this.watchers.push(watcher);
+      watcher.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.watchers.map((watcher) => watcher.stop()));
+  }
+
+  private onStatus(mailbox: string, status: WatcherStatus): void {
+    if (this.stopped) return;
+    this.statuses.set(mailbox, status);
+    let worst: WatcherStatus | undefined;
+    let unseen: number | undefined;
+    for (const s of this.statuses.values()) {
+      if (!worst || SEVERITY.indexOf(s.state) > SEVERITY.indexOf(worst.state)) worst = s;
+      if (s.unseen !== undefined) unseen = (unseen ?? 0) + s.unseen;
+    }
+    if (worst) this.publish({ state: worst.state, ...(worst.error ? { error: worst.error } : {}), ...(unseen !== undefined ? { unseen } : {}) });
+  }
+
+  /** Stores the account's state, and tells its user when the state itself changed. */
+  private publish(next: { state: AccountState; error?: string; unseen?: number }): void {
+    const previous = this.published;
+    const stateChanged = previous?.state !== next.state || previous?.error !== next.error;
+    if (!stateChanged && previous?.unseen === next.unseen) return;
+    this.published = { state: next.state, error: next.error, unseen: next.unseen };
+    const ref = this.lease;
+    const writes: Array<Promise<unknown>> = [
+      this.deps.accounts.setState(ref, {
+        state: next.state,
+        lastError: next.error ?? null,
+        ...(next.unseen !== undefined ? { unseen: next.unseen } : {}),
+      }),
+    ];
+    if (stateChanged) {
+      const event: NewEvent<'account.state'> = {
+        type: 'account.state',
+        accountId: ref.accountId,
+        mailbox: null,
+        time: new Date().toISOString(),
+        data: { state: next.state, ...(next.error ? { error: next.error } : {}) },
+      };
+      writes.push(this.deps.eventLog.append({ lease: ref, events: [event] }));
+    }
+    Promise.all(writes).catch((error: unknown) => {
+      this.deps.log.warn({ accountId: ref.accountId, err: (error as Error).message }, 'could not store account state');
+    });
+  }
+}

@@ -1,0 +1,295 @@
+// One long-lived IMAP connection watching one mailbox of one account.
+//
+// Its life: connect → SELECT → catch up from the watermark → IDLE (or poll) until the connection
+// dies → back off → again. New mail is found by UID, never by counting EXISTS: the watermark in the
+// store says which UIDs were already notified, and it only moves in the same atomic step that
+// appends their events, so a crash at any point can neither lose nor repeat a notification.
+
+import type { ImapFlow, FlagsEvent, ExpungeEvent } from 'imapflow';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import { backoffDelay } from '../../core/backoff.js';
+import { batchEvent, isoDate, newMailEvents, senderOf, type NewMessage } from '../../core/mail-events.js';
+import type { EventLog, Lease, Watermark } from '../../core/ports.js';
+import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
+import { classifyImapError, connectImap, type ImapClientOptions } from '../../imap/client.js';
+
+export type WatcherState = Exclude<AccountState, 'disabled'>;
+
+export interface WatcherStatus {
+  state: WatcherState;
+  error?: string;
+  unseen?: number;
+}
+
+export interface MailboxWatcherOptions {
+  lease: Lease;
+  mailbox: string;
+  settings: ImapSettings;
+  password: string;
+  eventLog: EventLog;
+  imap: ImapClientOptions;
+  config: Pick<Config, 'imap' | 'events'>;
+  log: Logger;
+  onStatus(status: WatcherStatus): void;
+  /** The store says another worker holds the account now. */
+  onLeaseLost(): void;
+}
+
+class LeaseLostError extends Error {}
+
+export class MailboxWatcher {
+  private stopped = false;
+  private client: ImapFlow | undefined;
+  private wake: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  /** Serialises everything that talks to the connection and the log, so events keep UID order. */
+  private queue: Promise<void> = Promise.resolve();
+  private syncQueued = false;
+  private expunged: number[] | undefined;
+  private uidValidity = '';
+  private unseen: number | undefined;
+  private state: WatcherState = 'connecting';
+
+  constructor(private readonly options: MailboxWatcherOptions) {}
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Logs out and stops for good. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    const client = this.client;
+    if (client) await client.logout().catch(() => client.close());
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      this.setStatus({ state: attempt === 0 ? 'connecting' : 'reconnecting' });
+      let delay: number;
+      try {
+        const connectedAt = Date.now();
+        await this.session();
+        // A connection that lived a while resets the backoff: this is a fresh failure, not a loop.
+        if (Date.now() - connectedAt > 60_000) attempt = 0;
+        delay = backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          this.stopped = true;
+          this.options.onLeaseLost();
+          break;
+        }
+        if (this.stopped) break;
+        const failure = classifyImapError(error);
+        if (failure.kind === 'auth_failed') {
+          // Never retry a wrong password in a loop: servers lock accounts out for that. A PATCH
+          // with a new password restarts the watcher; otherwise try again after a long pause.
+          this.setStatus({ state: 'auth_failed', error: failure.message });
+          delay = this.options.config.imap.authRetryMs;
+        } else {
+          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'insecure_not_allowed';
+          this.setStatus({ state: hard ? 'error' : 'reconnecting', error: failure.message });
+          delay = hard
+            ? this.options.config.imap.reconnectMaxMs
+            : backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
+        }
+        this.options.log.warn({ mailbox: this.options.mailbox, kind: failure.kind, err: failure.message }, 'imap connection failed');
+      }
+      if (!this.stopped) await this.sleep(delay);
+    }
+  }
+
+  /** One connection, from login until it closes. Throws when it could not be set up. */
+  private async session(): Promise<void> {
+    const { options } = this;
+    const client = await connectImap(options.settings, options.password, options.imap, {
+      maxIdleTime: options.config.imap.idleRestartMs,
+      qresync: true,
+    });
+    this.client = client;
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.on('error', (error: Error) => options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error'));
+    try {
+      if (this.stopped) {
+        await client.logout();
+        return;
+      }
+      // Listeners first: mail that arrives during the catch-up below queues another sync.
+      client.on('exists', () => this.requestSync(false));
+      client.on('flags', (event: FlagsEvent) => this.onFlags(event));
+      client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
+      const mailbox = await client.mailboxOpen(options.mailbox);
+      this.uidValidity = String(mailbox.uidValidity);
+      await this.enqueue(() => this.sync(client, true, mailbox.uidNext));
+      const polling = !client.capabilities.has('IDLE');
+      // Without IDLE, imapflow polls (NOOP) every maxIdleTime: make that the configured interval.
+      if (polling) client.maxIdleTime = options.config.imap.pollIntervalMs;
+      this.setStatus({ state: polling ? 'polling' : 'idle' });
+      await closed;
+    } catch (error) {
+      client.close();
+      throw error;
+    } finally {
+      if (this.client === client) this.client = undefined;
+    }
+  }
+
+  private requestSync(catchUp: boolean): void {
+    if (this.syncQueued) return; // one queued sync covers every EXISTS before it runs
+    this.syncQueued = true;
+    const client = this.client;
+    void this.enqueue(async () => {
+      this.syncQueued = false;
+      if (client && client === this.client && client.usable) await this.sync(client, catchUp);
+    }).catch((error: unknown) => this.fail(client, error));
+  }
+
+  /**
+   * Notifies every message above the watermark. `uidNext` (from SELECT) lets a first run start at
+   * the mailbox's current end instead of announcing old mail, and lets a long catch-up be counted
+   * without fetching thousands of envelopes.
+   */
+  private async sync(client: ImapFlow, catchUp: boolean, uidNext?: number): Promise<void> {
+    const { options } = this;
+    const ref = options.lease;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const stored = await options.eventLog.watermark(ref, options.mailbox);
+      const current = this.uidValidity;
+      const next = uidNext ?? (client.mailbox ? client.mailbox.uidNext : 1);
+      if (!stored || stored.uidValidity !== current) {
+        // First run, or the server renumbered the mailbox: re-base without replaying old mail.
+        const events: NewEvent[] = stored ? [this.event('mailbox.reset', { uidValidity: current })] : [];
+        if (await this.append(events, stored, { uidValidity: current, lastUid: next - 1 })) return;
+        continue;
+      }
+      const fresh = await this.fetchAbove(client, stored.lastUid, catchUp && uidNext !== undefined ? uidNext : undefined);
+      if (fresh.messages.length === 0 && fresh.uids.length === 0) return;
+      const unseen = await this.unseenCount(client);
+      const ctx = {
+        accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
+        batchSize: options.config.events.batchSize, now: new Date(),
+      };
+      const events = fresh.messages.length ? newMailEvents(fresh.messages, ctx) : [batchEvent(fresh.uids, ctx)];
+      const lastUid = Math.max(...fresh.uids, ...fresh.messages.map((m) => m.uid));
+      if (await this.append(events, stored, { uidValidity: current, lastUid })) return;
+    }
+    throw new Error('watermark kept moving under this worker');
+  }
+
+  private async fetchAbove(client: ImapFlow, lastUid: number, uidNext: number | undefined): Promise<{ messages: NewMessage[]; uids: number[] }> {
+    const range = `${lastUid + 1}:*`;
+    // A long absence: count the UIDs, and skip the envelopes a mail.batch would not use anyway.
+    if (uidNext !== undefined && uidNext - 1 - lastUid > this.options.config.events.batchSize) {
+      const found = await client.search({ uid: range }, { uid: true });
+      const uids = (Array.isArray(found) ? found : []).filter((uid) => uid > lastUid);
+      if (uids.length > this.options.config.events.batchSize) return { messages: [], uids };
+    }
+    const fetched = await client.fetchAll(range, { uid: true, envelope: true }, { uid: true });
+    // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
+    const messages = fetched
+      .filter((m) => m.uid > lastUid)
+      .map((m) => ({
+        uid: m.uid,
+        messageId: m.envelope?.messageId ?? null,
+        from: senderOf(m.envelope?.from),
+        subject: m.envelope?.subject ?? '',
+        date: isoDate(m.envelope?.date),
+      }));
+    return { messages, uids: [] };
+  }
+
+  private async unseenCount(client: ImapFlow): Promise<number> {
+    const status = await client.status(this.options.mailbox, { unseen: true });
+    const unseen = status && typeof status.unseen === 'number' ? status.unseen : 0;
+    if (unseen !== this.unseen) {
+      this.unseen = unseen;
+      this.setStatus({ state: this.state });
+    }
+    return unseen;
+  }
+
+  private onFlags(event: FlagsEvent): void {
+    const client = this.client;
+    const uid = event.uid;
+    if (!client || uid === undefined) return; // without QRESYNC the server gave no UID to report
+    void this.enqueue(async () => {
+      if (!client.usable) return;
+      const unseen = await this.unseenCount(client);
+      const flags = [...event.flags].sort();
+      await this.append([this.event('mail.flags', { uid, seen: event.flags.has('\\Seen'), flags, unseen })]);
+    }).catch((error: unknown) => this.fail(client, error));
+  }
+
+  private onExpunge(event: ExpungeEvent): void {
+    const client = this.client;
+    if (!client) return;
+    // A bulk delete arrives as many responses: gather them into one event.
+    if (this.expunged) {
+      if (event.uid !== undefined) this.expunged.push(event.uid);
+      return;
+    }
+    this.expunged = event.uid !== undefined ? [event.uid] : [];
+    void this.enqueue(async () => {
+      const uids = this.expunged ?? [];
+      this.expunged = undefined;
+      if (!client.usable) return;
+      const unseen = await this.unseenCount(client);
+      await this.append([this.event('mail.expunged', { ...(uids.length ? { uids: uids.sort((a, b) => a - b) } : {}), unseen })]);
+    }).catch((error: unknown) => this.fail(client, error));
+  }
+
+  /** True when appended; false when the watermark moved meanwhile. Throws when the lease is gone. */
+  private async append(events: NewEvent[], expected?: Watermark, next?: Watermark): Promise<boolean> {
+    const result = await this.options.eventLog.append({
+      lease: this.options.lease,
+      events,
+      ...(next ? { watermark: { mailbox: this.options.mailbox, expected, next } } : {}),
+    });
+    if (result.ok) return true;
+    if (result.reason === 'lease_lost') throw new LeaseLostError('lease lost');
+    return false;
+  }
+
+  private event<T extends NewEvent['type']>(type: T, data: NewEvent<T>['data']): NewEvent<T> {
+    return { type, accountId: this.options.lease.accountId, mailbox: this.options.mailbox, time: new Date().toISOString(), data };
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A failed sync leaves the connection in an unknown state: drop it and start over. */
+  private fail(client: ImapFlow | undefined, error: unknown): void {
+    if (error instanceof LeaseLostError) {
+      if (!this.stopped) {
+        this.stopped = true;
+        this.options.onLeaseLost();
+      }
+      client?.close();
+      return;
+    }
+    this.options.log.warn({ mailbox: this.options.mailbox, err: (error as Error).message }, 'sync failed, reconnecting');
+    client?.close();
+  }
+
+  private setStatus(status: WatcherStatus): void {
+    this.state = status.state;
+    this.options.onStatus({ ...status, ...(this.unseen !== undefined ? { unseen: this.unseen } : {}) });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length' };
+
+test('defaults match the documented values', () => {
+  const config = loadConfig(base);
+  assert.equal(config.port, 8080);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.imap.idleRestartMs, 300_000);
+  assert.equal(config.imap.socketTimeoutMs, 300_000);
+  assert.equal(config.imap.connectConcurrency, 20);
+  assert.equal(config.imap.allowPrivate, false);
+  assert.equal(config.imap.allowInsecure, false);
+  assert.equal(config.imap.tlsRejectUnauthorized, true);
+  assert.equal(config.imap.defaultSecurity, 'tls');
+  assert.equal(config.events.batchSize, 25);
+  assert.ok(Object.isFrozen(config));
+});
+
+test('a bad or missing value names the variable in one line', () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ MAILPUSH_SECRET: base.MAILPUSH_SECRET }, 'REDIS_URL'],
+    [{ REDIS_URL: base.REDIS_URL }, 'MAILPUSH_SECRET'],
+    [{ ...base, REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ ...base, PORT: 'eighty' }, 'PORT'],
+    [{ ...base, IMAP_IDLE_RESTART_SECONDS: '1741' }, 'IMAP_IDLE_RESTART_SECONDS'],
+    [{ ...base, IMAP_ALLOW_PRIVATE: 'maybe' }, 'IMAP_ALLOW_PRIVATE'],
+    [{ ...base, IMAP_DEFAULT_SECURITY: 'ssl' }, 'IMAP_DEFAULT_SECURITY'],
+    [{ ...base, MAILPUSH_SECRET: 'short' }, 'MAILPUSH_SECRET'],
+  ];
+  for (const [env, variable] of cases) {
+    assert.throws(() => loadConfig(env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.variable, variable);
+      assert.ok(error.message.startsWith(variable));
+      assert.ok(!error.message.includes('\n'));
+      return true;
+    });
+  }
+});
+
+test('IDLE restart may be set up to RFC 2177\'s 29 minutes', () => {
+  assert.equal(loadConfig({ ...base, IMAP_IDLE_RESTART_SECONDS: '1740' }).imap.idleRestartMs, 1_740_000);
+  assert.deepEqual(loadConfig({ ...base, IMAP_ALLOWED_HOSTS: ' Mail.Example.com, imap.test ' }).imap.allowedHosts, ['mail.example.com', 'imap.test']);
+});
