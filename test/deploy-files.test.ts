@@ -1,0 +1,66 @@
+// No Docker engine runs here, so the deployment files are checked by reading them: every variable
+// they set must be one the gateway reads, and the environment they produce must pass the
+// gateway's own config validation.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
+
+const root = new URL('../../', import.meta.url);
+const read = (file: string) => readFileSync(new URL(file, root), 'utf8');
+
+function envExample(): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of read('.env.example').split('\n')) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (match) vars[match[1]!] = match[2]!;
+  }
+  return vars;
+}
+
+/** Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} interpolation against an .env file. */
+function interpolate(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, op?: string, arg?: string) => {
+    const set = env[name];
+    if (op === '?' && !set) throw new Error(`compose would stop: ${arg}`);
+    return set || (op === '-' ? arg ?? '' : '');
+  });
+}
+
+test('.env.example documents exactly the variables the gateway reads', () => {
+  assert.deepEqual(Object.keys(envExample()).sort(), [...CONFIG_VARIABLES].sort());
+});
+
+test('docker-compose.yml runs Redis with AOF, one web and two workers, with a valid config', () => {
+  const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+    services: Record<string, { command?: string[]; environment?: Record<string, string>; deploy?: { replicas?: number }; image?: string; build?: string }>;
+  };
+  const { redis, web, worker, dovecot } = compose.services;
+  assert.ok(redis && web && worker && dovecot, 'redis, dovecot, web and worker services');
+  assert.ok(redis.command?.join(' ').includes('--appendonly yes'), 'Redis persists with AOF');
+  assert.deepEqual(web.command, ['web']);
+  assert.deepEqual(worker.command, ['worker']);
+  assert.equal(worker.deploy?.replicas, 2);
+  const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret' };
+  for (const service of [web, worker]) {
+    const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
+    for (const name of Object.keys(env)) {
+      assert.ok((CONFIG_VARIABLES as readonly string[]).includes(name), `${name} is a variable the gateway reads`);
+    }
+    const config = loadConfig(env);
+    assert.equal(config.redisUrl, 'redis://redis:6379');
+  }
+  assert.throws(() => interpolate(String(web.environment?.MAILPUSH_SECRET), { ...envExample(), MAILPUSH_SECRET: '' }), /MAILPUSH_SECRET/, 'compose refuses to start without a secret');
+});
+
+test('the Dockerfile is multi-stage, runs as a non-root user, with mailpush as entrypoint', () => {
+  const lines = read('Dockerfile').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  assert.ok(lines.filter((l) => /^FROM\s/i.test(l)).length >= 2, 'multi-stage');
+  const user = lines.filter((l) => /^USER\s/i.test(l)).pop();
+  assert.ok(user && !/\broot\b|\b0\b/.test(user), 'USER is not root');
+  assert.match(lines.find((l) => /^ENTRYPOINT/i.test(l)) ?? '', /"mailpush"/);
+  const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+  assert.ok(pkg.bin.mailpush, 'package.json declares the mailpush bin');
+});
