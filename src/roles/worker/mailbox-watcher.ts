@@ -219,7 +219,8 @@ export class MailboxWatcher {
     void this.enqueue(async () => {
       if (!client.usable) return;
       const unseen = await this.unseenCount(client);
-      const flags = [...event.flags].sort();
+      // \Recent belongs to one IMAP session (and is gone in IMAP4rev2): not a property of the mail.
+      const flags = [...event.flags].filter((flag) => flag !== '\\Recent').sort();
       await this.append([this.event('mail.flags', { uid, seen: event.flags.has('\\Seen'), flags, unseen })]);
     }).catch((error: unknown) => this.fail(client, error));
   }

@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 20_000 });
+
+test('--help lists every role', () => {
+  const result = run(['--help']);
+  assert.equal(result.status, 0);
+  for (const role of ['all', 'web', 'worker']) assert.match(result.stdout, new RegExp(`^\\s+${role}\\s`, 'm'));
+});
+
+test('a missing or bad variable stops start-up with one line naming it', () => {
+  const missing = run(['all'], { MAILPUSH_SECRET: 'long-enough-secret-value' });
+  assert.equal(missing.status, 78);
+  assert.equal(missing.stderr.trim().split('\n').length, 1);
+  assert.match(missing.stderr, /REDIS_URL is required/);
+  const bad = run(['worker'], { REDIS_URL: 'redis://127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value', IMAP_CONNECT_CONCURRENCY: 'lots' });
+  assert.equal(bad.status, 78);
+  assert.match(bad.stderr, /^mailpush: configuration error: IMAP_CONNECT_CONCURRENCY must be a whole number/);
+});
+
+test('an unknown command is refused with the usage', () => {
+  const result = run(['serve']);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /unknown command "serve"/);
+});

@@ -1,0 +1,154 @@
+// Runs a real gateway (any role) in this process against the test Redis and Dovecot, with short
+// timeouts set through configuration, plus small clients for its REST API and WebSocket stream.
+
+import { Writable } from 'node:stream';
+import WebSocket from 'ws';
+import { loadConfig } from '../../src/config.js';
+import { startGateway, type Role, type RunningGateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/logger.js';
+
+export interface TestGateway extends RunningGateway {
+  /** Every log line the gateway wrote, as text. */
+  logs: string[];
+}
+
+export async function startTestGateway(options: {
+  role?: Role;
+  redisUrl: string;
+  imapPort: number;
+  env?: Record<string, string>;
+}): Promise<TestGateway> {
+  const config = loadConfig({
+    REDIS_URL: options.redisUrl,
+    MAILPUSH_SECRET: 'test-secret-that-is-long-enough',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    IMAP_DEFAULT_HOST: '127.0.0.1',
+    IMAP_DEFAULT_PORT: String(options.imapPort),
+    IMAP_DEFAULT_SECURITY: 'none',
+    IMAP_ALLOW_PRIVATE: 'true',
+    IMAP_ALLOW_INSECURE: 'true',
+    IMAP_RECONNECT_MIN_MS: '100',
+    IMAP_RECONNECT_MAX_SECONDS: '1',
+    LEASE_TTL_MS: '3000',
+    REGISTER_RATE_LIMIT_PER_MINUTE: '1000',
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  const gateway = await startGateway(options.role ?? 'all', config, createLogger(config.logLevel, sink));
+  return Object.assign(gateway, { logs });
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+}
+
+export async function api<T = any>(base: string, method: string, path: string, options: { token?: string; body?: unknown; rawBody?: string } = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (options.rawBody !== undefined) {
+    body = options.rawBody;
+    headers['content-type'] = 'application/json';
+  } else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  const response = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A WebSocket client that records every message, for tests to wait on. */
+export class StreamRecorder {
+  readonly messages: any[] = [];
+  closeCode: number | undefined;
+  closeReason = '';
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      this.messages.push(JSON.parse(data.toString()));
+      this.notify();
+    });
+    socket.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+      this.notify();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static open(base: string, options: { token?: string; since?: string; query?: string } = {}): StreamRecorder {
+    const url = new URL('/v1/stream', base.replace(/^http/, 'ws'));
+    if (options.since) url.searchParams.set('since', options.since);
+    const headers = options.token ? { authorization: `Bearer ${options.token}` } : undefined;
+    return new StreamRecorder(new WebSocket(`${url.toString()}${options.query ?? ''}`, { ...(headers ? { headers } : {}) }));
+  }
+
+  events(type?: string): any[] {
+    return this.messages.filter((m) => m.id && (!type || m.type === type));
+  }
+
+  /** Resolves with the first message matching, waiting up to `timeoutMs`. */
+  async waitFor(predicate: (message: any) => boolean, timeoutMs = 10_000, what = 'message'): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find(predicate);
+      if (found) return found;
+      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode} ${this.closeReason}) before ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.messages).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async waitForClose(timeoutMs = 15_000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.closeCode === undefined) {
+      if (Date.now() > deadline) throw new Error('socket did not close');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return { code: this.closeCode, reason: this.closeReason };
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    waiters.forEach((w) => w());
+  }
+}
+
+export async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

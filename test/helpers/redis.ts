@@ -1,0 +1,118 @@
+// A real, private redis-server per test file.
+//
+// Each server gets its own temp dir and a free loopback port (never 6379, where
+// a system Redis may be running), so tests can FLUSHALL, restart or kill it
+// without touching anything else.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnDaemon, type Daemon } from './daemon.js';
+import { freePort, LOOPBACK } from './ports.js';
+import { waitFor } from './wait.js';
+
+export interface RedisServer {
+  /** e.g. redis://127.0.0.1:41234 */
+  readonly url: string;
+  readonly port: number;
+  /** Working dir: AOF / RDB files and redis.log live here. */
+  readonly dir: string;
+  /** Starts the server again after stop()/kill(); no-op while running. */
+  start(): Promise<void>;
+  /** Graceful shutdown (SIGTERM) and wait for the exit. */
+  stop(): Promise<void>;
+  /** Crash simulation: SIGKILL, no shutdown hooks, wait for the exit. */
+  kill(): Promise<void>;
+  /** stop() then start() on the same port and dir, so AOF data survives. */
+  restart(): Promise<void>;
+  /** stop() and remove the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+export interface StartRedisOptions {
+  /** Enable the append-only file (default false). */
+  appendOnly?: boolean;
+}
+
+/** One RESP PING over a raw socket: true only for "+PONG" (not "-LOADING"). */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: LOOPBACK, port });
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setEncoding('latin1');
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const appendOnly = options.appendOnly ?? false;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mailpush-redis-'));
+  const port = await freePort();
+  const logFile = path.join(dir, 'redis.log');
+
+  const args = [
+    '--port', String(port),
+    '--bind', LOOPBACK,
+    '--dir', dir,
+    '--daemonize', 'no',
+    '--logfile', '', // log to stdout, which spawnDaemon appends to redis.log
+    '--save', '', // no RDB snapshots: durability comes only from the AOF, if enabled
+    '--appendonly', appendOnly ? 'yes' : 'no',
+    // fsync every write: a test that SIGKILLs the server right after an
+    // acknowledged write must find that write again, deterministically.
+    ...(appendOnly ? ['--appendfsync', 'always'] : []),
+  ];
+
+  let daemon: Daemon | undefined;
+
+  async function start(): Promise<void> {
+    if (daemon?.isRunning()) return;
+    const current = await spawnDaemon('redis-server', args, logFile);
+    daemon = current;
+    await waitFor(
+      async () => {
+        if (!current.isRunning()) {
+          const log = await readFile(logFile, 'utf8').catch(() => '');
+          throw new Error(`redis-server exited during startup:\n${log.slice(-2000)}`);
+        }
+        return ping(port);
+      },
+      { timeoutMs: 10_000, what: `redis-server on port ${port} to answer PING` },
+    );
+  }
+
+  async function halt(signal: NodeJS.Signals): Promise<void> {
+    if (!daemon) return;
+    await daemon.stop(signal);
+  }
+
+  await start();
+
+  return {
+    url: `redis://${LOOPBACK}:${port}`,
+    port,
+    dir,
+    start,
+    stop: () => halt('SIGTERM'),
+    kill: () => halt('SIGKILL'),
+    async restart() {
+      await halt('SIGTERM');
+      await start();
+    },
+    async cleanup() {
+      await halt('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

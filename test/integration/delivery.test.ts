@@ -1,0 +1,189 @@
+// Mail delivered through Dovecot's LMTP reaches the user's WebSocket as events, exactly once.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+
+let dovecot: Dovecot;
+let redis: RedisServer;
+let gateway: TestGateway;
+let base: string;
+
+before(async () => {
+  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
+  gateway = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { WS_AUTH_TIMEOUT_SECONDS: '1' } });
+  base = gateway.url!;
+});
+
+after(async () => {
+  await gateway?.stop();
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+});
+
+/** A registered mailbox whose worker is IDLE-ing, and an open stream for its user. */
+async function watchedMailbox() {
+  const mailbox = await dovecot.addUser();
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: mailbox.user, pass: mailbox.pass } } });
+  assert.equal(created.status, 201);
+  const token = created.body.token as string;
+  const accountId = created.body.account.id as string;
+  await until(async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 10_000, 'idle');
+  const stream = StreamRecorder.open(base, { token });
+  const ready = await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
+  assert.deepEqual(ready.accounts.map((a: { id: string }) => a.id), [accountId]);
+  return { mailbox, token, accountId, stream };
+}
+
+async function imapSession(mailbox: { user: string; pass: string }): Promise<ImapFlow> {
+  const client = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailbox.user, pass: mailbox.pass }, logger: false });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.mailboxOpen('INBOX');
+  return client;
+}
+
+describe('new mail', () => {
+  test('an LMTP delivery becomes mail.new on the WebSocket with decoded headers', async () => {
+    const { mailbox, accountId, stream } = await watchedMailbox();
+    await dovecot.deliver(mailbox.email, buildMessage({
+      from: { name: 'Zoë Ünïcode 🚀', address: 'zoe@example.test' },
+      to: mailbox.email,
+      subject: 'Grüße 🎉 こんにちは',
+      messageId: '<first@example.test>',
+      date: new Date('2026-11-28T10:00:00Z'),
+    }));
+    const event = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
+    assert.match(event.id, /^\d+-\d+$/);
+    assert.equal(event.accountId, accountId);
+    assert.equal(event.mailbox, 'INBOX');
+    assert.ok(!Number.isNaN(Date.parse(event.time)));
+    assert.equal(event.data.subject, 'Grüße 🎉 こんにちは');
+    assert.deepEqual(event.data.from, { name: 'Zoë Ünïcode 🚀', address: 'zoe@example.test' });
+    assert.equal(event.data.messageId, '<first@example.test>');
+    assert.equal(event.data.date, '2026-11-28T10:00:00.000Z');
+    assert.equal(event.data.uid, 1);
+    assert.match(event.data.uidValidity, /^\d+$/);
+    assert.equal(event.data.unseen, 1);
+    assert.equal(event.data.catchUp, false);
+
+    // A legacy Japanese charset decodes too.
+    await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'jp@example.test' }, to: mailbox.email, rawSubject: '=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=' }));
+    const second = await stream.waitFor((m) => m.type === 'mail.new' && m.data.uid === 2, 10_000, 'second mail.new');
+    assert.equal(second.data.subject, '日本語');
+    assert.equal(second.data.unseen, 2);
+    assert.equal(stream.events('mail.new').length, 2, 'each message exactly once');
+    stream.close();
+  });
+
+  test('the log replays after `since`, over REST and on a new WebSocket, without repeats', async () => {
+    const { mailbox, token, stream } = await watchedMailbox();
+    for (let i = 1; i <= 3; i++) {
+      await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: `message ${i}` }));
+      await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === `message ${i}`, 10_000, `message ${i}`);
+    }
+    const all = await api(base, 'GET', '/v1/events', { token });
+    assert.equal(all.status, 200);
+    const mails = all.body.events.filter((e: { type: string }) => e.type === 'mail.new');
+    assert.deepEqual(mails.map((e: { data: { subject: string } }) => e.data.subject), ['message 1', 'message 2', 'message 3']);
+    const firstId = mails[0].id;
+    const after = await api(base, 'GET', `/v1/events?since=${firstId}&limit=1`, { token });
+    assert.equal(after.body.events.length, 1);
+    assert.notEqual(after.body.events[0].id, firstId);
+    assert.equal((await api(base, 'GET', '/v1/events?since=banana', { token })).status, 400);
+    assert.equal((await api(base, 'GET', '/v1/events?limit=0', { token })).status, 400);
+
+    const resumed = StreamRecorder.open(base, { token, since: firstId });
+    await resumed.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'message 3', 5000, 'replay');
+    await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'message 4' }));
+    await resumed.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'message 4', 10_000, 'live after replay');
+    assert.deepEqual(resumed.events('mail.new').map((e) => e.data.subject), ['message 2', 'message 3', 'message 4']);
+    const ids = resumed.messages.filter((m) => m.id).map((m) => m.id);
+    assert.equal(new Set(ids).size, ids.length, 'no event twice');
+    resumed.close();
+    stream.close();
+  });
+
+  test('reading a message elsewhere sends mail.flags; deleting it sends mail.expunged', async () => {
+    const { mailbox, stream } = await watchedMailbox();
+    await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'read me' }));
+    await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'keep me' }));
+    await stream.waitFor((m) => m.type === 'mail.new' && m.data.uid === 2, 10_000, 'both mails');
+    const phone = await imapSession(mailbox);
+    try {
+      await phone.messageFlagsAdd('1', ['\\Seen'], { uid: true });
+      const flags = await stream.waitFor((m) => m.type === 'mail.flags', 10_000, 'mail.flags');
+      assert.deepEqual(flags.data, { uid: 1, seen: true, flags: ['\\Seen'], unseen: 1 });
+      await phone.messageDelete('1', { uid: true });
+      const expunged = await stream.waitFor((m) => m.type === 'mail.expunged', 10_000, 'mail.expunged');
+      assert.deepEqual(expunged.data, { uids: [1], unseen: 1 });
+    } finally {
+      await phone.logout();
+      stream.close();
+    }
+  });
+
+  test('a UIDVALIDITY change sends mailbox.reset and never replays old mail', async () => {
+    const { mailbox, stream } = await watchedMailbox();
+    await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'before reset' }));
+    const before = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'first mail');
+    const newValidity = Number(before.data.uidValidity) + 1000;
+    await dovecot.setUidValidity(mailbox.user, 'INBOX', newValidity);
+    // Servers renumber a mailbox when it is recreated or restored, and the sessions that had it
+    // selected end; the worker sees the new UIDVALIDITY when it selects the mailbox again.
+    await dovecot.stop();
+    await dovecot.start();
+    const reset = await stream.waitFor((m) => m.type === 'mailbox.reset', 15_000, 'mailbox.reset');
+    assert.equal(reset.data.uidValidity, String(newValidity));
+    await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'after reset' }));
+    const after = await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after reset', 10_000, 'mail after reset');
+    assert.equal(after.data.uidValidity, String(newValidity));
+    assert.deepEqual(stream.events('mail.new').map((e) => e.data.subject), ['before reset', 'after reset']);
+    stream.close();
+  });
+});
+
+describe('stream authentication', () => {
+  test('a first message can authenticate, with since', async () => {
+    const { token, stream } = await watchedMailbox();
+    stream.close();
+    const viaMessage = StreamRecorder.open(base);
+    await new Promise((resolve) => viaMessage.socket.once('open', resolve));
+    viaMessage.socket.send(JSON.stringify({ type: 'auth', token, since: '0-1' }));
+    await viaMessage.waitFor((m) => m.type === 'ready', 5000, 'ready');
+    await viaMessage.waitFor((m) => m.type === 'account.state', 5000, 'replayed account.state');
+    viaMessage.close();
+  });
+
+  test('bad, missing or late credentials close the socket with 4401', async () => {
+    const wrongHeader = StreamRecorder.open(base, { token: 'mpt_wrong' });
+    assert.equal((await wrongHeader.waitForClose()).code, 4401);
+    const wrongMessage = StreamRecorder.open(base);
+    await new Promise((resolve) => wrongMessage.socket.once('open', resolve));
+    wrongMessage.socket.send(JSON.stringify({ type: 'auth', token: 'mpt_wrong' }));
+    assert.equal((await wrongMessage.waitForClose()).code, 4401);
+    const garbage = StreamRecorder.open(base);
+    await new Promise((resolve) => garbage.socket.once('open', resolve));
+    garbage.socket.send('not json');
+    assert.equal((await garbage.waitForClose()).code, 4400);
+    const silent = StreamRecorder.open(base);
+    const closed = await silent.waitForClose(5000);
+    assert.equal(closed.code, 4401);
+    assert.match(closed.reason, /timed out/);
+    assert.equal(silent.messages.length, 0, 'nothing is sent before authentication');
+  });
+
+  test('a heartbeat outside 10-1740 s is refused', async () => {
+    const { token, stream } = await watchedMailbox();
+    stream.close();
+    const tooShort = StreamRecorder.open(base, { token, query: '?heartbeat=5' });
+    assert.equal((await tooShort.waitForClose()).code, 4400);
+    const fine = StreamRecorder.open(base, { token, query: '?heartbeat=60' });
+    const ready = await fine.waitFor((m) => m.type === 'ready', 5000, 'ready');
+    assert.equal(ready.heartbeat, 60);
+    fine.close();
+  });
+});

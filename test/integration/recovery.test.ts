@@ -1,0 +1,107 @@
+// Restarts and failures: whatever happens to the worker or the IMAP server, every delivered
+// message is notified, once.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+
+let dovecot: Dovecot;
+let redis: RedisServer;
+let web: TestGateway;
+let worker: TestGateway | undefined;
+let base: string;
+
+const startWorker = () => startTestGateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5' } });
+
+before(async () => {
+  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
+  web = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort });
+  base = web.url!;
+  worker = await startWorker();
+});
+
+after(async () => {
+  await worker?.stop();
+  await web?.stop();
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+});
+
+async function watchedMailbox() {
+  const mailbox = await dovecot.addUser();
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: mailbox.user, pass: mailbox.pass } } });
+  assert.equal(created.status, 201);
+  const token = created.body.token as string;
+  const accountId = created.body.account.id as string;
+  const state = async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account;
+  await until(async () => (await state()).state === 'idle', 10_000, 'idle');
+  const stream = StreamRecorder.open(base, { token });
+  await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
+  return { mailbox, token, accountId, stream, state };
+}
+
+const mail = (to: string, subject: string) => buildMessage({ from: { address: 'sender@example.test' }, to, subject });
+
+test('a restarted worker catches up on mail that arrived meanwhile, once, then batches a long absence', async () => {
+  const { mailbox, stream } = await watchedMailbox();
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'live'));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'live', 10_000, 'live mail');
+
+  await worker!.stop();
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'while away 1'));
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'while away 2'));
+  worker = await startWorker();
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'while away 2', 15_000, 'catch-up');
+  const caught = stream.events('mail.new').filter((e) => e.data.subject.startsWith('while away'));
+  assert.deepEqual(caught.map((e) => [e.data.uid, e.data.catchUp]), [[2, true], [3, true]]);
+
+  await worker.stop();
+  for (let i = 0; i < 8; i++) await dovecot.deliver(mailbox.email, mail(mailbox.email, `burst ${i}`));
+  worker = await startWorker();
+  const batch = await stream.waitFor((m) => m.type === 'mail.batch', 15_000, 'mail.batch');
+  assert.deepEqual(batch.data, { count: 8, firstUid: 4, lastUid: 11, unseen: 11, catchUp: true });
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'after batch'));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after batch', 10_000, 'live after batch');
+  const uids = stream.events('mail.new').map((e) => e.data.uid);
+  assert.deepEqual(uids, [1, 2, 3, 12], 'every message once, in UID order');
+  stream.close();
+});
+
+test('Dovecot stopped and started: the account reconnects and nothing is lost or repeated', async () => {
+  const { mailbox, stream, state } = await watchedMailbox();
+  await dovecot.stop();
+  await stream.waitFor((m) => m.type === 'account.state' && m.data.state === 'reconnecting', 10_000, 'reconnecting');
+  await dovecot.start();
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'after restart'));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after restart', 15_000, 'mail after restart');
+  await until(async () => (await state()).state === 'idle', 10_000, 'idle again');
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'and live again'));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'and live again', 10_000, 'live mail');
+  assert.deepEqual(stream.events('mail.new').map((e) => e.data.uid), [1, 2]);
+  stream.close();
+});
+
+test('a password changed on the server stops the account at auth_failed without retrying in a loop', async () => {
+  const { mailbox, token, accountId, stream, state } = await watchedMailbox();
+  await dovecot.setPassword(mailbox.user, 'changed-on-the-server');
+  // Drop the worker's connection so it has to log in again.
+  await dovecot.stop();
+  await dovecot.start();
+  const failed = await stream.waitFor((m) => m.type === 'account.state' && m.data.state === 'auth_failed', 15_000, 'auth_failed');
+  assert.equal(failed.accountId, accountId);
+  const account = await state();
+  assert.equal(account.state, 'auth_failed');
+  assert.ok(account.lastError);
+  const failures = async () => (await dovecot.readLog()).split('\n').filter((l) => l.includes(mailbox.user) && /auth failed|password mismatch|Authentication failed/i.test(l)).length;
+  const seen = await failures();
+  assert.ok(seen >= 1, 'Dovecot saw the failed login');
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(await failures(), seen, 'no further login attempts');
+
+  const fixed = await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { imap: { pass: 'changed-on-the-server' } } });
+  assert.equal(fixed.status, 200);
+  await until(async () => (await state()).state === 'idle', 10_000, 'idle with the new password');
+  stream.close();
+});
