@@ -20,8 +20,8 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(role: Role, config: Config, logger: Logger, prefix?: string): Promise<RunningGateway> {
-  const adapters = createRedisAdapters(config, role, prefix);
+export async function startGateway(role: Role, config: Config, logger: Logger): Promise<RunningGateway> {
+  const adapters = createRedisAdapters(config, role, { log: logger });
   await adapters.ping();
   let app: FastifyInstance | undefined;
   let worker: AccountWorker | undefined;

@@ -11,8 +11,8 @@
 //  3. Fixtures stop their daemons explicitly in cleanup()/stop().
 // SIGTERM (not SIGKILL) is used everywhere so Dovecot's master can take its
 // own child processes down with it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, openSync, closeSync } from 'node:fs';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { withTimeout } from './wait.js';
 
@@ -71,9 +71,10 @@ export async function spawnDaemon(command: string, args: string[], logFile: stri
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
+    const options: SpawnOptions = { stdio: ['ignore', logFd, logFd], detached: true };
     child = setpriv
-      ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', command, ...args], { stdio: ['ignore', logFd, logFd] })
-      : spawn(command, args, { stdio: ['ignore', logFd, logFd] });
+      ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', command, ...args], options)
+      : spawn(command, args, options);
   } finally {
     closeSync(logFd); // the child has its own copy
   }
@@ -118,4 +119,29 @@ export async function spawnDaemon(command: string, args: string[], logFile: stri
       }
     },
   };
+}
+
+/** Every live process below `pid` (children, their children, ...), read from /proc. */
+export function descendantPids(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const found: number[] = [];
+  let frontier = [pid];
+  while (frontier.length) {
+    const next: number[] = [];
+    for (const [child, parent] of parentOf) if (frontier.includes(parent)) next.push(child);
+    found.push(...next);
+    frontier = next;
+  }
+  return found;
 }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { RedisKeys } from '../../keys.js';
 import type { Adapters } from '../adapters.js';
@@ -10,10 +11,22 @@ import { RedisLiveFeed } from './live-feed.js';
 import { RedisUserStore } from './user-store.js';
 
 /** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
-export function createRedisAdapters(config: Pick<Config, 'redisUrl' | 'events'>, role: string, prefix = 'mp'): Adapters {
-  const keys = new RedisKeys(prefix);
-  const redis = connectRedis(config.redisUrl, role);
-  const subscriber = connectRedis(config.redisUrl, `${role}:sub`);
+export function createRedisAdapters(
+  config: Pick<Config, 'redisUrl' | 'events'>,
+  role: string,
+  options: { prefix?: string; log?: Logger } = {},
+): Adapters {
+  const keys = new RedisKeys(options.prefix);
+  let lastError = '';
+  // Log each distinct connection error once, not once per retry.
+  const onError = (error: Error) => {
+    if (error.message === lastError) return;
+    lastError = error.message;
+    options.log?.warn({ err: error.message }, 'redis connection error');
+  };
+  const redis = connectRedis(config.redisUrl, role, { onError });
+  const subscriber = connectRedis(config.redisUrl, `${role}:sub`, { subscriber: true, onError });
+  redis.on('ready', () => (lastError = ''));
   const liveFeed = new RedisLiveFeed(subscriber, keys);
   const control = new RedisControlBus(redis, subscriber, keys);
   return {
