@@ -1,20 +1,26 @@
 // Runs a server binary (redis-server, dovecot) in the foreground as a child of
-// the test process and makes sure it does not outlive it.
+// the test process, in its own process group, and makes sure neither it nor
+// any process it forks outlives the test.
 //
-// Three layers of protection against leaked servers:
+// Why a process group: Dovecot's master does NOT take logged-in IMAP sessions
+// down when it gets SIGTERM. They only notice the master is gone once they are
+// idle, so a client connected to an "stopped" Dovecot would keep being served.
+// Signalling the whole group (kill(-pgid)) reaches the master and every
+// process it forked at once, which is what a test means by "stop the server".
+//
+// Protection against leaks, in layers:
 //  1. `setpriv --pdeathsig TERM` (util-linux): the kernel sends SIGTERM to the
 //     server when the test process dies for ANY reason, including SIGKILL or a
 //     crash, where no JavaScript runs. setpriv exec()s the server, so the pid we
-//     get is the server's own pid and our signals reach it directly.
-//  2. A process 'exit' handler that SIGTERMs every daemon still running, for
+//     get is the server's own pid (and the process group id).
+//  2. A process 'exit' handler that SIGTERMs every group still running, for
 //     the (normal) case that a test forgot to call cleanup().
-//  3. Fixtures stop their daemons explicitly in cleanup()/stop().
-// SIGTERM (not SIGKILL) is used everywhere so Dovecot's master can take its
-// own child processes down with it.
+//  3. Fixtures stop their daemons explicitly in stop()/cleanup().
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { withTimeout } from './wait.js';
+import { waitFor } from './wait.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -22,27 +28,53 @@ export interface ExitInfo {
 }
 
 export interface Daemon {
+  /** Pid of the server, also its process group id. */
   readonly pid: number;
-  /** Settles when the process has exited (never rejects). */
+  /** Settles when the server process itself has exited (never rejects). */
   readonly exited: Promise<ExitInfo>;
   isRunning(): boolean;
   /**
-   * Sends `signal` (default SIGTERM) and waits for the exit. If the process
-   * is still alive after `timeoutMs`, it is SIGKILLed.
+   * Sends `signal` (default SIGTERM) to the whole process group and waits
+   * until no process of the group is left. Anything still alive after
+   * `timeoutMs` is SIGKILLed.
    */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitInfo>;
 }
 
-const running = new Set<ChildProcess>();
+const runningGroups = new Set<number>();
 let exitHookInstalled = false;
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // group already gone
+  }
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // 'exit' handlers must be synchronous; kill() is.
+  // 'exit' handlers must be synchronous; process.kill() is.
   process.on('exit', () => {
-    for (const child of running) child.kill('SIGTERM');
+    for (const pgid of runningGroups) signalGroup(pgid, 'SIGTERM');
   });
+}
+
+/**
+ * True while any non-zombie process is in process group `pgid` (Linux /proc).
+ * Zombies are skipped: orphaned children are reaped by init, whenever it gets
+ * to it, and a zombie holds no sockets.
+ */
+async function groupHasLiveProcesses(pgid: number): Promise<boolean> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid pgrp ..."; comm may contain spaces and parens.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
 }
 
 function findOnPath(binary: string): string | undefined {
@@ -61,16 +93,17 @@ function findOnPath(binary: string): string | undefined {
 const setpriv = findOnPath('setpriv');
 
 /**
- * Spawns `command args...` with stdin from /dev/null and stdout+stderr
- * appended to `logFile`. A file rather than a pipe: the server can never block
- * on a full pipe, and its output survives for post-mortems.
- * Resolves once the process has been created (rejects if it could not be).
+ * Spawns `command args...` in a new process group, with stdin from /dev/null
+ * and stdout+stderr appended to `logFile`. A file rather than a pipe: the
+ * server can never block on a full pipe, and its output survives for
+ * post-mortems. Resolves once the process has been created.
  */
 export async function spawnDaemon(command: string, args: string[], logFile: string): Promise<Daemon> {
   installExitHook();
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
+    // detached: setsid() in the child, i.e. a new session and process group.
     const options: SpawnOptions = { stdio: ['ignore', logFd, logFd], detached: true };
     child = setpriv
       ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', command, ...args], options)
@@ -86,10 +119,11 @@ export async function spawnDaemon(command: string, args: string[], logFile: stri
   const pid = child.pid;
   if (pid === undefined) throw new Error(`failed to spawn ${command}`);
 
-  running.add(child);
+  runningGroups.add(pid);
+  let alive = true;
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('exit', (code, signal) => {
-      running.delete(child);
+      alive = false;
       resolve({ code, signal });
     });
   });
@@ -97,51 +131,24 @@ export async function spawnDaemon(command: string, args: string[], logFile: stri
   // forgets cleanup(), the process still exits and the exit hook stops it.
   child.unref();
 
-  let alive = true;
-  void exited.then(() => {
-    alive = false;
-  });
-
   return {
     pid,
     exited,
     isRunning: () => alive,
     async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<ExitInfo> {
-      if (!alive) return exited;
+      if (!runningGroups.has(pid)) return exited;
       // While we are waiting for it, the exit must keep the event loop alive.
       child.ref();
-      child.kill(signal);
+      signalGroup(pid, signal);
+      const gone = async (): Promise<boolean> => !alive && !(await groupHasLiveProcesses(pid));
       try {
-        return await withTimeout(exited, timeoutMs, `${command} (pid ${pid}) to exit after ${signal}`);
+        await waitFor(gone, { timeoutMs, intervalMs: 20, what: `${command} (process group ${pid}) to exit` });
       } catch {
-        child.kill('SIGKILL');
-        return exited;
+        signalGroup(pid, 'SIGKILL');
+        await waitFor(gone, { timeoutMs: 5000, intervalMs: 20, what: `${command} (process group ${pid}) to die` });
       }
+      runningGroups.delete(pid);
+      return exited;
     },
   };
-}
-
-/** Every live process below `pid` (children, their children, ...), read from /proc. */
-export function descendantPids(pid: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parentOf.set(Number(entry), ppid);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  const found: number[] = [];
-  let frontier = [pid];
-  while (frontier.length) {
-    const next: number[] = [];
-    for (const [child, parent] of parentOf) if (frontier.includes(parent)) next.push(child);
-    found.push(...next);
-    frontier = next;
-  }
-  return found;
 }
