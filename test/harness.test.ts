@@ -126,7 +126,7 @@ test('an IDLE-ing client gets an exists event after an LMTP delivery', async (t)
   try {
     await client.mailboxOpen('INBOX');
     const exists = new Promise<ExistsEvent>((resolve) => client.once('exists', resolve));
-    const idle = client.idle().catch(() => undefined); // settles when IDLE is broken
+    void client.idle().catch(() => undefined); // settles only when IDLE is broken (logout)
     await waitFor(() => client.idling, { timeoutMs: 5000, what: 'IDLE to start' });
 
     const deliveredAt = Date.now();
@@ -134,7 +134,6 @@ test('an IDLE-ing client gets an exists event after an LMTP delivery', async (t)
     const event = await withTimeout(exists, 10_000, "the 'exists' event");
     t.diagnostic(`exists event ${Date.now() - deliveredAt} ms after delivery`);
     assert.deepEqual(event, { path: 'INBOX', count: 1, prevCount: 0 });
-    void idle;
   } finally {
     await client.logout().catch(() => client.close());
   }

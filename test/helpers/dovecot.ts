@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { descendantPids, spawnDaemon, type Daemon } from './daemon.js';
+import { spawnDaemon, type Daemon } from './daemon.js';
 import { deliverLmtp } from './lmtp.js';
 import { freePort, isPortOpen, LOOPBACK, readGreeting } from './ports.js';
 import { sleep, waitFor } from './wait.js';
@@ -259,17 +259,10 @@ export async function startDovecot(): Promise<Dovecot> {
   }
 
   async function stop(): Promise<void> {
-    // Like a server restart: every session ends, including IMAP processes the master leaves
-    // running after it exits (they would otherwise keep serving IDLE connections).
-    const children = daemon?.isRunning() ? descendantPids(daemon.pid) : [];
+    // Like a server restart: every session ends. The whole process group is
+    // signalled (see daemon.ts), because the master alone leaves logged-in
+    // IMAP processes running after it exits, still serving their clients.
     if (daemon) await daemon.stop('SIGTERM', 15_000);
-    for (const pid of children) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
     // The listening sockets are inherited by login processes; the port is
     // free for a restart only once all of them are gone too.
     await waitFor(async () => !(await isPortOpen(imapPort)) && !(await isPortOpen(lmtpPort)), {

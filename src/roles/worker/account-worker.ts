@@ -28,6 +28,8 @@ export class AccountWorker {
   private renewTimer: NodeJS.Timeout | undefined;
   private scanTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Work started by timers and messages; stop() waits for it, and its errors are logged here. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly deps: Deps, private readonly config: Config, private readonly log: Logger) {
     this.limiter = new HostLimiter(config.imap.connectConcurrency);
@@ -35,10 +37,10 @@ export class AccountWorker {
   }
 
   async start(): Promise<void> {
-    await this.deps.control.subscribe((change) => void this.onChange(change));
+    await this.deps.control.subscribe((change) => this.background('account change', () => this.onChange(change)));
     const ttl = this.config.worker.leaseTtlMs;
-    this.renewTimer = setInterval(() => void this.renewAll(), Math.max(500, Math.floor(ttl / 3)));
-    this.scanTimer = setInterval(() => void this.scan(), ttl);
+    this.renewTimer = setInterval(() => this.background('lease renewal', () => this.renewAll()), Math.max(500, Math.floor(ttl / 3)));
+    this.scanTimer = setInterval(() => this.background('account scan', () => this.scan()), ttl);
     await this.scan();
     this.log.info({ workerId: this.workerId }, 'worker started');
   }
@@ -48,8 +50,16 @@ export class AccountWorker {
     this.stopping = true;
     clearInterval(this.renewTimer);
     clearInterval(this.scanTimer);
+    await Promise.all(this.inFlight);
     await Promise.all([...this.sessions.values()].map((session) => this.drop(session, true)));
     this.log.info({ workerId: this.workerId }, 'worker stopped');
+  }
+
+  private background(what: string, task: () => Promise<void>): void {
+    const running = task()
+      .catch((error: unknown) => this.log.warn({ err: (error as Error).message }, `${what} failed`))
+      .finally(() => this.inFlight.delete(running));
+    this.inFlight.add(running);
   }
 
   heldAccounts(): AccountRef[] {
@@ -91,7 +101,7 @@ export class AccountWorker {
         secretBox: this.secretBox,
         imap: { config: this.config, limiter: this.limiter },
         log: this.log,
-        onLeaseLost: (lost) => void this.onLeaseLost(lost),
+        onLeaseLost: (lost) => this.background('lease loss', () => this.onLeaseLost(lost)),
       });
       this.sessions.set(key, session);
       session.start();

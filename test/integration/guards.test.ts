@@ -1,0 +1,115 @@
+// The gateway's guards: where it refuses to connect, how fast it gives up, how often it lets a
+// client register, and what it never writes to a log.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+
+let dovecot: Dovecot;
+let redis: RedisServer;
+const gateways: TestGateway[] = [];
+
+before(async () => {
+  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
+});
+
+after(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+});
+
+async function gateway(env: Record<string, string>): Promise<string> {
+  const started = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env });
+  gateways.push(started);
+  return started.url!;
+}
+
+test('loopback and private IMAP hosts are refused unless allowed; so is plaintext', async () => {
+  const base = await gateway({ IMAP_ALLOW_PRIVATE: 'false', IMAP_ALLOW_INSECURE: 'false', IMAP_DEFAULT_SECURITY: 'tls' });
+  const user = await dovecot.addUser();
+  for (const host of ['127.0.0.1', 'localhost', '10.0.0.1', '169.254.169.254', '[::1]']) {
+    const response = await api(base, 'POST', '/v1/accounts', { body: { imap: { host, port: dovecot.imapPort, user: user.user, pass: user.pass } } });
+    assert.equal(response.status, 403, host);
+    assert.equal(response.body.error.code, 'imap_host_not_allowed', host);
+  }
+  const plaintext = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port: dovecot.imapPort, security: 'none', user: user.user, pass: user.pass } } });
+  assert.equal(plaintext.status, 403);
+  assert.equal(plaintext.body.error.code, 'imap_insecure_not_allowed');
+
+  // An operator may trust one named host without opening every private address.
+  const trusting = await gateway({ IMAP_ALLOW_PRIVATE: 'false', IMAP_ALLOWED_HOSTS: 'localhost' });
+  const viaName = await api(trusting, 'POST', '/v1/accounts', { body: { imap: { host: 'localhost', port: dovecot.imapPort, security: 'none', user: user.user, pass: user.pass } } });
+  assert.equal(viaName.status, 201);
+  const viaAddress = await api(trusting, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port: dovecot.imapPort, security: 'none', user: user.user, pass: user.pass } } });
+  assert.equal(viaAddress.status, 403);
+});
+
+test('a server that accepts but never greets is 502 within the configured timeout', async () => {
+  const sockets: Socket[] = [];
+  const silent: Server = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as { port: number }).port;
+  try {
+    const base = await gateway({ IMAP_CONNECT_TIMEOUT_SECONDS: '1' });
+    const started = Date.now();
+    const response = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port, security: 'none', user: 'x', pass: 'y' } } });
+    assert.equal(response.status, 502);
+    assert.equal(response.body.error.code, 'imap_unreachable');
+    assert.ok(Date.now() - started < 5000, 'bounded by the timeout');
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    silent.close();
+  }
+});
+
+test('registration is rate limited per client address with a JSON 429, across web processes', async () => {
+  // Its own Redis: the counters are shared by every web process on one Redis, which is the point.
+  const ownRedis = await startRedis();
+  const limited = () => startTestGateway({ role: 'web', redisUrl: ownRedis.url, imapPort: dovecot.imapPort, env: { REGISTER_RATE_LIMIT_PER_MINUTE: '3' } });
+  const [first, second] = await Promise.all([limited(), limited()]);
+  const statuses: number[] = [];
+  let last;
+  try {
+    for (let i = 0; i < 5; i++) {
+      const base = (i % 2 === 0 ? first : second).url!;
+      last = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: 'nobody', pass: 'wrong' } } });
+      statuses.push(last.status);
+    }
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+    await ownRedis.cleanup();
+  }
+  assert.deepEqual(statuses, [422, 422, 422, 429, 429]);
+  assert.equal(last!.body.error.code, 'rate_limited');
+});
+
+test('passwords and tokens appear in no log line, even at debug level', async () => {
+  const started = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { LOG_LEVEL: 'trace' } });
+  gateways.push(started);
+  const base = started.url!;
+  const user = await dovecot.addUser(undefined, 'Pa55-word-that-must-not-leak');
+  const wrong = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: 'Wrong-pass-that-must-not-leak' } } });
+  assert.equal(wrong.status, 422);
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
+  const token = created.body.token as string;
+  const id = created.body.account.id as string;
+  await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', 10_000, 'idle');
+  const stream = StreamRecorder.open(base, { token });
+  await stream.waitFor((m) => m.type === 'ready');
+  await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'hello' }));
+  await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
+  await api(base, 'PATCH', `/v1/accounts/${id}`, { token, body: { imap: { pass: user.pass } } });
+  stream.close();
+  const logs = started.logs.join('');
+  assert.ok(logs.length > 1000, 'the gateway did log');
+  for (const secret of [user.pass, 'Wrong-pass-that-must-not-leak', token, token.slice(4)]) {
+    assert.equal(logs.includes(secret), false, `log contains ${secret.slice(0, 6)}…`);
+  }
+  const stored = JSON.stringify(await started.adapters.redis!.hgetall((await started.adapters.redis!.keys(`*:acct:${id}`))[0]!));
+  assert.equal(stored.includes(user.pass), false, 'the password is encrypted at rest');
+  assert.equal((await started.adapters.redis!.keys('*')).some((k) => k.includes(token)), false, 'the token is stored only as a hash');
+});
