@@ -155,7 +155,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       socketTimeoutMs,
       connectConcurrency: integer(env, 'IMAP_CONNECT_CONCURRENCY', 20, 1, 10000),
       connectTimeoutMs: integer(env, 'IMAP_CONNECT_TIMEOUT_SECONDS', 15, 1, 120) * 1000,
-      pollIntervalMs: integer(env, 'IMAP_POLL_INTERVAL_SECONDS', 60, 5, 3600) * 1000,
+      pollIntervalMs: integer(env, 'IMAP_POLL_INTERVAL_SECONDS', 60, 1, 3600) * 1000,
       reconnectMinMs: integer(env, 'IMAP_RECONNECT_MIN_MS', 1000, 10, 60000),
       reconnectMaxMs: integer(env, 'IMAP_RECONNECT_MAX_SECONDS', 300, 1, 3600) * 1000,
       authRetryMs: integer(env, 'IMAP_AUTH_RETRY_SECONDS', 3600, 1, 86400 * 7) * 1000,

@@ -126,10 +126,11 @@ export class MailboxWatcher {
       this.uidValidity = String(mailbox.uidValidity);
       await this.enqueue(() => this.sync(client, true, mailbox.uidNext));
       const polling = !client.capabilities.has('IDLE');
-      // Without IDLE, imapflow polls (NOOP) every maxIdleTime: make that the configured interval.
-      if (polling) client.maxIdleTime = options.config.imap.pollIntervalMs;
+      // Without IDLE the server cannot tell us about new mail: look for it by UID on a timer.
+      const poller = polling ? setInterval(() => this.requestSync(false), options.config.imap.pollIntervalMs) : undefined;
       this.setStatus({ state: polling ? 'polling' : 'idle' });
       await closed;
+      clearInterval(poller);
     } catch (error) {
       client.close();
       throw error;

@@ -1,0 +1,79 @@
+// Servers that are not the plain test Dovecot: IMAP over TLS, STARTTLS, and a server without IDLE.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+
+let tlsDovecot: Dovecot;
+let noIdleDovecot: Dovecot;
+let redis: RedisServer;
+const gateways: TestGateway[] = [];
+
+before(async () => {
+  [tlsDovecot, noIdleDovecot, redis] = await Promise.all([
+    startDovecot({ tls: true }),
+    // Everything Dovecot 2.3 announces after login, except IDLE.
+    startDovecot({ capabilities: 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE' }),
+    startRedis(),
+  ]);
+});
+
+after(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  await Promise.all([tlsDovecot?.cleanup(), noIdleDovecot?.cleanup(), redis?.cleanup()]);
+});
+
+async function gateway(imapPort: number, env: Record<string, string> = {}): Promise<string> {
+  const started = await startTestGateway({ redisUrl: redis.url, imapPort, env });
+  gateways.push(started);
+  return started.url!;
+}
+
+async function registerAndWait(base: string, dovecot: Dovecot, imap: Record<string, unknown>, state: string) {
+  const user = await dovecot.addUser();
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { ...imap, user: user.user, pass: user.pass } } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const { token } = created.body;
+  const id = created.body.account.id;
+  await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === state, 10_000, state);
+  const stream = StreamRecorder.open(base, { token });
+  await stream.waitFor((m) => m.type === 'ready');
+  await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `over ${JSON.stringify(imap)}` }));
+  const mail = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
+  stream.close();
+  return { created, mail };
+}
+
+test('IMAP over TLS: an untrusted certificate is refused unless verification is turned off', async () => {
+  const strict = await gateway(tlsDovecot.imapsPort, { IMAP_DEFAULT_SECURITY: 'tls' });
+  const user = await tlsDovecot.addUser();
+  const refused = await api(strict, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
+  assert.equal(refused.status, 502);
+  assert.equal(refused.body.error.code, 'imap_unreachable');
+  assert.match(refused.body.error.message, /certificate/i);
+
+  const lenient = await gateway(tlsDovecot.imapsPort, { IMAP_DEFAULT_SECURITY: 'tls', IMAP_TLS_REJECT_UNAUTHORIZED: 'false' });
+  const { created, mail } = await registerAndWait(lenient, tlsDovecot, {}, 'idle');
+  assert.equal(created.body.account.imap.security, 'tls');
+  assert.equal(created.body.account.imap.port, tlsDovecot.imapsPort);
+  assert.match(mail.data.subject, /^over/);
+});
+
+test('STARTTLS upgrades the plain port before logging in', async () => {
+  const base = await gateway(tlsDovecot.imapPort, { IMAP_TLS_REJECT_UNAUTHORIZED: 'false' });
+  const { created } = await registerAndWait(base, tlsDovecot, { security: 'starttls', port: tlsDovecot.imapPort }, 'idle');
+  assert.equal(created.body.account.imap.security, 'starttls');
+  // STARTTLS against a server that does not offer it must fail, never fall back to plaintext.
+  const user = await noIdleDovecot.addUser();
+  const downgraded = await api(base, 'POST', '/v1/accounts', { body: { imap: { port: noIdleDovecot.imapPort, security: 'starttls', user: user.user, pass: user.pass } } });
+  assert.equal(downgraded.status, 502);
+});
+
+test('a server without IDLE is polled, with state "polling", and its mail still arrives', async () => {
+  const base = await gateway(noIdleDovecot.imapPort, { IMAP_POLL_INTERVAL_SECONDS: '1' });
+  const { mail } = await registerAndWait(base, noIdleDovecot, {}, 'polling');
+  assert.equal(mail.data.catchUp, false);
+});
