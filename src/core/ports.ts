@@ -87,6 +87,8 @@ export interface LeaseManager {
   /** False when the lease was lost (expired and taken, or released). */
   renew(lease: Lease, ttlMs: number): Promise<boolean>;
   release(lease: Lease): Promise<void>;
+  /** The id of the worker holding the account, if any. */
+  holder(ref: AccountRef): Promise<string | undefined>;
 }
 
 export type AccountChangeKind = 'created' | 'updated' | 'deleted';

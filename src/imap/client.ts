@@ -7,7 +7,7 @@ import { HostNotAllowedError, HostUnresolvableError, resolveTarget } from '../co
 import type { ImapSettings } from '../core/types.js';
 import type { HostLimiter } from './host-limiter.js';
 
-export type ImapFailureKind = 'auth_failed' | 'host_not_allowed' | 'insecure_not_allowed' | 'unreachable';
+export type ImapFailureKind = 'auth_failed' | 'host_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable';
 
 /** Why a connection could not be made, in words safe to show the account's owner. */
 export class ImapConnectError extends Error {

@@ -173,3 +173,32 @@ describe('changing and removing accounts', () => {
     }, 5000, 'the IMAP connection to close');
   });
 });
+
+describe('admin access', () => {
+  test('ADMIN_TOKEN sees every account with its owner and worker, and any user\'s events; users do not', async () => {
+    const adminToken = 'admin-token-for-the-tests-0123456789';
+    const admin = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { ADMIN_TOKEN: adminToken } });
+    try {
+      const adminBase = admin.url!;
+      const alice = await register(await dovecot.addUser());
+      await until(async () => (await api(base, 'GET', `/v1/accounts/${alice.body.account.id}`, { token: alice.body.token })).body.account.state === 'idle', 10_000, 'idle');
+      const listed = await api(adminBase, 'GET', '/v1/admin/accounts', { token: adminToken });
+      assert.equal(listed.status, 200);
+      const entry = listed.body.accounts.find((a: { id: string }) => a.id === alice.body.account.id);
+      assert.ok(entry, 'alice\'s account is listed');
+      assert.match(entry.userId, /^usr_/);
+      assert.equal(entry.worker, gateway.worker!.workerId);
+      assert.ok(!JSON.stringify(listed.body).includes('sealedPassword'));
+      const events = await api(adminBase, 'GET', `/v1/admin/users/${entry.userId}/events`, { token: adminToken });
+      assert.equal(events.status, 200);
+      assert.ok(events.body.events.some((e: { type: string }) => e.type === 'account.state'));
+
+      assert.equal((await api(adminBase, 'GET', '/v1/admin/accounts', { token: alice.body.token })).status, 401, 'a user token is not admin');
+      assert.equal((await api(adminBase, 'GET', '/v1/admin/accounts')).status, 401);
+      const adminOwns = await api(adminBase, 'POST', '/v1/accounts', { token: adminToken, body: { imap: { user: 'x', pass: 'y' } } });
+      assert.equal(adminOwns.status, 403);
+    } finally {
+      await admin.stop();
+    }
+  });
+});

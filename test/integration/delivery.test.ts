@@ -146,6 +146,34 @@ describe('new mail', () => {
   });
 });
 
+describe('watched mailboxes', () => {
+  test('PATCH mailboxes watches another folder on its own connection; a missing folder is an error state', async () => {
+    const { mailbox, token, accountId, stream } = await watchedMailbox();
+    const phone = await imapSession(mailbox);
+    try {
+      await phone.mailboxCreate('Work');
+      const patched = await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { mailboxes: ['INBOX', 'Work'] } });
+      assert.equal(patched.status, 200);
+      assert.deepEqual(patched.body.account.mailboxes, ['INBOX', 'Work']);
+      assert.equal(patched.body.account.state, 'connecting');
+      await stream.waitFor((m) => m.type === 'account.state' && m.data.state === 'idle', 10_000, 'idle on both');
+      await phone.append('Work', buildMessage({ from: { address: 'boss@example.test' }, to: mailbox.email, subject: 'filed into Work' }));
+      const work = await stream.waitFor((m) => m.type === 'mail.new' && m.mailbox === 'Work', 10_000, 'mail.new in Work');
+      assert.equal(work.data.subject, 'filed into Work');
+      await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'still INBOX' }));
+      const inbox = await stream.waitFor((m) => m.type === 'mail.new' && m.mailbox === 'INBOX', 10_000, 'mail.new in INBOX');
+      assert.equal(inbox.data.subject, 'still INBOX');
+
+      await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { mailboxes: ['INBOX', 'Nope'] } });
+      const failed = await stream.waitFor((m) => m.type === 'account.state' && m.data.state === 'error', 10_000, 'error state');
+      assert.match(failed.data.error, /Nope/);
+    } finally {
+      await phone.logout();
+      stream.close();
+    }
+  });
+});
+
 describe('stream authentication', () => {
   test('a first message can authenticate, with since', async () => {
     const { token, stream } = await watchedMailbox();

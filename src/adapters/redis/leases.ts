@@ -17,6 +17,11 @@ export class RedisLeaseManager implements LeaseManager {
     return (await renewLease.run(this.redis, [this.keys.lease(lease)], [`${lease.workerId}:${lease.fence}`, ttlMs])) === 1;
   }
 
+  async holder(ref: AccountRef): Promise<string | undefined> {
+    const value = await this.redis.get(this.keys.lease(ref));
+    return value ? value.slice(0, value.lastIndexOf(':')) : undefined;
+  }
+
   async release(lease: Lease): Promise<void> {
     await releaseLease.run(this.redis, [this.keys.lease(lease)], [`${lease.workerId}:${lease.fence}`]);
   }

@@ -12,6 +12,7 @@ import { HostLimiter } from '../../imap/host-limiter.js';
 import { Authenticator } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
+import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
 import { CloseCode } from './stream-client.js';
@@ -48,6 +49,7 @@ export async function buildWebApp({ config, adapters, logger }: WebAppOptions): 
   const imap = { config, limiter: new HostLimiter(config.imap.connectConcurrency) };
   await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
+  await app.register(adminRoutes({ accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, auth }));
   await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts }));
 
   app.get('/healthz', async () => ({ status: 'ok' }));

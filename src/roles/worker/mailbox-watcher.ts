@@ -12,7 +12,7 @@ import { backoffDelay } from '../../core/backoff.js';
 import { batchEvent, isoDate, newMailEvents, senderOf, type NewMessage } from '../../core/mail-events.js';
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
-import { classifyImapError, connectImap, type ImapClientOptions } from '../../imap/client.js';
+import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
 
@@ -91,7 +91,7 @@ export class MailboxWatcher {
           this.setStatus({ state: 'auth_failed', error: failure.message });
           delay = this.options.config.imap.authRetryMs;
         } else {
-          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'insecure_not_allowed';
+          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
           this.setStatus({ state: hard ? 'error' : 'reconnecting', error: failure.message });
           delay = hard
             ? this.options.config.imap.reconnectMaxMs
@@ -122,7 +122,11 @@ export class MailboxWatcher {
       client.on('exists', () => this.requestSync(false));
       client.on('flags', (event: FlagsEvent) => this.onFlags(event));
       client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
-      const mailbox = await client.mailboxOpen(options.mailbox);
+      const mailbox = await client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
+        // The server said NO: the folder is gone or was never there. Retrying fast will not help.
+        if (error.responseStatus === 'NO') throw new ImapConnectError('mailbox_missing', `cannot open "${options.mailbox}": ${error.responseText ?? 'no such mailbox'}`);
+        throw error;
+      });
       this.uidValidity = String(mailbox.uidValidity);
       await this.enqueue(() => this.sync(client, true, mailbox.uidNext));
       const polling = !client.capabilities.has('IDLE');

@@ -139,8 +139,10 @@ export function accountRoutes(deps: AccountRoutesDeps) {
         ...(disabled !== undefined ? { disabled } : {}),
       });
       if (!updated) throw notFound('account');
-      // A new password clears an auth failure at once; the worker picks the change up from the bus.
-      const state = updated.disabled ? 'disabled' : record.disabled || imap?.pass !== undefined ? 'connecting' : updated.state;
+      // The worker starts the account over (it hears of the change on the bus): a new password
+      // clears an auth failure at once, and new mailboxes are not watched before they connect.
+      const restarts = record.disabled || imap?.pass !== undefined || mailboxes !== undefined;
+      const state = updated.disabled ? 'disabled' : restarts ? 'connecting' : updated.state;
       if (state !== updated.state) {
         await adapters.accounts.setState(ref, { state, lastError: null });
         updated.state = state;

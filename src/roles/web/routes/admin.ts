@@ -1,0 +1,48 @@
+// Operator views behind ADMIN_TOKEN: every account, whoever owns it, and which worker holds it.
+
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AccountStore, EventLog, LeaseManager } from '../../../core/ports.js';
+import { toAccountView, type AccountRecord } from '../../../core/types.js';
+import type { Authenticator } from '../auth.js';
+import { Account, EventList, EventsQuery, errorResponses } from '../schemas.js';
+
+const AdminAccount = Type.Intersect([Account, Type.Object({ userId: Type.String(), worker: Type.Optional(Type.String()) })]);
+
+export function adminRoutes(deps: { accounts: AccountStore; leases: LeaseManager; eventLog: EventLog; auth: Authenticator }) {
+  return async function register(appBase: FastifyInstance): Promise<void> {
+    const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
+    app.get('/v1/admin/accounts', {
+      schema: { response: { 200: Type.Object({ accounts: Type.Array(AdminAccount) }), ...errorResponses } },
+    }, async (request) => {
+      await deps.auth.requireAdmin(request);
+      const records: AccountRecord[] = [];
+      let cursor = '0';
+      do {
+        const page = await deps.accounts.scan(cursor);
+        cursor = page.cursor;
+        const found = await Promise.all(page.refs.map((ref) => deps.accounts.get(ref)));
+        records.push(...found.filter((r): r is AccountRecord => r !== undefined));
+      } while (cursor !== '0');
+      const accounts = await Promise.all(records.map(async (record) => {
+        const worker = await deps.leases.holder(record);
+        return { ...toAccountView(record), userId: record.userId, ...(worker ? { worker } : {}) };
+      }));
+      return { accounts: accounts.sort((a, b) => a.id.localeCompare(b.id)) };
+    });
+
+    app.get('/v1/admin/users/:userId/events', {
+      schema: {
+        params: Type.Object({ userId: Type.String({ pattern: '^usr_[A-Za-z0-9_-]{1,32}$' }) }),
+        querystring: EventsQuery,
+        response: { 200: EventList, ...errorResponses },
+      },
+    }, async (request) => {
+      await deps.auth.requireAdmin(request);
+      const { since, limit = 100 } = request.query;
+      const events = await deps.eventLog.read(request.params.userId, since, limit);
+      return { events, resyncRequired: since ? await deps.eventLog.isTrimmedAfter(request.params.userId, since) : false };
+    });
+  };
+}
