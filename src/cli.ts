@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `mailpush` executable. Only this file reads process.argv or installs signal handlers.
 
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config.js';
 import { startGateway, type Role } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -59,10 +61,25 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`mailpush: ${(error as Error).message}\n`);
-    process.exit(1);
-  },
-);
+/** True when this file is the program being run (directly or through the npm bin link), not an import. */
+function isEntryPoint(): boolean {
+  const invoked = process.argv[1];
+  if (!invoked) return false;
+  try {
+    return realpathSync(invoked) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`mailpush: ${(error as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+export { main };

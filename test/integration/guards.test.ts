@@ -7,6 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
+import WebSocket from 'ws';
 import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
 
 let dovecot: Dovecot;
@@ -112,4 +113,22 @@ test('passwords and tokens appear in no log line, even at debug level', async ()
   const stored = JSON.stringify(await started.adapters.redis!.hgetall((await started.adapters.redis!.keys(`*:acct:${id}`))[0]!));
   assert.equal(stored.includes(user.pass), false, 'the password is encrypted at rest');
   assert.equal((await started.adapters.redis!.keys('*')).some((k) => k.includes(token)), false, 'the token is stored only as a hash');
+});
+
+test('the server pings every socket and drops the ones that stop answering', async () => {
+  const base = await gateway({ WS_PING_SECONDS: '1' });
+  const user = await dovecot.addUser();
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
+  const token = created.body.token as string;
+  const url = `${base.replace(/^http/, 'ws')}/v1/stream`;
+  const answering = new StreamRecorder(new WebSocket(url, { headers: { authorization: `Bearer ${token}` } }));
+  // autoPong: false plays a phone that went out of coverage without closing the TCP connection.
+  const silent = new StreamRecorder(new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, autoPong: false }));
+  let pings = 0;
+  answering.socket.on('ping', () => pings++);
+  await Promise.all([answering.waitFor((m) => m.type === 'ready'), silent.waitFor((m) => m.type === 'ready')]);
+  await silent.waitForClose(5000);
+  assert.ok(pings >= 1, 'the live socket was pinged');
+  assert.equal(answering.closeCode, undefined, 'a socket that answers stays open');
+  answering.close();
 });
