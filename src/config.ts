@@ -133,7 +133,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const defaultSecurity = oneOf(env, 'IMAP_DEFAULT_SECURITY', ['tls', 'starttls', 'none'] as const, 'tls');
   const defaultPortRaw = raw(env, 'IMAP_DEFAULT_PORT');
   const defaultHost = raw(env, 'IMAP_DEFAULT_HOST');
-  const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 5, 3600) * 1000;
+  const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 2, 3600) * 1000;
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',

@@ -77,6 +77,11 @@ export class RedisKeys {
     return `${this.prefix}:control`;
   }
 
+  /** Hash: workerId → JSON heartbeat of each live worker. */
+  workers(): string {
+    return `${this.prefix}:workers`;
+  }
+
   /** Prefix for the registration rate limiter's counters. */
   rateLimitPrefix(): string {
     return `${this.prefix}:ratelimit:`;

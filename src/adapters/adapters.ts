@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, UserStore } from '../core/ports.js';
+import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, UserStore, WorkerRegistry } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
 /** Everything the roles need from storage, whichever adapter provides it. */
@@ -10,6 +10,7 @@ export interface Adapters {
   users: UserStore;
   leases: LeaseManager;
   control: ControlBus;
+  workers: WorkerRegistry;
   /** Present with the Redis adapter: rate limiting shares it. */
   redis?: Redis;
   keys?: RedisKeys;

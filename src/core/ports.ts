@@ -72,6 +72,7 @@ export interface AccountStore {
   setState(ref: AccountRef, patch: AccountStatePatch): Promise<void>;
   /** Removes the account with its credentials and watermarks. */
   delete(ref: AccountRef): Promise<boolean>;
+  count(): Promise<number>;
   /** Every account reference, in pages; `cursor` '0' starts and ends the walk. */
   scan(cursor: string): Promise<{ cursor: string; refs: AccountRef[] }>;
 }
@@ -97,9 +98,37 @@ export interface AccountChange extends AccountRef {
   kind: AccountChangeKind;
 }
 
-/** Tells workers at once that an account was created, changed or deleted. */
+/** Accounts were let go (a worker stopped or shed load): others should claim them now. */
+export interface RebalanceRequest {
+  kind: 'rebalance';
+  from: string;
+}
+
+export type ControlMessage = AccountChange | RebalanceRequest;
+
+/** Tells workers at once that an account was created, changed or deleted, or released. */
 export interface ControlBus {
-  publish(change: AccountChange): Promise<void>;
-  subscribe(listener: (change: AccountChange) => void): Promise<void>;
+  publish(message: ControlMessage): Promise<void>;
+  subscribe(listener: (message: ControlMessage) => void): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface WorkerInfo {
+  workerId: string;
+  host: string;
+  pid: number;
+  startedAt: string;
+  /** Accounts held right now. */
+  accounts: number;
+  capacity: number;
+  /** Last heartbeat (ms since epoch). */
+  seenAt: number;
+}
+
+/** Live workers announce themselves, so each can compute its fair share of the accounts. */
+export interface WorkerRegistry {
+  heartbeat(info: WorkerInfo): Promise<void>;
+  /** Workers seen within `maxAgeMs`; older entries are dropped. */
+  live(maxAgeMs: number): Promise<WorkerInfo[]>;
+  remove(workerId: string): Promise<void>;
 }

@@ -6,6 +6,7 @@
 export class HostLimiter {
   private readonly active = new Map<string, number>();
   private readonly waiting = new Map<string, Array<() => void>>();
+  private readonly peaks = new Map<string, number>();
 
   constructor(private readonly perHost: number) {}
 
@@ -23,10 +24,16 @@ export class HostLimiter {
     return this.active.get(host) ?? 0;
   }
 
+  /** The most logins ever in flight at once for a host. */
+  peak(host: string): number {
+    return this.peaks.get(host) ?? 0;
+  }
+
   private acquire(host: string): Promise<void> {
     const count = this.active.get(host) ?? 0;
     if (count < this.perHost) {
       this.active.set(host, count + 1);
+      this.peaks.set(host, Math.max(this.peak(host), count + 1));
       return Promise.resolve();
     }
     return new Promise((resolve) => {

@@ -115,6 +115,10 @@ export class RedisAccountStore implements AccountStore {
     return true;
   }
 
+  async count(): Promise<number> {
+    return this.redis.scard(this.keys.accountRegistry());
+  }
+
   async scan(cursor: string): Promise<{ cursor: string; refs: AccountRef[] }> {
     const [next, members] = await this.redis.sscan(this.keys.accountRegistry(), cursor, 'COUNT', 500);
     const refs = members.map(parseRegistryMember).filter((r): r is AccountRef => r !== undefined);

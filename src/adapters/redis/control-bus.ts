@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { AccountChange, ControlBus } from '../../core/ports.js';
+import type { ControlBus, ControlMessage } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
 
 /** Account changes over pub/sub. A worker that misses one still finds the change on its next scan. */
@@ -8,16 +8,16 @@ export class RedisControlBus implements ControlBus {
 
   constructor(private readonly redis: Redis, private readonly subscriber: Redis, private readonly keys: RedisKeys) {}
 
-  async publish(change: AccountChange): Promise<void> {
-    await this.redis.publish(this.keys.controlChannel(), JSON.stringify(change));
+  async publish(message: ControlMessage): Promise<void> {
+    await this.redis.publish(this.keys.controlChannel(), JSON.stringify(message));
   }
 
-  async subscribe(listener: (change: AccountChange) => void): Promise<void> {
+  async subscribe(listener: (message: ControlMessage) => void): Promise<void> {
     const channel = this.keys.controlChannel();
     this.subscriber.on('message', (from: string, message: string) => {
       if (from !== channel) return;
       try {
-        listener(JSON.parse(message) as AccountChange);
+        listener(JSON.parse(message) as ControlMessage);
       } catch {
         // a malformed control message is ignored; the periodic scan covers it
       }

@@ -9,6 +9,7 @@ import { RedisEventLog } from './event-log.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
 import { RedisUserStore } from './user-store.js';
+import { RedisWorkerRegistry } from './worker-registry.js';
 
 /** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
 export function createRedisAdapters(
@@ -41,6 +42,7 @@ export function createRedisAdapters(
     users: new RedisUserStore(redis, keys),
     leases: new RedisLeaseManager(redis, keys),
     control,
+    workers: new RedisWorkerRegistry(redis, keys),
     async ping() {
       await redis.ping();
     },

@@ -40,8 +40,17 @@ export async function buildWebApp({ config, adapters, logger }: WebAppOptions): 
     options: { maxPayload: 16 * 1024 },
     // On shutdown tell every client to reconnect elsewhere (1001 Going Away), then stop.
     preClose(done) {
-      for (const socket of app.websocketServer.clients) socket.close(CloseCode.goingAway, 'server shutting down');
-      app.websocketServer.close(() => done());
+      const sockets = [...app.websocketServer.clients];
+      const closed = sockets.map((socket) => new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.close(CloseCode.goingAway, 'server shutting down');
+      }));
+      // Wait for the closing handshakes (bounded), so clients see 1001 and not a dropped connection.
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, 3000).unref());
+      void Promise.race([Promise.all(closed), deadline]).then(() => {
+        sockets.forEach((socket) => socket.terminate());
+        app.websocketServer.close(() => done());
+      });
     },
   });
 
@@ -49,7 +58,7 @@ export async function buildWebApp({ config, adapters, logger }: WebAppOptions): 
   const imap = { config, limiter: new HostLimiter(config.imap.connectConcurrency) };
   await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
-  await app.register(adminRoutes({ accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, auth }));
+  await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
   await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts }));
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -1,18 +1,23 @@
 // The worker role: claims accounts through leases, runs a session for each one it holds, and lets
 // go cleanly. Leases make sure that however many workers run, each account has exactly one holder;
 // the fence inside each lease keeps a worker that lost its lease from appending anything.
+//
+// Sharing is fair without a coordinator: every worker announces itself with a heartbeat, reads how
+// many workers are alive and how many accounts exist, and aims for its share. A worker above its
+// share logs out of the surplus and releases it; one below claims whatever is free.
 
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Adapters } from '../../adapters/adapters.js';
 import type { Config } from '../../config.js';
-import type { AccountChange, Lease } from '../../core/ports.js';
+import type { AccountChange, ControlMessage, Lease } from '../../core/ports.js';
 import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import type { AccountRef } from '../../keys.js';
 import { AccountSession } from './account-session.js';
 
-type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control'>;
+type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'>;
 
 function refKey(ref: AccountRef): string {
   return `${ref.userId}/${ref.accountId}`;
@@ -20,14 +25,16 @@ function refKey(ref: AccountRef): string {
 
 export class AccountWorker {
   readonly workerId = `wrk_${randomBytes(6).toString('hex')}`;
+  readonly limiter: HostLimiter;
+  private readonly startedAt = new Date().toISOString();
   private readonly sessions = new Map<string, AccountSession>();
   /** Accounts being claimed or released right now, so two paths never race on one account. */
   private readonly busy = new Set<string>();
-  private readonly limiter: HostLimiter;
   private readonly secretBox: SecretBox;
   private renewTimer: NodeJS.Timeout | undefined;
   private scanTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private scanning: Promise<void> | undefined;
   /** Work started by timers and messages; stop() waits for it, and its errors are logged here. */
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -37,8 +44,9 @@ export class AccountWorker {
   }
 
   async start(): Promise<void> {
-    await this.deps.control.subscribe((change) => this.background('account change', () => this.onChange(change)));
+    await this.deps.control.subscribe((message) => this.background('control message', () => this.onControl(message)));
     const ttl = this.config.worker.leaseTtlMs;
+    await this.heartbeat();
     this.renewTimer = setInterval(() => this.background('lease renewal', () => this.renewAll()), Math.max(500, Math.floor(ttl / 3)));
     this.scanTimer = setInterval(() => this.background('account scan', () => this.scan()), ttl);
     await this.scan();
@@ -51,8 +59,15 @@ export class AccountWorker {
     clearInterval(this.renewTimer);
     clearInterval(this.scanTimer);
     await Promise.all(this.inFlight);
+    const held = this.sessions.size;
     await Promise.all([...this.sessions.values()].map((session) => this.drop(session, true)));
-    this.log.info({ workerId: this.workerId }, 'worker stopped');
+    await this.deps.workers.remove(this.workerId).catch(() => undefined);
+    if (held) await this.deps.control.publish({ kind: 'rebalance', from: this.workerId }).catch(() => undefined);
+    this.log.info({ workerId: this.workerId, released: held }, 'worker stopped');
+  }
+
+  heldAccounts(): AccountRef[] {
+    return [...this.sessions.values()].map((s) => ({ userId: s.lease.userId, accountId: s.lease.accountId }));
   }
 
   private background(what: string, task: () => Promise<void>): void {
@@ -62,24 +77,57 @@ export class AccountWorker {
     this.inFlight.add(running);
   }
 
-  heldAccounts(): AccountRef[] {
-    return [...this.sessions.values()].map((s) => ({ userId: s.lease.userId, accountId: s.lease.accountId }));
+  private heartbeat(): Promise<void> {
+    return this.deps.workers.heartbeat({
+      workerId: this.workerId,
+      host: hostname(),
+      pid: process.pid,
+      startedAt: this.startedAt,
+      accounts: this.sessions.size,
+      capacity: this.config.worker.capacity,
+      seenAt: Date.now(),
+    });
   }
 
-  private async scan(): Promise<void> {
+  /** How many accounts this worker should hold: an even split among live workers, capped. */
+  private async fairShare(): Promise<number> {
+    const [workers, total] = await Promise.all([
+      this.deps.workers.live(this.config.worker.leaseTtlMs * 2),
+      this.deps.accounts.count(),
+    ]);
+    const count = Math.max(1, workers.filter((w) => w.workerId !== this.workerId).length + 1);
+    return Math.min(this.config.worker.capacity, Math.ceil(total / count));
+  }
+
+  private scan(): Promise<void> {
+    // Timers, rebalance requests and start() may all ask at once: one scan at a time is enough.
+    this.scanning ??= this.scanOnce().finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    if (this.stopping) return;
+    const share = await this.fairShare();
     let cursor = '0';
-    try {
-      do {
-        const page = await this.deps.accounts.scan(cursor);
-        cursor = page.cursor;
-        for (const ref of page.refs) {
-          if (this.stopping || this.sessions.size >= this.config.worker.capacity) return;
-          if (!this.sessions.has(refKey(ref))) await this.claim(ref);
-        }
-      } while (cursor !== '0');
-    } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'account scan failed');
-    }
+    do {
+      const page = await this.deps.accounts.scan(cursor);
+      cursor = page.cursor;
+      for (const ref of page.refs) {
+        if (this.stopping || this.sessions.size >= share) break;
+        if (!this.sessions.has(refKey(ref))) await this.claim(ref);
+      }
+    } while (cursor !== '0' && this.sessions.size < share && !this.stopping);
+    await this.shed(this.sessions.size - share);
+  }
+
+  /** Hands accounts over to other workers: log out, release the lease, tell them. */
+  private async shed(surplus: number): Promise<void> {
+    if (surplus <= 0 || this.stopping) return;
+    // The newest sessions go first: the longest-held connections stay where they are.
+    const surplusSessions = [...this.sessions.values()].slice(-surplus);
+    await Promise.all(surplusSessions.map((session) => this.drop(session, true)));
+    this.log.info({ released: surplusSessions.length }, 'handed accounts over to other workers');
+    await this.deps.control.publish({ kind: 'rebalance', from: this.workerId });
   }
 
   private async claim(ref: AccountRef): Promise<void> {
@@ -120,13 +168,14 @@ export class AccountWorker {
 
   private async renewAll(): Promise<void> {
     const ttl = this.config.worker.leaseTtlMs;
-    await Promise.all(
-      [...this.sessions.values()].map(async (session) => {
+    await Promise.all([
+      this.heartbeat(),
+      ...[...this.sessions.values()].map(async (session) => {
         const renewed = await this.deps.leases.renew(session.lease, ttl).catch(() => undefined);
         // undefined: Redis did not answer. Keep going; the fence protects the log if the lease expires.
         if (renewed === false) await this.onLeaseLost(session.lease);
       }),
-    );
+    ]);
   }
 
   private async onLeaseLost(lease: Lease): Promise<void> {
@@ -136,15 +185,23 @@ export class AccountWorker {
     await this.drop(session, false);
   }
 
-  /** Reacts at once to an account created, changed or deleted through the API. */
-  private async onChange(change: AccountChange): Promise<void> {
+  private async onControl(message: ControlMessage): Promise<void> {
     if (this.stopping) return;
+    if (message.kind === 'rebalance') {
+      if (message.from !== this.workerId) await this.scan();
+      return;
+    }
+    await this.onAccountChange(message);
+  }
+
+  /** Reacts at once to an account created, changed or deleted through the API. */
+  private async onAccountChange(change: AccountChange): Promise<void> {
     const ref = { userId: change.userId, accountId: change.accountId };
     const session = this.sessions.get(refKey(ref));
     if (session) {
       // A new password, other mailboxes, disabled or deleted: start over from the stored record.
       await this.drop(session, true);
     }
-    if (change.kind !== 'deleted' && this.sessions.size < this.config.worker.capacity) await this.claim(ref);
+    if (change.kind !== 'deleted' && this.sessions.size < (await this.fairShare())) await this.claim(ref);
   }
 }

@@ -3,14 +3,34 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AccountStore, EventLog, LeaseManager } from '../../../core/ports.js';
+import type { Config } from '../../../config.js';
+import type { AccountStore, EventLog, LeaseManager, WorkerRegistry } from '../../../core/ports.js';
 import { toAccountView, type AccountRecord } from '../../../core/types.js';
 import type { Authenticator } from '../auth.js';
 import { Account, EventList, EventsQuery, errorResponses } from '../schemas.js';
 
 const AdminAccount = Type.Intersect([Account, Type.Object({ userId: Type.String(), worker: Type.Optional(Type.String()) })]);
 
-export function adminRoutes(deps: { accounts: AccountStore; leases: LeaseManager; eventLog: EventLog; auth: Authenticator }) {
+const Worker = Type.Object({
+  workerId: Type.String(),
+  host: Type.String(),
+  pid: Type.Integer(),
+  startedAt: Type.String(),
+  accounts: Type.Integer(),
+  capacity: Type.Integer(),
+  lastSeen: Type.String(),
+});
+
+export interface AdminRoutesDeps {
+  config: Pick<Config, 'worker'>;
+  accounts: AccountStore;
+  leases: LeaseManager;
+  eventLog: EventLog;
+  workers: WorkerRegistry;
+  auth: Authenticator;
+}
+
+export function adminRoutes(deps: AdminRoutesDeps) {
   return async function register(appBase: FastifyInstance): Promise<void> {
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
     app.get('/v1/admin/accounts', {
@@ -30,6 +50,14 @@ export function adminRoutes(deps: { accounts: AccountStore; leases: LeaseManager
         return { ...toAccountView(record), userId: record.userId, ...(worker ? { worker } : {}) };
       }));
       return { accounts: accounts.sort((a, b) => a.id.localeCompare(b.id)) };
+    });
+
+    app.get('/v1/admin/workers', {
+      schema: { response: { 200: Type.Object({ workers: Type.Array(Worker) }), ...errorResponses } },
+    }, async (request) => {
+      await deps.auth.requireAdmin(request);
+      const live = await deps.workers.live(deps.config.worker.leaseTtlMs * 2);
+      return { workers: live.map(({ seenAt, ...info }) => ({ ...info, lastSeen: new Date(seenAt).toISOString() })) };
     });
 
     app.get('/v1/admin/users/:userId/events', {

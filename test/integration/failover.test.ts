@@ -1,0 +1,173 @@
+// Real processes: two workers and two web front ends of the built `mailpush`, one Redis (AOF),
+// one Dovecot. Processes are killed and restarted while mail arrives; the user must see every
+// message exactly once, in order.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { api, StreamRecorder, until } from '../helpers/gateway.js';
+import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+
+const ADMIN = 'failover-admin-token-0123456789';
+let dovecot: Dovecot;
+let redis: RedisServer;
+let env: Record<string, string>;
+const processes: MailpushProcess[] = [];
+
+async function spawn(role: 'web' | 'worker'): Promise<MailpushProcess> {
+  const started = await spawnMailpush(role, env);
+  processes.push(started);
+  return started;
+}
+
+before(async () => {
+  [dovecot, redis] = await Promise.all([startDovecot(), startRedis({ appendOnly: true })]);
+  env = {
+    REDIS_URL: redis.url,
+    MAILPUSH_SECRET: 'failover-test-secret-long-enough',
+    ADMIN_TOKEN: ADMIN,
+    IMAP_DEFAULT_HOST: '127.0.0.1',
+    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
+    IMAP_DEFAULT_SECURITY: 'none',
+    IMAP_ALLOW_PRIVATE: 'true',
+    IMAP_ALLOW_INSECURE: 'true',
+    IMAP_RECONNECT_MIN_MS: '100',
+    IMAP_RECONNECT_MAX_SECONDS: '1',
+    LEASE_TTL_MS: '2000',
+    LOG_LEVEL: 'info',
+  };
+});
+
+after(async () => {
+  await Promise.all(processes.map((p) => p.kill('SIGKILL')));
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+});
+
+/** The UIDs a client was told about, from mail.new and mail.batch, in the order it heard them. */
+function notifiedUids(stream: { events(type?: string): any[] }): number[] {
+  const uids: number[] = [];
+  for (const event of stream.events()) {
+    if (event.type === 'mail.new') uids.push(event.data.uid);
+    if (event.type === 'mail.batch') for (let uid = event.data.firstUid; uid <= event.data.lastUid; uid++) uids.push(uid);
+  }
+  return uids;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function register(base: string) {
+  const user = await dovecot.addUser();
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
+  assert.equal(created.status, 201);
+  return { user, token: created.body.token as string, accountId: created.body.account.id as string };
+}
+
+test('accounts are shared fairly; a SIGKILLed worker\'s accounts move and 100 messages arrive exactly once', async () => {
+  const [workerA, workerB, webA] = await Promise.all([spawn('worker'), spawn('worker'), spawn('web')]);
+  const accounts = [];
+  for (let i = 0; i < 4; i++) accounts.push(await register(webA.url!));
+  const admin = async () => (await api(webA.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts as Array<{ id: string; state: string; worker?: string }>;
+  await until(async () => {
+    const listed = await admin();
+    const held = (w: MailpushProcess) => listed.filter((a) => a.worker === w.workerId && a.state === 'idle').length;
+    return held(workerA) === 2 && held(workerB) === 2;
+  }, 20_000, 'two idle accounts on each worker');
+  // Heartbeats carry each worker's count a moment later.
+  await until(async () => {
+    const workers = (await api(webA.url!, 'GET', '/v1/admin/workers', { token: ADMIN })).body.workers;
+    return JSON.stringify(workers.map((w: { accounts: number }) => w.accounts)) === '[2,2]';
+  }, 5000, 'GET /v1/admin/workers shows two workers with two accounts each');
+
+  const target = accounts[0]!;
+  const holder = (await admin()).find((a) => a.id === target.accountId)!.worker;
+  const victim = holder === workerA.workerId ? workerA : workerB;
+  const survivor = victim === workerA ? workerB : workerA;
+  const stream = StreamRecorder.open(webA.url!, { token: target.token });
+  await stream.waitFor((m) => m.type === 'ready');
+
+  for (let i = 1; i <= 100; i++) {
+    await dovecot.deliver(target.user.email, buildMessage({ from: { address: 'load@example.test' }, to: target.user.email, subject: `m${i}` }));
+    if (i === 30) await victim.kill('SIGKILL');
+  }
+  await until(() => notifiedUids(stream).length >= 100, 30_000, '100 notified messages');
+  await new Promise((r) => setTimeout(r, 500)); // anything extra would arrive now
+  assert.deepEqual(notifiedUids(stream), range(1, 100), 'every UID once, in order');
+
+  await until(async () => (await admin()).every((a) => a.worker === survivor.workerId && a.state === 'idle'), 15_000, 'the survivor holds everything');
+  stream.close();
+  await Promise.all([survivor.kill('SIGTERM'), webA.kill('SIGTERM')]);
+});
+
+test('a rolling restart of the web processes loses nothing for a client that resumes with since', async () => {
+  const worker = await spawn('worker');
+  let webs = await Promise.all([spawn('web'), spawn('web')]);
+  const target = await register(webs[0]!.url!);
+  await until(async () => (await api(webs[0]!.url!, 'GET', `/v1/accounts/${target.accountId}`, { token: target.token })).body.account.state === 'idle', 15_000, 'idle');
+
+  // A client like the PWA: on any close, reconnect to a live web process with the last id seen.
+  const received: any[] = [];
+  let current: StreamRecorder | undefined;
+  const closeCodes: number[] = [];
+  let stopped = false;
+  const connect = (base: string) => {
+    const lastId = received.at(-1)?.id;
+    const stream = StreamRecorder.open(base, { token: target.token, ...(lastId ? { since: lastId } : {}) });
+    stream.socket.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.id) received.push(message);
+    });
+    stream.socket.on('close', (code) => {
+      if (stopped) return;
+      closeCodes.push(code);
+      setTimeout(() => (current = connect(webs.find((w) => w.url !== base)!.url!)), 50);
+    });
+    return stream;
+  };
+  current = connect(webs[0]!.url!);
+  await current.waitFor((m) => m.type === 'ready');
+
+  let sent = 0;
+  const deliverSome = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      sent++;
+      await dovecot.deliver(target.user.email, buildMessage({ from: { address: 'a@example.test' }, to: target.user.email, subject: `r${sent}` }));
+    }
+  };
+  await deliverSome(5);
+  await webs[0]!.kill('SIGTERM');
+  await deliverSome(5);
+  webs = [await spawn('web'), webs[1]!];
+  await new Promise((r) => setTimeout(r, 300));
+  await webs[1]!.kill('SIGTERM');
+  await deliverSome(5);
+  await until(() => received.filter((e) => e.type === 'mail.new').length >= 15, 20_000, '15 messages');
+  stopped = true;
+  await new Promise((r) => setTimeout(r, 500));
+  const subjects = received.filter((e) => e.type === 'mail.new').map((e) => e.data.subject);
+  assert.deepEqual(subjects, range(1, 15).map((i) => `r${i}`));
+  const ids = received.map((e) => e.id);
+  assert.equal(new Set(ids).size, ids.length, 'no event twice');
+  assert.deepEqual(closeCodes, [1001, 1001], 'moved twice, each time told "Going Away"');
+  current?.close();
+  await Promise.all([worker.kill('SIGTERM'), ...webs.map((w) => w.kill('SIGTERM'))]);
+});
+
+test('SIGTERM: a worker logs out and releases its leases, so another takes over at once', async () => {
+  const [first, web] = await Promise.all([spawn('worker'), spawn('web')]);
+  const target = await register(web.url!);
+  const admin = async () => (await api(web.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts.find((a: { id: string }) => a.id === target.accountId);
+  await until(async () => (await admin())?.worker === first.workerId && (await admin()).state === 'idle', 15_000, 'held by the first worker');
+  const second = await spawn('worker');
+  const logouts = async () => (await dovecot.readLog()).split('\n').filter((l) => l.includes(`(${target.user.user})`) && l.includes('Logged out')).length;
+  const logoutsBefore = await logouts();
+  const started = Date.now();
+  await first.kill('SIGTERM');
+  assert.equal((await first.exited).code, 0, 'a clean exit');
+  await until(async () => (await admin())?.worker === second.workerId, 5_000, 'taken over');
+  // Well inside the 2 s lease TTL plus the 2 s scan interval: the release and the rebalance message did it.
+  assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
+  await until(async () => (await logouts()) > logoutsBefore, 3000, 'the worker\'s IMAP session to log out');
+  await Promise.all([second.kill('SIGTERM'), web.kill('SIGTERM')]);
+});
