@@ -75,15 +75,24 @@ export class RedisEventLog implements EventLog {
   }
 
   async isTrimmedAfter(userId: string, since: string): Promise<boolean> {
-    // Redis 7 remembers the highest id it ever trimmed: anything at or below it is gone.
+    let info: unknown[];
     try {
-      const info = (await this.redis.call('XINFO', 'STREAM', this.keys.events(userId))) as unknown[];
-      const at = info.indexOf('max-deleted-entry-id');
-      const maxDeleted = at >= 0 ? String(info[at + 1]) : '0-0';
-      return compareEventIds(maxDeleted, since) > 0;
+      info = (await this.redis.call('XINFO', 'STREAM', this.keys.events(userId))) as unknown[];
     } catch {
-      return false; // no stream yet: nothing was trimmed
+      return false; // no stream yet: nothing was ever trimmed
     }
+    const field = (name: string) => {
+      const at = info.indexOf(name);
+      return at >= 0 ? info[at + 1] : undefined;
+    };
+    const removed = Number(field('entries-added')) - Number(field('length'));
+    if (!(removed > 0)) return false;
+    // Retention trims from the oldest end, so everything removed sits below the first entry left
+    // (or, for an emptied log, at or below the last id ever given). A `since` below that may
+    // have missed something; one exactly on the newest removed entry gets a harmless extra resync.
+    const left = Number(field('length'));
+    const boundary = String(left > 0 ? field('recorded-first-entry-id') : field('last-generated-id'));
+    return compareEventIds(since, boundary) < 0;
   }
 
   async watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined> {
