@@ -64,16 +64,17 @@ async function register(base: string) {
   return { user, token: created.body.token as string, accountId: created.body.account.id as string };
 }
 
-test('accounts are shared fairly; a SIGKILLed worker\'s accounts move and 100 messages arrive exactly once', async () => {
-  const [workerA, workerB, webA] = await Promise.all([spawn('worker'), spawn('worker'), spawn('web')]);
+test('a joining worker takes its share; a SIGKILLed worker\'s accounts move and 100 messages arrive exactly once', async () => {
+  const [workerA, webA, webB] = await Promise.all([spawn('worker'), spawn('web'), spawn('web')]);
   const accounts = [];
   for (let i = 0; i < 4; i++) accounts.push(await register(webA.url!));
   const admin = async () => (await api(webA.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts as Array<{ id: string; state: string; worker?: string }>;
-  await until(async () => {
-    const listed = await admin();
-    const held = (w: MailpushProcess) => listed.filter((a) => a.worker === w.workerId && a.state === 'idle').length;
-    return held(workerA) === 2 && held(workerB) === 2;
-  }, 20_000, 'two idle accounts on each worker');
+  const idleOn = async (worker: MailpushProcess) => (await admin()).filter((a) => a.worker === worker.workerId && a.state === 'idle').length;
+  await until(async () => (await idleOn(workerA)) === 4, 20_000, 'the only worker holding all four');
+
+  // A second worker joins: the first hands two accounts over (LOGOUT, release), the second takes them.
+  const workerB = await spawn('worker');
+  await until(async () => (await idleOn(workerA)) === 2 && (await idleOn(workerB)) === 2, 20_000, 'two idle accounts on each worker');
   // Heartbeats carry each worker's count a moment later.
   await until(async () => {
     const workers = (await api(webA.url!, 'GET', '/v1/admin/workers', { token: ADMIN })).body.workers;
@@ -84,7 +85,8 @@ test('accounts are shared fairly; a SIGKILLed worker\'s accounts move and 100 me
   const holder = (await admin()).find((a) => a.id === target.accountId)!.worker;
   const victim = holder === workerA.workerId ? workerA : workerB;
   const survivor = victim === workerA ? workerB : workerA;
-  const stream = StreamRecorder.open(webA.url!, { token: target.token });
+  // The client listens on the other web process: fan-out crosses processes through Redis.
+  const stream = StreamRecorder.open(webB.url!, { token: target.token });
   await stream.waitFor((m) => m.type === 'ready');
 
   for (let i = 1; i <= 100; i++) {
@@ -97,7 +99,7 @@ test('accounts are shared fairly; a SIGKILLed worker\'s accounts move and 100 me
 
   await until(async () => (await admin()).every((a) => a.worker === survivor.workerId && a.state === 'idle'), 15_000, 'the survivor holds everything');
   stream.close();
-  await Promise.all([survivor.kill('SIGTERM'), webA.kill('SIGTERM')]);
+  await Promise.all([survivor.kill('SIGTERM'), webA.kill('SIGTERM'), webB.kill('SIGTERM')]);
 });
 
 test('a rolling restart of the web processes loses nothing for a client that resumes with since', async () => {
