@@ -6,14 +6,16 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config.js';
 import { startGateway, type Role } from './gateway.js';
 import { createLogger } from './logger.js';
+import { generateVapidKeys } from './push/vapid.js';
 
 const USAGE = `Usage: mailpush <command>
 
 Commands:
-  all       run the web front end and an IMAP worker in one process
-  web       run the HTTP + WebSocket front end
-  worker    hold IMAP IDLE connections and append events
-  help      show this text
+  all         run the web front end and an IMAP worker in one process
+  web         run the HTTP + WebSocket front end
+  worker      hold IMAP IDLE connections and append events
+  vapid-keys  print a fresh VAPID key pair for Web Push (.env format)
+  help        show this text
 
 Configuration comes from environment variables; see .env.example.`;
 
@@ -21,6 +23,11 @@ async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'help';
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === 'vapid-keys') {
+    const keys = generateVapidKeys();
+    process.stdout.write(`VAPID_PUBLIC_KEY=${keys.publicKey}\nVAPID_PRIVATE_KEY=${keys.privateKey}\n`);
     return 0;
   }
   if (command !== 'all' && command !== 'web' && command !== 'worker') {

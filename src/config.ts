@@ -48,6 +48,16 @@ export interface Config {
     capacity: number;
     leaseTtlMs: number;
   };
+  push: {
+    /** Undefined when VAPID keys are not configured: Web Push is then off. */
+    vapid?: { publicKey: string; privateKey: string; subject: string };
+    allowPrivateEndpoints: boolean;
+    ttlSeconds: number;
+    maxSubscriptionsPerUser: number;
+    concurrency: number;
+    timeoutMs: number;
+    maxAttempts: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -121,7 +131,28 @@ export const CONFIG_VARIABLES = [
   'EVENT_BATCH_SIZE', 'EVENT_RETENTION_COUNT', 'EVENT_RETENTION_DAYS',
   'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
+  'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
+  'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
 ] as const;
+
+/** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
+function vapid(env: Env): Config['push']['vapid'] {
+  const publicKey = raw(env, 'VAPID_PUBLIC_KEY');
+  const privateKey = raw(env, 'VAPID_PRIVATE_KEY');
+  const subject = raw(env, 'VAPID_SUBJECT');
+  if (!publicKey && !privateKey) return undefined; // push is off; a subject alone changes nothing
+  if (!publicKey) throw new ConfigError('VAPID_PUBLIC_KEY', 'is required with VAPID_PRIVATE_KEY (generate a pair with `mailpush vapid-keys`)');
+  if (!privateKey) throw new ConfigError('VAPID_PRIVATE_KEY', 'is required with VAPID_PUBLIC_KEY (generate a pair with `mailpush vapid-keys`)');
+  const base64url = /^[A-Za-z0-9_-]+$/;
+  const pub = base64url.test(publicKey) ? Buffer.from(publicKey, 'base64url') : Buffer.alloc(0);
+  if (pub.length !== 65 || pub[0] !== 4) throw new ConfigError('VAPID_PUBLIC_KEY', 'must be a base64url uncompressed P-256 public key (65 bytes)');
+  const priv = base64url.test(privateKey) ? Buffer.from(privateKey, 'base64url') : Buffer.alloc(0);
+  if (priv.length !== 32) throw new ConfigError('VAPID_PRIVATE_KEY', 'must be a base64url P-256 private key (32 bytes)');
+  if (!subject || !/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(subject)) {
+    throw new ConfigError('VAPID_SUBJECT', 'must be a mailto: address or an https: URL');
+  }
+  return { publicKey, privateKey, subject };
+}
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const secret = required(env, 'MAILPUSH_SECRET', 'generate one with `openssl rand -base64 32`');
@@ -133,6 +164,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const defaultSecurity = oneOf(env, 'IMAP_DEFAULT_SECURITY', ['tls', 'starttls', 'none'] as const, 'tls');
   const defaultPortRaw = raw(env, 'IMAP_DEFAULT_PORT');
   const defaultHost = raw(env, 'IMAP_DEFAULT_HOST');
+  const vapidKeys = vapid(env);
   const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 2, 3600) * 1000;
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -174,6 +206,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     worker: {
       capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),
       leaseTtlMs: integer(env, 'LEASE_TTL_MS', 15000, 1000, 600000),
+    },
+    push: {
+      ...(vapidKeys ? { vapid: vapidKeys } : {}),
+      allowPrivateEndpoints: boolean(env, 'PUSH_ALLOW_PRIVATE_ENDPOINTS', false),
+      ttlSeconds: integer(env, 'PUSH_TTL_SECONDS', 86400, 0, 28 * 86400),
+      maxSubscriptionsPerUser: integer(env, 'PUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+      concurrency: integer(env, 'PUSH_CONCURRENCY', 50, 1, 1000),
+      timeoutMs: integer(env, 'PUSH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
+      maxAttempts: integer(env, 'PUSH_MAX_ATTEMPTS', 6, 1, 50),
     },
   };
   return Object.freeze(config);

@@ -57,6 +57,21 @@ export class RedisKeys {
     return `${this.user(ref.userId)}:fence:${ref.accountId}`;
   }
 
+  /** Hash: push subscription id → JSON record. */
+  pushSubscriptions(userId: string): string {
+    return `${this.user(userId)}:push`;
+  }
+
+  /** Hash: SHA-256 of a push endpoint → subscription id, so one endpoint is one subscription. */
+  pushEndpoints(userId: string): string {
+    return `${this.user(userId)}:pushendpoints`;
+  }
+
+  /** Prefix of the push send queue (BullMQ); one hash tag, so the queue works on Redis Cluster. */
+  pushQueuePrefix(): string {
+    return `{${this.prefix}:push}`;
+  }
+
   /** Stream: the user's event log. Entry ids are the public event ids. */
   events(userId: string): string {
     return `${this.user(userId)}:events`;

@@ -28,3 +28,13 @@ test('an unknown command is refused with the usage', () => {
   assert.equal(result.status, 2);
   assert.match(result.stderr, /unknown command "serve"/);
 });
+
+test('vapid-keys prints a fresh, valid key pair in .env form', () => {
+  const first = run(['vapid-keys']);
+  assert.equal(first.status, 0);
+  const match = /^VAPID_PUBLIC_KEY=([A-Za-z0-9_-]+)\nVAPID_PRIVATE_KEY=([A-Za-z0-9_-]+)\n$/.exec(first.stdout);
+  assert.ok(match, first.stdout);
+  assert.equal(Buffer.from(match[1]!, 'base64url').length, 65);
+  assert.equal(Buffer.from(match[2]!, 'base64url').length, 32);
+  assert.notEqual(run(['vapid-keys']).stdout, first.stdout);
+});

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, UserStore, WorkerRegistry } from '../core/ports.js';
+import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
 /** Everything the roles need from storage, whichever adapter provides it. */
@@ -11,6 +11,7 @@ export interface Adapters {
   leases: LeaseManager;
   control: ControlBus;
   workers: WorkerRegistry;
+  pushSubscriptions: PushSubscriptionStore;
   /** Present with the Redis adapter: rate limiting shares it. */
   redis?: Redis;
   keys?: RedisKeys;

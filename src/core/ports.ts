@@ -132,3 +132,26 @@ export interface WorkerRegistry {
   live(maxAgeMs: number): Promise<WorkerInfo[]>;
   remove(workerId: string): Promise<void>;
 }
+
+export type PreviewLevel = 'none' | 'sender' | 'full';
+
+export interface PushSubscriptionRecord {
+  id: string;
+  userId: string;
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+  expirationTime: number | null;
+  /** Account ids whose mail this subscription wants; empty means all of the user's accounts. */
+  accounts: string[];
+  preview: PreviewLevel;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PushSubscriptionStore {
+  /** Adds a subscription, or updates the one with the same endpoint; 'limit' when the user has too many. */
+  upsert(record: PushSubscriptionRecord, maxPerUser: number): Promise<{ record: PushSubscriptionRecord; created: boolean } | 'limit'>;
+  list(userId: string): Promise<PushSubscriptionRecord[]>;
+  get(userId: string, id: string): Promise<PushSubscriptionRecord | undefined>;
+  delete(userId: string, id: string): Promise<boolean>;
+}

@@ -8,6 +8,7 @@ import { RedisControlBus } from './control-bus.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
+import { RedisPushSubscriptionStore } from './push-subscriptions.js';
 import { RedisUserStore } from './user-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 
@@ -43,6 +44,7 @@ export function createRedisAdapters(
     leases: new RedisLeaseManager(redis, keys),
     control,
     workers: new RedisWorkerRegistry(redis, keys),
+    pushSubscriptions: new RedisPushSubscriptionStore(redis, keys),
     async ping() {
       await redis.ping();
     },

@@ -87,3 +87,24 @@ for field, value in pairs(cjson.decode(ARGV[1])) do
 end
 return 1
 `);
+
+export const upsertPushSubscription = new LuaScript('upsertPushSubscription-2', `
+-- KEYS[1] the user's subscriptions hash (id -> JSON)
+-- KEYS[2] the user's endpoint index (endpoint hash -> id)
+-- ARGV[1] endpoint hash
+-- ARGV[2] id the caller expects for this endpoint ("" when it saw none)
+-- ARGV[3] the subscription JSON to store under that id (or a new id)
+-- ARGV[4] the id to store it under
+-- ARGV[5] most subscriptions the user may have
+-- Returns 'created' | 'updated' | 'limit' | 'retry' (the endpoint index changed meanwhile)
+local current = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if current ~= ARGV[2] then return 'retry' end
+if current == '' then
+  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return 'limit' end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
+  return 'created'
+end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
+return 'updated'
+`);

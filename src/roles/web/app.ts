@@ -13,6 +13,8 @@ import { Authenticator } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminRoutes } from './routes/admin.js';
+import { pushRoutes } from './routes/push.js';
+import type { PushQueue } from '../../push/push-queue.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
 import { CloseCode } from './stream-client.js';
@@ -21,9 +23,11 @@ export interface WebAppOptions {
   config: Config;
   adapters: Adapters;
   logger: Logger;
+  /** Present when Web Push is configured. */
+  pushQueue?: PushQueue;
 }
 
-export async function buildWebApp({ config, adapters, logger }: WebAppOptions): Promise<FastifyInstance> {
+export async function buildWebApp({ config, adapters, logger, pushQueue }: WebAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.web.bodyLimitBytes,
@@ -58,6 +62,7 @@ export async function buildWebApp({ config, adapters, logger }: WebAppOptions): 
   const imap = { config, limiter: new HostLimiter(config.imap.connectConcurrency) };
   await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
+  await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
   await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts }));
 

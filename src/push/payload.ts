@@ -1,0 +1,119 @@
+// What a push notification carries, per event and preview level. Pure functions.
+//
+// RFC 8291 puts the whole encrypted message in one record of at most 4096 bytes; after the 86-byte
+// header, the 16-byte tag and the padding delimiter, 3993 bytes of plaintext remain. We stay under
+// MAX_PAYLOAD_BYTES and shorten the text to fit, never cutting a UTF-8 character in two.
+
+import type { PreviewLevel } from '../core/ports.js';
+import type { MailEvent } from '../core/types.js';
+
+export const MAX_PAYLOAD_BYTES = 3900;
+const MAX_TITLE_BYTES = 256;
+
+export interface NotificationPayload {
+  v: 1;
+  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test';
+  accountId?: string;
+  mailbox?: string | null;
+  /** Notification tag: a repeat with the same tag replaces the earlier notification. */
+  tag?: string;
+  /** Tags of notifications to close (dismiss). */
+  tags?: string[];
+  title?: string;
+  body?: string;
+  unseen?: number;
+  eventId?: string;
+  time?: string;
+}
+
+export interface PushMessage {
+  payload: NotificationPayload;
+  urgency: 'high' | 'normal' | 'low';
+  /** RFC 8030 Topic: a newer message with the same topic replaces an undelivered older one. */
+  topicKey?: string;
+}
+
+export function messageTag(accountId: string, mailbox: string | null, uid: number): string {
+  return `${accountId}:${mailbox ?? ''}:${uid}`;
+}
+
+/** Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary, marking the cut with "…". */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const ellipsis = '…';
+  const budget = maxBytes - Buffer.byteLength(ellipsis);
+  if (budget <= 0) return '';
+  let used = 0;
+  let out = '';
+  for (const char of text) {
+    // for…of walks code points, so a surrogate pair (an emoji) is never split either
+    const size = Buffer.byteLength(char);
+    if (used + size > budget) break;
+    out += char;
+    used += size;
+  }
+  return out + ellipsis;
+}
+
+/** The smallest version of a payload whose JSON fits, shortening body first, then title. */
+export function fitPayload(payload: NotificationPayload, maxBytes = MAX_PAYLOAD_BYTES): NotificationPayload {
+  const size = (p: NotificationPayload) => Buffer.byteLength(JSON.stringify(p));
+  let fitted: NotificationPayload = { ...payload, ...(payload.title ? { title: truncateUtf8(payload.title, MAX_TITLE_BYTES) } : {}) };
+  for (let attempt = 0; attempt < 20 && size(fitted) > maxBytes; attempt++) {
+    const excess = size(fitted) - maxBytes;
+    if (fitted.body && Buffer.byteLength(fitted.body) > 0) {
+      fitted = { ...fitted, body: truncateUtf8(fitted.body, Math.max(0, Buffer.byteLength(fitted.body) - excess - 8)) };
+    } else if (fitted.tags && fitted.tags.length > 1) {
+      fitted = { ...fitted, tags: fitted.tags.slice(0, Math.ceil(fitted.tags.length / 2)) };
+    } else if (fitted.title) {
+      fitted = { ...fitted, title: truncateUtf8(fitted.title, Math.max(0, Buffer.byteLength(fitted.title) - excess - 8)) };
+    } else {
+      break;
+    }
+  }
+  return fitted;
+}
+
+function sender(from: { name: string; address: string }): string {
+  return from.name || from.address || 'Unknown sender';
+}
+
+/**
+ * The push for one event, or undefined when the event is not worth waking a device for.
+ * New mail is urgent; a dismissal (read or deleted elsewhere) is not.
+ */
+export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | undefined {
+  const base = { v: 1 as const, accountId: event.accountId, mailbox: event.mailbox, eventId: event.id, time: event.time };
+  switch (event.type) {
+    case 'mail.new': {
+      const data = (event as MailEvent<'mail.new'>).data;
+      const title = preview === 'none' ? 'New mail' : sender(data.from);
+      const body = preview === 'full' ? data.subject || '(no subject)' : preview === 'sender' ? 'New message' : `${data.unseen} unread`;
+      return {
+        payload: fitPayload({ ...base, type: 'mail.new', tag: messageTag(event.accountId, event.mailbox, data.uid), title, body, unseen: data.unseen }),
+        urgency: 'high',
+        topicKey: event.accountId,
+      };
+    }
+    case 'mail.batch': {
+      const data = (event as MailEvent<'mail.batch'>).data;
+      return {
+        payload: fitPayload({ ...base, type: 'mail.batch', tag: `${event.accountId}:${event.mailbox ?? ''}:batch`, title: `${data.count} new messages`, body: `${data.unseen} unread`, unseen: data.unseen }),
+        urgency: 'high',
+        topicKey: event.accountId,
+      };
+    }
+    case 'mail.flags': {
+      const data = (event as MailEvent<'mail.flags'>).data;
+      if (!data.seen) return undefined;
+      return { payload: fitPayload({ ...base, type: 'dismiss', tags: [messageTag(event.accountId, event.mailbox, data.uid)], unseen: data.unseen }), urgency: 'low' };
+    }
+    case 'mail.expunged': {
+      const data = (event as MailEvent<'mail.expunged'>).data;
+      if (!data.uids?.length) return undefined;
+      return { payload: fitPayload({ ...base, type: 'dismiss', tags: data.uids.map((uid) => messageTag(event.accountId, event.mailbox, uid)), unseen: data.unseen }), urgency: 'low' };
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,107 @@
+// Sends one encrypted notification to one push service (RFC 8030 + RFC 8291 + RFC 8292).
+//
+// Kept lean on purpose: one keep-alive agent per push-service origin, the VAPID JWT reused per
+// origin (see vapid.ts), and the address checked when the socket is opened, because a push
+// endpoint is a URL a user gave us and DNS may have changed since it was registered.
+
+import { createHash } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { Agent, request } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import webpush from 'web-push';
+import { isPublicAddress } from '../core/address-policy.js';
+import type { PushSubscriptionRecord } from '../core/ports.js';
+import type { PushMessage } from './payload.js';
+import type { VapidSigner } from './vapid.js';
+
+export interface SendResult {
+  status: number;
+  /** From a 429's Retry-After, in ms. */
+  retryAfterMs?: number;
+}
+
+export class EndpointNotAllowedError extends Error {
+  readonly code = 'push_endpoint_not_allowed';
+}
+
+export interface PushSenderOptions {
+  vapid: VapidSigner;
+  ttlSeconds: number;
+  timeoutMs: number;
+  allowPrivateEndpoints: boolean;
+  /** Sockets kept open per push-service origin. */
+  maxSocketsPerOrigin?: number;
+}
+
+/** A topic is at most 32 URL-safe characters (RFC 8030 §5.4): a hash keeps it short and opaque. */
+export function topicFor(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 32);
+}
+
+function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+  const header = Array.isArray(value) ? value[0] : value;
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+export class PushSender {
+  private readonly agents = new Map<string, Agent>();
+  private readonly checkedLookup: LookupFunction;
+
+  constructor(private readonly options: PushSenderOptions) {
+    this.checkedLookup = (hostname, lookupOptions, callback) => {
+      dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses: LookupAddress[]) => {
+        if (error) return callback(error, '', 0);
+        const refused = !options.allowPrivateEndpoints && addresses.some((a) => !isPublicAddress(a.address));
+        if (refused) return callback(new EndpointNotAllowedError(`${hostname} resolves to a private address`), '', 0);
+        if (lookupOptions.all) return callback(null, addresses as unknown as string, 0);
+        const first = addresses[0]!;
+        callback(null, first.address, first.family);
+      });
+    };
+  }
+
+  async send(subscription: PushSubscriptionRecord, message: PushMessage): Promise<SendResult> {
+    const url = new URL(subscription.endpoint);
+    if (isIP(url.hostname.replace(/^\[|\]$/g, '')) && !this.options.allowPrivateEndpoints && !isPublicAddress(url.hostname.replace(/^\[|\]$/g, ''))) {
+      throw new EndpointNotAllowedError(`${url.hostname} is a private address`);
+    }
+    const encrypted = webpush.encrypt(subscription.keys.p256dh, subscription.keys.auth, JSON.stringify(message.payload), 'aes128gcm');
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/octet-stream',
+      'content-encoding': 'aes128gcm',
+      'content-length': encrypted.cipherText.length,
+      ttl: this.options.ttlSeconds,
+      urgency: message.urgency,
+      authorization: this.options.vapid.authorization(url.origin),
+      ...(message.topicKey ? { topic: topicFor(message.topicKey) } : {}),
+    };
+    return new Promise<SendResult>((resolve, reject) => {
+      const req = request(url, { method: 'POST', headers, agent: this.agentFor(url.origin), lookup: this.checkedLookup, timeout: this.options.timeoutMs }, (res) => {
+        res.resume(); // the body is not needed, but must be read for the socket to be reused
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(res.statusCode === 429 ? { retryAfterMs: parseRetryAfter(res.headers['retry-after']) } : {}) }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`push service did not answer within ${this.options.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(encrypted.cipherText);
+    });
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+
+  private agentFor(origin: string): Agent {
+    let agent = this.agents.get(origin);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, maxSockets: this.options.maxSocketsPerOrigin ?? 32, scheduling: 'lifo' });
+      this.agents.set(origin, agent);
+    }
+    return agent;
+  }
+}

@@ -1,0 +1,155 @@
+// A push service on loopback, playing the part of FCM / Mozilla autopush / Apple's web push: an
+// HTTPS server (self-signed certificate, trusted by the gateway through NODE_EXTRA_CA_CERTS) that
+// checks each request's VAPID authorization and decrypts its aes128gcm body with the subscription's
+// private key, using this file's own RFC 8291 code (not web-push's).
+
+import { createDecipheriv, createECDH, createHmac, createPublicKey, randomBytes, verify, type ECDH } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** How an endpoint answers, one entry per request in order; the last one repeats. */
+export type Behaviour = { status: number; headers?: Record<string, string> } | 'hang';
+
+export interface Received {
+  name: string;
+  at: number;
+  headers: Record<string, string | string[] | undefined>;
+  vapid: { aud: string; exp: number; sub: string; publicKey: string };
+  payload: any;
+  bodyBytes: number;
+}
+
+export interface TestSubscription {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
+function hmac(key: Buffer, data: Buffer): Buffer {
+  return createHmac('sha256', key).update(data).digest();
+}
+
+/** RFC 8291 §3.4 + RFC 8188: one aes128gcm record, decrypted with the user agent's keys. */
+export function decryptAes128gcm(body: Buffer, ua: ECDH, authSecret: Buffer): Buffer {
+  const salt = body.subarray(0, 16);
+  const idlen = body[20]!;
+  const asPublic = body.subarray(21, 21 + idlen);
+  const ciphertext = body.subarray(21 + idlen);
+  const ecdhSecret = ua.computeSecret(asPublic);
+  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPublic]);
+  const ikm = hmac(hmac(authSecret, ecdhSecret), Buffer.concat([keyInfo, Buffer.from([1])]));
+  const prk = hmac(salt, ikm);
+  const cek = hmac(prk, Buffer.from('Content-Encoding: aes128gcm\0\x01')).subarray(0, 16);
+  const nonce = hmac(prk, Buffer.from('Content-Encoding: nonce\0\x01')).subarray(0, 12);
+  const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
+  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
+  const padded = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
+  // The last record ends with the delimiter 0x02, then zero padding.
+  let end = padded.length - 1;
+  while (end >= 0 && padded[end] === 0) end--;
+  if (padded[end] !== 2) throw new Error('bad padding delimiter');
+  return padded.subarray(0, end);
+}
+
+/** Checks `vapid t=<jwt>, k=<key>` (RFC 8292): ES256 signature, audience, expiry, subject. */
+function verifyVapid(header: string | undefined, origin: string): Received['vapid'] {
+  const match = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(header ?? '');
+  if (!match) throw new Error(`bad Authorization header: ${header}`);
+  const [, jwt, k] = match as unknown as [string, string, string];
+  const [head, claims, signature] = jwt.split('.') as [string, string, string];
+  const raw = Buffer.from(k, 'base64url');
+  const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33, 65).toString('base64url') }, format: 'jwk' });
+  const valid = verify('sha256', Buffer.from(`${head}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64url'));
+  if (!valid) throw new Error('VAPID signature does not verify');
+  if (JSON.parse(Buffer.from(head, 'base64url').toString()).alg !== 'ES256') throw new Error('VAPID alg is not ES256');
+  const parsed = JSON.parse(Buffer.from(claims, 'base64url').toString()) as { aud: string; exp: number; sub: string };
+  if (parsed.aud !== origin) throw new Error(`VAPID aud ${parsed.aud} is not ${origin}`);
+  const now = Date.now() / 1000;
+  if (!(parsed.exp > now && parsed.exp <= now + 24 * 3600)) throw new Error(`VAPID exp ${parsed.exp} is not within 24 h`);
+  if (!/^(mailto:|https:)/.test(parsed.sub)) throw new Error(`VAPID sub ${parsed.sub} is not mailto: or https:`);
+  return { ...parsed, publicKey: k };
+}
+
+export interface PushService {
+  origin: string;
+  /** PEM of the self-signed certificate, for NODE_EXTRA_CA_CERTS. */
+  caFile: string;
+  received: Received[];
+  /** Requests refused as invalid (bad VAPID, undecryptable body), with the reason. */
+  rejected: string[];
+  subscribe(name: string, behaviours?: Behaviour[]): TestSubscription;
+  setBehaviour(name: string, behaviours: Behaviour[]): void;
+  close(): Promise<void>;
+}
+
+export async function startPushService(): Promise<PushService> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-push-'));
+  const keyFile = path.join(dir, 'key.pem');
+  const caFile = path.join(dir, 'cert.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', caFile]);
+  const users = new Map<string, { ecdh: ECDH; auth: Buffer; behaviours: Behaviour[] }>();
+  const received: Received[] = [];
+  const rejected: string[] = [];
+  const hanging = new Set<import('node:http').ServerResponse>();
+  let origin = '';
+
+  const server: Server = createServer({ key: await readFile(keyFile), cert: await readFile(caFile) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const name = decodeURIComponent((req.url ?? '').replace(/^\/push\//, ''));
+      const user = users.get(name);
+      if (req.method !== 'POST' || !user) {
+        res.writeHead(404).end();
+        return;
+      }
+      const behaviour = user.behaviours.length > 1 ? user.behaviours.shift()! : user.behaviours[0] ?? { status: 201 };
+      if (behaviour === 'hang') {
+        hanging.add(res);
+        return;
+      }
+      try {
+        const body = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] !== 'aes128gcm') throw new Error('content-encoding is not aes128gcm');
+        const vapid = verifyVapid(req.headers.authorization, origin);
+        const payload = JSON.parse(decryptAes128gcm(body, user.ecdh, user.auth).toString('utf8'));
+        if (behaviour.status < 300) received.push({ name, at: Date.now(), headers: req.headers, vapid, payload, bodyBytes: body.length });
+        res.writeHead(behaviour.status, behaviour.headers).end();
+      } catch (error) {
+        rejected.push(`${name}: ${(error as Error).message}`);
+        res.writeHead(400).end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+
+  return {
+    origin,
+    caFile,
+    received,
+    rejected,
+    subscribe(name, behaviours = [{ status: 201 }]) {
+      const ecdh = createECDH('prime256v1');
+      ecdh.generateKeys();
+      const auth = randomBytes(16);
+      users.set(name, { ecdh, auth, behaviours: [...behaviours] });
+      return { endpoint: `${origin}/push/${encodeURIComponent(name)}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: auth.toString('base64url') } };
+    },
+    setBehaviour(name, behaviours) {
+      users.get(name)!.behaviours = [...behaviours];
+    },
+    async close() {
+      hanging.forEach((res) => res.destroy());
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

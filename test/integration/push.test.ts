@@ -1,0 +1,245 @@
+// Web Push end to end: real mail through Dovecot's LMTP, real `mailpush` processes (one worker,
+// two web front ends sharing the send queue), and a push service on loopback that verifies VAPID
+// and decrypts every notification itself.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
+import webpush from 'web-push';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { startPushService, type PushService, type TestSubscription } from '../helpers/push-service.js';
+import { api, startTestGateway, until } from '../helpers/gateway.js';
+import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+
+let dovecot: Dovecot;
+let redis: RedisServer;
+let push: PushService;
+let webs: MailpushProcess[] = [];
+let worker: MailpushProcess;
+const vapidKeys = webpush.generateVAPIDKeys();
+
+before(async () => {
+  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
+  const env = {
+    REDIS_URL: redis.url,
+    MAILPUSH_SECRET: 'push-test-secret-long-enough',
+    IMAP_DEFAULT_HOST: '127.0.0.1',
+    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
+    IMAP_DEFAULT_SECURITY: 'none',
+    IMAP_ALLOW_PRIVATE: 'true',
+    IMAP_ALLOW_INSECURE: 'true',
+    VAPID_PUBLIC_KEY: vapidKeys.publicKey,
+    VAPID_PRIVATE_KEY: vapidKeys.privateKey,
+    VAPID_SUBJECT: 'mailto:ops@example.test',
+    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
+    PUSH_TIMEOUT_SECONDS: '1',
+    PUSH_TTL_SECONDS: '3600',
+    NODE_EXTRA_CA_CERTS: push.caFile,
+    LOG_LEVEL: 'info',
+  };
+  [worker, ...webs] = await Promise.all([spawnMailpush('worker', env), spawnMailpush('web', env), spawnMailpush('web', env)]);
+});
+
+after(async () => {
+  await Promise.all([worker, ...webs].filter(Boolean).map((p) => p.kill('SIGTERM')));
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+});
+
+const base = () => webs[0]!.url!;
+
+async function mailbox() {
+  const user = await dovecot.addUser();
+  const created = await api(base(), 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
+  assert.equal(created.status, 201);
+  const token = created.body.token as string;
+  const accountId = created.body.account.id as string;
+  await until(async () => (await api(base(), 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 10_000, 'idle');
+  return { user, token, accountId };
+}
+
+async function subscribe(token: string, subscription: TestSubscription, extra: Record<string, unknown> = {}) {
+  const response = await api(base(), 'POST', '/v1/push/subscriptions', { token, body: { subscription, ...extra } });
+  assert.ok(response.status === 201 || response.status === 200, JSON.stringify(response.body));
+  return response.body as { id: string; preview: string; accounts: string[] };
+}
+
+const deliveredTo = (name: string) => push.received.filter((r) => r.name === name);
+
+describe('notifications', () => {
+  test('a delivered mail ends as a decrypted notification for each preview level, with VAPID, TTL, Urgency and Topic', async () => {
+    const { user, token, accountId } = await mailbox();
+    const key = await api(base(), 'GET', '/v1/push/vapid-public-key');
+    assert.deepEqual(key.body, { publicKey: vapidKeys.publicKey });
+    for (const preview of ['none', 'sender', 'full']) await subscribe(token, push.subscribe(`preview-${preview}-${accountId}`), { preview });
+    await dovecot.deliver(user.email, buildMessage({ from: { name: 'Ada Lovelace', address: 'ada@example.test' }, to: user.email, subject: 'Analytical engine 🚂' }));
+    await until(() => ['none', 'sender', 'full'].every((p) => deliveredTo(`preview-${p}-${accountId}`).length === 1), 10_000, 'three notifications');
+    const none = deliveredTo(`preview-none-${accountId}`)[0]!;
+    const sender = deliveredTo(`preview-sender-${accountId}`)[0]!;
+    const full = deliveredTo(`preview-full-${accountId}`)[0]!;
+    assert.equal(none.payload.title, 'New mail');
+    assert.equal(none.payload.body, '1 unread');
+    assert.equal(JSON.stringify(none.payload).includes('Ada'), false, 'preview none shows no sender');
+    assert.equal(sender.payload.title, 'Ada Lovelace');
+    assert.equal(JSON.stringify(sender.payload).includes('Analytical'), false, 'preview sender shows no subject');
+    assert.equal(full.payload.title, 'Ada Lovelace');
+    assert.equal(full.payload.body, 'Analytical engine 🚂');
+    for (const r of [none, sender, full]) {
+      assert.equal(r.payload.type, 'mail.new');
+      assert.equal(r.payload.tag, `${accountId}:INBOX:1`);
+      assert.equal(r.payload.unseen, 1);
+      assert.equal(r.headers.urgency, 'high');
+      assert.equal(r.headers.ttl, '3600');
+      assert.match(String(r.headers.topic), /^[A-Za-z0-9_-]{1,32}$/);
+      assert.equal(r.vapid.publicKey, vapidKeys.publicKey);
+      assert.equal(r.vapid.sub, 'mailto:ops@example.test');
+    }
+    assert.equal(new Set([none, sender, full].map((r) => r.headers.topic)).size, 1, 'one topic per account');
+    assert.deepEqual(push.rejected, []);
+
+    // Read on another device: a low-urgency dismiss for the same tag.
+    const phone = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: user.user, pass: user.pass }, logger: false });
+    phone.on('error', () => undefined);
+    await phone.connect();
+    await phone.mailboxOpen('INBOX');
+    await phone.messageFlagsAdd('1', ['\\Seen'], { uid: true });
+    await until(() => deliveredTo(`preview-full-${accountId}`).some((r) => r.payload.type === 'dismiss'), 10_000, 'dismiss');
+    const dismiss = deliveredTo(`preview-full-${accountId}`).find((r) => r.payload.type === 'dismiss')!;
+    assert.deepEqual(dismiss.payload.tags, [`${accountId}:INBOX:1`]);
+    assert.equal(dismiss.headers.urgency, 'low');
+    assert.equal(dismiss.headers.topic, undefined, 'a dismiss must not replace a pending new-mail notification');
+    await phone.logout();
+  });
+
+  test('each push arrives exactly once with two web processes sending', async () => {
+    const { user, token, accountId } = await mailbox();
+    await subscribe(token, push.subscribe(`once-${accountId}`));
+    for (let i = 0; i < 10; i++) await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `once ${i}` }));
+    await until(() => deliveredTo(`once-${accountId}`).length >= 10, 15_000, 'ten pushes');
+    await new Promise((r) => setTimeout(r, 1000));
+    const events = deliveredTo(`once-${accountId}`).map((r) => r.payload.eventId);
+    assert.equal(events.length, 10);
+    assert.equal(new Set(events).size, 10, 'no event pushed twice');
+  });
+
+  test('a long non-ASCII subject is cut on a character boundary to fit the record', async () => {
+    const { user, token, accountId } = await mailbox();
+    await subscribe(token, push.subscribe(`long-${accountId}`), { preview: 'full' });
+    const subject = '日本語のメール😀'.repeat(400);
+    await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject }));
+    await until(() => deliveredTo(`long-${accountId}`).length === 1, 10_000, 'the push');
+    const received = deliveredTo(`long-${accountId}`)[0]!;
+    assert.ok(received.bodyBytes <= 4096, `encrypted body of ${received.bodyBytes} bytes`);
+    const body = received.payload.body as string;
+    assert.ok(body.endsWith('…'));
+    assert.ok(subject.startsWith(body.slice(0, -1)), 'a prefix of the subject');
+    assert.equal(body.includes('\uFFFD'), false, 'no broken character');
+  });
+});
+
+describe('push service answers', () => {
+  test('410 Gone removes the subscription at once', async () => {
+    const { user, token, accountId } = await mailbox();
+    const sub = await subscribe(token, push.subscribe(`gone-${accountId}`, [{ status: 410 }]));
+    await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'to nowhere' }));
+    await until(async () => (await api(base(), 'GET', '/v1/push/subscriptions', { token })).body.subscriptions.length === 0, 10_000, 'removal');
+    assert.equal((await api(base(), 'DELETE', `/v1/push/subscriptions/${sub.id}`, { token })).status, 404);
+  });
+
+  test('429 is retried after Retry-After; 500 and a hung service are retried with backoff', async () => {
+    const { user, token, accountId } = await mailbox();
+    await subscribe(token, push.subscribe(`limited-${accountId}`, [{ status: 429, headers: { 'retry-after': '2' } }, { status: 201 }]));
+    await subscribe(token, push.subscribe(`flaky-${accountId}`, [{ status: 500 }, { status: 201 }]));
+    await subscribe(token, push.subscribe(`hung-${accountId}`, ['hang', { status: 201 }]));
+    const sentAt = Date.now();
+    await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'eventually' }));
+    await until(() => ['limited', 'flaky', 'hung'].every((n) => deliveredTo(`${n}-${accountId}`).length === 1), 20_000, 'all three delivered after retries');
+    const limited = deliveredTo(`limited-${accountId}`)[0]!;
+    assert.ok(limited.at - sentAt >= 2000, `Retry-After honoured (${limited.at - sentAt} ms)`);
+    assert.ok(deliveredTo(`hung-${accountId}`)[0]!.at - sentAt >= 1000, 'the hung request timed out first');
+    assert.equal((await api(base(), 'GET', '/v1/push/subscriptions', { token })).body.subscriptions.length, 3, 'none removed');
+  });
+
+  test('413 is resent with preview none; a test notification can be sent on demand', async () => {
+    const { user, token, accountId } = await mailbox();
+    const sub = await subscribe(token, push.subscribe(`big-${accountId}`, [{ status: 413 }, { status: 201 }]), { preview: 'full' });
+    await dovecot.deliver(user.email, buildMessage({ from: { name: 'Someone', address: 'a@example.test' }, to: user.email, subject: 'too big for them' }));
+    await until(() => deliveredTo(`big-${accountId}`).length === 1, 10_000, 'the smaller resend');
+    assert.equal(deliveredTo(`big-${accountId}`)[0]!.payload.title, 'New mail');
+    const tested = await api(base(), 'POST', `/v1/push/subscriptions/${sub.id}/test`, { token });
+    assert.equal(tested.status, 202);
+    await until(() => deliveredTo(`big-${accountId}`).some((r) => r.payload.type === 'test'), 10_000, 'test push');
+  });
+});
+
+describe('subscription validation', () => {
+  test('bad subscriptions get a clear 400 and nothing is stored; the same endpoint updates in place', async () => {
+    const { token, accountId } = await mailbox();
+    const good = push.subscribe(`valid-${accountId}`);
+    const cases: Array<[unknown, number, string]> = [
+      [{ subscription: { ...good, endpoint: 'http://127.0.0.1/push' } }, 400, 'invalid_push_endpoint'],
+      [{ subscription: { ...good, endpoint: 'not a url' } }, 400, 'invalid_push_endpoint'],
+      [{ subscription: { ...good, endpoint: `https://example.test/${'x'.repeat(2100)}` } }, 400, 'invalid_request'],
+      [{ subscription: { ...good, keys: { ...good.keys, p256dh: Buffer.alloc(65, 4).toString('base64url') } } }, 400, 'invalid_subscription_key'],
+      [{ subscription: { ...good, keys: { ...good.keys, p256dh: Buffer.alloc(33, 2).toString('base64url') } } }, 400, 'invalid_subscription_key'],
+      [{ subscription: { ...good, keys: { ...good.keys, auth: Buffer.alloc(8).toString('base64url') } } }, 400, 'invalid_subscription_key'],
+      [{ subscription: { ...good, keys: { ...good.keys, auth: '***' } } }, 400, 'invalid_subscription_key'],
+      [{ subscription: good, accounts: ['acc_not_mine'] }, 400, 'unknown_account'],
+      [{ subscription: good, preview: 'everything' }, 400, 'invalid_request'],
+      [{ subscription: { endpoint: good.endpoint } }, 400, 'invalid_request'],
+    ];
+    for (const [body, status, code] of cases) {
+      const response = await api(base(), 'POST', '/v1/push/subscriptions', { token, body });
+      assert.equal(response.status, status, JSON.stringify(body).slice(0, 200));
+      assert.equal(response.body.error.code, code);
+    }
+    assert.equal((await api(base(), 'GET', '/v1/push/subscriptions', { token })).body.subscriptions.length, 0);
+    assert.equal((await api(base(), 'POST', '/v1/push/subscriptions', { body: { subscription: good } })).status, 401);
+
+    const first = await api(base(), 'POST', '/v1/push/subscriptions', { token, body: { subscription: good } });
+    assert.equal(first.status, 201);
+    assert.equal(first.body.preview, 'sender', 'sender is the default preview');
+    const again = await api(base(), 'POST', '/v1/push/subscriptions', { token, body: { subscription: good, preview: 'full', accounts: [accountId] } });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.id, first.body.id, 'no twin');
+    assert.equal(again.body.preview, 'full');
+    const list = await api(base(), 'GET', '/v1/push/subscriptions', { token });
+    assert.deepEqual(list.body.subscriptions.map((s: { id: string }) => s.id), [first.body.id]);
+    assert.equal(list.body.subscriptions[0].endpointOrigin, push.origin);
+  });
+});
+
+test('private push endpoints are refused (SSRF), and a user may keep only so many subscriptions', async () => {
+  const strict = await startTestGateway({
+    role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort,
+    env: { VAPID_PUBLIC_KEY: vapidKeys.publicKey, VAPID_PRIVATE_KEY: vapidKeys.privateKey, VAPID_SUBJECT: 'https://ops.example.test', PUSH_MAX_SUBSCRIPTIONS: '2' },
+  });
+  try {
+    const { token } = await mailbox();
+    const keys = push.subscribe('unused').keys;
+    for (const endpoint of ['https://127.0.0.1/push/x', 'https://localhost/push/x', 'https://10.1.2.3/x', 'https://[::1]/x', 'https://169.254.169.254/latest']) {
+      const refused = await api(strict.url!, 'POST', '/v1/push/subscriptions', { token, body: { subscription: { endpoint, keys } } });
+      assert.equal(refused.status, 403, endpoint);
+      assert.equal(refused.body.error.code, 'push_endpoint_not_allowed');
+    }
+    // Public-looking names are fine to store (they are checked again when sending).
+    for (const n of [1, 2]) {
+      const ok = await api(strict.url!, 'POST', '/v1/push/subscriptions', { token, body: { subscription: { endpoint: `https://1.1.1.1/push/${n}`, keys } } });
+      assert.equal(ok.status, 201);
+    }
+    const third = await api(strict.url!, 'POST', '/v1/push/subscriptions', { token, body: { subscription: { endpoint: 'https://1.1.1.1/push/3', keys } } });
+    assert.equal(third.status, 409);
+    assert.equal(third.body.error.code, 'push_subscription_limit');
+  } finally {
+    await strict.stop();
+  }
+});
+
+test('start-up refuses malformed VAPID keys with one line naming the variable', async () => {
+  const { loadConfig, ConfigError } = await import('../../src/config.js');
+  const env = { REDIS_URL: redis.url, MAILPUSH_SECRET: 'push-test-secret-long-enough', VAPID_SUBJECT: 'mailto:a@example.test' };
+  assert.throws(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: 'abc', VAPID_PRIVATE_KEY: vapidKeys.privateKey }), (e: unknown) => e instanceof ConfigError && e.variable === 'VAPID_PUBLIC_KEY');
+  assert.throws(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: vapidKeys.publicKey, VAPID_PRIVATE_KEY: 'short' }), (e: unknown) => e instanceof ConfigError && e.variable === 'VAPID_PRIVATE_KEY');
+  assert.throws(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: vapidKeys.publicKey, VAPID_PRIVATE_KEY: vapidKeys.privateKey, VAPID_SUBJECT: 'ops@example' }), (e: unknown) => e instanceof ConfigError && e.variable === 'VAPID_SUBJECT');
+});
