@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { startGateway, type Role, type RunningGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
+import type { Dovecot } from './dovecot.js';
 
 export interface TestGateway extends RunningGateway {
   /** Every log line the gateway wrote, as text. */
@@ -151,4 +152,28 @@ export async function until<T>(check: () => Promise<T | undefined | false> | T |
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Registers a new mailbox of `dovecot` and waits until its worker reports `state` (IDLE by default). */
+export async function registerWatched(
+  base: string,
+  dovecot: Pick<Dovecot, 'addUser'>,
+  options: { imap?: Record<string, unknown>; state?: string } = {},
+) {
+  const user = await dovecot.addUser();
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { ...options.imap, user: user.user, pass: user.pass } } });
+  if (created.status !== 201) throw new Error(`registration failed: ${created.status} ${JSON.stringify(created.body)}`);
+  const token = created.body.token as string;
+  const accountId = created.body.account.id as string;
+  const account = async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account;
+  const state = options.state ?? 'idle';
+  await until(async () => (await account()).state === state, 10_000, state);
+  return { user, token, accountId, account, created: created.body };
+}
+
+/** An authenticated stream that has received its `ready` message. */
+export async function openReadyStream(base: string, token: string): Promise<StreamRecorder> {
+  const stream = StreamRecorder.open(base, { token });
+  await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
+  return stream;
 }

@@ -6,7 +6,7 @@ import { ImapFlow } from 'imapflow';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -26,15 +26,9 @@ after(async () => {
 
 /** A registered mailbox whose worker is IDLE-ing, and an open stream for its user. */
 async function watchedMailbox() {
-  const mailbox = await dovecot.addUser();
-  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: mailbox.user, pass: mailbox.pass } } });
-  assert.equal(created.status, 201);
-  const token = created.body.token as string;
-  const accountId = created.body.account.id as string;
-  await until(async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 10_000, 'idle');
-  const stream = StreamRecorder.open(base, { token });
-  const ready = await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
-  assert.deepEqual(ready.accounts.map((a: { id: string }) => a.id), [accountId]);
+  const { user: mailbox, token, accountId } = await registerWatched(base, dovecot);
+  const stream = await openReadyStream(base, token);
+  assert.deepEqual(stream.messages[0].accounts.map((a: { id: string }) => a.id), [accountId]);
   return { mailbox, token, accountId, stream };
 }
 

@@ -1,7 +1,7 @@
 // The gateway's guards: where it refuses to connect, how fast it gives up, how often it lets a
 // client register, and what it never writes to a log.
 
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
@@ -18,13 +18,20 @@ before(async () => {
   [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
 });
 
+// Each test's gateways stop with it: a worker left running would claim the next test's accounts
+// with the wrong settings.
+afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((g) => g.stop()));
+});
+
 after(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
   await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
 });
 
+/** A web front end only: these tests check what the API answers, no worker needs to pick anything up. */
 async function gateway(env: Record<string, string>): Promise<string> {
-  const started = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env });
+  const started = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env });
   gateways.push(started);
   return started.url!;
 }

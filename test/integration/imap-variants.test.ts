@@ -1,11 +1,11 @@
 // Servers that are not the plain test Dovecot: IMAP over TLS, STARTTLS, and a server without IDLE.
 
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 let tlsDovecot: Dovecot;
 let noIdleDovecot: Dovecot;
@@ -21,34 +21,34 @@ before(async () => {
   ]);
 });
 
+// Each test's gateways stop with it: a worker left running would claim the next test's accounts
+// with the wrong settings.
+afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((g) => g.stop()));
+});
+
 after(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
   await Promise.all([tlsDovecot?.cleanup(), noIdleDovecot?.cleanup(), redis?.cleanup()]);
 });
 
-async function gateway(imapPort: number, env: Record<string, string> = {}): Promise<string> {
-  const started = await startTestGateway({ redisUrl: redis.url, imapPort, env });
+async function gateway(imapPort: number, env: Record<string, string> = {}, role: 'all' | 'web' = 'all'): Promise<string> {
+  const started = await startTestGateway({ role, redisUrl: redis.url, imapPort, env });
   gateways.push(started);
   return started.url!;
 }
 
 async function registerAndWait(base: string, dovecot: Dovecot, imap: Record<string, unknown>, state: string) {
-  const user = await dovecot.addUser();
-  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { ...imap, user: user.user, pass: user.pass } } });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const { token } = created.body;
-  const id = created.body.account.id;
-  await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === state, 10_000, state);
-  const stream = StreamRecorder.open(base, { token });
-  await stream.waitFor((m) => m.type === 'ready');
+  const { user, token, created } = await registerWatched(base, dovecot, { imap, state });
+  const stream = await openReadyStream(base, token);
   await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `over ${JSON.stringify(imap)}` }));
   const mail = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
   stream.close();
-  return { created, mail };
+  return { created: { body: created }, mail };
 }
 
 test('IMAP over TLS: an untrusted certificate is refused unless verification is turned off', async () => {
-  const strict = await gateway(tlsDovecot.imapsPort, { IMAP_DEFAULT_SECURITY: 'tls' });
+  const strict = await gateway(tlsDovecot.imapsPort, { IMAP_DEFAULT_SECURITY: 'tls' }, 'web');
   const user = await tlsDovecot.addUser();
   const refused = await api(strict, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
   assert.equal(refused.status, 502);

@@ -10,7 +10,7 @@ import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { startPushService, type PushService, type TestSubscription } from '../helpers/push-service.js';
-import { api, startTestGateway, until } from '../helpers/gateway.js';
+import { api, registerWatched, startTestGateway, until } from '../helpers/gateway.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 
 let dovecot: Dovecot;
@@ -49,15 +49,7 @@ after(async () => {
 
 const base = () => webs[0]!.url!;
 
-async function mailbox() {
-  const user = await dovecot.addUser();
-  const created = await api(base(), 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
-  assert.equal(created.status, 201);
-  const token = created.body.token as string;
-  const accountId = created.body.account.id as string;
-  await until(async () => (await api(base(), 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 10_000, 'idle');
-  return { user, token, accountId };
-}
+const mailbox = () => registerWatched(base(), dovecot);
 
 async function subscribe(token: string, subscription: TestSubscription, extra: Record<string, unknown> = {}) {
   const response = await api(base(), 'POST', '/v1/push/subscriptions', { token, body: { subscription, ...extra } });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -30,16 +30,8 @@ after(async () => {
 });
 
 async function watchedMailbox() {
-  const mailbox = await dovecot.addUser();
-  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: mailbox.user, pass: mailbox.pass } } });
-  assert.equal(created.status, 201);
-  const token = created.body.token as string;
-  const accountId = created.body.account.id as string;
-  const state = async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account;
-  await until(async () => (await state()).state === 'idle', 10_000, 'idle');
-  const stream = StreamRecorder.open(base, { token });
-  await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
-  return { mailbox, token, accountId, stream, state };
+  const { user: mailbox, token, accountId, account: state } = await registerWatched(base, dovecot);
+  return { mailbox, token, accountId, state, stream: await openReadyStream(base, token) };
 }
 
 const mail = (to: string, subject: string) => buildMessage({ from: { address: 'sender@example.test' }, to, subject });

@@ -7,7 +7,7 @@ import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
-import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -29,15 +29,8 @@ async function gateway(env: Record<string, string> = {}, role: 'all' | 'worker' 
 }
 
 async function watched(base: string, imap: Record<string, unknown> = {}) {
-  const user = await dovecot.addUser();
-  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { ...imap, user: user.user, pass: user.pass } } });
-  assert.equal(created.status, 201);
-  const token = created.body.token as string;
-  const accountId = created.body.account.id as string;
-  await until(async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 10_000, 'idle');
-  const stream = StreamRecorder.open(base, { token });
-  await stream.waitFor((m) => m.type === 'ready');
-  return { user, token, accountId, stream };
+  const { user, token, accountId } = await registerWatched(base, dovecot, { imap });
+  return { user, token, accountId, stream: await openReadyStream(base, token) };
 }
 
 const mail = (to: string, subject: string) => buildMessage({ from: { address: 'a@example.test' }, to, subject });

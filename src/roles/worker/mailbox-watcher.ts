@@ -48,6 +48,12 @@ export class MailboxWatcher {
   private syncQueued = false;
   private expunged: number[] | undefined;
   private uidValidity = '';
+  /**
+   * The watermark as this watcher last wrote or read it. While we hold the lease nobody else
+   * moves it, so the next EXISTS needs no Redis read; the append still checks it atomically and
+   * a mismatch drops this copy.
+   */
+  private knownWatermark: Watermark | undefined;
   private unseen: number | undefined;
   private state: WatcherState = 'connecting';
 
@@ -162,7 +168,7 @@ export class MailboxWatcher {
     const { options } = this;
     const ref = options.lease;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const stored = await options.eventLog.watermark(ref, options.mailbox);
+      const stored = (this.knownWatermark ??= await options.eventLog.watermark(ref, options.mailbox));
       const current = this.uidValidity;
       const next = uidNext ?? (client.mailbox ? client.mailbox.uidNext : 1);
       if (!stored || stored.uidValidity !== current) {
@@ -255,7 +261,11 @@ export class MailboxWatcher {
       events,
       ...(next ? { watermark: { mailbox: this.options.mailbox, expected, next } } : {}),
     });
-    if (result.ok) return true;
+    if (result.ok) {
+      if (next) this.knownWatermark = next;
+      return true;
+    }
+    this.knownWatermark = undefined;
     if (result.reason === 'lease_lost') throw new LeaseLostError('lease lost');
     return false;
   }
