@@ -9,6 +9,8 @@ export interface NewMessage {
   from: MailAddress;
   subject: string;
   date: string | null;
+  /** The start of the text, for previews; null when the message has no text part. */
+  snippet: string | null;
 }
 
 export interface MailboxContext {
@@ -47,6 +49,7 @@ export function newMailEvents(messages: readonly NewMessage[], ctx: MailboxConte
       from: message.from,
       subject: message.subject,
       date: message.date,
+      snippet: message.snippet,
       unseen: ctx.unseen,
       catchUp: ctx.catchUp,
     },

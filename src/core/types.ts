@@ -70,6 +70,7 @@ export interface EventDataByType {
     from: MailAddress;
     subject: string;
     date: string | null;
+    snippet: string | null;
     unseen: number;
     catchUp: boolean;
   };

@@ -88,7 +88,8 @@ export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | 
     case 'mail.new': {
       const data = (event as MailEvent<'mail.new'>).data;
       const title = preview === 'none' ? 'New mail' : sender(data.from);
-      const body = preview === 'full' ? data.subject || '(no subject)' : preview === 'sender' ? 'New message' : `${data.unseen} unread`;
+      const full = [data.subject || '(no subject)', data.snippet].filter(Boolean).join('\n');
+      const body = preview === 'full' ? full : preview === 'sender' ? 'New message' : `${data.unseen} unread`;
       return {
         payload: fitPayload({ ...base, type: 'mail.new', tag: messageTag(event.accountId, event.mailbox, data.uid), title, body, unseen: data.unseen }),
         urgency: 'high',

@@ -49,6 +49,8 @@ describe('new mail', () => {
       subject: 'Grüße 🎉 こんにちは',
       messageId: '<first@example.test>',
       date: new Date('2026-11-28T10:00:00Z'),
+      body: 'Bonjour à tous,\r\nthe first line of the text, then more.',
+      bodyEncoding: 'base64',
     }));
     const event = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
     assert.match(event.id, /^\d+-\d+$/);
@@ -59,6 +61,7 @@ describe('new mail', () => {
     assert.deepEqual(event.data.from, { name: 'Zoë Ünïcode 🚀', address: 'zoe@example.test' });
     assert.equal(event.data.messageId, '<first@example.test>');
     assert.equal(event.data.date, '2026-11-28T10:00:00.000Z');
+    assert.equal(event.data.snippet, 'Bonjour à tous, the first line of the text, then more.');
     assert.equal(event.data.uid, 1);
     assert.match(event.data.uidValidity, /^\d+$/);
     assert.equal(event.data.unseen, 1);

@@ -76,7 +76,7 @@ describe('notifications', () => {
     assert.equal(sender.payload.title, 'Ada Lovelace');
     assert.equal(JSON.stringify(sender.payload).includes('Analytical'), false, 'preview sender shows no subject');
     assert.equal(full.payload.title, 'Ada Lovelace');
-    assert.equal(full.payload.body, 'Analytical engine 🚂');
+    assert.equal(full.payload.body, 'Analytical engine 🚂\nHello from the mailpush tests.', 'subject, then the start of the text');
     for (const r of [none, sender, full]) {
       assert.equal(r.payload.type, 'mail.new');
       assert.equal(r.payload.tag, `${accountId}:INBOX:1`);

@@ -33,7 +33,7 @@ async function userWithLease(): Promise<{ token: string; lease: Lease }> {
 function mailEvent(uid: number, subject: string): NewEvent<'mail.new'> {
   return {
     type: 'mail.new', accountId: 'acc_limits', mailbox: 'INBOX', time: new Date().toISOString(),
-    data: { uid, uidValidity: '1', messageId: null, from: { name: '', address: 'a@example.test' }, subject, date: null, unseen: uid, catchUp: false },
+    data: { uid, uidValidity: '1', messageId: null, from: { name: '', address: 'a@example.test' }, subject, date: null, snippet: null, unseen: uid, catchUp: false },
   };
 }
 

@@ -5,12 +5,12 @@ import { HostLimiter } from '../../src/imap/host-limiter.js';
 import { backoffDelay } from '../../src/core/backoff.js';
 
 const ctx = { accountId: 'acc_1', mailbox: 'INBOX', uidValidity: '7', unseen: 3, catchUp: false, batchSize: 3, now: new Date('2026-01-01T00:00:00Z') };
-const message = (uid: number) => ({ uid, messageId: `<${uid}@x>`, from: { name: 'A', address: 'a@x' }, subject: `s${uid}`, date: null });
+const message = (uid: number) => ({ uid, messageId: `<${uid}@x>`, from: { name: 'A', address: 'a@x' }, subject: `s${uid}`, date: null, snippet: 'Hello' });
 
 test('one mail.new per message, in UID order', () => {
   const events = newMailEvents([message(5), message(4)], ctx);
   assert.deepEqual(events.map((e) => [e.type, (e.data as { uid: number }).uid]), [['mail.new', 4], ['mail.new', 5]]);
-  assert.deepEqual(events[0]!.data, { uid: 4, uidValidity: '7', messageId: '<4@x>', from: { name: 'A', address: 'a@x' }, subject: 's4', date: null, unseen: 3, catchUp: false });
+  assert.deepEqual(events[0]!.data, { uid: 4, uidValidity: '7', messageId: '<4@x>', from: { name: 'A', address: 'a@x' }, subject: 's4', date: null, snippet: 'Hello', unseen: 3, catchUp: false });
 });
 
 test('a burst above the batch size becomes one mail.batch', () => {

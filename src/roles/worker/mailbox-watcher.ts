@@ -5,7 +5,7 @@
 // store says which UIDs were already notified, and it only moves in the same atomic step that
 // appends their events, so a crash at any point can neither lose nor repeat a notification.
 
-import type { ImapFlow, FlagsEvent, ExpungeEvent } from 'imapflow';
+import type { ImapFlow, FetchMessageObject, FlagsEvent, ExpungeEvent } from 'imapflow';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { backoffDelay } from '../../core/backoff.js';
@@ -13,6 +13,7 @@ import { batchEvent, isoDate, newMailEvents, senderOf, type NewMessage } from '.
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
+import { findTextPart, SNIPPET_FETCH_BYTES, snippetFrom, type TextPart } from '../../imap/snippet.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
 
@@ -199,18 +200,39 @@ export class MailboxWatcher {
       const uids = (Array.isArray(found) ? found : []).filter((uid) => uid > lastUid);
       if (uids.length > this.options.config.events.batchSize) return { messages: [], uids };
     }
-    const fetched = await client.fetchAll(range, { uid: true, envelope: true }, { uid: true });
+    const fetched = await client.fetchAll(range, { uid: true, envelope: true, bodyStructure: true }, { uid: true });
     // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
-    const messages = fetched
-      .filter((m) => m.uid > lastUid)
-      .map((m) => ({
-        uid: m.uid,
-        messageId: m.envelope?.messageId ?? null,
-        from: senderOf(m.envelope?.from),
-        subject: m.envelope?.subject ?? '',
-        date: isoDate(m.envelope?.date),
-      }));
+    const fresh = fetched.filter((m) => m.uid > lastUid);
+    const snippets = await this.fetchSnippets(client, fresh);
+    const messages = fresh.map((m) => ({
+      uid: m.uid,
+      messageId: m.envelope?.messageId ?? null,
+      from: senderOf(m.envelope?.from),
+      subject: m.envelope?.subject ?? '',
+      date: isoDate(m.envelope?.date),
+      snippet: snippets.get(m.uid) ?? null,
+    }));
     return { messages, uids: [] };
+  }
+
+  /** The first bytes of each message's text part, one FETCH per distinct part number. */
+  private async fetchSnippets(client: ImapFlow, messages: FetchMessageObject[]): Promise<Map<number, string>> {
+    const byKey = new Map<string, Array<{ uid: number; part: TextPart }>>();
+    for (const message of messages) {
+      const part = findTextPart(message.bodyStructure);
+      if (part) byKey.set(part.key, [...(byKey.get(part.key) ?? []), { uid: message.uid, part }]);
+    }
+    const snippets = new Map<number, string>();
+    for (const [key, wanted] of byKey) {
+      const uids = wanted.map((w) => w.uid).join(',');
+      const bodies = await client.fetchAll(uids, { uid: true, bodyParts: [{ key, start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
+      for (const body of bodies) {
+        const raw = body.bodyParts?.get(key.toLowerCase()) ?? body.bodyParts?.get(key) ?? [...(body.bodyParts?.values() ?? [])][0];
+        const part = wanted.find((w) => w.uid === body.uid)?.part;
+        if (raw && part) snippets.set(body.uid, snippetFrom(raw, part));
+      }
+    }
+    return snippets;
   }
 
   private async unseenCount(client: ImapFlow): Promise<number> {
