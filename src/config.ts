@@ -10,8 +10,11 @@ export interface Config {
   port: number;
   /** Address the web role listens on. @default 127.0.0.1 */
   host: string;
-  redisUrl: string;
-  /** Root secret: IMAP passwords are encrypted under a key derived from it. */
+  /** Shared Redis for multi-process deployments; without it, one process runs embedded. */
+  redisUrl?: string;
+  /** Embedded mode's store (SQLite) and generated secrets. @default ./data */
+  dataDir: string;
+  /** Root secret: IMAP passwords are encrypted under a key derived from it. Embedded mode generates one. */
   secret: string;
   adminToken?: string;
   logLevel: LogLevel;
@@ -106,8 +109,9 @@ function required(env: Env, name: string, hint: string): string {
   return value;
 }
 
-function redisUrl(env: Env): string {
-  const value = required(env, 'REDIS_URL', 'set it to redis://host:6379');
+function redisUrl(env: Env): string | undefined {
+  const value = raw(env, 'REDIS_URL');
+  if (value === undefined) return undefined;
   let url: URL;
   try {
     url = new URL(value);
@@ -122,7 +126,7 @@ function redisUrl(env: Env): string {
 
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'REDIS_URL', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'LOG_LEVEL',
+  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
@@ -155,8 +159,13 @@ function vapid(env: Env): Config['push']['vapid'] {
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
-  const secret = required(env, 'MAILPUSH_SECRET', 'generate one with `openssl rand -base64 32`');
-  if (secret.length < 16) throw new ConfigError('MAILPUSH_SECRET', 'must be at least 16 characters long');
+  const redis = redisUrl(env);
+  // With Redis several processes must share one secret, so it has to be given; embedded mode
+  // generates one into DATA_DIR on first start (secret stays '' here until then).
+  const secret = redis
+    ? required(env, 'MAILPUSH_SECRET', 'every process sharing REDIS_URL needs the same one; generate it with `openssl rand -base64 32`')
+    : raw(env, 'MAILPUSH_SECRET') ?? '';
+  if (secret && secret.length < 16) throw new ConfigError('MAILPUSH_SECRET', 'must be at least 16 characters long');
   const adminToken = raw(env, 'ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters long');
@@ -169,7 +178,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',
-    redisUrl: redisUrl(env),
+    ...(redis ? { redisUrl: redis } : {}),
+    dataDir: raw(env, 'DATA_DIR') ?? './data',
     secret,
     ...(adminToken ? { adminToken } : {}),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),

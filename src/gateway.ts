@@ -1,17 +1,23 @@
 // Starting and stopping roles. `mailpush web`, `mailpush worker` and `mailpush all` all come
 // through here; the roles share nothing but the adapters, exactly as separate processes would.
+// With REDIS_URL the adapters and the push queue live in Redis; without it, one embedded
+// process runs everything on SQLite and memory.
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapters } from './adapters/adapters.js';
+import { createEmbeddedAdapters } from './adapters/embedded.js';
 import { createRedisAdapters } from './adapters/redis/index.js';
 import type { Config } from './config.js';
-import { buildWebApp } from './roles/web/app.js';
-import { AccountWorker } from './roles/worker/account-worker.js';
-import { PushDispatcher, PushQueue } from './push/push-queue.js';
+import { completeEmbeddedConfig } from './embedded-secrets.js';
+import { BullmqPushDispatcher, BullmqPushQueue } from './push/bullmq-queue.js';
+import type { DeliveryDeps, PushQueue } from './push/delivery.js';
+import { MemoryPushQueue } from './push/memory-queue.js';
 import { PushingEventLog } from './push/pushing-event-log.js';
 import { PushSender } from './push/sender.js';
 import { VapidSigner } from './push/vapid.js';
+import { buildWebApp } from './roles/web/app.js';
+import { AccountWorker } from './roles/worker/account-worker.js';
 
 export type Role = 'web' | 'worker' | 'all';
 
@@ -21,19 +27,60 @@ export interface RunningGateway {
   app?: FastifyInstance;
   worker?: AccountWorker;
   adapters: Adapters;
+  config: Config;
   stop(): Promise<void>;
 }
 
-export async function startGateway(role: Role, config: Config, logger: Logger): Promise<RunningGateway> {
-  const adapters = createRedisAdapters(config, role, { log: logger });
+/** Storage and push plumbing for the mode the configuration asks for. */
+interface Plumbing {
+  config: Config;
+  adapters: Adapters;
+  /** Producer (workers and the API) — absent when push is off. */
+  pushQueue?: PushQueue;
+  /** Starts sending pushes in a web process; returns what stops it. */
+  startDelivery?(deps: DeliveryDeps): { close(): Promise<void> };
+}
+
+function plumbing(role: Role, given: Config, logger: Logger): Plumbing {
+  if (!given.redisUrl) {
+    if (role !== 'all') throw new Error(`mailpush ${role} needs REDIS_URL; without Redis run everything in one process with \`mailpush all\``);
+    const config = completeEmbeddedConfig(given, logger);
+    const adapters = createEmbeddedAdapters(config);
+    let queue: MemoryPushQueue | undefined;
+    return {
+      config,
+      adapters,
+      // The memory queue both takes and sends jobs; it exists once the web part hands it a sender.
+      pushQueue: {
+        enqueueEvents: (userId, events) => queue?.enqueueEvents(userId, events) ?? Promise.resolve(0),
+        enqueueTest: (subscription) => queue?.enqueueTest(subscription) ?? Promise.resolve(),
+        close: () => queue?.close() ?? Promise.resolve(),
+      },
+      startDelivery(deps) {
+        queue = new MemoryPushQueue({ concurrency: config.push.concurrency, maxAttempts: config.push.maxAttempts }, adapters.pushSubscriptions, deps);
+        return { close: () => queue!.close() };
+      },
+    };
+  }
+  const adapters = createRedisAdapters({ redisUrl: given.redisUrl, events: given.events }, role, { log: logger });
+  if (!given.push.vapid) return { config: given, adapters };
+  const queueOptions = { redisUrl: given.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
+  return {
+    config: given,
+    adapters,
+    pushQueue: new BullmqPushQueue(queueOptions, adapters.pushSubscriptions),
+    startDelivery: (deps) => new BullmqPushDispatcher({ ...queueOptions, concurrency: given.push.concurrency }, deps),
+  };
+}
+
+export async function startGateway(role: Role, givenConfig: Config, logger: Logger): Promise<RunningGateway> {
+  const { config, adapters, pushQueue, startDelivery } = plumbing(role, givenConfig, logger);
   await adapters.ping();
   let app: FastifyInstance | undefined;
   let worker: AccountWorker | undefined;
-  let dispatcher: PushDispatcher | undefined;
+  let delivery: { close(): Promise<void> } | undefined;
   let url: string | undefined;
   const vapid = config.push.vapid;
-  const queueOptions = { redisUrl: config.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: config.push.maxAttempts };
-  const pushQueue = vapid ? new PushQueue(queueOptions, adapters.pushSubscriptions) : undefined;
   if (!vapid) logger.info('Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT to turn it on');
   try {
     if (role === 'worker' || role === 'all') {
@@ -44,11 +91,9 @@ export async function startGateway(role: Role, config: Config, logger: Logger): 
     }
     if (role === 'web' || role === 'all') {
       const log = logger.child({ role: 'web' });
-      if (vapid) {
+      if (vapid && startDelivery) {
         // Web processes deliver the pushes: they are the role that scales with outbound traffic.
-        dispatcher = new PushDispatcher({
-          ...queueOptions,
-          concurrency: config.push.concurrency,
+        delivery = startDelivery({
           subscriptions: adapters.pushSubscriptions,
           log: log.child({ part: 'push' }),
           sender: new PushSender({
@@ -59,13 +104,13 @@ export async function startGateway(role: Role, config: Config, logger: Logger): 
           }),
         });
       }
-      app = await buildWebApp({ config, adapters, logger: log, pushQueue });
+      app = await buildWebApp({ config, adapters, logger: log, ...(pushQueue ? { pushQueue } : {}) });
       url = await app.listen({ port: config.port, host: config.host });
     }
   } catch (error) {
     await worker?.stop();
     await app?.close();
-    await dispatcher?.close();
+    await delivery?.close();
     await pushQueue?.close();
     await adapters.close();
     throw error;
@@ -76,13 +121,14 @@ export async function startGateway(role: Role, config: Config, logger: Logger): 
     ...(app ? { app } : {}),
     ...(worker ? { worker } : {}),
     adapters,
+    config,
     stop() {
-      // Web first (stop taking clients), then the worker releases its leases, then storage.
+      // Web first (stop taking clients), then the worker releases its leases, then in-flight
+      // pushes finish, then storage.
       stopping ??= (async () => {
         await app?.close();
         await worker?.stop();
-        // In-flight pushes finish before the connections go.
-        await dispatcher?.close();
+        await delivery?.close();
         await pushQueue?.close();
         await adapters.close();
       })();

@@ -14,10 +14,10 @@ test('--help lists every role', () => {
 });
 
 test('a missing or bad variable stops start-up with one line naming it', () => {
-  const missing = run(['all'], { MAILPUSH_SECRET: 'long-enough-secret-value' });
+  const missing = run(['all'], { REDIS_URL: 'redis://127.0.0.1:1' });
   assert.equal(missing.status, 78);
   assert.equal(missing.stderr.trim().split('\n').length, 1);
-  assert.match(missing.stderr, /REDIS_URL is required/);
+  assert.match(missing.stderr, /MAILPUSH_SECRET is required: every process sharing REDIS_URL/);
   const bad = run(['worker'], { REDIS_URL: 'redis://127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value', IMAP_CONNECT_CONCURRENCY: 'lots' });
   assert.equal(bad.status, 78);
   assert.match(bad.stderr, /^mailpush: configuration error: IMAP_CONNECT_CONCURRENCY must be a whole number/);

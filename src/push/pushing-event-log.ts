@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AppendRequest, AppendResult, EventLog } from '../core/ports.js';
-import type { PushQueue } from './push-queue.js';
+import type { PushQueue } from './delivery.js';
 
 /**
  * The worker's event log: appends as usual, then queues Web Push for what was appended. Queueing

@@ -15,13 +15,15 @@ export interface TestGateway extends RunningGateway {
 
 export async function startTestGateway(options: {
   role?: Role;
-  redisUrl: string;
+  /** Without it the gateway runs embedded, on `dataDir`. */
+  redisUrl?: string;
+  dataDir?: string;
   imapPort: number;
   env?: Record<string, string>;
 }): Promise<TestGateway> {
   const config = loadConfig({
-    REDIS_URL: options.redisUrl,
-    MAILPUSH_SECRET: 'test-secret-that-is-long-enough',
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl, MAILPUSH_SECRET: 'test-secret-that-is-long-enough' } : {}),
+    ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     PORT: '0',
     HOST: '127.0.0.1',
     IMAP_DEFAULT_HOST: '127.0.0.1',

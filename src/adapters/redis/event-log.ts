@@ -3,24 +3,8 @@ import { compareEventIds } from '../../core/event-ids.js';
 import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
 import type { AccountRef, RedisKeys } from '../../keys.js';
+import { formatWatermark, parseWatermark, type RetentionPolicy } from '../../core/watermark.js';
 import { appendEvents } from './scripts.js';
-
-export interface RetentionPolicy {
-  maxEvents: number;
-  maxAgeMs: number;
-}
-
-export function formatWatermark(w: Watermark): string {
-  return `${w.uidValidity}:${w.lastUid}`;
-}
-
-export function parseWatermark(value: string | null | undefined): Watermark | undefined {
-  if (!value) return undefined;
-  const colon = value.lastIndexOf(':');
-  const lastUid = Number(value.slice(colon + 1));
-  if (colon <= 0 || !Number.isSafeInteger(lastUid)) return undefined;
-  return { uidValidity: value.slice(0, colon), lastUid };
-}
 
 /** Stream entries store the event without its id (the entry id is the event id). */
 function entryToEvent(id: string, fields: string[]): MailEvent | undefined {

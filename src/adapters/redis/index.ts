@@ -14,7 +14,7 @@ import { RedisWorkerRegistry } from './worker-registry.js';
 
 /** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
 export function createRedisAdapters(
-  config: Pick<Config, 'redisUrl' | 'events'>,
+  config: { redisUrl: string; events: Config['events'] },
   role: string,
   options: { prefix?: string; log?: Logger } = {},
 ): Adapters {

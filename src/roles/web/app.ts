@@ -14,7 +14,7 @@ import { installErrorHandling } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminRoutes } from './routes/admin.js';
 import { pushRoutes } from './routes/push.js';
-import type { PushQueue } from '../../push/push-queue.js';
+import type { PushQueue } from '../../push/delivery.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
 import { CloseCode } from './stream-client.js';

@@ -11,7 +11,7 @@ import type { Config } from '../../../config.js';
 import { isPublicAddress } from '../../../core/address-policy.js';
 import type { AccountStore, PushSubscriptionRecord, PushSubscriptionStore } from '../../../core/ports.js';
 import { newId } from '../../../core/tokens.js';
-import type { PushQueue } from '../../../push/push-queue.js';
+import type { PushQueue } from '../../../push/delivery.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { errorResponses } from '../schemas.js';

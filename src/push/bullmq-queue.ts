@@ -1,0 +1,105 @@
+// The durable send queue between the workers (which append events) and the web processes (which
+// talk to push services), when Redis is there.
+//
+// Why BullMQ: it is a well-kept Redis queue that already does what we would otherwise write by
+// hand on Redis Streams: each job goes to exactly one consumer however many web processes run,
+// delayed retries with a custom backoff (we need Retry-After for 429), recovery of jobs a killed
+// process was holding (stalled jobs), and a record of jobs that failed for good.
+
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { PushSubscriptionRecord, PushSubscriptionStore } from '../core/ports.js';
+import type { MailEvent } from '../core/types.js';
+import { deliverPush, GiveUp, jobsForEvents, reportFailure, retryDelay, testJob, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
+
+const QUEUE = 'push';
+
+export interface BullmqQueueOptions {
+  redisUrl: string;
+  prefix: string;
+  maxAttempts: number;
+}
+
+function connection(url: string): Redis {
+  // BullMQ's blocking commands need a connection that never gives up on a request.
+  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: false });
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+export class BullmqPushQueue implements PushQueue {
+  private readonly queue: Queue<PushJob>;
+  private readonly redis: Redis;
+
+  constructor(private readonly options: BullmqQueueOptions, private readonly subscriptions: PushSubscriptionStore) {
+    this.redis = connection(options.redisUrl);
+    this.queue = new Queue<PushJob>(QUEUE, { connection: this.redis, prefix: options.prefix });
+  }
+
+  async enqueueEvents(userId: string, events: MailEvent[]): Promise<number> {
+    const jobs = await jobsForEvents(userId, events, this.subscriptions);
+    if (jobs.length) await this.queue.addBulk(jobs.map((job) => this.job(job)));
+    return jobs.length;
+  }
+
+  async enqueueTest(subscription: PushSubscriptionRecord): Promise<void> {
+    await this.queue.addBulk([this.job(testJob(subscription))]);
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+
+  private job(data: PushJob) {
+    return {
+      name: data.event?.type ?? 'test',
+      data,
+      opts: {
+        attempts: this.options.maxAttempts,
+        backoff: { type: 'push' },
+        removeOnComplete: true,
+        // Jobs that failed for good stay inspectable for a while instead of vanishing.
+        removeOnFail: { count: 1000 },
+      },
+    };
+  }
+}
+
+/** The consuming side, run by web processes: sends, retries, and cleans up dead subscriptions. */
+export class BullmqPushDispatcher {
+  private readonly worker: Worker<PushJob>;
+  private readonly redis: Redis;
+
+  constructor(options: BullmqQueueOptions & { concurrency: number }, private readonly deps: DeliveryDeps) {
+    this.redis = connection(options.redisUrl);
+    this.worker = new Worker<PushJob>(
+      QUEUE,
+      async (job) => {
+        try {
+          await deliverPush(job.data, deps);
+        } catch (error) {
+          throw error instanceof GiveUp ? new UnrecoverableError(error.message) : error;
+        }
+      },
+      {
+        connection: this.redis,
+        prefix: options.prefix,
+        concurrency: options.concurrency,
+        settings: { backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => retryDelay(attemptsMade, error) },
+      },
+    );
+    this.worker.on('failed', (job, error) => {
+      if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !(error instanceof UnrecoverableError))) return;
+      reportFailure(job.data, job.attemptsMade, error, deps);
+    });
+    this.worker.on('error', (error) => deps.log.warn({ err: error.message }, 'push queue error'));
+  }
+
+  /** Stops taking jobs and waits for the ones in flight. */
+  async close(): Promise<void> {
+    await this.worker.close();
+    this.redis.disconnect();
+    this.deps.sender.close();
+  }
+}

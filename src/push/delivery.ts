@@ -1,0 +1,112 @@
+// What happens to one push, whichever queue carries it: render the event for the subscription's
+// preview level, send it, and turn the push service's answer into done / retry later / give up.
+
+import type { Logger } from 'pino';
+import { backoffDelay } from '../core/backoff.js';
+import type { PushSubscriptionRecord, PushSubscriptionStore } from '../core/ports.js';
+import type { MailEvent } from '../core/types.js';
+import { pushFor, type NotificationPayload, type PushMessage } from './payload.js';
+import { EndpointNotAllowedError, type PushSender } from './sender.js';
+
+/** One push to one subscription: an event to render, or a ready test payload. */
+export interface PushJob {
+  userId: string;
+  subscriptionId: string;
+  event?: MailEvent;
+  test?: NotificationPayload;
+}
+
+/** The producing side, used by workers (events) and the API (test pushes). */
+export interface PushQueue {
+  enqueueEvents(userId: string, events: MailEvent[]): Promise<number>;
+  enqueueTest(subscription: PushSubscriptionRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type PushOutcome = 'sent' | 'gone' | 'dropped' | 'failed';
+
+/** Try again later; `delayMs` when the push service said how long (429 Retry-After). */
+export class RetryLater extends Error {
+  constructor(message: string, readonly delayMs?: number) {
+    super(message);
+  }
+}
+
+/** Never try this push again. */
+export class GiveUp extends Error {}
+
+export interface DeliveryDeps {
+  sender: PushSender;
+  subscriptions: PushSubscriptionStore;
+  log: Logger;
+  /** Called with each final outcome, for metrics and tests. */
+  onOutcome?(outcome: PushOutcome, job: PushJob): void;
+}
+
+/** The jobs for some appended events: one per pushable event and interested subscription. */
+export async function jobsForEvents(userId: string, events: MailEvent[], subscriptions: PushSubscriptionStore): Promise<PushJob[]> {
+  const pushable = events.filter((event) => pushFor(event, 'none') !== undefined);
+  if (pushable.length === 0) return [];
+  const subs = await subscriptions.list(userId);
+  return pushable.flatMap((event) =>
+    subs.filter((s) => s.accounts.length === 0 || s.accounts.includes(event.accountId)).map((s) => ({ userId, subscriptionId: s.id, event })),
+  );
+}
+
+export function testJob(subscription: PushSubscriptionRecord): PushJob {
+  const test: NotificationPayload = { v: 1, type: 'test', tag: `test:${subscription.id}`, title: 'mailpush', body: 'Notifications work on this device.', time: new Date().toISOString() };
+  return { userId: subscription.userId, subscriptionId: subscription.id, test };
+}
+
+/** How long to wait before attempt `attemptsMade + 1`. */
+export function retryDelay(attemptsMade: number, error: unknown): number {
+  return error instanceof RetryLater && error.delayMs !== undefined
+    ? Math.min(error.delayMs, 3600_000)
+    : backoffDelay(attemptsMade - 1, 1000, 300_000);
+}
+
+/** Sends one job. Resolves when done (sent, or dropped for good); throws RetryLater or GiveUp. */
+export async function deliverPush(job: PushJob, deps: DeliveryDeps): Promise<void> {
+  const { userId, subscriptionId, event, test } = job;
+  const subscription = await deps.subscriptions.get(userId, subscriptionId);
+  if (!subscription) return; // unsubscribed meanwhile: nothing to do
+  const message: PushMessage | undefined = test ? { payload: test, urgency: 'normal' } : event && pushFor(event, subscription.preview);
+  if (!message) return;
+  let result;
+  try {
+    result = await deps.sender.send(subscription, message);
+    // 413: the push service refused the size; the smallest preview always fits.
+    if (result.status === 413 && event && subscription.preview !== 'none') {
+      result = await deps.sender.send(subscription, pushFor(event, 'none')!);
+    }
+  } catch (error) {
+    if (error instanceof EndpointNotAllowedError) {
+      deps.log.warn({ subscriptionId, err: error.message }, 'push endpoint refused at send time');
+      deps.onOutcome?.('dropped', job);
+      throw new GiveUp(error.message);
+    }
+    throw new RetryLater(`network: ${(error as Error).message}`);
+  }
+  const { status } = result;
+  if (status >= 200 && status < 300) {
+    deps.onOutcome?.('sent', job);
+    return;
+  }
+  if (status === 404 || status === 410) {
+    // The browser unsubscribed or the subscription expired: it will never work again.
+    await deps.subscriptions.delete(userId, subscriptionId);
+    deps.log.info({ subscriptionId, status }, 'push subscription gone; removed');
+    deps.onOutcome?.('gone', job);
+    return;
+  }
+  if (status === 429) throw new RetryLater('rate limited by the push service', result.retryAfterMs);
+  if (status >= 500) throw new RetryLater(`push service error ${status}`);
+  deps.log.warn({ subscriptionId, status }, 'push refused by the push service; dropped');
+  deps.onOutcome?.('dropped', job);
+}
+
+/** Out of attempts: never silently lost, always counted and logged. */
+export function reportFailure(job: PushJob, attempts: number, error: Error, deps: DeliveryDeps): void {
+  deps.log.error({ subscriptionId: job.subscriptionId, attempts, err: error.message }, 'push failed for good');
+  deps.onOutcome?.('failed', job);
+}

@@ -1,0 +1,170 @@
+// One suite, two setups: the Redis adapters and the embedded (SQLite + memory) adapters must keep
+// the same contract, case for case.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Adapters } from '../../src/adapters/adapters.js';
+import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
+import { createRedisAdapters } from '../../src/adapters/redis/index.js';
+import type { ControlMessage, Lease } from '../../src/core/ports.js';
+import { hashToken, newId, newToken } from '../../src/core/tokens.js';
+import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { until } from '../helpers/gateway.js';
+
+const events = { batchSize: 25, retentionCount: 10, retentionMs: 7 * 86400_000 };
+
+function account(userId: string): AccountRecord {
+  const now = new Date().toISOString();
+  return {
+    userId, accountId: newId('acc'), email: 'a@example.test', imap: { host: 'imap.example.test', port: 993, security: 'tls', user: 'a' },
+    sealedPassword: 'v1.x.y.z', mailboxes: ['INBOX'], disabled: false, state: 'connecting', createdAt: now, updatedAt: now,
+  };
+}
+
+const note = (n: number): NewEvent => ({ type: 'account.state', accountId: 'acc_x', mailbox: null, time: new Date().toISOString(), data: { state: 'idle', error: String(n) } });
+
+function conformance(name: string, setup: () => Promise<{ adapters: Adapters; teardown(): Promise<void> }>) {
+  describe(name, () => {
+    let adapters: Adapters;
+    let teardown: () => Promise<void>;
+    before(async () => ({ adapters, teardown } = await setup()));
+    after(() => teardown());
+
+    const user = async () => adapters.users.create(hashToken(newToken()));
+    const lease = async (userId: string, accountId = 'acc_x'): Promise<Lease> => (await adapters.leases.acquire({ userId, accountId }, 'w1', 60_000))!;
+
+    test('users are found by token hash only', async () => {
+      const token = newToken();
+      const userId = await adapters.users.create(hashToken(token));
+      assert.equal(await adapters.users.findByToken(hashToken(token)), userId);
+      assert.equal(await adapters.users.findByToken(hashToken(newToken())), undefined);
+    });
+
+    test('accounts: create once per identity, read, update, state, scan, delete', async () => {
+      const userId = await user();
+      const record = account(userId);
+      assert.equal(await adapters.accounts.create(record, 'id-1'), 'created');
+      assert.equal(await adapters.accounts.create(account(userId), 'id-1'), 'exists');
+      assert.equal(await adapters.accounts.findIdentity(userId, 'id-1'), record.accountId);
+      assert.deepEqual(await adapters.accounts.get(record), record);
+      assert.equal(await adapters.accounts.get({ userId: 'usr_other', accountId: record.accountId }), undefined);
+      const updated = await adapters.accounts.update(record, { mailboxes: ['INBOX', 'Work'], disabled: true });
+      assert.deepEqual([updated?.mailboxes, updated?.disabled], [['INBOX', 'Work'], true]);
+      await adapters.accounts.setState(record, { state: 'auth_failed', lastError: 'nope', unseen: 4 });
+      const failed = await adapters.accounts.get(record);
+      assert.deepEqual([failed?.state, failed?.lastError, failed?.unseen], ['auth_failed', 'nope', 4]);
+      await adapters.accounts.setState(record, { state: 'idle', lastError: null });
+      assert.equal((await adapters.accounts.get(record))?.lastError, undefined);
+      assert.deepEqual((await adapters.accounts.listForUser(userId)).map((a) => a.accountId), [record.accountId]);
+      const seen: string[] = [];
+      let cursor = '0';
+      do {
+        const page = await adapters.accounts.scan(cursor);
+        cursor = page.cursor;
+        seen.push(...page.refs.map((r) => r.accountId));
+      } while (cursor !== '0');
+      assert.ok(seen.includes(record.accountId));
+      assert.ok((await adapters.accounts.count()) >= 1);
+      assert.equal(await adapters.accounts.delete(record), true);
+      assert.equal(await adapters.accounts.delete(record), false);
+      await adapters.accounts.setState(record, { state: 'idle' });
+      assert.equal(await adapters.accounts.get(record), undefined, 'a state write never brings an account back');
+      assert.equal(await adapters.accounts.create(account(userId), 'id-1'), 'created', 'the identity is free again');
+    });
+
+    test('leases: one holder, renew, release, fence grows', async () => {
+      const ref = { userId: await user(), accountId: 'acc_lease' };
+      const first = (await adapters.leases.acquire(ref, 'w1', 60_000))!;
+      assert.ok(first);
+      assert.equal(await adapters.leases.acquire(ref, 'w2', 60_000), undefined);
+      assert.equal(await adapters.leases.holder(ref), 'w1');
+      assert.equal(await adapters.leases.renew(first, 60_000), true);
+      await adapters.leases.release(first);
+      assert.equal(await adapters.leases.renew(first, 60_000), false);
+      const second = (await adapters.leases.acquire(ref, 'w2', 60_000))!;
+      assert.ok(second.fence > first.fence);
+      await adapters.leases.release(first); // not the holder: changes nothing
+      assert.equal(await adapters.leases.holder(ref), 'w2');
+    });
+
+    test('event log: watermark moves with the append, fenced by the lease; ids increase; live feed hears it', async () => {
+      const userId = await user();
+      const held = await lease(userId);
+      const heard: MailEvent[] = [];
+      const unsubscribe = await adapters.liveFeed.subscribe(userId, (e) => heard.push(e));
+      const wm = { uidValidity: '7', lastUid: 3 };
+      const first = await adapters.eventLog.append({ lease: held, events: [note(1), note(2)], watermark: { mailbox: 'INBOX', expected: undefined, next: wm } });
+      assert.ok(first.ok);
+      assert.deepEqual(await adapters.eventLog.watermark(held, 'INBOX'), wm);
+      const stale = await adapters.eventLog.append({ lease: held, events: [note(3)], watermark: { mailbox: 'INBOX', expected: undefined, next: wm } });
+      assert.deepEqual(stale, { ok: false, reason: 'watermark_moved' });
+      await adapters.leases.release(held);
+      const fenced = await adapters.eventLog.append({ lease: held, events: [note(4)] });
+      assert.deepEqual(fenced, { ok: false, reason: 'lease_lost' });
+      const all = await adapters.eventLog.read(userId, undefined, 100);
+      assert.deepEqual(all.map((e) => (e.data as { error: string }).error), ['1', '2'], 'refused appends left nothing');
+      assert.deepEqual(all.map((e) => e.id), first.ok ? first.ids : []);
+      assert.deepEqual((await adapters.eventLog.read(userId, all[0]!.id, 100)).map((e) => e.id), [all[1]!.id]);
+      assert.equal(await adapters.eventLog.latestId(userId), all[1]!.id);
+      await until(() => heard.length === 2, 2000, 'live events');
+      assert.deepEqual(heard.map((e) => e.id), all.map((e) => e.id));
+      await unsubscribe();
+    });
+
+    test('event log: retention trims the oldest and says so', async () => {
+      const userId = await user();
+      const held = await lease(userId);
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const result = await adapters.eventLog.append({ lease: held, events: [note(i)] });
+        if (result.ok) ids.push(...result.ids);
+      }
+      // Redis trims approximately (whole stream nodes); both keep at least the configured count.
+      const kept = await adapters.eventLog.read(userId, undefined, 1000);
+      assert.ok(kept.length >= 10);
+      assert.deepEqual(kept.map((e) => e.id), ids.slice(-kept.length));
+      assert.equal(await adapters.eventLog.isTrimmedAfter(userId, ids.at(-1)!), false);
+      if (kept.length < 30) assert.equal(await adapters.eventLog.isTrimmedAfter(userId, ids[0]!), true);
+    });
+
+    test('push subscriptions: one per endpoint, limit, delete', async () => {
+      const userId = await user();
+      const now = new Date().toISOString();
+      const sub = (endpoint: string) => ({ id: newId('sub'), userId, endpoint, keys: { p256dh: 'p', auth: 'a' }, expirationTime: null, accounts: [], preview: 'sender' as const, createdAt: now, updatedAt: now });
+      const first = await adapters.pushSubscriptions.upsert(sub('https://push.example/1'), 2);
+      assert.ok(first !== 'limit' && first.created);
+      const again = await adapters.pushSubscriptions.upsert({ ...sub('https://push.example/1'), preview: 'full' }, 2);
+      assert.ok(again !== 'limit' && !again.created && again.record.id === first.record.id && again.record.preview === 'full');
+      assert.ok((await adapters.pushSubscriptions.upsert(sub('https://push.example/2'), 2)) !== 'limit');
+      assert.equal(await adapters.pushSubscriptions.upsert(sub('https://push.example/3'), 2), 'limit');
+      assert.equal((await adapters.pushSubscriptions.list(userId)).length, 2);
+      assert.equal(await adapters.pushSubscriptions.delete(userId, first.record.id), true);
+      assert.equal(await adapters.pushSubscriptions.get(userId, first.record.id), undefined);
+      assert.ok((await adapters.pushSubscriptions.upsert(sub('https://push.example/3'), 2)) !== 'limit');
+    });
+
+    test('control bus delivers account changes', async () => {
+      const heard: ControlMessage[] = [];
+      await adapters.control.subscribe((m) => heard.push(m));
+      await adapters.control.publish({ kind: 'created', userId: 'usr_a', accountId: 'acc_b' });
+      await until(() => heard.some((m) => m.kind === 'created' && m.accountId === 'acc_b'), 2000, 'control message');
+    });
+  });
+}
+
+let redis: RedisServer;
+conformance('Redis adapters', async () => {
+  redis = await startRedis();
+  const adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'conformance');
+  return { adapters, teardown: async () => { await adapters.close(); await redis.cleanup(); } };
+});
+
+conformance('embedded adapters (SQLite + memory)', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-embedded-'));
+  const adapters = createEmbeddedAdapters({ dataDir: dir, events });
+  return { adapters, teardown: async () => { await adapters.close(); await rm(dir, { recursive: true, force: true }); } };
+});
