@@ -66,7 +66,9 @@ export class PushSender {
 
   async send(subscription: PushSubscriptionRecord, message: PushMessage): Promise<SendResult> {
     const url = new URL(subscription.endpoint);
-    if (isIP(url.hostname.replace(/^\[|\]$/g, '')) && !this.options.allowPrivateEndpoints && !isPublicAddress(url.hostname.replace(/^\[|\]$/g, ''))) {
+    // An IP literal never goes through the lookup below, so it is checked here.
+    const literal = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(literal) && !this.options.allowPrivateEndpoints && !isPublicAddress(literal)) {
       throw new EndpointNotAllowedError(`${url.hostname} is a private address`);
     }
     const encrypted = webpush.encrypt(subscription.keys.p256dh, subscription.keys.auth, JSON.stringify(message.payload), 'aes128gcm');

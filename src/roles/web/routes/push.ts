@@ -2,13 +2,11 @@
 // address a user gives us (SSRF), and the keys must be real P-256 / 16-byte values.
 
 import { createECDH } from 'node:crypto';
-import { isIP } from 'node:net';
-import { lookup } from 'node:dns/promises';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Config } from '../../../config.js';
-import { isPublicAddress } from '../../../core/address-policy.js';
+import { HostNotAllowedError, resolveTarget } from '../../../core/address-policy.js';
 import type { AccountStore, PushSubscriptionRecord, PushSubscriptionStore } from '../../../core/ports.js';
 import { newId } from '../../../core/tokens.js';
 import type { PushQueue } from '../../../push/delivery.js';
@@ -70,16 +68,13 @@ async function checkEndpoint(endpoint: string, allowPrivate: boolean): Promise<v
   }
   if (url.protocol !== 'https:') throw new ApiError(400, 'invalid_push_endpoint', 'subscription.endpoint must be an https URL');
   if (url.username || url.password) throw new ApiError(400, 'invalid_push_endpoint', 'subscription.endpoint must not carry credentials');
-  if (allowPrivate) return;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  let addresses: string[];
   try {
-    addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-  } catch {
-    throw new ApiError(400, 'invalid_push_endpoint', `cannot resolve ${host}`);
-  }
-  if (addresses.some((a) => !isPublicAddress(a))) {
-    throw new ApiError(403, 'push_endpoint_not_allowed', 'push endpoints on loopback, private or link-local addresses are not allowed');
+    await resolveTarget(url.hostname, { allowPrivate, allowedHosts: [] });
+  } catch (error) {
+    if (error instanceof HostNotAllowedError) {
+      throw new ApiError(403, 'push_endpoint_not_allowed', 'push endpoints on loopback, private or link-local addresses are not allowed');
+    }
+    throw new ApiError(400, 'invalid_push_endpoint', `cannot resolve ${url.hostname}`);
   }
 }
 
