@@ -3,6 +3,8 @@
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { Adapters } from '../../adapters/adapters.js';
@@ -57,6 +59,20 @@ export async function buildWebApp({ config, adapters, logger, pushQueue }: WebAp
       });
     },
   });
+
+  // The OpenAPI document is generated from the route schemas below, so it cannot drift from them.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'mailpush API', version: '1', description: 'Push mail for any IMAP mailbox. Errors are {"error": {"code", "message"}}.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    // Shared schemas keep their own names under components/schemas.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const auth = new Authenticator(adapters.users, config.adminToken);
   const imap = { config, limiter: new HostLimiter(config.imap.connectConcurrency) };

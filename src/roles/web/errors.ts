@@ -6,7 +6,9 @@ import { Type } from 'typebox';
 
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }),
-});
+}, { $id: 'ErrorBody', title: 'ErrorBody' });
+/** Routes point at the one shared schema, so OpenAPI lists it once under components. */
+export const ErrorBodyRef = Type.Ref('ErrorBody');
 
 export class ApiError extends Error {
   constructor(readonly statusCode: number, readonly code: string, message: string) {
@@ -19,6 +21,7 @@ export const notFound = (what = 'resource'): ApiError => new ApiError(404, 'not_
 export const unauthorized = (message = 'a valid bearer token is required'): ApiError => new ApiError(401, 'unauthorized', message);
 
 export function installErrorHandling(app: FastifyInstance): void {
+  app.addSchema(ErrorBody);
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     if (error instanceof ApiError) {
       return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });

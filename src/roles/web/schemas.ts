@@ -2,7 +2,7 @@
 // field that is not listed (a password, say) can never leak into a response.
 
 import { Type, type Static } from 'typebox';
-import { ErrorBody } from './errors.js';
+import { ErrorBodyRef } from './errors.js';
 
 const Security = Type.Union([Type.Literal('tls'), Type.Literal('starttls'), Type.Literal('none')]);
 const MailboxName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
@@ -85,15 +85,15 @@ export const EventList = Type.Object({
 });
 
 export const errorResponses = {
-  400: ErrorBody,
-  401: ErrorBody,
-  403: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  413: ErrorBody,
-  422: ErrorBody,
-  429: ErrorBody,
-  500: ErrorBody,
-  502: ErrorBody,
-  503: ErrorBody,
+  400: ErrorBodyRef,
+  401: ErrorBodyRef,
+  403: ErrorBodyRef,
+  404: ErrorBodyRef,
+  409: ErrorBodyRef,
+  413: ErrorBodyRef,
+  422: ErrorBodyRef,
+  429: ErrorBodyRef,
+  500: ErrorBodyRef,
+  502: ErrorBodyRef,
+  503: ErrorBodyRef,
 };
