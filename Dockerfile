@@ -20,6 +20,6 @@ RUN ln -s /app/dist/src/cli.js /usr/local/bin/mailpush && chmod +x /app/dist/src
 USER node
 EXPOSE 8080
 ENV HOST=0.0.0.0 PORT=8080
-HEALTHCHECK --interval=15s --timeout=3s --retries=3 CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+HEALTHCHECK --interval=15s --timeout=3s --retries=3 CMD node -e "fetch('http://127.0.0.1:'+(process.env.METRICS_PORT||process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 ENTRYPOINT ["mailpush"]
 CMD ["all"]

@@ -17,6 +17,8 @@ export interface Config {
   /** Root secret: IMAP passwords are encrypted under a key derived from it. Embedded mode generates one. */
   secret: string;
   adminToken?: string;
+  /** A separate port serving /metrics, /healthz and /readyz without a token (any role). */
+  metricsPort?: number;
   logLevel: LogLevel;
   imap: {
     defaultHost?: string;
@@ -126,7 +128,7 @@ function redisUrl(env: Env): string | undefined {
 
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'LOG_LEVEL',
+  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
@@ -174,6 +176,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const defaultPortRaw = raw(env, 'IMAP_DEFAULT_PORT');
   const defaultHost = raw(env, 'IMAP_DEFAULT_HOST');
   const vapidKeys = vapid(env);
+  const metricsPort = raw(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 0, 65535);
   const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 2, 3600) * 1000;
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -182,6 +185,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dataDir: raw(env, 'DATA_DIR') ?? './data',
     secret,
     ...(adminToken ? { adminToken } : {}),
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     imap: {
       ...(defaultHost ? { defaultHost } : {}),

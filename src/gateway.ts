@@ -10,6 +10,10 @@ import { createEmbeddedAdapters } from './adapters/embedded.js';
 import { createRedisAdapters } from './adapters/redis/index.js';
 import type { Config } from './config.js';
 import { completeEmbeddedConfig } from './embedded-secrets.js';
+import { CountingEventLog } from './observability/counting-event-log.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { startOpsServer, type OpsServer } from './observability/ops-server.js';
+import { readinessCheck } from './observability/readiness.js';
 import { BullmqPushDispatcher, BullmqPushQueue } from './push/bullmq-queue.js';
 import type { DeliveryDeps, PushQueue } from './push/delivery.js';
 import { MemoryPushQueue } from './push/memory-queue.js';
@@ -24,6 +28,9 @@ export type Role = 'web' | 'worker' | 'all';
 export interface RunningGateway {
   /** Where the web role listens, when it runs. */
   url?: string;
+  /** Where METRICS_PORT's listener is, when configured. */
+  metricsUrl?: string;
+  metrics: GatewayMetrics;
   app?: FastifyInstance;
   worker?: AccountWorker;
   adapters: Adapters;
@@ -41,7 +48,44 @@ interface Plumbing {
   startDelivery?(deps: DeliveryDeps): { close(): Promise<void> };
 }
 
-function plumbing(role: Role, given: Config, logger: Logger): Plumbing {
+/** A start-up failure an operator can fix; its message is the one line `mailpush` prints. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+const STARTUP_REDIS_TIMEOUT_MS = 5000;
+
+/** REDIS_URL as it may be shown: without its password. */
+function printableRedisUrl(value: string): string {
+  const url = new URL(value);
+  if (url.password) url.password = '***';
+  return url.toString();
+}
+
+/** Fails fast, in one line, when Redis does not answer at start-up (ioredis would retry for ever). */
+async function requireRedis(adapters: Adapters, redisUrl: string): Promise<void> {
+  let lastError = 'no answer';
+  const onError = (error: Error) => (lastError = error.message);
+  adapters.redis?.on('error', onError);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      adapters.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), STARTUP_REDIS_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (error) {
+    const reason = (error as Error).message === 'timeout' ? lastError : (error as Error).message;
+    await adapters.close().catch(() => undefined);
+    throw new StartupError(`cannot reach Redis at ${printableRedisUrl(redisUrl)} (${reason}); start Redis or point REDIS_URL at it`);
+  } finally {
+    clearTimeout(timer);
+    adapters.redis?.off('error', onError);
+  }
+}
+
+async function plumbing(role: Role, given: Config, logger: Logger): Promise<Plumbing> {
   if (!given.redisUrl) {
     if (role !== 'all') throw new Error(`mailpush ${role} needs REDIS_URL; without Redis run everything in one process with \`mailpush all\``);
     const config = completeEmbeddedConfig(given, logger);
@@ -54,6 +98,7 @@ function plumbing(role: Role, given: Config, logger: Logger): Plumbing {
       pushQueue: {
         enqueueEvents: (userId, events) => queue?.enqueueEvents(userId, events) ?? Promise.resolve(0),
         enqueueTest: (subscription) => queue?.enqueueTest(subscription) ?? Promise.resolve(),
+        depth: () => queue?.depth() ?? Promise.resolve(0),
         close: () => queue?.close() ?? Promise.resolve(),
       },
       startDelivery(deps) {
@@ -63,6 +108,7 @@ function plumbing(role: Role, given: Config, logger: Logger): Plumbing {
     };
   }
   const adapters = createRedisAdapters({ redisUrl: given.redisUrl, events: given.events }, role, { log: logger });
+  await requireRedis(adapters, given.redisUrl);
   if (!given.push.vapid) return { config: given, adapters };
   const queueOptions = { redisUrl: given.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
   return {
@@ -74,19 +120,22 @@ function plumbing(role: Role, given: Config, logger: Logger): Plumbing {
 }
 
 export async function startGateway(role: Role, givenConfig: Config, logger: Logger): Promise<RunningGateway> {
-  const { config, adapters, pushQueue, startDelivery } = plumbing(role, givenConfig, logger);
+  const { config, adapters, pushQueue, startDelivery } = await plumbing(role, givenConfig, logger);
   await adapters.ping();
   let app: FastifyInstance | undefined;
   let worker: AccountWorker | undefined;
   let delivery: { close(): Promise<void> } | undefined;
   let url: string | undefined;
+  let ops: OpsServer | undefined;
+  const metrics = new GatewayMetrics();
+  if (pushQueue) metrics.provide({ pushQueueDepth: () => pushQueue.depth() });
   const vapid = config.push.vapid;
   if (!vapid) logger.info('Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT to turn it on');
   try {
     if (role === 'worker' || role === 'all') {
       const log = logger.child({ role: 'worker' });
-      const eventLog = pushQueue ? new PushingEventLog(adapters.eventLog, pushQueue, log) : adapters.eventLog;
-      worker = new AccountWorker({ ...adapters, eventLog }, config, log);
+      const eventLog = new CountingEventLog(pushQueue ? new PushingEventLog(adapters.eventLog, pushQueue, log) : adapters.eventLog, metrics);
+      worker = new AccountWorker({ ...adapters, eventLog }, config, log, metrics);
       await worker.start();
     }
     if (role === 'web' || role === 'all') {
@@ -96,6 +145,7 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
         delivery = startDelivery({
           subscriptions: adapters.pushSubscriptions,
           log: log.child({ part: 'push' }),
+          onOutcome: (outcome) => metrics.pushOutcome(outcome),
           sender: new PushSender({
             vapid: new VapidSigner(vapid),
             ttlSeconds: config.push.ttlSeconds,
@@ -104,10 +154,14 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
           }),
         });
       }
-      app = await buildWebApp({ config, adapters, logger: log, ...(pushQueue ? { pushQueue } : {}) });
+      app = await buildWebApp({ config, adapters, logger: log, metrics, readiness: readinessCheck(adapters, worker), ...(pushQueue ? { pushQueue } : {}) });
       url = await app.listen({ port: config.port, host: config.host });
     }
+    if (config.metricsPort !== undefined) {
+      ops = await startOpsServer({ host: config.host, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
+    }
   } catch (error) {
+    await ops?.close();
     await worker?.stop();
     await app?.close();
     await delivery?.close();
@@ -118,6 +172,8 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
   let stopping: Promise<void> | undefined;
   return {
     ...(url ? { url } : {}),
+    ...(ops ? { metricsUrl: ops.url } : {}),
+    metrics,
     ...(app ? { app } : {}),
     ...(worker ? { worker } : {}),
     adapters,
@@ -126,6 +182,7 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
       // Web first (stop taking clients), then the worker releases its leases, then in-flight
       // pushes finish, then storage.
       stopping ??= (async () => {
+        await ops?.close();
         await app?.close();
         await worker?.stop();
         await delivery?.close();

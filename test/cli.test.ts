@@ -38,3 +38,49 @@ test('vapid-keys prints a fresh, valid key pair in .env form', () => {
   assert.equal(Buffer.from(match[2]!, 'base64url').length, 32);
   assert.notEqual(run(['vapid-keys']).stdout, first.stdout);
 });
+
+test('each command has its own --help', () => {
+  for (const command of ['all', 'web', 'worker', 'check-imap', 'vapid-keys']) {
+    const result = run([command, '--help']);
+    assert.equal(result.status, 0, command);
+    assert.match(result.stdout, new RegExp(`^Usage: mailpush ${command}\\b`), command);
+    assert.deepEqual(run(['help', command]).stdout, result.stdout);
+  }
+  assert.match(run(['check-imap', '--help']).stdout, /--watch\s+wait for one new message/);
+});
+
+test('an unreachable Redis stops start-up within seconds, in one line that says what to do, without the password', () => {
+  const started = Date.now();
+  const result = run(['web'], { REDIS_URL: 'redis://:hunter2-secret@127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value', LOG_LEVEL: 'silent' });
+  assert.ok(Date.now() - started < 10_000, 'fails fast instead of retrying for ever');
+  assert.equal(result.status, 1);
+  assert.equal(result.stderr.trim().split('\n').length, 1);
+  assert.match(result.stderr, /^mailpush: cannot start web: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 \(.*ECONNREFUSED.*\); start Redis or point REDIS_URL at it$/m);
+  assert.equal(result.stderr.includes('hunter2'), false);
+});
+
+test('a port in use stops start-up in one line naming the variable', async () => {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const dataDir = mkdtempSync('/tmp/mailpush-cli-');
+  try {
+    const web = run(['all'], { PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    assert.equal(web.status, 1);
+    assert.equal(web.stderr.trim(), `mailpush: cannot start all: port ${port} is in use; set PORT to a free one`);
+    const metrics = run(['all'], { PORT: '0', METRICS_PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    assert.equal(metrics.status, 1);
+    assert.equal(metrics.stderr.trim(), `mailpush: cannot start all: port ${port} is in use; set METRICS_PORT to a free one`);
+  } finally {
+    server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a role refuses arguments instead of ignoring them', () => {
+  const result = run(['web', '--port', '9000']);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /web takes no arguments/);
+});

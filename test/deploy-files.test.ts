@@ -35,7 +35,10 @@ test('.env.example documents exactly the variables the gateway reads', () => {
 
 test('docker-compose.yml runs Redis with AOF, one web and two workers, with a valid config', () => {
   const compose = parse(read('docker-compose.yml'), { merge: true }) as {
-    services: Record<string, { command?: string[]; environment?: Record<string, string>; deploy?: { replicas?: number }; image?: string; build?: string }>;
+    services: Record<string, {
+      command?: string[]; environment?: Record<string, string>; deploy?: { replicas?: number }; image?: string; build?: string;
+      healthcheck?: { test?: string[] };
+    }>;
   };
   const { redis, web, worker, dovecot } = compose.services;
   assert.ok(redis && web && worker && dovecot, 'redis, dovecot, web and worker services');
@@ -51,6 +54,10 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
     }
     const config = loadConfig(env);
     assert.equal(config.redisUrl, 'redis://redis:6379');
+    // The probe must hit /readyz on a port the process serves: PORT for web, METRICS_PORT for a worker.
+    const probePort = service === worker ? config.metricsPort : config.port;
+    assert.ok(probePort, 'the service has a port to probe');
+    assert.ok(service.healthcheck?.test?.join(' ').includes(`http://127.0.0.1:${probePort}/readyz`), `${service.command?.[0]} is probed on /readyz`);
   }
   assert.throws(() => interpolate(String(web.environment?.MAILPUSH_SECRET), { ...envExample(), MAILPUSH_SECRET: '' }), /MAILPUSH_SECRET/, 'compose refuses to start without a secret');
 });

@@ -46,6 +46,11 @@ export class BullmqPushQueue implements PushQueue {
     await this.queue.addBulk([this.job(testJob(subscription))]);
   }
 
+  async depth(): Promise<number> {
+    const counts = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
     this.redis.disconnect();

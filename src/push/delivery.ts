@@ -20,6 +20,8 @@ export interface PushJob {
 export interface PushQueue {
   enqueueEvents(userId: string, events: MailEvent[]): Promise<number>;
   enqueueTest(subscription: PushSubscriptionRecord): Promise<void>;
+  /** Pushes waiting to be sent, including those delayed for a retry. */
+  depth(): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -27,6 +27,10 @@ export class MemoryPushQueue implements PushQueue {
     this.push(testJob(subscription), 0);
   }
 
+  async depth(): Promise<number> {
+    return this.waiting.length + this.timers.size;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.timers.forEach((timer) => clearTimeout(timer));

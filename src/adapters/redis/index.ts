@@ -52,7 +52,9 @@ export function createRedisAdapters(
       await liveFeed.close();
       await control.close();
       subscriber.disconnect();
-      await redis.quit().catch(() => redis.disconnect());
+      // QUIT lets pending replies arrive; without a connection it would wait through every retry.
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
     },
   };
 }

@@ -20,6 +20,9 @@ import type { PushQueue } from '../../push/delivery.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
 import { CloseCode } from './stream-client.js';
+import { opsRoutes } from './routes/ops.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import { readinessCheck, type ReadinessCheck } from '../../observability/readiness.js';
 
 export interface WebAppOptions {
   config: Config;
@@ -27,9 +30,12 @@ export interface WebAppOptions {
   logger: Logger;
   /** Present when Web Push is configured. */
   pushQueue?: PushQueue;
+  metrics?: GatewayMetrics;
+  /** What /readyz checks; by default that storage answers. */
+  readiness?: ReadinessCheck;
 }
 
-export async function buildWebApp({ config, adapters, logger, pushQueue }: WebAppOptions): Promise<FastifyInstance> {
+export async function buildWebApp({ config, adapters, logger, pushQueue, metrics, readiness }: WebAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.web.bodyLimitBytes,
@@ -80,16 +86,8 @@ export async function buildWebApp({ config, adapters, logger, pushQueue }: WebAp
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
-  await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts }));
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    try {
-      await adapters.ping();
-      return { status: 'ready' };
-    } catch {
-      return reply.code(503).send({ error: { code: 'unavailable', message: 'storage is not reachable' } });
-    }
-  });
+  await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, ...(metrics ? { metrics } : {}) }));
+  await app.register(opsRoutes({ auth, readiness: readiness ?? readinessCheck(adapters), ...(metrics ? { metrics } : {}), ...(config.adminToken ? { adminToken: config.adminToken } : {}) }));
+  metrics?.provide({ webSocketClients: () => app.websocketServer.clients.size });
   return app;
 }

@@ -7,6 +7,7 @@ import type { AccountStore, EventLog, Lease } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
 import type { ImapClientOptions } from '../../imap/client.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
 
 export interface AccountSessionDeps {
@@ -17,6 +18,7 @@ export interface AccountSessionDeps {
   imap: ImapClientOptions;
   log: Logger;
   onLeaseLost(lease: Lease): void;
+  metrics?: GatewayMetrics;
 }
 
 // The account shows its most troubled mailbox: one failing folder must not hide behind a healthy one.
@@ -52,10 +54,16 @@ export class AccountSession {
         log,
         onStatus: (status) => this.onStatus(mailbox, status),
         onLeaseLost: () => this.deps.onLeaseLost(this.lease),
+        ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
       });
       this.watchers.push(watcher);
       watcher.start();
     }
+  }
+
+  /** The state the account shows right now (before any watcher reported: connecting). */
+  get state(): AccountState {
+    return this.published?.state ?? 'connecting';
   }
 
   async stop(): Promise<void> {

@@ -15,6 +15,7 @@ import type { AccountChange, ControlMessage, Lease } from '../../core/ports.js';
 import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import type { AccountRef } from '../../keys.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 import { AccountSession } from './account-session.js';
 
 type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'>;
@@ -38,15 +39,33 @@ export class AccountWorker {
   /** Work started by timers and messages; stop() waits for it, and its errors are logged here. */
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly deps: Deps, private readonly config: Config, private readonly log: Logger) {
+  /** Last time the heartbeat and every lease renewal got an answer from storage. */
+  private renewedAt = 0;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly metrics?: GatewayMetrics,
+  ) {
     this.limiter = new HostLimiter(config.imap.connectConcurrency);
     this.secretBox = new SecretBox(config.secret);
+    metrics?.provide({ accountStates: () => [...this.sessions.values()].map((session) => session.state) });
+  }
+
+  /**
+   * True while this worker's heartbeat and leases are current: storage answered a renewal within
+   * the lease time. A worker that cannot renew will lose its accounts to others; it is not ready.
+   */
+  leasesCurrent(): boolean {
+    return !this.stopping && Date.now() - this.renewedAt < this.config.worker.leaseTtlMs;
   }
 
   async start(): Promise<void> {
     await this.deps.control.subscribe((message) => this.background('control message', () => this.onControl(message)));
     const ttl = this.config.worker.leaseTtlMs;
     await this.heartbeat();
+    this.renewedAt = Date.now();
     this.renewTimer = setInterval(() => this.background('lease renewal', () => this.renewAll()), Math.max(500, Math.floor(ttl / 3)));
     this.scanTimer = setInterval(() => this.background('account scan', () => this.scan()), ttl);
     await this.scan();
@@ -150,6 +169,7 @@ export class AccountWorker {
         imap: { config: this.config, limiter: this.limiter },
         log: this.log,
         onLeaseLost: (lost) => this.background('lease loss', () => this.onLeaseLost(lost)),
+        ...(this.metrics ? { metrics: this.metrics } : {}),
       });
       this.sessions.set(key, session);
       session.start();
@@ -168,14 +188,18 @@ export class AccountWorker {
 
   private async renewAll(): Promise<void> {
     const ttl = this.config.worker.leaseTtlMs;
+    const startedAt = Date.now();
+    let unanswered = 0;
     await Promise.all([
       this.heartbeat(),
       ...[...this.sessions.values()].map(async (session) => {
         const renewed = await this.deps.leases.renew(session.lease, ttl).catch(() => undefined);
         // undefined: Redis did not answer. Keep going; the fence protects the log if the lease expires.
+        if (renewed === undefined) unanswered++;
         if (renewed === false) await this.onLeaseLost(session.lease);
       }),
     ]);
+    if (unanswered === 0) this.renewedAt = startedAt;
   }
 
   private async onLeaseLost(lease: Lease): Promise<void> {

@@ -14,6 +14,7 @@ import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
 import { findTextPart, SNIPPET_FETCH_BYTES, snippetFrom, type TextPart } from '../../imap/snippet.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
 
@@ -35,6 +36,7 @@ export interface MailboxWatcherOptions {
   onStatus(status: WatcherStatus): void;
   /** The store says another worker holds the account now. */
   onLeaseLost(): void;
+  metrics?: GatewayMetrics;
 }
 
 class LeaseLostError extends Error {}
@@ -56,6 +58,8 @@ export class MailboxWatcher {
    */
   private knownWatermark: Watermark | undefined;
   private unseen: number | undefined;
+  /** When the server's first EXISTS not yet synced arrived: a mail.new's `time`, so latency is measured from there. */
+  private existsAt: number | undefined;
   private state: WatcherState = 'connecting';
 
   constructor(private readonly options: MailboxWatcherOptions) {}
@@ -75,7 +79,8 @@ export class MailboxWatcher {
 
   private async run(): Promise<void> {
     let attempt = 0;
-    while (!this.stopped) {
+    for (let round = 0; !this.stopped; round++) {
+      if (round > 0) this.options.metrics?.imapReconnecting();
       this.setStatus({ state: attempt === 0 ? 'connecting' : 'reconnecting' });
       let delay: number;
       try {
@@ -116,9 +121,16 @@ export class MailboxWatcher {
     const client = await connectImap(options.settings, options.password, options.imap, {
       maxIdleTime: options.config.imap.idleRestartMs,
       qresync: true,
+    }).catch((error: unknown) => {
+      options.metrics?.imapConnectFailed();
+      throw error;
     });
     this.client = client;
-    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    options.metrics?.imapConnected();
+    const closed = new Promise<void>((resolve) => client.once('close', () => {
+      options.metrics?.imapClosed();
+      resolve();
+    }));
     client.on('error', (error: Error) => options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error'));
     try {
       if (this.stopped) {
@@ -126,7 +138,10 @@ export class MailboxWatcher {
         return;
       }
       // Listeners first: mail that arrives during the catch-up below queues another sync.
-      client.on('exists', () => this.requestSync(false));
+      client.on('exists', () => {
+        this.existsAt ??= Date.now();
+        this.requestSync(false);
+      });
       client.on('flags', (event: FlagsEvent) => this.onFlags(event));
       client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
       const mailbox = await client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
@@ -156,7 +171,9 @@ export class MailboxWatcher {
     const client = this.client;
     void this.enqueue(async () => {
       this.syncQueued = false;
-      if (client && client === this.client && client.usable) await this.sync(client, catchUp);
+      const seenAt = this.existsAt;
+      this.existsAt = undefined;
+      if (client && client === this.client && client.usable) await this.sync(client, catchUp, undefined, seenAt);
     }).catch((error: unknown) => this.fail(client, error));
   }
 
@@ -165,7 +182,7 @@ export class MailboxWatcher {
    * the mailbox's current end instead of announcing old mail, and lets a long catch-up be counted
    * without fetching thousands of envelopes.
    */
-  private async sync(client: ImapFlow, catchUp: boolean, uidNext?: number): Promise<void> {
+  private async sync(client: ImapFlow, catchUp: boolean, uidNext?: number, seenAt?: number): Promise<void> {
     const { options } = this;
     const ref = options.lease;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -183,7 +200,7 @@ export class MailboxWatcher {
       const unseen = await this.unseenCount(client);
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
-        batchSize: options.config.events.batchSize, now: new Date(),
+        batchSize: options.config.events.batchSize, now: new Date(seenAt ?? Date.now()),
       };
       const events = fresh.messages.length ? newMailEvents(fresh.messages, ctx) : [batchEvent(fresh.uids, ctx)];
       const lastUid = Math.max(...fresh.uids, ...fresh.messages.map((m) => m.uid));

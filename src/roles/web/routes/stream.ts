@@ -8,6 +8,7 @@ import type { Config } from '../../../config.js';
 import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
 import { EVENT_ID_PATTERN } from '../../../core/event-ids.js';
 import { toAccountView } from '../../../core/types.js';
+import type { GatewayMetrics } from '../../../observability/metrics.js';
 import { bearerToken, type Authenticator } from '../auth.js';
 import { CloseCode, StreamClient } from '../stream-client.js';
 
@@ -17,6 +18,7 @@ export interface StreamDeps {
   liveFeed: LiveFeed;
   accounts: AccountStore;
   auth: Authenticator;
+  metrics?: GatewayMetrics;
 }
 
 interface StreamOptions {
@@ -48,7 +50,10 @@ export function streamRoutes(deps: StreamDeps) {
     if (socket.readyState !== socket.OPEN) return;
 
     const client = new StreamClient(principal.userId, socket, deps.eventLog);
-    const unsubscribe = await deps.liveFeed.subscribe(principal.userId, (event) => client.deliver(event));
+    const unsubscribe = await deps.liveFeed.subscribe(principal.userId, (event) => {
+      deps.metrics?.fanningOut(event);
+      client.deliver(event);
+    });
     clients.add(client);
     let alive = true;
     const pinger = setInterval(() => {

@@ -1,0 +1,150 @@
+// Prometheus metrics of one process. Each gateway owns its registry (not prom-client's global
+// one), so several gateways in one process (the tests, `mailpush all`) never collide.
+//
+// Counters are bumped where things happen; gauges that mirror state the process already keeps
+// (accounts by state, sockets, queue depth) are read at scrape time instead of being kept in
+// step by hand, so they cannot drift.
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AccountState, EventType, MailEvent } from '../core/types.js';
+import type { PushOutcome } from '../push/delivery.js';
+
+/** What a role lends the registry to read at scrape time. */
+export interface MetricSources {
+  /** Accounts this worker holds, by state. */
+  accountStates?(): Iterable<AccountState>;
+  /** Open WebSocket streams on this web process. */
+  webSocketClients?(): number;
+  /** Pushes waiting to be sent (queued or delayed for a retry). */
+  pushQueueDepth?(): Promise<number>;
+}
+
+const ACCOUNT_STATES: AccountState[] = ['connecting', 'idle', 'polling', 'reconnecting', 'auth_failed', 'error', 'disabled'];
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly sources: MetricSources = {};
+  private readonly eventsAppended: Counter<'type'>;
+  private readonly pushes: Counter<'outcome'>;
+  private readonly imapConnections: Gauge;
+  private readonly imapConnects: Counter<'result'>;
+  private readonly imapReconnects: Counter;
+  private readonly fanoutLatency: Histogram;
+  /** Events already timed: the live feed hands one object to every socket of a user. */
+  private readonly timed = new WeakSet<MailEvent>();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'mailpush_' });
+    const sources = this.sources;
+    new Gauge({
+      name: 'mailpush_accounts',
+      help: 'Accounts held by this worker, by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        if (!sources.accountStates) return;
+        const counts = new Map<AccountState, number>(ACCOUNT_STATES.map((state) => [state, 0]));
+        for (const state of sources.accountStates()) counts.set(state, (counts.get(state) ?? 0) + 1);
+        for (const [state, count] of counts) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: 'mailpush_websocket_clients',
+      help: 'Open WebSocket streams on this web process',
+      registers,
+      collect() {
+        if (sources.webSocketClients) this.set(sources.webSocketClients());
+      },
+    });
+    new Gauge({
+      name: 'mailpush_push_queue_depth',
+      help: 'Pushes waiting to be sent, including those delayed for a retry',
+      registers,
+      async collect() {
+        if (sources.pushQueueDepth) this.set(await sources.pushQueueDepth().catch(() => Number.NaN));
+      },
+    });
+    this.imapConnections = new Gauge({ name: 'mailpush_imap_connections', help: 'Open IMAP connections', registers });
+    this.imapConnects = new Counter({
+      name: 'mailpush_imap_connects_total',
+      help: 'IMAP connection attempts, by result',
+      labelNames: ['result'],
+      registers,
+    });
+    this.imapReconnects = new Counter({
+      name: 'mailpush_imap_reconnects_total',
+      help: 'IMAP connection attempts after a connection was lost or failed',
+      registers,
+    });
+    this.eventsAppended = new Counter({
+      name: 'mailpush_events_appended_total',
+      help: 'Events appended to user event logs, by type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.pushes = new Counter({
+      name: 'mailpush_pushes_total',
+      help: 'Web Push deliveries by final outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.fanoutLatency = new Histogram({
+      name: 'mailpush_exists_to_fanout_seconds',
+      help: 'From the IMAP server announcing new mail (EXISTS) to the mail.new event leaving for WebSocket clients',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+  }
+
+  /** Lets a role expose state it keeps anyway; called once per role at start-up. */
+  provide(sources: MetricSources): void {
+    Object.assign(this.sources, sources);
+  }
+
+  imapConnected(): void {
+    this.imapConnects.inc({ result: 'ok' });
+    this.imapConnections.inc();
+  }
+
+  imapClosed(): void {
+    this.imapConnections.dec();
+  }
+
+  imapConnectFailed(): void {
+    this.imapConnects.inc({ result: 'failed' });
+  }
+
+  imapReconnecting(): void {
+    this.imapReconnects.inc();
+  }
+
+  eventsAppendedOf(events: ReadonlyArray<{ type: EventType }>): void {
+    for (const event of events) this.eventsAppended.inc({ type: event.type });
+  }
+
+  pushOutcome(outcome: PushOutcome): void {
+    this.pushes.inc({ outcome });
+  }
+
+  /**
+   * Times a live mail.new on its way out to sockets, once per event. The event's `time` is when
+   * the worker saw the server's EXISTS; catch-up mail (found after a reconnect) is not timed.
+   */
+  fanningOut(event: MailEvent): void {
+    if (event.type !== 'mail.new' || this.timed.has(event)) return;
+    this.timed.add(event);
+    if ((event as MailEvent<'mail.new'>).data.catchUp) return;
+    const seconds = (Date.now() - Date.parse(event.time)) / 1000;
+    if (seconds >= 0 && Number.isFinite(seconds)) this.fanoutLatency.observe(seconds);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

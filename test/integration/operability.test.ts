@@ -1,0 +1,255 @@
+// What an operator relies on: Prometheus metrics that move when mail, sockets and pushes move;
+// probes that tell a worker with stale leases from a healthy one; and `mailpush check-imap`,
+// which says whether push can work with a server and why not. Real processes, Redis, Dovecot.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import webpush from 'web-push';
+import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { buildMessage } from '../helpers/message.js';
+import { freePort } from '../helpers/ports.js';
+import { startPushService, type PushService } from '../helpers/push-service.js';
+import { api, openReadyStream, registerWatched, until } from '../helpers/gateway.js';
+import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+
+const ADMIN_TOKEN = 'operability-admin-token-0123456789';
+let dovecot: Dovecot;
+let redis: RedisServer;
+let push: PushService;
+let gateway: MailpushProcess;
+let metricsPort: number;
+const vapidKeys = webpush.generateVAPIDKeys();
+
+const env = () => ({
+  REDIS_URL: redis.url,
+  MAILPUSH_SECRET: 'operability-test-secret-long',
+  ADMIN_TOKEN,
+  IMAP_DEFAULT_HOST: '127.0.0.1',
+  IMAP_DEFAULT_PORT: String(dovecot.imapPort),
+  IMAP_DEFAULT_SECURITY: 'none',
+  IMAP_ALLOW_PRIVATE: 'true',
+  IMAP_ALLOW_INSECURE: 'true',
+  IMAP_RECONNECT_MIN_MS: '100',
+  IMAP_RECONNECT_MAX_SECONDS: '1',
+  LEASE_TTL_MS: '3000',
+  VAPID_PUBLIC_KEY: vapidKeys.publicKey,
+  VAPID_PRIVATE_KEY: vapidKeys.privateKey,
+  VAPID_SUBJECT: 'mailto:ops@example.test',
+  PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
+  NODE_EXTRA_CA_CERTS: push.caFile,
+  LOG_LEVEL: 'info',
+});
+
+before(async () => {
+  [dovecot, redis, push] = await Promise.all([startDovecot({ tls: true }), startRedis(), startPushService()]);
+  metricsPort = await freePort();
+  gateway = await spawnMailpush('all', { ...env(), METRICS_PORT: String(metricsPort) });
+});
+
+after(async () => {
+  await gateway?.kill('SIGTERM');
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+});
+
+/** The samples of a Prometheus text exposition, keyed by name and labels as written. */
+async function scrape(url: string, token?: string): Promise<Map<string, number>> {
+  const response = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const samples = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return samples;
+}
+
+const metricsUrl = () => `http://127.0.0.1:${metricsPort}/metrics`;
+
+describe('metrics', () => {
+  test('a delivered mail moves the counters: events by type, pushes by outcome, sockets, accounts by state, EXISTS→fan-out', async () => {
+    const before = await scrape(metricsUrl());
+    const { user, token, accountId } = await registerWatched(gateway.url!, dovecot);
+    const subscribed = await api(gateway.url!, 'POST', '/v1/push/subscriptions', { token, body: { subscription: push.subscribe(`metrics-${accountId}`) } });
+    assert.equal(subscribed.status, 201);
+    const stream = await openReadyStream(gateway.url!, token);
+    await dovecot.deliver(user.email, buildMessage({ from: { name: 'Ops', address: 'ops@example.test' }, to: user.email, subject: 'Counted' }));
+    await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
+    await until(() => push.received.some((r) => r.name === `metrics-${accountId}`), 10_000, 'the push');
+
+    const after = await until(async () => {
+      const samples = await scrape(metricsUrl());
+      return (samples.get('mailpush_pushes_total{outcome="sent"}') ?? 0) >= 1 ? samples : undefined;
+    }, 5000, 'the push to be counted');
+    const grew = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    assert.equal(grew('mailpush_events_appended_total{type="mail.new"}'), 1);
+    assert.ok(grew('mailpush_events_appended_total{type="account.state"}') >= 1, 'the account went connecting → idle');
+    assert.equal(grew('mailpush_pushes_total{outcome="sent"}'), 1);
+    assert.equal(after.get('mailpush_websocket_clients'), 1);
+    assert.equal(after.get('mailpush_accounts{state="idle"}'), 1);
+    assert.equal(after.get('mailpush_accounts{state="auth_failed"}'), 0);
+    assert.equal(after.get('mailpush_imap_connections'), 1);
+    assert.equal(grew('mailpush_imap_connects_total{result="ok"}'), 1);
+    assert.equal(after.get('mailpush_push_queue_depth'), 0);
+    // One live mail.new, timed from the worker seeing EXISTS to leaving for the socket.
+    assert.equal(grew('mailpush_exists_to_fanout_seconds_count'), 1);
+    const seconds = grew('mailpush_exists_to_fanout_seconds_sum');
+    assert.ok(seconds >= 0 && seconds < 5, `fan-out took ${seconds} s`);
+    assert.ok(after.has('mailpush_process_resident_memory_bytes'), 'process metrics are there too');
+
+    stream.close();
+    await until(async () => (await scrape(metricsUrl())).get('mailpush_websocket_clients') === 0, 5000, 'the socket to be gone');
+  });
+
+  test('a lost IMAP connection shows as a reconnect, and the account comes back idle', async () => {
+    const before = await scrape(metricsUrl());
+    await dovecot.stop();
+    await until(async () => (await scrape(metricsUrl())).get('mailpush_imap_connections') === 0, 10_000, 'the connection to drop');
+    await dovecot.start();
+    const after = await until(async () => {
+      const samples = await scrape(metricsUrl());
+      return samples.get('mailpush_accounts{state="idle"}') === 1 && samples.get('mailpush_imap_connections') === 1 ? samples : undefined;
+    }, 15_000, 'the account to be idle again');
+    assert.ok((after.get('mailpush_imap_reconnects_total') ?? 0) > (before.get('mailpush_imap_reconnects_total') ?? 0));
+  });
+
+  test('/metrics on the public port needs the admin token', async () => {
+    const anonymous = await api(gateway.url!, 'GET', '/metrics');
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.body.error.code, 'unauthorized');
+    const { token } = await registerWatched(gateway.url!, dovecot);
+    assert.equal((await api(gateway.url!, 'GET', '/metrics', { token })).status, 401, 'a user token is not enough');
+    const samples = await scrape(`${gateway.url!}/metrics`, ADMIN_TOKEN);
+    assert.ok(samples.has('mailpush_websocket_clients'));
+  });
+});
+
+describe('probes', () => {
+  test('a worker answers /healthz and /readyz on METRICS_PORT; /readyz turns 503 when Redis is gone and its leases go stale', async () => {
+    const ownRedis = await startRedis();
+    const port = await freePort();
+    const worker = await spawnMailpush('worker', { ...env(), REDIS_URL: ownRedis.url, METRICS_PORT: String(port) });
+    try {
+      const probe = async (path: string) => {
+        const response = await fetch(`http://127.0.0.1:${port}${path}`).catch((error: Error & { cause?: Error }) => {
+          throw new Error(`GET ${path} failed: ${error.cause?.message ?? error.message}; worker exited: ${JSON.stringify(worker.logs.slice(-3))}`);
+        });
+        return { status: response.status, body: await response.json() as any };
+      };
+      assert.deepEqual(await probe('/healthz'), { status: 200, body: { status: 'ok' } });
+      assert.deepEqual(await probe('/readyz'), { status: 200, body: { status: 'ready', checks: { storage: 'ok', worker: 'ok' } } });
+      assert.equal((await probe('/nothing')).status, 404);
+      await ownRedis.stop();
+      const stale = await until(async () => {
+        const answer = await probe('/readyz');
+        return answer.body.checks?.worker === 'leases_stale' ? answer : undefined;
+      }, 10_000, 'the leases to go stale');
+      assert.equal(stale.status, 503);
+      assert.deepEqual(stale.body, { status: 'not_ready', checks: { storage: 'unreachable', worker: 'leases_stale' } });
+      assert.equal((await probe('/healthz')).status, 200, 'alive all the same: a restart would not help');
+      await ownRedis.start();
+      await until(async () => (await probe('/readyz')).status === 200, 10_000, 'ready again');
+    } finally {
+      await worker.kill('SIGTERM');
+      await ownRedis.cleanup();
+    }
+  });
+
+  test('the web role\'s /readyz reports storage', async () => {
+    const ready = await api(gateway.url!, 'GET', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, { status: 'ready', checks: { storage: 'ok', worker: 'ok' } });
+  });
+});
+
+/** Runs `mailpush check-imap`, answering the password prompt from stdin. */
+function checkImap(args: string[], password: string, onOutput?: (text: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'check-imap', ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    onOutput?.(stdout);
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(`${password}\n`);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) => child.once('exit', (code) => {
+    clearTimeout(timer);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+describe('mailpush check-imap', () => {
+  test('reports TCP, login time, capabilities with IDLE, the mailbox, and with --watch the delay from delivery to EXISTS', async () => {
+    const user = await dovecot.addUser();
+    let delivered = false;
+    const result = await checkImap(
+      ['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'none', '--user', user.user, '--watch', '--watch-timeout', '20'],
+      user.pass,
+      (stdout) => {
+        if (!delivered && /^watching /m.test(stdout)) {
+          delivered = true;
+          void dovecot.deliver(user.email, buildMessage({ from: { name: 'Check', address: 'check@example.test' }, to: user.email, subject: 'Watch me' }));
+        }
+      },
+    );
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /^tcp\s+connected in \d+ ms$/m);
+    assert.match(result.stdout, /^tls\s+none: the password crossed the network in plaintext$/m);
+    assert.match(result.stdout, new RegExp(`^login\\s+ok as ${user.user} in \\d+ ms`, 'm'));
+    assert.match(result.stdout, /^capability\s+.*\bIDLE\b/m);
+    assert.match(result.stdout, /^IDLE\s+yes: the server announces new mail the moment it arrives/m);
+    assert.match(result.stdout, /^mailbox\s+INBOX: 0 messages, UIDVALIDITY \d+, UIDNEXT 1$/m);
+    assert.match(result.stdout, /^new mail\s+UID 1 from check@example\.test: EXISTS came \d+ ms after the server stored it/m);
+    assert.equal(result.stdout.includes(user.pass), false, 'the password is never printed');
+  });
+
+  test('a wrong password, a refused port and an untrusted certificate each fail with what to do', async () => {
+    const user = await dovecot.addUser();
+    const wrong = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'none', '--user', user.user], 'not-the-password');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stdout, /^login\s+FAILED: .*; check the user name and password/m);
+
+    const closed = await freePort();
+    const refused = await checkImap(['--host', '127.0.0.1', '--port', String(closed), '--user', user.user], user.pass);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /^tcp\s+FAILED: connection refused; check the host, the port and any firewall$/m);
+
+    const untrusted = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapsPort), '--user', user.user], user.pass);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stdout, /^login\s+FAILED: TLS certificate not trusted .*--insecure-tls/m);
+
+    const accepted = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapsPort), '--user', user.user, '--insecure-tls'], user.pass);
+    assert.equal(accepted.code, 0, accepted.stdout);
+    assert.match(accepted.stdout, /^tls\s+TLSv1\.[23] \S+, CN=localhost, certificate NOT verified/m);
+
+    const starttls = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'starttls', '--user', user.user, '--insecure-tls'], user.pass);
+    assert.equal(starttls.code, 0, starttls.stdout);
+    assert.match(starttls.stdout, /^tls\s+TLSv1\.[23] /m, 'STARTTLS upgraded the connection');
+  });
+
+  test('a server without IDLE is called out: mailpush would poll', async () => {
+    const noIdle = await startDovecot({ capabilities: 'IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE' });
+    try {
+      const user = await noIdle.addUser();
+      const result = await checkImap(['--host', '127.0.0.1', '--port', String(noIdle.imapPort), '--security', 'none', '--user', user.user], user.pass);
+      assert.equal(result.code, 0, result.stdout);
+      assert.match(result.stdout, /^IDLE\s+no: mailpush has to poll every IMAP_POLL_INTERVAL_SECONDS/m);
+    } finally {
+      await noIdle.cleanup();
+    }
+  });
+
+  test('usage errors name the missing option and exit 2', async () => {
+    const result = await checkImap(['--host', '127.0.0.1'], 'x');
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--host and --user are required/);
+    assert.match(result.stderr, /Usage: mailpush check-imap/);
+  });
+});
