@@ -4,9 +4,11 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.pwa.json ./
 COPY src ./src
 COPY test ./test
+# The web app (pwa/) is built into dist/pwa by the same npm run build.
+COPY pwa ./pwa
 RUN npm run build
 
 # Runtime stage: production dependencies and the compiled code only, as an unprivileged user.
@@ -16,6 +18,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/pwa ./dist/pwa
 RUN ln -s /app/dist/src/cli.js /usr/local/bin/mailpush && chmod +x /app/dist/src/cli.js
 USER node
 EXPOSE 8080

@@ -21,8 +21,13 @@ export interface MailpushProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-export async function spawnMailpush(role: 'web' | 'worker' | 'all', env: Record<string, string>): Promise<MailpushProcess> {
-  const port = role === 'worker' ? undefined : await freePort();
+export async function spawnMailpush(
+  role: 'web' | 'worker' | 'all',
+  env: Record<string, string>,
+  /** `port`: listen there (a restart on the same address, so browsers keep their origin). */
+  options: { port?: number } = {},
+): Promise<MailpushProcess> {
+  const port = role === 'worker' ? undefined : options.port ?? (await freePort());
   const child = spawn(process.execPath, [cli, role], {
     env: { PATH: process.env.PATH ?? '', ...env, ...(port ? { PORT: String(port), HOST: '127.0.0.1' } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -64,6 +64,7 @@ test('an embedded gateway keeps everything across a restart and notifies each ma
       await second.stop();
     }
   } finally {
+    await first.stop(); // already stopped on success; a failed assertion must not leave it running
     await push.close();
   }
 });

@@ -74,3 +74,15 @@ test('a client that stops reading is closed with 1013 instead of being buffered 
   assert.match(closed.reason, /not reading/);
   assert.ok(slow.events('mail.new').length < 256, 'it was cut off before everything was sent');
 });
+
+test('a page that cannot see protocol pings checks the stream with {"type":"ping"} and gets {"type":"pong"}; other chatter is ignored', async () => {
+  const { token } = await userWithLease();
+  const stream = StreamRecorder.open(gateway.url!, { token });
+  await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
+  stream.socket.send('{"type":"hello"}');
+  stream.socket.send('{"type":"ping"}');
+  await stream.waitFor((m) => m.type === 'pong', 5000, 'pong');
+  assert.deepEqual(stream.messages.map((m) => m.type), ['ready', 'pong'], 'exactly one answer, to the ping');
+  assert.equal(stream.closeCode, undefined, 'the socket stays open');
+  stream.close();
+});

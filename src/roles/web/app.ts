@@ -19,6 +19,8 @@ import { pushRoutes } from './routes/push.js';
 import type { PushQueue } from '../../push/delivery.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
+import { configRoutes } from './routes/config.js';
+import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from './web-client.js';
 import { CloseCode } from './stream-client.js';
 import { opsRoutes } from './routes/ops.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
@@ -43,6 +45,8 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
+  // Before any route, so every response (API, docs, the PWA) carries the headers.
+  await registerSecurityHeaders(app);
 
   await app.register(rateLimit, {
     global: false,
@@ -77,7 +81,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
     // Shared schemas keep their own names under components/schemas.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', transformStaticCSP: docsContentSecurityPolicy });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const auth = new Authenticator(adapters.users, config.adminToken);
@@ -86,8 +90,12 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
+  await app.register(configRoutes({ config }));
   await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, ...(metrics ? { metrics } : {}) }));
   await app.register(opsRoutes({ auth, readiness: readiness ?? readinessCheck(adapters), ...(metrics ? { metrics } : {}), ...(config.adminToken ? { adminToken: config.adminToken } : {}) }));
   metrics?.provide({ webSocketClients: () => app.websocketServer.clients.size });
+
+  // The installable web app at `/` (static files, hidden from the OpenAPI document).
+  await registerPwa(app);
   return app;
 }

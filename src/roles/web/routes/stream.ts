@@ -35,6 +35,9 @@ function heartbeatMs(requested: unknown, fallbackMs: number): number | undefined
   return seconds * 1000;
 }
 
+const PING = '{"type":"ping"}';
+const PONG = '{"type":"pong"}';
+
 export function streamRoutes(deps: StreamDeps) {
   const clients = new Set<StreamClient>();
   // The live feed lost its connection for a moment: every client re-reads what it may have missed.
@@ -62,6 +65,12 @@ export function streamRoutes(deps: StreamDeps) {
       socket.ping();
     }, pingMs);
     socket.on('pong', () => (alive = true));
+    // Browsers cannot see protocol pings, so a page checks its connection with {"type":"ping"} and
+    // expects {"type":"pong"}; anything else a client sends after auth is ignored.
+    socket.on('message', (data: Buffer) => {
+      alive = true;
+      if (data.length <= 64 && data.toString() === PING) client.sendRaw(PONG);
+    });
     socket.once('close', () => {
       clearInterval(pinger);
       clients.delete(client);

@@ -1,0 +1,122 @@
+// The accounts screen: every mailbox with its live state and unread count, a way to give a new
+// password (after an auth failure, say) and to remove the mailbox.
+
+import { Api, describeError, type Account, type AccountState } from './api.js';
+import { byId, el, say } from './dom.js';
+
+const STATE_LABELS: Record<AccountState, string> = {
+  connecting: 'Connecting…',
+  idle: 'Connected',
+  polling: 'Connected (checking periodically)',
+  reconnecting: 'Reconnecting…',
+  auth_failed: 'Password rejected',
+  error: 'Error',
+  disabled: 'Paused',
+};
+
+export interface AccountsViewOptions {
+  api: Api;
+  /** After a change, so the rest of the app sees it. */
+  onChanged(account: Account): void;
+  onRemoved(accountId: string): void;
+}
+
+export class AccountsView {
+  private readonly list = byId<HTMLUListElement>('accounts');
+  private readonly message = byId('accounts-message');
+  /** Password forms the user opened survive a redraw (the state of an account changes live). */
+  private readonly openForms = new Set<string>();
+
+  constructor(private readonly options: AccountsViewOptions) {}
+
+  render(accounts: readonly Account[]): void {
+    // Keep focus where it was across a redraw: state changes arrive while someone is typing.
+    const focusedId = document.activeElement?.id;
+    const typed = new Map<string, string>();
+    this.list.querySelectorAll<HTMLInputElement>('input[type=password]').forEach((input) => typed.set(input.id, input.value));
+    this.list.replaceChildren(...accounts.map((account) => this.item(account)));
+    typed.forEach((value, id) => {
+      const input = document.getElementById(id) as HTMLInputElement | null;
+      if (input) input.value = value;
+    });
+    if (focusedId) document.getElementById(focusedId)?.focus();
+    if (accounts.length === 0) this.list.append(el('li', { class: 'empty', text: 'No mailbox yet.' }));
+  }
+
+  notify(message: string | undefined, tone?: 'ok'): void {
+    say(this.message, message, tone);
+  }
+
+  private item(account: Account): HTMLLIElement {
+    const id = account.id;
+    const unseen = account.unseen ?? 0;
+    const node = el('li', { class: 'account', attrs: { 'data-account-id': id } },
+      el('div', { class: 'account-head' },
+        el('div', {},
+          el('p', { class: 'account-email', text: account.email }),
+          el('p', { class: 'account-server', text: `${account.imap.host}:${account.imap.port} · ${account.mailboxes.join(', ')}` })),
+        el('div', { class: 'account-facts' },
+          el('span', { class: 'state', text: STATE_LABELS[account.state] ?? account.state, attrs: { 'data-state': account.state } }),
+          el('span', { class: 'unread', text: unseen === 1 ? '1 unread' : `${unseen} unread` }))),
+      account.state === 'auth_failed' && el('p', { class: 'account-error', text: 'The mail server no longer accepts the password. Enter the new one below.' }),
+      account.state === 'error' && account.lastError !== undefined && el('p', { class: 'account-error', text: account.lastError }),
+    );
+    const fix = el('button', { class: 'secondary', text: 'Change password', attrs: { type: 'button', 'aria-expanded': 'false', 'aria-controls': `password-form-${id}` } });
+    const remove = el('button', { class: 'danger', text: 'Remove', attrs: { type: 'button', 'aria-label': `Remove ${account.email}` } });
+    node.append(el('div', { class: 'actions' }, fix, remove));
+    const form = this.passwordForm(account);
+    node.append(form);
+    const setOpen = (open: boolean) => {
+      form.hidden = !open;
+      fix.setAttribute('aria-expanded', String(open));
+      if (open) this.openForms.add(id);
+      else this.openForms.delete(id);
+    };
+    setOpen(this.openForms.has(id) || account.state === 'auth_failed');
+    fix.addEventListener('click', () => {
+      setOpen(form.hidden);
+      if (!form.hidden) form.querySelector('input')?.focus();
+    });
+    remove.addEventListener('click', () => void this.remove(account, remove));
+    return node;
+  }
+
+  private passwordForm(account: Account): HTMLFormElement {
+    const inputId = `password-${account.id}`;
+    const input = el('input', { attrs: { id: inputId, type: 'password', autocomplete: 'current-password', required: '' } });
+    const error = el('p', { class: 'error', attrs: { role: 'alert' } });
+    error.hidden = true;
+    const save = el('button', { class: 'primary', text: 'Save password', attrs: { type: 'submit' } });
+    const form = el('form', { class: 'password-form', attrs: { id: `password-form-${account.id}`, novalidate: '' } },
+      el('div', { class: 'field' }, el('label', { text: `New password for ${account.email}`, attrs: { for: inputId } }), input),
+      error,
+      el('div', { class: 'actions' }, save));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (!input.value) return say(error, 'Enter the new password.');
+      save.disabled = true;
+      this.options.api.changePassword(account.id, input.value).then((updated) => {
+        this.openForms.delete(account.id);
+        this.notify(`The new password for ${updated.email} works.`, 'ok');
+        this.options.onChanged(updated);
+      }, (failure: unknown) => {
+        say(error, describeError(failure));
+        save.disabled = false;
+      });
+    });
+    return form;
+  }
+
+  private async remove(account: Account, button: HTMLButtonElement): Promise<void> {
+    if (!confirm(`Remove ${account.email}? Its mail will no longer be pushed to you.`)) return;
+    button.disabled = true;
+    try {
+      await this.options.api.removeAccount(account.id);
+      this.notify(`${account.email} was removed.`, 'ok');
+      this.options.onRemoved(account.id);
+    } catch (error) {
+      this.notify(describeError(error));
+      button.disabled = false;
+    }
+  }
+}

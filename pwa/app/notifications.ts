@@ -1,0 +1,110 @@
+// Web Push on this device: one button asks for permission, subscribes with the gateway's VAPID
+// key and registers the subscription; the preview level is sent along and can be changed later
+// (posting the same endpoint again updates it).
+
+import { Api, describeError, type Preview } from './api.js';
+import { deviceStore } from './device-store.js';
+import { byId, say } from './dom.js';
+
+/** The VAPID key arrives base64url; PushManager wants the raw bytes. */
+function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
+  const base64 = value.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(value.length / 4) * 4, '=');
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function sameBytes(a: ArrayBuffer | null | undefined, b: Uint8Array): boolean {
+  if (!a || a.byteLength !== b.length) return false;
+  const view = new Uint8Array(a);
+  return view.every((byte, i) => byte === b[i]);
+}
+
+export class Notifications {
+  private readonly state = byId('push-state');
+  private readonly enable = byId<HTMLButtonElement>('push-enable');
+  private readonly preview = byId<HTMLSelectElement>('push-preview');
+  private readonly error = byId('push-error');
+
+  constructor(private readonly api: Api) {
+    this.preview.value = deviceStore.preview();
+    this.enable.addEventListener('click', () => void this.turnOn());
+    this.preview.addEventListener('change', () => void this.changePreview(this.preview.value as Preview));
+  }
+
+  static supported(): boolean {
+    return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+  }
+
+  /** Reflects the device's current permission and subscription. */
+  async refresh(pushEnabledOnGateway: boolean): Promise<void> {
+    if (!pushEnabledOnGateway) return this.show('This gateway does not send notifications.', false);
+    if (!Notifications.supported()) return this.show('This browser cannot receive push notifications. Installing the app may help.', false);
+    if (Notification.permission === 'denied') return this.show('Notifications are blocked for this site. Allow them in the browser’s site settings.', false);
+    const registration = await navigator.serviceWorker.getRegistration();
+    const subscribed = Boolean(deviceStore.subscriptionId() && (await registration?.pushManager.getSubscription()));
+    this.show(subscribed ? 'Notifications are on for this device.' : 'Notifications are off on this device.', !subscribed);
+  }
+
+  private show(text: string, offerButton: boolean): void {
+    this.state.textContent = text;
+    this.enable.hidden = !offerButton;
+  }
+
+  async turnOn(): Promise<void> {
+    say(this.error, undefined);
+    this.enable.disabled = true;
+    try {
+      if (!Notifications.supported()) throw new Error('This browser cannot receive push notifications.');
+      const permission = await Notification.requestPermission();
+      if (permission !== 'granted') throw new Error('Notifications were not allowed. You can allow them in the browser’s site settings.');
+      await this.subscribe(this.preview.value as Preview);
+      this.show('Notifications are on for this device.', false);
+    } catch (error) {
+      say(this.error, describeError(error));
+    } finally {
+      this.enable.disabled = false;
+    }
+  }
+
+  /** Subscribes (or reuses the subscription made with the same key) and registers it. */
+  private async subscribe(preview: Preview): Promise<void> {
+    const registration = await navigator.serviceWorker.ready;
+    const key = base64UrlToBytes(await this.api.vapidPublicKey());
+    let subscription = await registration.pushManager.getSubscription();
+    if (subscription && !sameBytes(subscription.options?.applicationServerKey, key)) {
+      // Made with another key (the gateway's keys changed): it cannot receive our pushes.
+      await subscription.unsubscribe();
+      subscription = null;
+    }
+    subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    const json = subscription.toJSON();
+    if (!json.endpoint || !json.keys?.p256dh || !json.keys.auth) throw new Error('The browser returned an incomplete push subscription.');
+    const saved = await this.api.subscribe({ endpoint: json.endpoint, expirationTime: json.expirationTime ?? null, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } }, preview);
+    deviceStore.setSubscriptionId(saved.id);
+    deviceStore.setPreview(saved.preview);
+  }
+
+  private async changePreview(preview: Preview): Promise<void> {
+    say(this.error, undefined);
+    deviceStore.setPreview(preview);
+    if (!deviceStore.subscriptionId()) return;
+    try {
+      await this.subscribe(preview);
+      this.state.textContent = 'Notifications are on for this device. Preview updated.';
+    } catch (error) {
+      say(this.error, describeError(error));
+    }
+  }
+
+  /** Sign-out: the gateway forgets the subscription, the browser drops it. */
+  async turnOff(): Promise<void> {
+    const id = deviceStore.subscriptionId();
+    if (id) await this.api.unsubscribe(id).catch(() => undefined);
+    const registration = 'serviceWorker' in navigator ? await navigator.serviceWorker.getRegistration() : undefined;
+    await (await registration?.pushManager.getSubscription())?.unsubscribe().catch(() => false);
+    const notifications = (await registration?.getNotifications()) ?? [];
+    notifications.forEach((notification) => notification.close());
+  }
+}

@@ -1,0 +1,97 @@
+// Registering a mailbox: email and password up front, the IMAP server folded away and pre-filled
+// from the gateway's defaults. The gateway proves the login before it stores anything, so the
+// answer is either a watched account or an error code we turn into a sentence.
+
+import { Api, describeError, type Account, type ImapSecurity, type PublicConfig } from './api.js';
+import { byId, say } from './dom.js';
+
+export interface RegisterViewOptions {
+  api: Api;
+  /** A new user's token comes back only on the first registration. */
+  onRegistered(account: Account, token: string | undefined): void;
+}
+
+export class RegisterView {
+  private readonly form = byId<HTMLFormElement>('register-form');
+  private readonly email = byId<HTMLInputElement>('register-email');
+  private readonly password = byId<HTMLInputElement>('register-password');
+  private readonly server = byId<HTMLDetailsElement>('register-server');
+  private readonly host = byId<HTMLInputElement>('register-host');
+  private readonly port = byId<HTMLInputElement>('register-port');
+  private readonly security = byId<HTMLSelectElement>('register-security');
+  private readonly error = byId('register-error');
+  private readonly submit = byId<HTMLButtonElement>('register-submit');
+  private defaults: PublicConfig['imap'] | undefined;
+
+  constructor(private readonly options: RegisterViewOptions) {
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.send();
+    });
+    // Switching security moves the port with it, unless the user typed one of their own.
+    this.security.addEventListener('change', () => {
+      const standard = ['993', '143', String(this.defaults?.port ?? '')];
+      if (standard.includes(this.port.value) || this.port.value === '') this.port.value = this.security.value === 'tls' ? '993' : '143';
+    });
+  }
+
+  /** Fills the server fields from GET /v1/config; without a default host, they start unfolded. */
+  applyDefaults(config: PublicConfig): void {
+    this.defaults = config.imap;
+    if (!this.host.value) this.host.value = config.imap.host ?? '';
+    if (!this.port.value) this.port.value = String(config.imap.port);
+    this.security.value = config.imap.security;
+    if (!config.imap.host) this.server.open = true;
+  }
+
+  /** Shown as "add another mailbox" once signed in. */
+  show(signedIn: boolean): void {
+    byId('register-title').textContent = signedIn ? 'Add another mailbox' : 'Add your mailbox';
+    byId('register-cancel').hidden = !signedIn;
+    say(this.error, undefined);
+  }
+
+  focus(): void {
+    this.email.focus();
+  }
+
+  private problem(): { message: string; field: HTMLElement } | undefined {
+    if (!this.email.value.trim()) return { message: 'Enter your email address.', field: this.email };
+    if (!this.password.value) return { message: 'Enter your password.', field: this.password };
+    if (!this.host.value.trim()) return { message: 'Enter your IMAP server under “Server settings”.', field: this.host };
+    const port = Number(this.port.value);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return { message: 'The port is a number from 1 to 65535.', field: this.port };
+    return undefined;
+  }
+
+  private async send(): Promise<void> {
+    const problem = this.problem();
+    if (problem) {
+      if (problem.field === this.host || problem.field === this.port) this.server.open = true;
+      say(this.error, problem.message);
+      problem.field.focus();
+      return;
+    }
+    say(this.error, undefined);
+    this.submit.disabled = true;
+    this.submit.textContent = 'Checking your mailbox…';
+    try {
+      const { account, token } = await this.options.api.register({
+        email: this.email.value.trim(),
+        password: this.password.value,
+        host: this.host.value.trim(),
+        port: Number(this.port.value),
+        security: this.security.value as ImapSecurity,
+      });
+      this.password.value = '';
+      this.email.value = '';
+      this.options.onRegistered(account, token);
+    } catch (error) {
+      say(this.error, describeError(error));
+      this.password.focus();
+    } finally {
+      this.submit.disabled = false;
+      this.submit.textContent = 'Add mailbox';
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// The service worker: the app shell for offline starts, push notifications, and their clicks.
+// A classic script (no imports), because module service workers are not supported everywhere.
+//
+// The shell list and its version are written in by pwa/tools/build.mjs, so any change to the app
+// changes this file's bytes, which is what makes a browser install the new version.
+
+const sw = self as unknown as ServiceWorkerGlobalScope;
+
+const SHELL: { version: string; files: string[] } = { version: 'SHELL_VERSION', files: ['SHELL_FILES'] };
+const SHELL_CACHE = `mailpush-shell-${SHELL.version}`;
+/** Written by the page (device-store.ts): token, preview and subscription id, for renewals. */
+const DEVICE_CACHE = 'mailpush-device';
+const DEVICE_SETTINGS_URL = '/__device/settings.json';
+const UNSEEN_URL = '/__device/unseen.json';
+
+/** The gateway's push payload (src/push/payload.ts). */
+interface PushPayload {
+  v: 1;
+  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test';
+  accountId?: string;
+  tag?: string;
+  tags?: string[];
+  title?: string;
+  body?: string;
+  unseen?: number;
+  eventId?: string;
+  time?: string;
+}
+
+interface DeviceSettings {
+  token: string;
+  preview: 'none' | 'sender' | 'full';
+  subscriptionId: string | null;
+}
+
+// ---- App shell ------------------------------------------------------------------------------
+
+sw.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(SHELL_CACHE);
+    // `reload` skips the HTTP cache: the shell must be the files this worker was built with.
+    await cache.addAll(SHELL.files.map((file) => new Request(file, { cache: 'reload' })));
+    await sw.skipWaiting();
+  })());
+});
+
+sw.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    await Promise.all(names.filter((name) => name.startsWith('mailpush-shell-') && name !== SHELL_CACHE).map((name) => caches.delete(name)));
+    await sw.clients.claim();
+  })());
+});
+
+sw.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  // The API, the stream and anything not ours always go to the network.
+  if (event.request.method !== 'GET' || url.origin !== sw.location.origin || url.pathname.startsWith('/v1/')) return;
+  if (event.request.mode === 'navigate') {
+    // Network first, so an online start gets the newest page; the cached shell when offline.
+    event.respondWith(fetch(event.request).catch(async () => (await caches.match('/index.html', { cacheName: SHELL_CACHE })) ?? Response.error()));
+    return;
+  }
+  if (!SHELL.files.includes(url.pathname)) return;
+  // Shell files are versioned with this worker: the cache is always right for it.
+  event.respondWith((async () => (await caches.match(event.request, { cacheName: SHELL_CACHE })) ?? fetch(event.request))());
+});
+
+// ---- Push -----------------------------------------------------------------------------------
+
+sw.addEventListener('push', (event) => {
+  let payload: PushPayload | undefined;
+  try {
+    payload = event.data?.json() as PushPayload | undefined;
+  } catch {
+    payload = undefined;
+  }
+  event.waitUntil(handlePush(payload));
+});
+
+async function handlePush(payload: PushPayload | undefined): Promise<void> {
+  if (!payload || payload.v !== 1) {
+    await sw.registration.showNotification('New mail', { tag: 'mailpush', icon: '/icons/icon-192.png', badge: '/icons/badge-96.png' });
+    return;
+  }
+  if (payload.accountId && typeof payload.unseen === 'number') await updateBadge(payload.accountId, payload.unseen);
+  if (payload.type === 'dismiss') {
+    // Read or deleted elsewhere: close the notification of that message, if it is still shown.
+    // Nothing new is shown: Chromium allows a few such pushes before it shows a generic notice
+    // of its own, which is why the gateway sends dismisses with low urgency (batched by the
+    // push service while the device sleeps).
+    const tags = new Set(payload.tags ?? []);
+    const shown = await sw.registration.getNotifications();
+    shown.filter((notification) => tags.has(notification.tag)).forEach((notification) => notification.close());
+    return;
+  }
+  // Title and body were chosen by the gateway for the subscription's preview level (sender as
+  // title, subject as body, or less). The tag makes a repeat replace, not pile up.
+  await sw.registration.showNotification(payload.title ?? 'New mail', {
+    body: payload.body ?? '',
+    tag: payload.tag ?? `mailpush-${payload.type}`,
+    icon: '/icons/icon-192.png',
+    badge: '/icons/badge-96.png',
+    data: { url: '/#/mail', accountId: payload.accountId, eventId: payload.eventId },
+    ...(payload.time ? { timestamp: Date.parse(payload.time) } : {}),
+  } as NotificationOptions);
+}
+
+/** The icon badge counts unread mail of every account; a push only knows its own account's. */
+async function updateBadge(accountId: string, unseen: number): Promise<void> {
+  const cache = await caches.open(DEVICE_CACHE);
+  const counts = ((await (await cache.match(UNSEEN_URL))?.json().catch(() => undefined)) ?? {}) as Record<string, number>;
+  counts[accountId] = unseen;
+  await cache.put(UNSEEN_URL, new Response(JSON.stringify(counts)));
+  const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
+  const badging = navigator as WorkerNavigator & { setAppBadge?(n?: number): Promise<void>; clearAppBadge?(): Promise<void> };
+  await (total > 0 ? badging.setAppBadge?.(total) : badging.clearAppBadge?.())?.catch(() => undefined);
+}
+
+sw.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const target = (event.notification.data as { url?: string } | null)?.url ?? '/';
+  event.waitUntil((async () => {
+    const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const open = windows.find((client) => new URL(client.url).origin === sw.location.origin);
+    if (open) {
+      await open.focus();
+      return;
+    }
+    await sw.clients.openWindow(target);
+  })());
+});
+
+// ---- Subscription renewal -------------------------------------------------------------------
+
+interface SubscriptionChangeEvent extends ExtendableEvent {
+  readonly oldSubscription: PushSubscription | null;
+  readonly newSubscription: PushSubscription | null;
+}
+
+// The push service replaced or expired our subscription: subscribe again if the browser did not
+// already, and tell the gateway, which keys subscriptions by endpoint. No page may be open, so
+// the token comes from the settings the page mirrored into Cache Storage.
+sw.addEventListener('pushsubscriptionchange', (event) => {
+  const change = event as SubscriptionChangeEvent;
+  change.waitUntil(renewSubscription(change.oldSubscription, change.newSubscription));
+});
+
+async function renewSubscription(old: PushSubscription | null, renewed: PushSubscription | null): Promise<void> {
+  const cache = await caches.open(DEVICE_CACHE);
+  const settings = (await (await cache.match(DEVICE_SETTINGS_URL))?.json().catch(() => undefined)) as DeviceSettings | undefined;
+  if (!settings?.token) return; // signed out: nothing to renew
+  const auth = { authorization: `Bearer ${settings.token}` };
+  let subscription = renewed;
+  if (!subscription) {
+    const key = old?.options.applicationServerKey ?? (await (await fetch('/v1/push/vapid-public-key')).json() as { publicKey: string }).publicKey;
+    subscription = await sw.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+  }
+  const response = await fetch('/v1/push/subscriptions', {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ subscription: subscription.toJSON(), preview: settings.preview }),
+  });
+  if (!response.ok) return;
+  const saved = (await response.json()) as { id: string };
+  if (settings.subscriptionId && settings.subscriptionId !== saved.id) {
+    // The old endpoint is dead; drop its record now rather than wait for a 410 on the next push.
+    await fetch(`/v1/push/subscriptions/${encodeURIComponent(settings.subscriptionId)}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
+  }
+  await cache.put(DEVICE_SETTINGS_URL, new Response(JSON.stringify({ ...settings, subscriptionId: saved.id })));
+}

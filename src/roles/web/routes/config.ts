@@ -1,0 +1,39 @@
+// GET /v1/config: the public settings a client needs before it has a token — the IMAP server a
+// registration form should suggest and whether Web Push is on. Nothing here is secret: it is
+// what the gateway would apply anyway when a registration leaves the fields out.
+
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Config } from '../../../config.js';
+import { errorResponses } from '../schemas.js';
+
+const PublicConfig = Type.Object({
+  imap: Type.Object({
+    /** Absent when the gateway has no default IMAP host: the client must ask for one. */
+    host: Type.Optional(Type.String()),
+    port: Type.Integer(),
+    security: Type.Union([Type.Literal('tls'), Type.Literal('starttls'), Type.Literal('none')]),
+  }),
+  push: Type.Object({ enabled: Type.Boolean() }),
+});
+
+export function configRoutes(deps: { config: Config }) {
+  const { imap, push } = deps.config;
+  // The same defaults POST /v1/accounts applies when host, port or security are left out.
+  const body = {
+    imap: {
+      ...(imap.defaultHost ? { host: imap.defaultHost } : {}),
+      port: imap.defaultPort ?? (imap.defaultSecurity === 'tls' ? 993 : 143),
+      security: imap.defaultSecurity,
+    },
+    push: { enabled: push.vapid !== undefined },
+  };
+
+  return async function register(appBase: FastifyInstance): Promise<void> {
+    const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
+    app.get('/v1/config', {
+      schema: { response: { 200: PublicConfig, ...errorResponses } },
+    }, async () => body);
+  };
+}

@@ -1,0 +1,361 @@
+// The installable web app in a real browser: headless Chromium (Debian's package) against real
+// `mailpush` web and worker processes, a real Dovecot fed through LMTP, and the loopback push
+// service, which decrypts what the gateway sends. Screenshots of the main screens, at desktop and
+// phone sizes, go to test-artifacts/screenshots (UPDATE_SCREENSHOTS=1 also copies them to
+// docs/screenshots for the README).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { ImapFlow } from 'imapflow';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import webpush from 'web-push';
+import { launchChromium, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { api, until } from '../helpers/gateway.js';
+import { buildMessage } from '../helpers/message.js';
+import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+import { startPushService, type PushService } from '../helpers/push-service.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
+const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let dovecot: Dovecot;
+let redis: RedisServer;
+let push: PushService;
+let worker: MailpushProcess;
+/** The web process the browser talks to; killed and restarted on the same port. */
+let web: MailpushProcess;
+/** A second web process the test itself asks, while `web` is down. */
+let probe: MailpushProcess;
+let env: Record<string, string>;
+let base: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const pageProblems: string[] = [];
+let startups: Array<Promise<unknown>> = [];
+
+/** What the browser registered; later tests build on it. */
+let mailbox: DovecotUser;
+let token: string;
+
+before(async () => {
+  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
+  const vapid = webpush.generateVAPIDKeys();
+  env = {
+    REDIS_URL: redis.url,
+    MAILPUSH_SECRET: 'pwa-test-secret-long-enough',
+    IMAP_DEFAULT_HOST: '127.0.0.1',
+    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
+    IMAP_DEFAULT_SECURITY: 'none',
+    IMAP_ALLOW_PRIVATE: 'true',
+    IMAP_ALLOW_INSECURE: 'true',
+    IMAP_RECONNECT_MIN_MS: '100',
+    IMAP_RECONNECT_MAX_SECONDS: '1',
+    VAPID_PUBLIC_KEY: vapid.publicKey,
+    VAPID_PRIVATE_KEY: vapid.privateKey,
+    VAPID_SUBJECT: 'mailto:ops@example.test',
+    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
+    NODE_EXTRA_CA_CERTS: push.caFile,
+    LOG_LEVEL: 'info', // spawnMailpush waits for the info-level start-up lines
+  };
+  // Each one is kept as soon as it is up, so `after` can stop it even when another failed to start.
+  startups = [
+    spawnMailpush('worker', env).then((p) => (worker = p)),
+    spawnMailpush('web', env).then((p) => (web = p)),
+    spawnMailpush('web', env).then((p) => (probe = p)),
+    launchChromium().then((b) => (browser = b)),
+  ];
+  await Promise.all(startups);
+  base = web.url!;
+  context = await browser.newContext({ viewport: DESKTOP });
+  await context.grantPermissions(['notifications'], { origin: base });
+  await replacePushSubscription(context, push.subscribe('browser'));
+  page = await context.newPage();
+  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
+  // The app must work on a closed network: nothing may be fetched from anywhere but the gateway.
+  page.on('request', (request) => {
+    if (!request.url().startsWith(`${base}/`) && !request.url().startsWith('data:')) pageProblems.push(`external request: ${request.url()}`);
+  });
+  page.on('console', (message) => {
+    // A CSP violation is reported on the console; so is any other error the app does not handle.
+    // Failed requests are expected here (wrong passwords, the killed web process, going offline).
+    if (message.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(message.text())) {
+      pageProblems.push(`console: ${message.text()}`);
+    }
+  });
+});
+
+after(async () => {
+  await Promise.allSettled(startups);
+  await browser?.close();
+  await Promise.all([worker, web, probe].filter(Boolean).map((p) => p.kill('SIGTERM')));
+  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+});
+
+async function screenshot(name: string): Promise<void> {
+  await mkdir(artifacts, { recursive: true });
+  for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
+    await page.setViewportSize(viewport);
+    const file = new URL(`${name}-${size}.png`, artifacts);
+    await page.screenshot({ path: file.pathname, fullPage: size === 'phone' });
+    if (process.env.UPDATE_SCREENSHOTS) {
+      await mkdir(docsScreenshots, { recursive: true });
+      await copyFile(file, new URL(`${name}-${size}.png`, docsScreenshots));
+    }
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+const stored = (key: string) => page.evaluate(`localStorage.getItem(${JSON.stringify(key)})`) as Promise<string | null>;
+const lastStoredEventId = async () => (JSON.parse((await stored('mailpush.feed')) ?? '{}') as { lastEventId?: string }).lastEventId;
+const feedItem = (subject: string) => page.locator('#feed > li', { hasText: subject });
+const deliver = (subject: string, from = { name: 'Ada Lovelace', address: 'ada@example.test' }) =>
+  dovecot.deliver(mailbox.email, buildMessage({ from, to: mailbox.email, subject }));
+const connection = () => page.locator('#connection');
+
+/**
+ * Text whose contrast with what is behind it is under WCAG AA's 4.5:1, on the visible screen.
+ * The background is found by walking up the tree, blending translucent layers. Page script as text
+ * (the test build has no DOM types).
+ */
+const LOW_CONTRAST = `(() => {
+  const rgba = (value) => (value.match(/[\\d.]+/g) || []).map(Number).concat([1]).slice(0, 4);
+  const blend = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+  const background = (node) => {
+    const layers = [];
+    for (let el = node; el; el = el.parentElement) {
+      const colour = rgba(getComputedStyle(el).backgroundColor);
+      if (colour[3] > 0) layers.push(colour);
+      if (colour[3] >= 1) break;
+    }
+    return layers.reverse().reduce((below, layer) => blend(layer, below), [255, 255, 255, 1]);
+  };
+  const luminance = (c) => {
+    const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const problems = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.checkVisibility() || el.closest('.visually-hidden')) continue;
+    const style = getComputedStyle(el);
+    const fg = blend(rgba(style.color), background(el));
+    const [hi, lo] = [luminance(fg), luminance(background(el))].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 4.5) problems.push(el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+  }
+  return problems;
+})()`;
+
+describe('the web app', () => {
+  test('registers a mailbox through the form, pre-filled from the gateway, with a clear error for a wrong password', async () => {
+    await page.goto(base);
+    await page.locator('#view-register').waitFor();
+    assert.equal(await page.inputValue('#register-host'), '127.0.0.1');
+    assert.equal(await page.inputValue('#register-port'), String(dovecot.imapPort));
+    assert.equal(await page.inputValue('#register-security'), 'none');
+    assert.equal(await page.locator('#register-server').getAttribute('open'), null, 'server settings start folded away');
+    await screenshot('register');
+
+    mailbox = await dovecot.addUser();
+    await page.getByLabel('Email address').fill(mailbox.email);
+    await page.getByLabel('Password').fill('not-the-password');
+    await page.getByRole('button', { name: 'Add mailbox' }).click();
+    await page.locator('#register-error').waitFor();
+    assert.match(await page.locator('#register-error').innerText(), /did not accept this email address and password/);
+
+    await page.getByLabel('Password').fill(mailbox.pass);
+    await page.keyboard.press('Enter'); // the form works from the keyboard
+    await page.locator('#view-mail').waitFor();
+    token = (await stored('mailpush.token'))!;
+    assert.ok(token, 'the token is stored on the device');
+    const accounts = await api(base, 'GET', '/v1/accounts', { token });
+    assert.deepEqual(accounts.body.accounts.map((a: { email: string }) => a.email), [mailbox.email]);
+  });
+
+  test('delivered mail shows sender and subject in the feed within 2 s, newest on top, with the unread count in the title', async () => {
+    await until(async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].state === 'idle', 10_000, 'IDLE');
+    await until(async () => (await connection().innerText()) === 'Live', 5000, 'the stream to be live');
+    const sentAt = Date.now();
+    await deliver('Analytical engine');
+    await feedItem('Analytical engine').waitFor({ timeout: 2000 });
+    assert.ok(Date.now() - sentAt <= 2000, `shown after ${Date.now() - sentAt} ms`);
+    assert.match(await feedItem('Analytical engine').innerText(), /Ada Lovelace/);
+
+    await deliver('Difference engine', { name: 'Charles Babbage', address: 'charles@example.test' });
+    await feedItem('Difference engine').waitFor({ timeout: 2000 });
+    assert.match(await page.locator('#feed > li').first().innerText(), /Charles Babbage[\s\S]*Difference engine/, 'newest on top');
+    await until(async () => (await page.title()) === '(2) mailpush', 2000, 'the unread count in the title');
+    await screenshot('feed');
+  });
+
+  test('the manifest parses, the service worker is active, and the app starts offline from its cache', async () => {
+    const manifest = await page.evaluate(`fetch('/manifest.webmanifest').then((r) => r.json())`) as {
+      name: string; short_name: string; start_url: string; display: string; theme_color: string;
+      icons: Array<{ src: string; sizes: string; type: string; purpose: string }>;
+    };
+    assert.equal(manifest.name, 'mailpush');
+    assert.ok(manifest.short_name);
+    assert.equal(manifest.display, 'standalone');
+    assert.match(manifest.theme_color, /^#[0-9a-f]{6}$/i);
+    assert.ok(manifest.start_url.startsWith('/'));
+    for (const [size, purpose] of [[192, 'any'], [512, 'any'], [512, 'maskable']] as const) {
+      const icon = manifest.icons.find((i) => i.sizes === `${size}x${size}` && i.purpose === purpose);
+      assert.ok(icon, `a ${size} px ${purpose} icon`);
+      const png = Buffer.from(await (await fetch(new URL(icon.src, base))).arrayBuffer());
+      assert.equal(png.subarray(1, 4).toString(), 'PNG');
+      assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [size, size], `${icon.src} is ${size}×${size}`);
+    }
+    assert.equal(await page.evaluate(`navigator.serviceWorker.ready.then((r) => r.active.state)`), 'activated');
+
+    await context.setOffline(true);
+    try {
+      await page.reload();
+      await page.locator('#view-mail').waitFor();
+      assert.equal(await page.evaluate('navigator.serviceWorker.controller !== null'), true, 'the page is served by the worker');
+      await feedItem('Difference engine').waitFor(); // the stored feed, without the network
+    } finally {
+      await context.setOffline(false);
+    }
+    await until(async () => (await connection().innerText()) === 'Live', 20_000, 'the stream to come back after going online');
+  });
+
+  test('a WebSocket killed on the server side resumes from the last stored id: mail sent meanwhile shows exactly once', async () => {
+    const lastId = await lastStoredEventId();
+    assert.ok(lastId, 'the feed stored the id of its last event');
+    const sentFrames: string[] = [];
+    page.on('websocket', (socket) => socket.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
+
+    const port = Number(new URL(base).port);
+    await web.kill('SIGKILL');
+    await until(async () => /Reconnecting|Offline/.test(await connection().innerText()), 5000, 'the app to notice the drop');
+    await deliver('While you were away, one');
+    await deliver('While you were away, two');
+    // Both are in the event log before the app can reconnect, so only the resume can bring them.
+    await until(async () => (await api(probe.url!, 'GET', `/v1/events?since=${lastId}`, { token })).body.events.filter((e: { type: string }) => e.type === 'mail.new').length === 2, 10_000, 'both mails in the log');
+    web = await spawnMailpush('web', env, { port });
+
+    await feedItem('While you were away, one').waitFor({ timeout: 20_000 });
+    await feedItem('While you were away, two').waitFor({ timeout: 5000 });
+    await until(async () => (await connection().innerText()) === 'Live', 5000, 'live again');
+    await new Promise((r) => setTimeout(r, 1000)); // anything duplicated would have arrived by now
+    assert.equal(await feedItem('While you were away, one').count(), 1);
+    assert.equal(await feedItem('While you were away, two').count(), 1);
+    assert.equal(await page.locator('#feed > li').count(), 4);
+    assert.match(await page.locator('#feed > li').first().innerText(), /away, two/, 'newest on top');
+    const resumed = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
+    assert.equal(resumed?.since, lastId, 'the reconnect resumed after the last stored event');
+  });
+
+  test('the accounts screen shows the live state and unread count, and a password can be fixed', async () => {
+    await page.getByRole('link', { name: 'Accounts' }).click();
+    const account = page.locator('#accounts > li', { hasText: mailbox.email });
+    await account.waitFor();
+    await until(async () => (await account.locator('.state').innerText()) === 'Connected', 5000, 'the state');
+    await until(async () => (await account.locator('.unread').innerText()) === '4 unread', 5000, 'the unread count');
+    await screenshot('accounts');
+
+    await account.getByRole('button', { name: 'Change password' }).click();
+    const field = page.getByLabel(`New password for ${mailbox.email}`);
+    await field.fill('wrong-again');
+    await account.getByRole('button', { name: 'Save password' }).click();
+    await account.locator('.error').waitFor();
+    assert.match(await account.locator('.error').innerText(), /did not accept/);
+    await page.getByLabel(`New password for ${mailbox.email}`).fill(mailbox.pass);
+    await account.getByRole('button', { name: 'Save password' }).click();
+    await page.locator('#accounts-message', { hasText: 'works' }).waitFor();
+    await until(async () => (await account.locator('.state').innerText()) === 'Connected', 10_000, 'connected again');
+  });
+
+  test('every screen fits a 360 px phone without sideways scrolling, and its text meets WCAG AA contrast', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    try {
+      for (const view of ['mail', 'accounts', 'settings']) {
+        await page.getByRole('link', { name: new RegExp(`^${view}`, 'i') }).click();
+        await page.locator(`#view-${view}`).waitFor();
+        assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 360'), `${view} fits 360 px`);
+        assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], `text contrast on ${view}`);
+      }
+    } finally {
+      await page.setViewportSize(DESKTOP);
+    }
+  });
+
+  test('notifications: the button subscribes, a push becomes a notification, a dismiss closes it, read mail updates in place', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Turn on notifications' }).click();
+    await page.locator('#push-state', { hasText: 'Notifications are on' }).waitFor();
+    await page.getByLabel('Notifications show').selectOption('full');
+    await until(async () => {
+      const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ preview: string; endpointOrigin: string }>;
+      return list.length === 1 && list[0]!.preview === 'full' && list[0]!.endpointOrigin === push.origin;
+    }, 5000, 'one subscription with preview full at the push service');
+
+    await deliver('Compiler ready', { name: 'Grace Hopper', address: 'grace@example.test' });
+    const received = await until(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new'), 10_000, 'the push');
+    assert.equal(received.payload.title, 'Grace Hopper');
+    const worker = await ServiceWorkerPush.attach(page, base);
+    try {
+      await worker.deliver(received.payload);
+      const shown = await until(async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag), 5000, 'the notification');
+      assert.equal(shown.title, 'Grace Hopper');
+      assert.match(shown.body, /^Compiler ready/);
+
+      // Read on another device: the gateway sends a dismiss for the same tag.
+      const uid = Number(String(received.payload.tag).split(':').pop());
+      const phone = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailbox.user, pass: mailbox.pass }, logger: false });
+      phone.on('error', () => undefined);
+      await phone.connect();
+      await phone.mailboxOpen('INBOX');
+      await phone.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+      await phone.logout();
+      const dismiss = await until(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'dismiss'), 10_000, 'the dismiss');
+      assert.deepEqual(dismiss.payload.tags, [received.payload.tag]);
+      await worker.deliver(dismiss.payload);
+      await until(async () => !(await shownNotifications(page)).some((n) => n.tag === received.payload.tag), 5000, 'the notification to close');
+    } finally {
+      await worker.detach();
+    }
+    await page.getByRole('link', { name: /^Mail/ }).click();
+    await until(async () => (await feedItem('Compiler ready').getAttribute('class'))?.includes('read'), 5000, 'the item marked read in place');
+  });
+
+  test('the Content-Security-Policy allows no inline script, and the API docs still work under it', async () => {
+    const response = await fetch(base);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    const scriptSrc = /script-src ([^;]*)/.exec(csp)?.[1] ?? '';
+    assert.equal(scriptSrc.trim(), "'self'");
+    assert.match(csp, /connect-src 'self'/);
+    assert.match(csp, /style-src 'self'(;|$)/, 'the app needs no inline style either');
+    const docsCsp = (await fetch(`${base}/docs/`)).headers.get('content-security-policy') ?? '';
+    assert.equal(/script-src ([^;]*)/.exec(docsCsp)?.[1]?.trim(), "'self'", 'the docs run no inline script either');
+    const docs = await context.newPage();
+    const docsProblems: string[] = [];
+    docs.on('console', (message) => message.type() === 'error' && docsProblems.push(message.text()));
+    try {
+      await docs.goto(`${base}/docs/`);
+      await docs.locator('.opblock').first().waitFor({ timeout: 10_000 });
+      assert.deepEqual(docsProblems.filter((p) => /Content Security Policy/i.test(p)), []);
+    } finally {
+      await docs.close();
+    }
+    assert.deepEqual(pageProblems, [], 'no CSP violation, uncaught error or external request in the app');
+  });
+
+  test('sign-out forgets the token and the feed, and removes the push subscription', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('#view-register').waitFor();
+    assert.equal(await stored('mailpush.token'), null);
+    assert.equal(await stored('mailpush.feed'), null);
+    assert.equal(await page.locator('#tabs').isVisible(), false);
+    assert.deepEqual((await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions, []);
+    await page.reload();
+    await page.locator('#view-register').waitFor();
+  });
+});
