@@ -67,6 +67,18 @@ export const deviceStore = {
     void mirrorForWorker();
   },
 
+  /**
+   * The service worker renews a push subscription on its own (`pushsubscriptionchange`, maybe with
+   * no page open) and records the new id in the mirrored settings: adopt it, or sign-out and
+   * preview changes would act on a subscription that no longer exists.
+   */
+  async adoptWorkerSubscriptionId(): Promise<void> {
+    if (!('caches' in self)) return;
+    const cached = await (await caches.open(DEVICE_CACHE)).match(DEVICE_SETTINGS_URL);
+    const settings = (await cached?.json().catch(() => undefined)) as { subscriptionId?: string | null } | undefined;
+    if (settings?.subscriptionId && settings.subscriptionId !== read(KEYS.subscription)) write(KEYS.subscription, settings.subscriptionId);
+  },
+
   /** Sign-out: everything this device knew goes. */
   async forgetAll(): Promise<void> {
     Object.values(KEYS).forEach((key) => write(key, undefined));

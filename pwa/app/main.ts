@@ -187,6 +187,11 @@ addEventListener('hashchange', route);
 if ('serviceWorker' in navigator) {
   // The worker caches the app for offline starts and shows push notifications.
   navigator.serviceWorker.register('/sw.js').catch(() => undefined);
+  // The worker renewed the push subscription by itself: take over its new id.
+  navigator.serviceWorker.addEventListener('message', (event: MessageEvent<{ type?: string }>) => {
+    if (event.data?.type === 'push-subscription-renewed') void deviceStore.adoptWorkerSubscriptionId();
+  });
+  void deviceStore.adoptWorkerSubscriptionId();
 }
 
 void loadConfig();

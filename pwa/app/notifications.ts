@@ -100,6 +100,7 @@ export class Notifications {
 
   /** Sign-out: the gateway forgets the subscription, the browser drops it. */
   async turnOff(): Promise<void> {
+    await deviceStore.adoptWorkerSubscriptionId().catch(() => undefined);
     const id = deviceStore.subscriptionId();
     if (id) await this.api.unsubscribe(id).catch(() => undefined);
     const registration = 'serviceWorker' in navigator ? await navigator.serviceWorker.getRegistration() : undefined;

@@ -143,7 +143,10 @@ interface SubscriptionChangeEvent extends ExtendableEvent {
 // the token comes from the settings the page mirrored into Cache Storage.
 sw.addEventListener('pushsubscriptionchange', (event) => {
   const change = event as SubscriptionChangeEvent;
-  change.waitUntil(renewSubscription(change.oldSubscription, change.newSubscription));
+  const renewal = renewSubscription(change.oldSubscription, change.newSubscription);
+  // Only the browser's own events may keep the worker alive (waitUntil throws on one dispatched
+  // by script, which is how the browser test plays the push service replacing a subscription).
+  if (change.isTrusted) change.waitUntil(renewal);
 });
 
 async function renewSubscription(old: PushSubscription | null, renewed: PushSubscription | null): Promise<void> {
@@ -168,4 +171,6 @@ async function renewSubscription(old: PushSubscription | null, renewed: PushSubs
     await fetch(`/v1/push/subscriptions/${encodeURIComponent(settings.subscriptionId)}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   }
   await cache.put(DEVICE_SETTINGS_URL, new Response(JSON.stringify({ ...settings, subscriptionId: saved.id })));
+  // Open pages adopt the new id now; a page opened later reads it at start.
+  for (const client of await sw.clients.matchAll({ type: 'window' })) client.postMessage({ type: 'push-subscription-renewed' });
 }

@@ -325,6 +325,34 @@ describe('the web app', () => {
     await until(async () => (await feedItem('Compiler ready').getAttribute('class'))?.includes('read'), 5000, 'the item marked read in place');
   });
 
+  test('pushsubscriptionchange: the service worker moves the gateway to the new subscription, and the page adopts it', async () => {
+    const before = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ id: string }>;
+    assert.equal(before.length, 1);
+    // The push service replaced the subscription: the browser fires pushsubscriptionchange with the
+    // new one. Played by hand, since headless Chromium has no push service to do it.
+    const renewed = push.subscribe('renewed');
+    const [worker] = page.context().serviceWorkers();
+    assert.ok(worker, 'the service worker is running');
+    await worker.evaluate(`((subscription) => {
+      const newSubscription = {
+        endpoint: subscription.endpoint,
+        options: { userVisibleOnly: true, applicationServerKey: null },
+        toJSON: () => ({ endpoint: subscription.endpoint, expirationTime: null, keys: subscription.keys }),
+      };
+      const event = new Event('pushsubscriptionchange');
+      Object.defineProperties(event, { oldSubscription: { value: null }, newSubscription: { value: newSubscription } });
+      self.dispatchEvent(event);
+    })(${JSON.stringify(renewed)})`);
+    const after = await until(async () => {
+      const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ id: string; preview: string }>;
+      return list.length === 1 && list[0]!.id !== before[0]!.id ? list : undefined;
+    }, 5000, 'the gateway to hold only the new subscription');
+    assert.equal(after[0]!.preview, 'full', 'the preview level carried over');
+    await until(async () => (await stored('mailpush.pushSubscriptionId')) === after[0]!.id, 5000, 'the page to adopt the new id');
+    await deliver('After renewal', { name: 'Grace Hopper', address: 'grace@example.test' });
+    await until(() => push.received.find((r) => r.name === 'renewed' && r.payload.type === 'mail.new'), 10_000, 'a push to the new endpoint');
+  });
+
   test('the Content-Security-Policy allows no inline script, and the API docs still work under it', async () => {
     const response = await fetch(base);
     const csp = response.headers.get('content-security-policy') ?? '';
