@@ -375,6 +375,20 @@ describe('the web app', () => {
     assert.deepEqual(pageProblems, [], 'no CSP violation, uncaught error or external request in the app');
   });
 
+  test('removing a mailbox asks first, then the gateway forgets it and its state leaves the screen', async () => {
+    await page.getByRole('link', { name: 'Accounts' }).click();
+    const account = page.locator('#accounts > li', { hasText: mailbox.email });
+    await account.waitFor();
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await account.getByRole('button', { name: `Remove ${mailbox.email}` }).click();
+    assert.equal((await api(base, 'GET', '/v1/accounts', { token })).body.accounts.length, 1, 'cancelled: nothing removed');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await account.getByRole('button', { name: `Remove ${mailbox.email}` }).click();
+    await page.locator('#accounts-message', { hasText: 'was removed' }).waitFor();
+    await until(async () => (await page.locator('#accounts > li', { hasText: mailbox.email }).count()) === 0, 5000, 'the account to leave the list');
+    assert.deepEqual((await api(base, 'GET', '/v1/accounts', { token })).body.accounts, []);
+  });
+
   test('sign-out forgets the token and the feed, and removes the push subscription', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('button', { name: 'Sign out' }).click();
