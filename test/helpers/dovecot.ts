@@ -41,6 +41,8 @@ export interface Dovecot {
   readonly configPath: string;
   /** Adds a passwd-file user; usable for IMAP and LMTP as soon as this resolves. */
   addUser(name?: string, pass?: string): Promise<DovecotUser>;
+  /** Adds many passwd-file users with one write of the file (addUser() waits a second per call). */
+  addUsers(names: string[], pass?: string): Promise<DovecotUser[]>;
   /** Changes a user's password; the old one is rejected as soon as this resolves. */
   setPassword(user: string, pass: string): Promise<void>;
   /** Removes a user from the passwd-file (its maildir stays). */
@@ -85,6 +87,11 @@ export interface DovecotOptions {
   tls?: boolean;
   /** Replaces the capability list sent after login, e.g. to play a server without IDLE. */
   capabilities?: string;
+  /**
+   * Appended to the generated config as is, e.g. service limits for a benchmark with thousands of
+   * connections. Later settings override earlier ones; a repeated `service x { }` block merges.
+   */
+  extraConfig?: string;
 }
 
 function renderTls(p: Paths, imapsPort: number): string {
@@ -172,7 +179,7 @@ service anvil {
     mode = 0
   }
 }
-${options.tls ? renderTls(p, imapsPort) : ''}`;
+${options.tls ? renderTls(p, imapsPort) : ''}${options.extraConfig ? `${options.extraConfig}\n` : ''}`;
 }
 
 const USER_NAME = /^[a-z0-9][a-z0-9._-]*$/;
@@ -331,6 +338,20 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
       users.set(user, password);
       await writeUsers();
       return { user, pass: password, email: `${user}@${TEST_DOMAIN}` };
+    },
+
+    async addUsers(names: string[], pass?: string): Promise<DovecotUser[]> {
+      const added: DovecotUser[] = [];
+      for (const user of names) {
+        if (!USER_NAME.test(user)) throw new Error(`unsupported test user name ${JSON.stringify(user)} (use [a-z0-9._-])`);
+        if (users.has(user)) throw new Error(`user ${user} already exists`);
+        const password = pass ?? randomBytes(12).toString('base64url');
+        checkPassword(password);
+        users.set(user, password);
+        added.push({ user, pass: password, email: `${user}@${TEST_DOMAIN}` });
+      }
+      await writeUsers();
+      return added;
     },
 
     async setPassword(user: string, pass: string): Promise<void> {

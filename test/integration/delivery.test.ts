@@ -76,6 +76,32 @@ describe('new mail', () => {
     stream.close();
   });
 
+  test('the preview of multipart mail comes from its text part, wherever that part sits', async () => {
+    const { mailbox, stream } = await watchedMailbox();
+    const head = (subject: string, type: string) =>
+      `From: a@example.test\r\nTo: ${mailbox.email}\r\nSubject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: ${type}\r\n\r\n`;
+    // Text in part 1: it arrives with the envelope.
+    await dovecot.deliver(mailbox.email, head('alternative', 'multipart/alternative; boundary="b1"')
+      + '--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=C3=A9 at noon?\r\n'
+      + '--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>HTML twin</p>\r\n--b1--\r\n');
+    // Text nested in part 1.1 beside an attachment: fetched on its own.
+    await dovecot.deliver(mailbox.email, head('nested', 'multipart/mixed; boundary="m"')
+      + '--m\r\nContent-Type: multipart/alternative; boundary="a"\r\n\r\n'
+      + `--a\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from('Nested plain text').toString('base64')}\r\n`
+      + '--a\r\nContent-Type: text/html\r\n\r\n<b>nested html</b>\r\n--a--\r\n'
+      + '--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="x.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n');
+    // An attachment in part 1 and only HTML after it: the preview is the HTML's text, not the attachment.
+    await dovecot.deliver(mailbox.email, head('html only', 'multipart/mixed; boundary="h"')
+      + '--h\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="notes.txt"\r\n\r\nattached notes, not the message\r\n'
+      + '--h\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><style>p{}</style><p>Hello &amp; welcome</p></html>\r\n--h--\r\n');
+    const snippetOf = async (subject: string) =>
+      (await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === subject, 10_000, subject)).data.snippet;
+    assert.equal(await snippetOf('alternative'), 'Café at noon?');
+    assert.equal(await snippetOf('nested'), 'Nested plain text');
+    assert.equal(await snippetOf('html only'), 'Hello & welcome');
+    stream.close();
+  });
+
   test('the log replays after `since`, over REST and on a new WebSocket, without repeats', async () => {
     const { mailbox, token, stream } = await watchedMailbox();
     for (let i = 1; i <= 3; i++) {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { rememberEventJson } from '../../core/event-json.js';
 import type { LiveFeed } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
 import type { RedisKeys } from '../../keys.js';
@@ -71,6 +72,8 @@ export class RedisLiveFeed implements LiveFeed {
     } catch {
       return;
     }
+    // Sockets get the text as published: no JSON.stringify per event.
+    rememberEventJson(event, message);
     for (const listener of set) listener(event);
   }
 }

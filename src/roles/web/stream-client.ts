@@ -8,19 +8,9 @@
 
 import type { WebSocket } from 'ws';
 import { compareEventIds } from '../../core/event-ids.js';
+import { eventJson } from '../../core/event-json.js';
 import type { EventLog } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
-
-/** Each event is serialised once per process, however many sockets it goes to. */
-const serialized = new WeakMap<MailEvent, string>();
-function toJson(event: MailEvent): string {
-  let json = serialized.get(event);
-  if (json === undefined) {
-    json = JSON.stringify(event);
-    serialized.set(event, json);
-  }
-  return json;
-}
 
 const REPLAY_PAGE = 500;
 /** A client that lets this much pile up unread is too slow to keep. */
@@ -86,7 +76,7 @@ export class StreamClient {
   private sendEvent(event: MailEvent): void {
     if (this.lastId !== undefined && compareEventIds(event.id, this.lastId) <= 0) return;
     this.lastId = event.id;
-    this.sendRaw(toJson(event));
+    this.sendRaw(eventJson(event));
   }
 
   sendRaw(json: string): void {

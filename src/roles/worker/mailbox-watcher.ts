@@ -217,7 +217,8 @@ export class MailboxWatcher {
       const uids = (Array.isArray(found) ? found : []).filter((uid) => uid > lastUid);
       if (uids.length > this.options.config.events.batchSize) return { messages: [], uids };
     }
-    const fetched = await client.fetchAll(range, { uid: true, envelope: true, bodyStructure: true }, { uid: true });
+    // Part 1 comes along: it is the text of most mail, which then needs no FETCH of its own.
+    const fetched = await client.fetchAll(range, { uid: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
     // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
     const fresh = fetched.filter((m) => m.uid > lastUid);
     const snippets = await this.fetchSnippets(client, fresh);
@@ -232,14 +233,21 @@ export class MailboxWatcher {
     return { messages, uids: [] };
   }
 
-  /** The first bytes of each message's text part, one FETCH per distinct part number. */
+  /**
+   * The first bytes of each message's text part: from the part 1 prefetched with the envelope when
+   * that is the text part (of a single-part message, part 1 is its body), else one FETCH per
+   * distinct part number.
+   */
   private async fetchSnippets(client: ImapFlow, messages: FetchMessageObject[]): Promise<Map<number, string>> {
     const byKey = new Map<string, Array<{ uid: number; part: TextPart }>>();
+    const snippets = new Map<number, string>();
     for (const message of messages) {
       const part = findTextPart(message.bodyStructure);
-      if (part) byKey.set(part.key, [...(byKey.get(part.key) ?? []), { uid: message.uid, part }]);
+      if (!part) continue;
+      const prefetched = part.key === '1' || part.key === 'TEXT' ? (message.bodyParts?.get('1') ?? [...(message.bodyParts?.values() ?? [])][0]) : undefined;
+      if (prefetched) snippets.set(message.uid, snippetFrom(prefetched, part));
+      else byKey.set(part.key, [...(byKey.get(part.key) ?? []), { uid: message.uid, part }]);
     }
-    const snippets = new Map<number, string>();
     for (const [key, wanted] of byKey) {
       const uids = wanted.map((w) => w.uid).join(',');
       const bodies = await client.fetchAll(uids, { uid: true, bodyParts: [{ key, start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });

@@ -1,0 +1,192 @@
+// What the benchmarks start and seed: a Dovecot tuned for thousands of IDLE connections, Redis,
+// mailpush processes, and users/accounts written straight through the Redis adapters.
+
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { createRedisAdapters } from '../../src/adapters/redis/index.js';
+import type { Adapters } from '../../src/adapters/adapters.js';
+import { SecretBox } from '../../src/core/secret-box.js';
+import { hashToken, newId, newToken } from '../../src/core/tokens.js';
+import type { AccountRecord } from '../../src/core/types.js';
+import type { AccountRef } from '../../src/keys.js';
+import { startDovecot, type Dovecot, type DovecotUser } from '../../test/helpers/dovecot.js';
+
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough';
+
+/**
+ * Dovecot settings for `connections` IDLE sessions on one instance. All test users share the
+ * system uid "mail", so one imap process may serve many of them (client_limit); the login
+ * processes run in "high-performance" mode (service_count = 0). With `hibernate`, a session that
+ * has been IDLE for 5 s moves into the single imap-hibernate process.
+ */
+export function dovecotTuning(connections: number, options: { hibernate?: boolean } = {}): string {
+  const perProcess = 1000;
+  const clients = connections + 500;
+  return `# --- mailpush benchmark tuning (bench/lib/fixtures.ts) ---
+default_vsz_limit = 1G
+default_client_limit = ${Math.max(1000, clients)}
+service imap-login {
+  service_count = 0
+  process_min_avail = 2
+  client_limit = ${Math.max(1000, clients)}
+  process_limit = 8
+}
+service imap {
+  service_count = 0
+  client_limit = ${perProcess}
+  process_limit = ${Math.ceil(clients / perProcess) + 8}
+}
+${options.hibernate ? `imap_hibernate_timeout = 5s
+service imap {
+  unix_listener imap-master {
+    user = $default_internal_user
+  }
+}
+service imap-hibernate {
+  client_limit = ${Math.max(1000, clients)}
+  unix_listener imap-hibernate {
+    mode = 0660
+    group = $default_internal_group
+  }
+}
+` : ''}`;
+}
+
+/** A Dovecot with `users` passwd-file users named `<prefix><n>`, all with one password. */
+export async function startBenchDovecot(users: number, options: { prefix?: string; hibernate?: boolean } = {}): Promise<{ dovecot: Dovecot; users: DovecotUser[] }> {
+  const dovecot = await startDovecot({ extraConfig: dovecotTuning(users, options) });
+  try {
+    const names = Array.from({ length: users }, (_, i) => `${options.prefix ?? 'b'}${i}`);
+    return { dovecot, users: await dovecot.addUsers(names, 'bench-password') };
+  } catch (error) {
+    await dovecot.cleanup();
+    throw error;
+  }
+}
+
+export function benchAdapters(redisUrl: string): Adapters {
+  return createRedisAdapters({ redisUrl, events: { batchSize: 25, retentionCount: 1000, retentionMs: 7 * 86400_000 } }, 'bench');
+}
+
+export interface SeededAccount extends AccountRef {
+  token: string;
+  user: DovecotUser;
+}
+
+/**
+ * Creates one user (with a bearer token) and one account per Dovecot user, straight through the
+ * adapters: what POST /v1/accounts stores, without its IMAP login check.
+ */
+export async function seedAccounts(adapters: Adapters, dovecot: Dovecot, users: DovecotUser[], concurrency = 64): Promise<SeededAccount[]> {
+  const box = new SecretBox(BENCH_SECRET);
+  const seeded: SeededAccount[] = new Array(users.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < users.length) {
+      const i = next++;
+      const user = users[i]!;
+      const token = newToken();
+      const userId = await adapters.users.create(hashToken(token));
+      const accountId = newId('acc');
+      const now = new Date().toISOString();
+      const record: AccountRecord = {
+        userId, accountId, email: user.email,
+        imap: { host: dovecot.host, port: dovecot.imapPort, security: 'none', user: user.user },
+        sealedPassword: box.seal(user.pass, accountId),
+        mailboxes: ['INBOX'], disabled: false, state: 'connecting', createdAt: now, updatedAt: now,
+      };
+      await adapters.accounts.create(record, `${dovecot.host}|${dovecot.imapPort}|${user.user}`);
+      seeded[i] = { userId, accountId, token, user };
+    }
+  }));
+  return seeded;
+}
+
+/** Users with a token and no account, for stream clients. */
+export async function seedUsers(adapters: Adapters, count: number, concurrency = 64): Promise<Array<{ userId: string; token: string }>> {
+  const seeded: Array<{ userId: string; token: string }> = new Array(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      const i = next++;
+      const token = newToken();
+      seeded[i] = { userId: await adapters.users.create(hashToken(token)), token };
+    }
+  }));
+  return seeded;
+}
+
+/** How many of `refs` are in `state` right now (one pipelined HGET each). */
+export async function countInState(adapters: Adapters, refs: AccountRef[], state: string): Promise<number> {
+  const redis = adapters.redis as Redis;
+  let count = 0;
+  for (let i = 0; i < refs.length; i += 2000) {
+    const pipeline = redis.pipeline();
+    for (const ref of refs.slice(i, i + 2000)) pipeline.hget(adapters.keys!.account(ref), 'state');
+    for (const [, value] of (await pipeline.exec()) ?? []) if (value === state) count++;
+  }
+  return count;
+}
+
+/** Environment for `mailpush worker|web` against the bench's Redis and Dovecot. */
+export function mailpushEnv(redisUrl: string, dovecot: Dovecot | undefined, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl,
+    MAILPUSH_SECRET: BENCH_SECRET,
+    LOG_LEVEL: 'info',
+    IMAP_ALLOW_PRIVATE: 'true',
+    IMAP_ALLOW_INSECURE: 'true',
+    REGISTER_RATE_LIMIT_PER_MINUTE: '100000',
+    ...(dovecot ? { IMAP_DEFAULT_HOST: dovecot.host, IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none' } : {}),
+    // --cpu-prof is not allowed in NODE_OPTIONS; this preload does the same through the inspector.
+    ...(process.env.BENCH_PROFILE
+      ? { NODE_OPTIONS: `--import ${new URL('./cpu-profile.js', import.meta.url).href}`, BENCH_PROFILE_DIR: process.env.BENCH_PROFILE }
+      : {}),
+    ...extra,
+  };
+}
+
+/** Runs cleanups in reverse order of registration, once, also on Ctrl-C and SIGTERM. */
+export class Cleanup {
+  private readonly steps: Array<{ what: string; run: () => Promise<unknown> | unknown }> = [];
+  private done: Promise<void> | undefined;
+
+  constructor() {
+    process.once('SIGINT', () => void this.run().finally(() => process.exit(130)));
+    process.once('SIGTERM', () => void this.run().finally(() => process.exit(143)));
+  }
+
+  add(what: string, run: () => Promise<unknown> | unknown): void {
+    this.steps.push({ what, run });
+  }
+
+  run(): Promise<void> {
+    this.done ??= (async () => {
+      for (const step of this.steps.reverse()) {
+        try {
+          await step.run();
+        } catch (error) {
+          console.error(`cleanup: ${step.what} failed: ${(error as Error).message}`);
+        }
+      }
+    })();
+    return this.done;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function randomName(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes. */
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, intervalMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}

@@ -1,0 +1,61 @@
+// Resident memory and CPU time of a process (and of a whole process group), read from /proc, so
+// the process measured never runs any measuring code of its own.
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** Resident set size in bytes (VmRSS). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** User + system CPU seconds used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** Pids of every live process in process group `pgid`. */
+export function groupPids(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Sum of RSS and CPU seconds over a process group (e.g. Dovecot and all its children). */
+export function groupUsage(pgid: number): { rss: number; cpu: number; processes: number } {
+  let rss = 0;
+  let cpu = 0;
+  const pids = groupPids(pgid);
+  for (const pid of pids) {
+    try {
+      rss += rssBytes(pid);
+      cpu += cpuSeconds(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { rss, cpu, processes: pids.length };
+}
+
+/** CPU used by `pid` over `ms`, as a percentage of one core. */
+export async function cpuPercent(pid: number | (() => number), ms: number): Promise<number> {
+  const read = typeof pid === 'number' ? () => cpuSeconds(pid) : pid;
+  const before = read();
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return ((read() - before) / ((performance.now() - start) / 1000)) * 100;
+}

@@ -1,0 +1,169 @@
+// npm run bench:scale — 10,000 accounts IDLE-ing on one worker process against one Dovecot:
+// resident memory per account, how long it takes to bring them all up under the per-host login
+// limit, CPU while idle, and Redis memory per account.
+//
+// The worker is a separate `mailpush worker` process, so /proc/<pid> shows its memory and CPU
+// alone. Accounts are written straight into Redis through the adapters (what POST /v1/accounts
+// stores, without its IMAP login check, which would log every mailbox in twice), then the worker is
+// asked to rebalance and claims them. Not a test: numbers only.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { spawnMailpush } from '../test/helpers/processes.js';
+import { startRedis } from '../test/helpers/redis.js';
+import { buildMessage } from '../test/helpers/message.js';
+import { hashToken } from '../src/core/tokens.js';
+import type { RedisKeys } from '../src/keys.js';
+import { benchAdapters, Cleanup, countInState, mailpushEnv, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
+import { cpuPercent, groupUsage, rssBytes } from './lib/proc.js';
+import { fmt, kib, machine, table, verdict } from './lib/report.js';
+import { lineChart } from './lib/svg.js';
+
+const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
+const CONNECT_CONCURRENCY = Number(process.env.BENCH_CONNECT_CONCURRENCY ?? 20);
+const UP_TIMEOUT_MS = Number(process.env.BENCH_UP_TIMEOUT_SECONDS ?? 420) * 1000;
+const IDLE_WINDOW_MS = 30_000;
+/** Dovecot's imap-hibernate, off by default: see docs/benchmarks.md for why. */
+const HIBERNATE = process.env.BENCH_HIBERNATE === '1';
+const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');
+
+async function redisUsedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+/** The Dovecot master's pid, which is also its process group (see test/helpers/daemon.ts). */
+function dovecotMaster(dir: string): number {
+  return Number(readFileSync(path.join(dir, 'run', 'master.pid'), 'utf8').trim());
+}
+
+/** MEMORY USAGE of each key one account owns, to see where Redis memory per account goes. */
+async function keyBreakdown(redis: Redis, keys: RedisKeys, account: SeededAccount, total: number): Promise<Array<[string, number]>> {
+  const usage = async (key: string) => Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+  const rows: Array<[string, number]> = [
+    ['token → user', await usage(keys.token(hashToken(account.token)))],
+    ['user record', await usage(keys.userRecord(account.userId))],
+    ['user → accounts set', await usage(keys.userAccounts(account.userId))],
+    ['user identities', await usage(keys.userIdentities(account.userId))],
+    ['account hash', await usage(keys.account(account))],
+    ['watermarks', await usage(keys.watermarks(account))],
+    ['lease', await usage(keys.lease(account))],
+    ['lease fence', await usage(keys.leaseFence(account))],
+    ['event stream', await usage(keys.events(account.userId))],
+    ['account registry (share)', Math.round((await usage(keys.accountRegistry())) / total)],
+  ];
+  rows.push(['sum', rows.reduce((a, [, v]) => a + v, 0)]);
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  try {
+    console.log(`\nScale — ${machine()}`);
+    console.log(`  ${ACCOUNTS} accounts, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    const setupStarted = performance.now();
+    const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
+    cleanup.add('dovecot', () => dovecot.cleanup());
+    const redis = await startRedis();
+    cleanup.add('redis', () => redis.cleanup());
+    const adapters = benchAdapters(redis.url);
+    cleanup.add('bench redis client', () => adapters.close());
+    const worker = await spawnMailpush('worker', mailpushEnv(redis.url, dovecot, {
+      IMAP_CONNECT_CONCURRENCY: String(CONNECT_CONCURRENCY),
+      WORKER_CAPACITY: String(Math.max(ACCOUNTS, 1)),
+      LOG_LEVEL: 'info',
+    }));
+    cleanup.add('worker', () => worker.kill('SIGTERM'));
+    let workerBase = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 10; i++) {
+      await sleep(500);
+      workerBase = Math.min(workerBase, rssBytes(worker.pid));
+    }
+    const redisBase = await redisUsedMemory(adapters.redis!);
+    const dovecotPgid = dovecotMaster(dovecot.dir);
+    const dovecotBase = groupUsage(dovecotPgid);
+
+    const seedStarted = performance.now();
+    const refs = await seedAccounts(adapters, dovecot, users);
+    const seedSeconds = (performance.now() - seedStarted) / 1000;
+    console.log(`  setup ${fmt((seedStarted - setupStarted) / 1000)} s, seeded ${ACCOUNTS} accounts in ${fmt(seedSeconds)} s`);
+
+    const claimStarted = performance.now();
+    await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
+    const progress: Array<[number, number]> = [[0, 0]];
+    const memory: Array<[number, number]> = [[0, workerBase / 2 ** 20]];
+    let up = 0;
+    while (up < ACCOUNTS && performance.now() - claimStarted < UP_TIMEOUT_MS) {
+      await sleep(1000);
+      up = await countInState(adapters, refs, 'idle');
+      const t = (performance.now() - claimStarted) / 1000;
+      progress.push([t, up]);
+      memory.push([t, rssBytes(worker.pid) / 2 ** 20]);
+      if (progress.length % 15 === 0) console.log(`  ${fmt(t, 0)} s: ${up} IDLE, worker RSS ${fmt(rssBytes(worker.pid) / 2 ** 20)} MiB`);
+    }
+    const upSeconds = (performance.now() - claimStarted) / 1000;
+    console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
+
+    // Let the connections settle (and Dovecot hibernate them), then measure a quiet window.
+    await sleep(HIBERNATE ? 10_000 : 5000);
+    const dovecotCpuBefore = groupUsage(dovecotPgid).cpu;
+    const idleCpu = await cpuPercent(worker.pid, IDLE_WINDOW_MS);
+    const dovecotIdleCpu = ((groupUsage(dovecotPgid).cpu - dovecotCpuBefore) / (IDLE_WINDOW_MS / 1000)) * 100;
+    const workerRss = rssBytes(worker.pid);
+    const dovecotNow = groupUsage(dovecotPgid);
+    const redisNow = await redisUsedMemory(adapters.redis!);
+
+    // Are the connections alive? A few messages to random accounts must become mail.new events.
+    const probes = Array.from({ length: 5 }, () => refs[Math.floor(Math.random() * refs.length)]!);
+    for (const probe of probes) {
+      await dovecot.deliver(probe.user.email, buildMessage({ from: { address: 'sender@example.test' }, to: probe.user.email, subject: 'scale probe' }));
+    }
+    const probeStarted = performance.now();
+    let delivered = 0;
+    while (performance.now() - probeStarted < 40_000) {
+      delivered = 0;
+      for (const probe of probes) {
+        const events = await adapters.eventLog.read(probe.userId, undefined, 50);
+        if (events.some((e) => e.type === 'mail.new')) delivered++;
+      }
+      if (delivered === probes.length) break;
+      await sleep(250);
+    }
+    const probeSeconds = (performance.now() - probeStarted) / 1000;
+
+    const breakdown = await keyBreakdown(adapters.redis!, adapters.keys!, refs[0]!, ACCOUNTS);
+    const n = Math.max(up, 1);
+    const perAccount = (workerRss - workerBase) / n;
+    const redisPerAccount = (redisNow - redisBase) / n;
+    console.log(`\nScale: ${up} of ${ACCOUNTS} accounts IDLE on one worker (goal 10,000)`);
+    console.log(table(['measure', 'value', 'goal', ''], [
+      ['accounts IDLE', `${up} / ${ACCOUNTS}`, '10,000', verdict(up >= 10_000)],
+      ['worker RSS, before → after', `${fmt(workerBase / 2 ** 20)} → ${fmt(workerRss / 2 ** 20)} MiB`, '', ''],
+      ['worker memory per account', kib(perAccount), '≤ 100 KB', verdict(perAccount <= 100 * 1000)],
+      [`time to bring all up (${CONNECT_CONCURRENCY} logins at a time)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '', ''],
+      [`worker CPU while idle (${IDLE_WINDOW_MS / 1000} s window)`, `${fmt(idleCpu, 2)} % of a core`, '', ''],
+      ['Redis memory per account', `${fmt(redisPerAccount / 1024, 2)} KiB (${fmt((redisNow - redisBase) / 2 ** 20)} MiB in all)`, '< 5 KB', verdict(redisPerAccount < 5000)],
+      ['Dovecot RSS (all processes), before → after', `${fmt(dovecotBase.rss / 2 ** 20)} → ${fmt(dovecotNow.rss / 2 ** 20)} MiB in ${dovecotNow.processes} processes`, '', ''],
+      ['Dovecot CPU while idle', `${fmt(dovecotIdleCpu, 2)} % of a core`, '', ''],
+      ['probe messages notified', `${delivered} / ${probes.length} within ${fmt(probeSeconds)} s`, '', ''],
+    ]));
+    console.log(`\nRedis bytes per account, by key (MEMORY USAGE of one account's keys; registry averaged)`);
+    console.log(table(['key', 'bytes'], breakdown.map(([k, v]) => [k, v])));
+    lineChart(CHART, {
+      title: `${ACCOUNTS.toLocaleString('en')} accounts coming up on one worker (${CONNECT_CONCURRENCY} logins at a time)`,
+      xLabel: 'seconds since the worker was asked to claim them',
+      yLabel: 'accounts IDLE / worker RSS (MiB)',
+      series: [
+        { label: 'accounts IDLE', points: progress },
+        { label: 'worker RSS (MiB)', points: memory },
+      ],
+    });
+    console.log(`\nchart: ${CHART}`);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+await main();
