@@ -136,8 +136,13 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
       const log = logger.child({ role: 'worker' });
       const eventLog = new CountingEventLog(pushQueue ? new PushingEventLog(adapters.eventLog, pushQueue, log) : adapters.eventLog, metrics);
       worker = new AccountWorker({ ...adapters, eventLog }, config, log, metrics);
-      await worker.start();
     }
+    // Probes answer from the start (a starting worker is alive but not ready), and "worker
+    // started" or "listening" in the log then means every port is up.
+    if (config.metricsPort !== undefined) {
+      ops = await startOpsServer({ host: config.host, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
+    }
+    await worker?.start();
     if (role === 'web' || role === 'all') {
       const log = logger.child({ role: 'web' });
       if (vapid && startDelivery) {
@@ -156,9 +161,6 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
       }
       app = await buildWebApp({ config, adapters, logger: log, metrics, readiness: readinessCheck(adapters, worker), ...(pushQueue ? { pushQueue } : {}) });
       url = await app.listen({ port: config.port, host: config.host });
-    }
-    if (config.metricsPort !== undefined) {
-      ops = await startOpsServer({ host: config.host, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
     }
   } catch (error) {
     await ops?.close();

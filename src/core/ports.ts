@@ -85,8 +85,11 @@ export interface UserStore {
 
 export interface LeaseManager {
   acquire(ref: AccountRef, workerId: string, ttlMs: number): Promise<Lease | undefined>;
-  /** False when the lease was lost (expired and taken, or released). */
-  renew(lease: Lease, ttlMs: number): Promise<boolean>;
+  /**
+   * Extends every lease in one go (a worker renews thousands at once); for each, in order, false
+   * when it was lost (expired and taken, or released).
+   */
+  renew(leases: readonly Lease[], ttlMs: number): Promise<boolean[]>;
   release(lease: Lease): Promise<void>;
   /** The id of the worker holding the account, if any. */
   holder(ref: AccountRef): Promise<string | undefined>;

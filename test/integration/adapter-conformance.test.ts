@@ -82,9 +82,11 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.ok(first);
       assert.equal(await adapters.leases.acquire(ref, 'w2', 60_000), undefined);
       assert.equal(await adapters.leases.holder(ref), 'w1');
-      assert.equal(await adapters.leases.renew(first, 60_000), true);
+      const other = (await adapters.leases.acquire({ userId: ref.userId, accountId: 'acc_other' }, 'w1', 60_000))!;
+      assert.deepEqual(await adapters.leases.renew([first, other], 60_000), [true, true]);
       await adapters.leases.release(first);
-      assert.equal(await adapters.leases.renew(first, 60_000), false);
+      assert.deepEqual(await adapters.leases.renew([first, other], 60_000), [false, true], 'each lease answers for itself');
+      assert.deepEqual(await adapters.leases.renew([], 60_000), []);
       const second = (await adapters.leases.acquire(ref, 'w2', 60_000))!;
       assert.ok(second.fence > first.fence);
       await adapters.leases.release(first); // not the holder: changes nothing

@@ -170,6 +170,9 @@ test('SIGTERM: a worker logs out and releases its leases, so another takes over 
   await until(async () => (await admin())?.worker === second.workerId, 5_000, 'taken over');
   // Well inside the 2 s lease TTL plus the 2 s scan interval: the release and the rebalance message did it.
   assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
-  await until(async () => (await logouts()) > logoutsBefore, 3000, 'the worker\'s IMAP session to log out');
+  await until(async () => (await logouts()) > logoutsBefore, 3000, 'the worker\'s IMAP session to log out').catch(async (error: Error) => {
+    const lines = (await dovecot.readLog()).split('\n').filter((l) => l.includes(`(${target.user.user})`));
+    throw new Error(`${error.message}; Dovecot's last lines for the user:\n${lines.slice(-6).join('\n')}\nworker:\n${first.logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
+  });
   await Promise.all([second.kill('SIGTERM'), web.kill('SIGTERM')]);
 });

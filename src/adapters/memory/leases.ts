@@ -22,10 +22,12 @@ export class MemoryLeaseManager implements LeaseManager {
     return { userId: ref.userId, accountId: ref.accountId, workerId, fence };
   }
 
-  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
-    if (!this.holds(lease)) return false;
-    this.held.get(key(lease))!.expiresAt = Date.now() + ttlMs;
-    return true;
+  async renew(leases: readonly Lease[], ttlMs: number): Promise<boolean[]> {
+    return leases.map((lease) => {
+      if (!this.holds(lease)) return false;
+      this.held.get(key(lease))!.expiresAt = Date.now() + ttlMs;
+      return true;
+    });
   }
 
   async release(lease: Lease): Promise<void> {

@@ -3,6 +3,8 @@ import type { Lease, LeaseManager } from '../../core/ports.js';
 import type { AccountRef, RedisKeys } from '../../keys.js';
 import { acquireLease, releaseLease, renewLease } from './scripts.js';
 
+const RENEW_PAGE = 1000;
+
 export class RedisLeaseManager implements LeaseManager {
   constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
 
@@ -13,8 +15,14 @@ export class RedisLeaseManager implements LeaseManager {
     return { userId: ref.userId, accountId: ref.accountId, workerId, fence };
   }
 
-  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
-    return (await renewLease.run(this.redis, [this.keys.lease(lease)], [`${lease.workerId}:${lease.fence}`, ttlMs])) === 1;
+  async renew(leases: readonly Lease[], ttlMs: number): Promise<boolean[]> {
+    const renewed: boolean[] = [];
+    // Pages keep one pipeline's replies, and Redis's time on them, small.
+    for (let from = 0; from < leases.length; from += RENEW_PAGE) {
+      const calls = leases.slice(from, from + RENEW_PAGE).map((lease) => ({ keys: [this.keys.lease(lease)], args: [`${lease.workerId}:${lease.fence}`, ttlMs] }));
+      for (const reply of await renewLease.runMany(this.redis, calls)) renewed.push(reply === 1);
+    }
+    return renewed;
   }
 
   async holder(ref: AccountRef): Promise<string | undefined> {

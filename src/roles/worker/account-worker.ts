@@ -187,19 +187,13 @@ export class AccountWorker {
   }
 
   private async renewAll(): Promise<void> {
-    const ttl = this.config.worker.leaseTtlMs;
     const startedAt = Date.now();
-    let unanswered = 0;
-    await Promise.all([
-      this.heartbeat(),
-      ...[...this.sessions.values()].map(async (session) => {
-        const renewed = await this.deps.leases.renew(session.lease, ttl).catch(() => undefined);
-        // undefined: Redis did not answer. Keep going; the fence protects the log if the lease expires.
-        if (renewed === undefined) unanswered++;
-        if (renewed === false) await this.onLeaseLost(session.lease);
-      }),
-    ]);
-    if (unanswered === 0) this.renewedAt = startedAt;
+    const leases = [...this.sessions.values()].map((session) => session.lease);
+    const [heartbeat, renewed] = await Promise.allSettled([this.heartbeat(), this.deps.leases.renew(leases, this.config.worker.leaseTtlMs)]);
+    // Storage did not answer: keep going; the fence protects the log if the leases expire meanwhile.
+    if (renewed.status === 'rejected') return;
+    await Promise.all(leases.map((lease, i) => (renewed.value[i] ? undefined : this.onLeaseLost(lease))));
+    if (heartbeat.status === 'fulfilled') this.renewedAt = startedAt;
   }
 
   private async onLeaseLost(lease: Lease): Promise<void> {
