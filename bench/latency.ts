@@ -18,7 +18,7 @@ import { api } from '../test/helpers/gateway.js';
 import type { DovecotUser } from '../test/helpers/dovecot.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { benchAdapters, Cleanup, countInState, mailpushEnv, randomName, seedAccounts, sleep, startBenchDovecot, waitUntil } from './lib/fixtures.js';
 import { cpuPercent, cpuSeconds, rssBytes } from './lib/proc.js';
 import { startPushReceiver } from './lib/push-receiver.js';
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     console.log(`\nLatency — ${machine()}`);
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS + 1, { prefix: 'lat' });
     cleanup.add('dovecot', () => dovecot.cleanup());
-    const redis = await startRedis();
+    const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
     cleanup.add('redis', () => redis.cleanup());
     const receiver = await startPushReceiver();
     cleanup.add('push receiver', () => receiver.close());

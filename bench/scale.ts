@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { spawnMailpush } from '../test/helpers/processes.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
@@ -62,11 +62,11 @@ async function main(): Promise<void> {
   const cleanup = new Cleanup();
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
-    const redis = await startRedis();
+    const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
     cleanup.add('redis', () => redis.cleanup());
     const adapters = benchAdapters(redis.url);
     cleanup.add('bench redis client', () => adapters.close());

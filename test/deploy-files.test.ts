@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
+import { RECOMMENDED_REDIS_ARGS } from './helpers/redis.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (file: string) => readFileSync(new URL(file, root), 'utf8');
@@ -43,6 +44,7 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
   const { redis, web, worker, dovecot } = compose.services;
   assert.ok(redis && web && worker && dovecot, 'redis, dovecot, web and worker services');
   assert.ok(redis.command?.join(' ').includes('--appendonly yes'), 'Redis persists with AOF');
+  assert.ok(redis.command?.join(' ').includes(RECOMMENDED_REDIS_ARGS.join(' ')), 'Redis is tuned as the scale benchmark measured it');
   assert.deepEqual(web.command, ['web']);
   assert.deepEqual(worker.command, ['worker']);
   assert.equal(worker.deploy?.replicas, 2);

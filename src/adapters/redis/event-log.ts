@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { compareEventIds } from '../../core/event-ids.js';
+import { canonicalEventId, compareEventIds } from '../../core/event-ids.js';
 import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
 import type { AccountRef, RedisKeys } from '../../keys.js';
@@ -76,7 +76,7 @@ export class RedisEventLog implements EventLog {
     // have missed something; one exactly on the newest removed entry gets a harmless extra resync.
     const left = Number(field('length'));
     const boundary = String(left > 0 ? field('recorded-first-entry-id') : field('last-generated-id'));
-    return compareEventIds(since, boundary) < 0;
+    return compareEventIds(canonicalEventId(since), boundary) < 0;
   }
 
   async watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined> {

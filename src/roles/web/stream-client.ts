@@ -7,7 +7,7 @@
 // connection comes back, because pub/sub drops what it could not deliver.
 
 import type { WebSocket } from 'ws';
-import { compareEventIds } from '../../core/event-ids.js';
+import { canonicalEventId, compareEventIds } from '../../core/event-ids.js';
 import { eventJson } from '../../core/event-json.js';
 import type { EventLog } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
@@ -40,7 +40,7 @@ export class StreamClient {
     if (since && (await this.eventLog.isTrimmedAfter(this.userId, since))) {
       this.sendRaw(JSON.stringify({ type: 'resync_required' }));
     }
-    this.lastId = since ?? (await this.eventLog.latestId(this.userId));
+    this.lastId = since !== undefined ? canonicalEventId(since) : await this.eventLog.latestId(this.userId);
     await this.catchUp();
   }
 
