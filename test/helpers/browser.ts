@@ -97,3 +97,37 @@ export function shownNotifications(page: Page): Promise<ShownNotification[]> {
     .then((registration) => registration.getNotifications())
     .then((list) => list.map((n) => ({ title: n.title, body: n.body, tag: n.tag })))`) as Promise<ShownNotification[]>;
 }
+
+/**
+ * Text whose contrast with what is behind it is under WCAG AA's 4.5:1, on the visible screen.
+ * The background is found by walking up the tree, blending translucent layers. Page script as text
+ * (the test build has no DOM types).
+ */
+export const LOW_CONTRAST = `(() => {
+  const rgba = (value) => (value.match(/[\\d.]+/g) || []).map(Number).concat([1]).slice(0, 4);
+  const blend = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+  const background = (node) => {
+    const layers = [];
+    for (let el = node; el; el = el.parentElement) {
+      const colour = rgba(getComputedStyle(el).backgroundColor);
+      if (colour[3] > 0) layers.push(colour);
+      if (colour[3] >= 1) break;
+    }
+    return layers.reverse().reduce((below, layer) => blend(layer, below), [255, 255, 255, 1]);
+  };
+  const luminance = (c) => {
+    const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const problems = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.checkVisibility() || el.closest('.visually-hidden')) continue;
+    const style = getComputedStyle(el);
+    const fg = blend(rgba(style.color), background(el));
+    const [hi, lo] = [luminance(fg), luminance(background(el))].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 4.5) problems.push(el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+  }
+  return problems;
+})()`;

@@ -10,7 +10,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import webpush from 'web-push';
-import { launchChromium, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import { launchChromium, LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
 import { api, until } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
@@ -118,40 +118,6 @@ const deliver = (subject: string, from = { name: 'Ada Lovelace', address: 'ada@e
   dovecot.deliver(mailbox.email, buildMessage({ from, to: mailbox.email, subject }));
 const connection = () => page.locator('#connection');
 
-/**
- * Text whose contrast with what is behind it is under WCAG AA's 4.5:1, on the visible screen.
- * The background is found by walking up the tree, blending translucent layers. Page script as text
- * (the test build has no DOM types).
- */
-const LOW_CONTRAST = `(() => {
-  const rgba = (value) => (value.match(/[\\d.]+/g) || []).map(Number).concat([1]).slice(0, 4);
-  const blend = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
-  const background = (node) => {
-    const layers = [];
-    for (let el = node; el; el = el.parentElement) {
-      const colour = rgba(getComputedStyle(el).backgroundColor);
-      if (colour[3] > 0) layers.push(colour);
-      if (colour[3] >= 1) break;
-    }
-    return layers.reverse().reduce((below, layer) => blend(layer, below), [255, 255, 255, 1]);
-  };
-  const luminance = (c) => {
-    const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const problems = [];
-  for (const el of document.querySelectorAll('body *')) {
-    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-    if (!own || !el.checkVisibility() || el.closest('.visually-hidden')) continue;
-    const style = getComputedStyle(el);
-    const fg = blend(rgba(style.color), background(el));
-    const [hi, lo] = [luminance(fg), luminance(background(el))].sort((a, b) => b - a);
-    const ratio = (hi + 0.05) / (lo + 0.05);
-    if (ratio < 4.5) problems.push(el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
-  }
-  return problems;
-})()`;
-
 describe('the web app', () => {
   test('registers a mailbox through the form, pre-filled from the gateway, with a clear error for a wrong password', async () => {
     await page.goto(base);
@@ -250,6 +216,29 @@ describe('the web app', () => {
     assert.match(await page.locator('#feed > li').first().innerText(), /away, two/, 'newest on top');
     const resumed = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
     assert.equal(resumed?.since, lastId, 'the reconnect resumed after the last stored event');
+  });
+
+  test('a socket that goes silent without closing (a frozen server, a NAT that forgot it) is replaced after two unanswered pings', async () => {
+    // The page's own clock, so that its 25 s pings and 55 s silence limit pass in a moment.
+    await page.clock.install();
+    await page.reload();
+    await until(async () => (await connection().innerText()) === 'Live', 10_000, 'live after the reload');
+    const lastId = await lastStoredEventId();
+    const sentFrames: string[] = [];
+    page.on('websocket', (socket) => socket.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
+    process.kill(web.pid, 'SIGSTOP'); // the socket stays open; nothing answers on it
+    try {
+      await page.clock.fastForward(30_000);
+      assert.equal(await connection().innerText(), 'Live', 'one unanswered ping is not yet a dead connection');
+      await page.clock.fastForward(30_000);
+      await until(async () => /Reconnecting|Offline/.test(await connection().innerText()), 5000, 'the app to give the silent socket up');
+    } finally {
+      process.kill(web.pid, 'SIGCONT');
+    }
+    await until(async () => (await connection().innerText()) === 'Live', 20_000, 'live again on a new socket');
+    const auth = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
+    assert.equal(auth?.since, lastId, 'the new socket resumed after the last stored event');
+    assert.equal(await page.locator('#feed > li').count(), 4, 'nothing shown twice');
   });
 
   test('the accounts screen shows the live state and unread count, and a password can be fixed', async () => {

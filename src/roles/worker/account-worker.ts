@@ -190,10 +190,12 @@ export class AccountWorker {
     const startedAt = Date.now();
     const leases = [...this.sessions.values()].map((session) => session.lease);
     const [heartbeat, renewed] = await Promise.allSettled([this.heartbeat(), this.deps.leases.renew(leases, this.config.worker.leaseTtlMs)]);
-    // Storage did not answer: keep going; the fence protects the log if the leases expire meanwhile.
-    if (renewed.status === 'rejected') return;
-    await Promise.all(leases.map((lease, i) => (renewed.value[i] ? undefined : this.onLeaseLost(lease))));
-    if (heartbeat.status === 'fulfilled') this.renewedAt = startedAt;
+    // A renewal storage did not answer: keep going; the fence protects the log if leases expire.
+    if (renewed.status === 'fulfilled') {
+      await Promise.all(leases.map((lease, i) => (renewed.value[i] ? undefined : this.onLeaseLost(lease))));
+    }
+    if (heartbeat.status === 'rejected') throw heartbeat.reason; // logged by background()
+    if (renewed.status === 'fulfilled') this.renewedAt = startedAt;
   }
 
   private async onLeaseLost(lease: Lease): Promise<void> {
