@@ -84,7 +84,10 @@ export function connectCountingClient(url: string, token: string, onMessage: () 
         pending = offset === pending.length ? EMPTY : pending.subarray(offset);
       };
       socket.on('data', consume);
-      socket.once('error', reject);
+      // Before `ready` an error fails the connect; after it, the socket just ends (and stops counting).
+      socket.on('error', (error) => {
+        if (!ready) reject(error);
+      });
       socket.once('close', () => {
         if (!ready) reject(new Error('closed before ready'));
       });
