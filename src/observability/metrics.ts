@@ -30,6 +30,7 @@ export class GatewayMetrics {
   private readonly imapConnects: Counter<'result'>;
   private readonly imapReconnects: Counter;
   private readonly fanoutLatency: Histogram;
+  private readonly syncSteps: Histogram<'step'>;
   /** Events already timed: the live feed hands one object to every socket of a user. */
   private readonly timed = new WeakSet<MailEvent>();
 
@@ -96,6 +97,14 @@ export class GatewayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    // Where that time goes, for telling a slow IMAP server from a slow Redis.
+    this.syncSteps = new Histogram({
+      name: 'mailpush_new_mail_step_seconds',
+      help: 'Steps between EXISTS and the append: imap_fetch (leave IDLE, UID FETCH), imap_unseen (STATUS), append (event log)',
+      labelNames: ['step'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
   }
 
   /** Lets a role expose state it keeps anyway; called once per role at start-up. */
@@ -122,6 +131,10 @@ export class GatewayMetrics {
 
   eventsAppendedOf(events: ReadonlyArray<{ type: EventType }>): void {
     for (const event of events) this.eventsAppended.inc({ type: event.type });
+  }
+
+  newMailStep(step: 'imap_fetch' | 'imap_unseen' | 'append', seconds: number): void {
+    this.syncSteps.observe({ step }, seconds);
   }
 
   pushOutcome(outcome: PushOutcome): void {

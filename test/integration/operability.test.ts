@@ -99,6 +99,12 @@ describe('metrics', () => {
     assert.equal(grew('mailpush_exists_to_fanout_seconds_count'), 1);
     const seconds = grew('mailpush_exists_to_fanout_seconds_sum');
     assert.ok(seconds >= 0 && seconds < 5, `fan-out took ${seconds} s`);
+    // And its steps: the IMAP fetch, the unread count and the append, once each for this mail.
+    for (const step of ['imap_fetch', 'imap_unseen', 'append']) {
+      assert.equal(grew(`mailpush_new_mail_step_seconds_count{step="${step}"}`), 1, step);
+      const stepSeconds = grew(`mailpush_new_mail_step_seconds_sum{step="${step}"}`);
+      assert.ok(stepSeconds > 0 && stepSeconds < seconds + 1, `${step} took ${stepSeconds} s`);
+    }
     assert.ok(after.has('mailpush_process_resident_memory_bytes'), 'process metrics are there too');
 
     stream.close();

@@ -195,16 +195,26 @@ export class MailboxWatcher {
         if (await this.append(events, stored, { uidValidity: current, lastUid: next - 1 })) return;
         continue;
       }
+      const fetchStarted = performance.now();
       const fresh = await this.fetchAbove(client, stored.lastUid, catchUp && uidNext !== undefined ? uidNext : undefined);
       if (fresh.messages.length === 0 && fresh.uids.length === 0) return;
+      const unseenStarted = performance.now();
       const unseen = await this.unseenCount(client);
+      const appendStarted = performance.now();
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
         batchSize: options.config.events.batchSize, now: new Date(seenAt ?? Date.now()),
       };
       const events = fresh.messages.length ? newMailEvents(fresh.messages, ctx) : [batchEvent(fresh.uids, ctx)];
       const lastUid = Math.max(...fresh.uids, ...fresh.messages.map((m) => m.uid));
-      if (await this.append(events, stored, { uidValidity: current, lastUid })) return;
+      const appended = await this.append(events, stored, { uidValidity: current, lastUid });
+      const metrics = options.metrics;
+      if (metrics) {
+        metrics.newMailStep('imap_fetch', (unseenStarted - fetchStarted) / 1000);
+        metrics.newMailStep('imap_unseen', (appendStarted - unseenStarted) / 1000);
+        metrics.newMailStep('append', (performance.now() - appendStarted) / 1000);
+      }
+      if (appended) return;
     }
     throw new Error('watermark kept moving under this worker');
   }
