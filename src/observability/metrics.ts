@@ -30,7 +30,7 @@ export class GatewayMetrics {
   private readonly imapConnects: Counter<'result'>;
   private readonly imapReconnects: Counter;
   private readonly fanoutLatency: Histogram;
-  private readonly syncSteps: Histogram<'step'>;
+  private readonly newMailSteps: Histogram<'step'>;
   /** Events already timed: the live feed hands one object to every socket of a user. */
   private readonly timed = new WeakSet<MailEvent>();
 
@@ -98,7 +98,7 @@ export class GatewayMetrics {
       registers,
     });
     // Where that time goes, for telling a slow IMAP server from a slow Redis.
-    this.syncSteps = new Histogram({
+    this.newMailSteps = new Histogram({
       name: 'mailpush_new_mail_step_seconds',
       help: 'Steps between EXISTS and the append: imap_fetch (leave IDLE, UID FETCH), imap_unseen (STATUS), append (event log)',
       labelNames: ['step'],
@@ -134,7 +134,7 @@ export class GatewayMetrics {
   }
 
   newMailStep(step: 'imap_fetch' | 'imap_unseen' | 'append', seconds: number): void {
-    this.syncSteps.observe({ step }, seconds);
+    this.newMailSteps.observe({ step }, seconds);
   }
 
   pushOutcome(outcome: PushOutcome): void {
