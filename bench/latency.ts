@@ -21,7 +21,7 @@ import { spawnMailpush } from '../test/helpers/processes.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { benchAdapters, Cleanup, countInState, mailpushEnv, randomName, seedAccounts, sleep, startBenchDovecot, waitUntil } from './lib/fixtures.js';
 import { cpuPercent, cpuSeconds, rssBytes } from './lib/proc.js';
-import { startPushReceiver } from './lib/push-receiver.js';
+import { startPushService } from '../test/helpers/push-service.js';
 import { fmt, machine, table, verdict } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { barChart } from './lib/svg.js';
@@ -89,8 +89,9 @@ async function main(): Promise<void> {
     cleanup.add('dovecot', () => dovecot.cleanup());
     const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
     cleanup.add('redis', () => redis.cleanup());
-    const receiver = await startPushReceiver();
-    cleanup.add('push receiver', () => receiver.close());
+    // The tests' push service: it checks VAPID and decrypts too, but stamps each push on arrival first.
+    const receiver = await startPushService();
+    cleanup.add('push service', () => receiver.close());
     const vapid = generateVapidKeys();
     const env = mailpushEnv(redis.url, dovecot, {
       VAPID_PUBLIC_KEY: vapid.publicKey,
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
     const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: measured.user, pass: measured.pass } } });
     if (created.status !== 201) throw new Error(`registration failed: ${created.status} ${JSON.stringify(created.body)}`);
     const token = created.body.token as string;
-    const sub = await api(base, 'POST', '/v1/push/subscriptions', { token, body: { subscription: receiver.subscription('lat'), preview: 'full' } });
+    const sub = await api(base, 'POST', '/v1/push/subscriptions', { token, body: { subscription: receiver.subscribe('lat'), preview: 'full' } });
     if (sub.status !== 201) throw new Error(`push subscription failed: ${sub.status} ${JSON.stringify(sub.body)}`);
     const adapters = benchAdapters(redis.url);
     cleanup.add('bench redis client', () => adapters.close());
@@ -149,13 +150,13 @@ async function main(): Promise<void> {
     cleanup.add('raw imap client', () => raw.logout().catch(() => raw.close()));
     let mailboxCount = (await raw.mailboxOpen('INBOX')).exists;
     const pushArrivals = new Arrivals<number>();
-    receiver.onArrival(() => pushArrivals.push(receiver.arrivals.length, receiver.arrivals.at(-1)!));
+    receiver.onReceived((push) => pushArrivals.push(receiver.received.length, push.arrivedAt));
 
     let flip = 0;
     async function sample(label: string): Promise<Sample> {
       const subject = `latency ${label} ${randomName()}`;
       const expectedCount = ++mailboxCount;
-      const expectedPushes = receiver.arrivals.length + 1;
+      const expectedPushes = receiver.received.length + 1;
       const ws = wsArrivals.next((s) => s === subject, TIMEOUT_MS);
       const rawAt = rawArrivals.next((count) => count >= expectedCount, TIMEOUT_MS);
       const push = pushArrivals.next((count) => count >= expectedPushes, TIMEOUT_MS);

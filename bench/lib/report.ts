@@ -39,7 +39,7 @@ export function kib(bytes: number): string {
   return `${fmt(bytes / 1024, 1)} KiB`;
 }
 
-/** "✅" when `ok`, "❌" otherwise, for goal columns. */
+/** "met" when `ok`, "**missed**" otherwise, for goal columns. */
 export function verdict(ok: boolean): string {
   return ok ? 'met' : '**missed**';
 }

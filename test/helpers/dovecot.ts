@@ -321,6 +321,20 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
 
   await start();
 
+  async function addUsers(names: string[], pass?: string): Promise<DovecotUser[]> {
+    const added: DovecotUser[] = [];
+    for (const user of names) {
+      if (!USER_NAME.test(user)) throw new Error(`unsupported test user name ${JSON.stringify(user)} (use [a-z0-9._-])`);
+      if (users.has(user)) throw new Error(`user ${user} already exists`);
+      const password = pass ?? randomBytes(12).toString('base64url');
+      checkPassword(password);
+      users.set(user, password);
+      added.push({ user, pass: password, email: `${user}@${TEST_DOMAIN}` });
+    }
+    await writeUsers();
+    return added;
+  }
+
   return {
     host: LOOPBACK,
     imapPort,
@@ -330,29 +344,11 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     configPath: p.config,
 
     async addUser(name?: string, pass?: string): Promise<DovecotUser> {
-      const user = name ?? `u${randomBytes(5).toString('hex')}`;
-      if (!USER_NAME.test(user)) throw new Error(`unsupported test user name ${JSON.stringify(user)} (use [a-z0-9._-])`);
-      if (users.has(user)) throw new Error(`user ${user} already exists`);
-      const password = pass ?? randomBytes(12).toString('base64url');
-      checkPassword(password);
-      users.set(user, password);
-      await writeUsers();
-      return { user, pass: password, email: `${user}@${TEST_DOMAIN}` };
+      const [added] = await addUsers([name ?? `u${randomBytes(5).toString('hex')}`], pass);
+      return added!;
     },
 
-    async addUsers(names: string[], pass?: string): Promise<DovecotUser[]> {
-      const added: DovecotUser[] = [];
-      for (const user of names) {
-        if (!USER_NAME.test(user)) throw new Error(`unsupported test user name ${JSON.stringify(user)} (use [a-z0-9._-])`);
-        if (users.has(user)) throw new Error(`user ${user} already exists`);
-        const password = pass ?? randomBytes(12).toString('base64url');
-        checkPassword(password);
-        users.set(user, password);
-        added.push({ user, pass: password, email: `${user}@${TEST_DOMAIN}` });
-      }
-      await writeUsers();
-      return added;
-    },
+    addUsers,
 
     async setPassword(user: string, pass: string): Promise<void> {
       const key = localPart(user);

@@ -19,6 +19,8 @@ export type Behaviour = { status: number; headers?: Record<string, string> } | '
 export interface Received {
   name: string;
   at: number;
+  /** performance.now() when the request's body had arrived, before any checking (for timing). */
+  arrivedAt: number;
   headers: Record<string, string | string[] | undefined>;
   vapid: { aud: string; exp: number; sub: string; publicKey: string };
   payload: any;
@@ -84,6 +86,8 @@ export interface PushService {
   rejected: string[];
   subscribe(name: string, behaviours?: Behaviour[]): TestSubscription;
   setBehaviour(name: string, behaviours: Behaviour[]): void;
+  /** Called with each accepted push as it is recorded. */
+  onReceived(listener: (push: Received) => void): void;
   close(): Promise<void>;
 }
 
@@ -96,6 +100,7 @@ export async function startPushService(): Promise<PushService> {
   const users = new Map<string, { ecdh: ECDH; auth: Buffer; behaviours: Behaviour[] }>();
   const received: Received[] = [];
   const rejected: string[] = [];
+  const listeners: Array<(push: Received) => void> = [];
   const hanging = new Set<import('node:http').ServerResponse>();
   let origin = '';
 
@@ -103,6 +108,7 @@ export async function startPushService(): Promise<PushService> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const arrivedAt = performance.now();
       const name = decodeURIComponent((req.url ?? '').replace(/^\/push\//, ''));
       const user = users.get(name);
       if (req.method !== 'POST' || !user) {
@@ -119,7 +125,11 @@ export async function startPushService(): Promise<PushService> {
         if (req.headers['content-encoding'] !== 'aes128gcm') throw new Error('content-encoding is not aes128gcm');
         const vapid = verifyVapid(req.headers.authorization, origin);
         const payload = JSON.parse(decryptAes128gcm(body, user.ecdh, user.auth).toString('utf8'));
-        if (behaviour.status < 300) received.push({ name, at: Date.now(), headers: req.headers, vapid, payload, bodyBytes: body.length });
+        if (behaviour.status < 300) {
+          const push: Received = { name, at: Date.now(), arrivedAt, headers: req.headers, vapid, payload, bodyBytes: body.length };
+          received.push(push);
+          listeners.forEach((listener) => listener(push));
+        }
         res.writeHead(behaviour.status, behaviour.headers).end();
       } catch (error) {
         rejected.push(`${name}: ${(error as Error).message}`);
@@ -144,6 +154,9 @@ export async function startPushService(): Promise<PushService> {
     },
     setBehaviour(name, behaviours) {
       users.get(name)!.behaviours = [...behaviours];
+    },
+    onReceived(listener) {
+      listeners.push(listener);
     },
     async close() {
       hanging.forEach((res) => res.destroy());

@@ -254,7 +254,7 @@ export class MailboxWatcher {
     for (const message of messages) {
       const part = findTextPart(message.bodyStructure);
       if (!part) continue;
-      const prefetched = part.key === '1' || part.key === 'TEXT' ? (message.bodyParts?.get('1') ?? [...(message.bodyParts?.values() ?? [])][0]) : undefined;
+      const prefetched = part.key === '1' || part.key === 'TEXT' ? message.bodyParts?.get('1') : undefined;
       if (prefetched) snippets.set(message.uid, snippetFrom(prefetched, part));
       else byKey.set(part.key, [...(byKey.get(part.key) ?? []), { uid: message.uid, part }]);
     }
