@@ -100,7 +100,7 @@ export class GatewayMetrics {
     // Where that time goes, for telling a slow IMAP server from a slow Redis.
     this.newMailSteps = new Histogram({
       name: 'mailpush_new_mail_step_seconds',
-      help: 'Steps between EXISTS and the append: imap_fetch (leave IDLE, UID FETCH), imap_unseen (STATUS), append (event log)',
+      help: 'Steps between EXISTS and the append: imap_fetch (leave IDLE, UID FETCH), imap_unseen (STATUS, only when the connection does not already know the unread count), append (event log)',
       labelNames: ['step'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,

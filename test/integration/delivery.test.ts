@@ -130,6 +130,38 @@ describe('new mail', () => {
     stream.close();
   });
 
+  test('the unread count on new mail follows reads elsewhere and mail that arrives already read', async () => {
+    const { mailbox, stream } = await watchedMailbox();
+    const deliver = (subject: string) => dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject }));
+    const newMail = (uid: number) => stream.waitFor((m) => m.type === 'mail.new' && m.data.uid === uid, 10_000, `mail.new ${uid}`);
+    await deliver('one');
+    assert.equal((await newMail(1)).data.unseen, 1);
+    await deliver('two');
+    assert.equal((await newMail(2)).data.unseen, 2);
+    const phone = await imapSession(mailbox);
+    try {
+      await phone.messageFlagsAdd('1', ['\\Seen'], { uid: true });
+      await stream.waitFor((m) => m.type === 'mail.flags' && m.data.uid === 1, 10_000, 'mail.flags');
+      // Sent from the phone: stored already read, so the count stays.
+      await phone.append('INBOX', buildMessage({ from: { address: mailbox.email }, to: 'b@example.test', subject: 'sent copy' }), ['\\Seen']);
+      assert.equal((await newMail(3)).data.unseen, 1);
+      await deliver('three');
+      assert.equal((await newMail(4)).data.unseen, 2);
+      await phone.noop(); // the phone's own session learns of UID 4 first, or its STORE skips it
+      await phone.messageFlagsAdd('2,4', ['\\Seen'], { uid: true });
+      await stream.waitFor((m) => m.type === 'mail.flags' && m.data.uid === 4, 10_000, 'mail.flags for 4');
+      await deliver('four');
+      const last = await newMail(5);
+      assert.equal(last.data.unseen, 1);
+      await phone.noop(); // STATUS on a selected mailbox answers for what that session has seen
+      const status = await phone.status('INBOX', { unseen: true });
+      assert.equal(last.data.unseen, status ? status.unseen : undefined, 'the same count the server gives');
+    } finally {
+      await phone.logout();
+      stream.close();
+    }
+  });
+
   test('reading a message elsewhere sends mail.flags; deleting it sends mail.expunged', async () => {
     const { mailbox, stream } = await watchedMailbox();
     await dovecot.deliver(mailbox.email, buildMessage({ from: { address: 'a@example.test' }, to: mailbox.email, subject: 'read me' }));

@@ -12,6 +12,7 @@ import { backoffDelay } from '../../core/backoff.js';
 import { batchEvent, isoDate, newMailEvents, senderOf, type NewMessage } from '../../core/mail-events.js';
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
+import { UnseenTally, type FetchedFlags } from '../../core/unseen-tally.js';
 import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
 import { findTextPart, SNIPPET_FETCH_BYTES, snippetFrom, type TextPart } from '../../imap/snippet.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
@@ -57,7 +58,10 @@ export class MailboxWatcher {
    * a mismatch drops this copy.
    */
   private knownWatermark: Watermark | undefined;
+  /** The unread count as last reported in an event or the account's status. */
   private unseen: number | undefined;
+  /** The unread count this connection keeps between STATUS answers (see core/unseen-tally.ts). */
+  private readonly tally = new UnseenTally();
   /** When the server's first EXISTS not yet synced arrived: a mail.new's `time`, so latency is measured from there. */
   private existsAt: number | undefined;
   private state: WatcherState = 'connecting';
@@ -126,6 +130,8 @@ export class MailboxWatcher {
       throw error;
     });
     this.client = client;
+    // Whatever changed while no connection was open was not seen: the next count comes from STATUS.
+    this.tally.forget();
     options.metrics?.imapConnected();
     const closed = new Promise<void>((resolve) => client.once('close', () => {
       options.metrics?.imapClosed();
@@ -199,7 +205,10 @@ export class MailboxWatcher {
       const fresh = await this.fetchAbove(client, stored.lastUid, catchUp && uidNext !== undefined ? uidNext : undefined);
       if (fresh.messages.length === 0 && fresh.uids.length === 0) return;
       const unseenStarted = performance.now();
-      const unseen = await this.unseenCount(client);
+      // Counted from what the fetch brought when this connection knows the count; else one STATUS.
+      const tallied = this.tally.add(fresh.flags);
+      const unseen = tallied ?? (await this.unseenCount(client));
+      if (tallied !== undefined) this.noteUnseen(tallied);
       const appendStarted = performance.now();
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
@@ -211,7 +220,7 @@ export class MailboxWatcher {
       const metrics = options.metrics;
       if (metrics) {
         metrics.newMailStep('imap_fetch', (unseenStarted - fetchStarted) / 1000);
-        metrics.newMailStep('imap_unseen', (appendStarted - unseenStarted) / 1000);
+        if (tallied === undefined) metrics.newMailStep('imap_unseen', (appendStarted - unseenStarted) / 1000);
         metrics.newMailStep('append', (performance.now() - appendStarted) / 1000);
       }
       if (appended) return;
@@ -219,16 +228,17 @@ export class MailboxWatcher {
     throw new Error('watermark kept moving under this worker');
   }
 
-  private async fetchAbove(client: ImapFlow, lastUid: number, uidNext: number | undefined): Promise<{ messages: NewMessage[]; uids: number[] }> {
+  private async fetchAbove(client: ImapFlow, lastUid: number, uidNext: number | undefined): Promise<{ messages: NewMessage[]; uids: number[]; flags: FetchedFlags[] }> {
     const range = `${lastUid + 1}:*`;
     // A long absence: count the UIDs, and skip the envelopes a mail.batch would not use anyway.
     if (uidNext !== undefined && uidNext - 1 - lastUid > this.options.config.events.batchSize) {
       const found = await client.search({ uid: range }, { uid: true });
       const uids = (Array.isArray(found) ? found : []).filter((uid) => uid > lastUid);
-      if (uids.length > this.options.config.events.batchSize) return { messages: [], uids };
+      // No flags come with a count of UIDs: the unread count for a mail.batch comes from STATUS.
+      if (uids.length > this.options.config.events.batchSize) return { messages: [], uids, flags: [] };
     }
     // Part 1 comes along: it is the text of most mail, which then needs no FETCH of its own.
-    const fetched = await client.fetchAll(range, { uid: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
+    const fetched = await client.fetchAll(range, { uid: true, flags: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
     // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
     const fresh = fetched.filter((m) => m.uid > lastUid);
     const snippets = await this.fetchSnippets(client, fresh);
@@ -240,7 +250,8 @@ export class MailboxWatcher {
       date: isoDate(m.envelope?.date),
       snippet: snippets.get(m.uid) ?? null,
     }));
-    return { messages, uids: [] };
+    const flags = fresh.map((m) => ({ uid: m.uid, seen: m.flags?.has('\\Seen') ?? false }));
+    return { messages, uids: [], flags };
   }
 
   /**
@@ -270,20 +281,30 @@ export class MailboxWatcher {
     return snippets;
   }
 
+  /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
   private async unseenCount(client: ImapFlow): Promise<number> {
-    const status = await client.status(this.options.mailbox, { unseen: true });
+    const status = await client.status(this.options.mailbox, { unseen: true, uidNext: true });
     const unseen = status && typeof status.unseen === 'number' ? status.unseen : 0;
-    if (unseen !== this.unseen) {
-      this.unseen = unseen;
-      this.setStatus({ state: this.state });
-    }
+    if (status && typeof status.unseen === 'number') this.tally.reset(unseen, status.uidNext);
+    else this.tally.forget();
+    this.noteUnseen(unseen);
     return unseen;
+  }
+
+  private noteUnseen(unseen: number): void {
+    if (unseen === this.unseen) return;
+    this.unseen = unseen;
+    this.setStatus({ state: this.state });
   }
 
   private onFlags(event: FlagsEvent): void {
     const client = this.client;
     const uid = event.uid;
-    if (!client || uid === undefined) return; // without QRESYNC the server gave no UID to report
+    if (!client || uid === undefined) {
+      // Without QRESYNC the server gave no UID to report, but the count may have changed.
+      this.tally.forget();
+      return;
+    }
     void this.enqueue(async () => {
       if (!client.usable) return;
       const unseen = await this.unseenCount(client);
