@@ -96,13 +96,12 @@ async function plumbing(role: Role, given: Config, logger: Logger): Promise<Plum
       adapters,
       // The memory queue both takes and sends jobs; it exists once the web part hands it a sender.
       pushQueue: {
-        enqueueEvents: (userId, events) => queue?.enqueueEvents(userId, events) ?? Promise.resolve(0),
-        enqueueTest: (subscription) => queue?.enqueueTest(subscription) ?? Promise.resolve(),
+        enqueue: (jobs) => queue?.enqueue(jobs) ?? Promise.resolve(),
         depth: () => queue?.depth() ?? Promise.resolve(0),
         close: () => queue?.close() ?? Promise.resolve(),
       },
       startDelivery(deps) {
-        queue = new MemoryPushQueue({ concurrency: config.push.concurrency, maxAttempts: config.push.maxAttempts }, adapters.pushSubscriptions, deps);
+        queue = new MemoryPushQueue({ concurrency: config.push.concurrency, maxAttempts: config.push.maxAttempts }, deps);
         return { close: () => queue!.close() };
       },
     };
@@ -114,7 +113,7 @@ async function plumbing(role: Role, given: Config, logger: Logger): Promise<Plum
   return {
     config: given,
     adapters,
-    pushQueue: new BullmqPushQueue(queueOptions, adapters.pushSubscriptions),
+    pushQueue: new BullmqPushQueue(queueOptions),
     startDelivery: (deps) => new BullmqPushDispatcher({ ...queueOptions, concurrency: given.push.concurrency }, deps),
   };
 }
@@ -134,7 +133,7 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
   try {
     if (role === 'worker' || role === 'all') {
       const log = logger.child({ role: 'worker' });
-      const eventLog = new CountingEventLog(pushQueue ? new PushingEventLog(adapters.eventLog, pushQueue, log) : adapters.eventLog, metrics);
+      const eventLog = new CountingEventLog(pushQueue ? new PushingEventLog(adapters.eventLog, pushQueue, adapters.pushSubscriptions, log) : adapters.eventLog, metrics);
       worker = new AccountWorker({ ...adapters, eventLog }, config, log, metrics);
     }
     // Probes answer from the start (a starting worker is alive but not ready), and "worker

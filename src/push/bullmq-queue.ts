@@ -8,9 +8,7 @@
 
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { PushSubscriptionRecord, PushSubscriptionStore } from '../core/ports.js';
-import type { MailEvent } from '../core/types.js';
-import { deliverPush, GiveUp, jobsForEvents, reportFailure, retryDelay, testJob, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
+import { deliverPush, GiveUp, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
 
 const QUEUE = 'push';
 
@@ -31,19 +29,19 @@ export class BullmqPushQueue implements PushQueue {
   private readonly queue: Queue<PushJob>;
   private readonly redis: Redis;
 
-  constructor(private readonly options: BullmqQueueOptions, private readonly subscriptions: PushSubscriptionStore) {
+  constructor(private readonly options: BullmqQueueOptions) {
     this.redis = connection(options.redisUrl);
     this.queue = new Queue<PushJob>(QUEUE, { connection: this.redis, prefix: options.prefix });
   }
 
-  async enqueueEvents(userId: string, events: MailEvent[]): Promise<number> {
-    const jobs = await jobsForEvents(userId, events, this.subscriptions);
-    if (jobs.length) await this.queue.addBulk(jobs.map((job) => this.job(job)));
-    return jobs.length;
-  }
-
-  async enqueueTest(subscription: PushSubscriptionRecord): Promise<void> {
-    await this.queue.addBulk([this.job(testJob(subscription))]);
+  async enqueue(jobs: PushJob[]): Promise<void> {
+    if (jobs.length === 1) {
+      // The usual case, one new mail for one device: a single script call, no MULTI around it.
+      const { name, data, opts } = this.job(jobs[0]!);
+      await this.queue.add(name, data, opts);
+    } else if (jobs.length > 1) {
+      await this.queue.addBulk(jobs.map((job) => this.job(job)));
+    }
   }
 
   async depth(): Promise<number> {
@@ -82,7 +80,7 @@ export class BullmqPushDispatcher {
       QUEUE,
       async (job) => {
         try {
-          await deliverPush(job.data, deps);
+          await deliverPush(job.data, deps, job.attemptsMade + 1);
         } catch (error) {
           throw error instanceof GiveUp ? new UnrecoverableError(error.message) : error;
         }

@@ -12,14 +12,19 @@ import { EndpointNotAllowedError, type PushSender } from './sender.js';
 export interface PushJob {
   userId: string;
   subscriptionId: string;
+  /**
+   * The subscription as it was when the job was made. The first attempt sends to it without
+   * reading the store again (one round trip less between new mail and the push); retries, which
+   * come seconds to hours later, read the store, so a subscription deleted meanwhile gets nothing.
+   */
+  subscription?: PushSubscriptionRecord;
   event?: MailEvent;
   test?: NotificationPayload;
 }
 
 /** The producing side, used by workers (events) and the API (test pushes). */
 export interface PushQueue {
-  enqueueEvents(userId: string, events: MailEvent[]): Promise<number>;
-  enqueueTest(subscription: PushSubscriptionRecord): Promise<void>;
+  enqueue(jobs: PushJob[]): Promise<void>;
   /** Pushes waiting to be sent, including those delayed for a retry. */
   depth(): Promise<number>;
   close(): Promise<void>;
@@ -45,19 +50,23 @@ export interface DeliveryDeps {
   onOutcome?(outcome: PushOutcome, job: PushJob): void;
 }
 
+/** Whether an event becomes a push at all (new mail, a dismissal); known before it has an id. */
+export function isPushable(event: Omit<MailEvent, 'id'>): boolean {
+  return pushFor({ ...event, id: '' } as MailEvent, 'none') !== undefined;
+}
+
 /** The jobs for some appended events: one per pushable event and interested subscription. */
-export async function jobsForEvents(userId: string, events: MailEvent[], subscriptions: PushSubscriptionStore): Promise<PushJob[]> {
-  const pushable = events.filter((event) => pushFor(event, 'none') !== undefined);
-  if (pushable.length === 0) return [];
-  const subs = await subscriptions.list(userId);
-  return pushable.flatMap((event) =>
-    subs.filter((s) => s.accounts.length === 0 || s.accounts.includes(event.accountId)).map((s) => ({ userId, subscriptionId: s.id, event })),
+export function jobsForEvents(userId: string, events: MailEvent[], subscriptions: PushSubscriptionRecord[]): PushJob[] {
+  return events.filter(isPushable).flatMap((event) =>
+    subscriptions
+      .filter((s) => s.accounts.length === 0 || s.accounts.includes(event.accountId))
+      .map((subscription) => ({ userId, subscriptionId: subscription.id, subscription, event })),
   );
 }
 
 export function testJob(subscription: PushSubscriptionRecord): PushJob {
   const test: NotificationPayload = { v: 1, type: 'test', tag: `test:${subscription.id}`, title: 'mailpush', body: 'Notifications work on this device.', time: new Date().toISOString() };
-  return { userId: subscription.userId, subscriptionId: subscription.id, test };
+  return { userId: subscription.userId, subscriptionId: subscription.id, subscription, test };
 }
 
 /** How long to wait before attempt `attemptsMade + 1`. */
@@ -67,10 +76,13 @@ export function retryDelay(attemptsMade: number, error: unknown): number {
     : backoffDelay(attemptsMade - 1, 1000, 300_000);
 }
 
-/** Sends one job. Resolves when done (sent, or dropped for good); throws RetryLater or GiveUp. */
-export async function deliverPush(job: PushJob, deps: DeliveryDeps): Promise<void> {
+/**
+ * Sends one job; `attempt` counts from 1. Resolves when done (sent, or dropped for good); throws
+ * RetryLater or GiveUp.
+ */
+export async function deliverPush(job: PushJob, deps: DeliveryDeps, attempt: number): Promise<void> {
   const { userId, subscriptionId, event, test } = job;
-  const subscription = await deps.subscriptions.get(userId, subscriptionId);
+  const subscription = attempt === 1 && job.subscription ? job.subscription : await deps.subscriptions.get(userId, subscriptionId);
   if (!subscription) return; // unsubscribed meanwhile: nothing to do
   const message: PushMessage | undefined = test ? { payload: test, urgency: 'normal' } : event && pushFor(event, subscription.preview);
   if (!message) return;

@@ -1,9 +1,7 @@
 // The push queue of the embedded single-process mode: jobs live in memory, retries are timers.
 // A restart forgets pushes that were waiting for a retry; the events themselves are in the log.
 
-import type { PushSubscriptionRecord, PushSubscriptionStore } from '../core/ports.js';
-import type { MailEvent } from '../core/types.js';
-import { deliverPush, GiveUp, jobsForEvents, reportFailure, retryDelay, testJob, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
+import { deliverPush, GiveUp, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
 
 export class MemoryPushQueue implements PushQueue {
   private readonly waiting: Array<{ job: PushJob; attempts: number }> = [];
@@ -13,18 +11,11 @@ export class MemoryPushQueue implements PushQueue {
 
   constructor(
     private readonly options: { concurrency: number; maxAttempts: number },
-    private readonly subscriptions: PushSubscriptionStore,
     private readonly deps: DeliveryDeps,
   ) {}
 
-  async enqueueEvents(userId: string, events: MailEvent[]): Promise<number> {
-    const jobs = await jobsForEvents(userId, events, this.subscriptions);
+  async enqueue(jobs: PushJob[]): Promise<void> {
     for (const job of jobs) this.push(job, 0);
-    return jobs.length;
-  }
-
-  async enqueueTest(subscription: PushSubscriptionRecord): Promise<void> {
-    this.push(testJob(subscription), 0);
   }
 
   async depth(): Promise<number> {
@@ -57,7 +48,7 @@ export class MemoryPushQueue implements PushQueue {
 
   private async run(job: PushJob, attempt: number): Promise<void> {
     try {
-      await deliverPush(job, this.deps);
+      await deliverPush(job, this.deps, attempt);
     } catch (error) {
       if (error instanceof GiveUp || attempt >= this.options.maxAttempts) {
         reportFailure(job, attempt, error as Error, this.deps);

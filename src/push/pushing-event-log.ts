@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { AppendRequest, AppendResult, EventLog } from '../core/ports.js';
-import type { PushQueue } from './delivery.js';
+import type { AppendRequest, AppendResult, EventLog, PushSubscriptionStore } from '../core/ports.js';
+import { isPushable, jobsForEvents, type PushQueue } from './delivery.js';
 
 /**
  * The worker's event log: appends as usual, then queues Web Push for what was appended. Queueing
@@ -8,15 +8,27 @@ import type { PushQueue } from './delivery.js';
  * the WebSocket path does not depend on it.
  */
 export class PushingEventLog implements EventLog {
-  constructor(private readonly inner: EventLog, private readonly queue: PushQueue, private readonly log: Logger) {}
+  constructor(
+    private readonly inner: EventLog,
+    private readonly queue: PushQueue,
+    private readonly subscriptions: PushSubscriptionStore,
+    private readonly log: Logger,
+  ) {}
 
   async append(request: AppendRequest): Promise<AppendResult> {
+    const { userId } = request.lease;
+    // Who gets a push is read while the append runs rather than after it: on one connection the
+    // two requests share a round trip, which is then not between the new mail and its push.
+    const subscribers = request.events.some(isPushable) ? this.subscriptions.list(userId) : undefined;
+    subscribers?.catch(() => undefined); // awaited below, and only when the append succeeded
     const result = await this.inner.append(request);
-    if (result.ok && result.ids.length) {
+    if (result.ok && result.ids.length && subscribers) {
       const events = request.events.map((event, i) => ({ ...event, id: result.ids[i]! }));
-      this.queue.enqueueEvents(request.lease.userId, events).catch((error: unknown) => {
-        this.log.error({ userId: request.lease.userId, err: (error as Error).message, events: events.length }, 'could not queue push');
-      });
+      subscribers
+        .then((subscriptions) => this.queue.enqueue(jobsForEvents(userId, events, subscriptions)))
+        .catch((error: unknown) => {
+          this.log.error({ userId, err: (error as Error).message, events: events.length }, 'could not queue push');
+        });
     }
     return result;
   }

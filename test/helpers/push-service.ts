@@ -86,6 +86,8 @@ export interface PushService {
   rejected: string[];
   subscribe(name: string, behaviours?: Behaviour[]): TestSubscription;
   setBehaviour(name: string, behaviours: Behaviour[]): void;
+  /** Requests that reached an endpoint, whatever they were answered. */
+  requests(name: string): number;
   /** Called with each accepted push as it is recorded. */
   onReceived(listener: (push: Received) => void): void;
   close(): Promise<void>;
@@ -97,7 +99,7 @@ export async function startPushService(): Promise<PushService> {
   const caFile = path.join(dir, 'cert.pem');
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
     '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', caFile]);
-  const users = new Map<string, { ecdh: ECDH; auth: Buffer; behaviours: Behaviour[] }>();
+  const users = new Map<string, { ecdh: ECDH; auth: Buffer; behaviours: Behaviour[]; requests: number }>();
   const received: Received[] = [];
   const rejected: string[] = [];
   const listeners: Array<(push: Received) => void> = [];
@@ -115,6 +117,7 @@ export async function startPushService(): Promise<PushService> {
         res.writeHead(404).end();
         return;
       }
+      user.requests++;
       const behaviour = user.behaviours.length > 1 ? user.behaviours.shift()! : user.behaviours[0] ?? { status: 201 };
       if (behaviour === 'hang') {
         hanging.add(res);
@@ -149,11 +152,14 @@ export async function startPushService(): Promise<PushService> {
       const ecdh = createECDH('prime256v1');
       ecdh.generateKeys();
       const auth = randomBytes(16);
-      users.set(name, { ecdh, auth, behaviours: [...behaviours] });
+      users.set(name, { ecdh, auth, behaviours: [...behaviours], requests: 0 });
       return { endpoint: `${origin}/push/${encodeURIComponent(name)}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: auth.toString('base64url') } };
     },
     setBehaviour(name, behaviours) {
       users.get(name)!.behaviours = [...behaviours];
+    },
+    requests(name) {
+      return users.get(name)?.requests ?? 0;
     },
     onReceived(listener) {
       listeners.push(listener);

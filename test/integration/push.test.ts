@@ -153,6 +153,19 @@ describe('push service answers', () => {
     assert.equal((await api(base(), 'GET', '/v1/push/subscriptions', { token })).body.subscriptions.length, 3, 'none removed');
   });
 
+  test('a subscription deleted while its push waits for a retry gets nothing more', async () => {
+    const { user, token, accountId } = await mailbox();
+    const name = `deleted-${accountId}`;
+    const sub = await subscribe(token, push.subscribe(name, [{ status: 429, headers: { 'retry-after': '2' } }, { status: 201 }]));
+    await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'not for long' }));
+    await until(() => push.requests(name) === 1, 10_000, 'the first attempt');
+    assert.equal((await api(base(), 'DELETE', `/v1/push/subscriptions/${sub.id}`, { token })).status, 204);
+    // The retry is due 2 s after the 429; give it time to (wrongly) happen.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    assert.equal(push.requests(name), 1, 'no retry to a deleted subscription');
+    assert.equal(deliveredTo(name).length, 0);
+  });
+
   test('413 is resent with preview none; a test notification can be sent on demand', async () => {
     const { user, token, accountId } = await mailbox();
     const sub = await subscribe(token, push.subscribe(`big-${accountId}`, [{ status: 413 }, { status: 201 }]), { preview: 'full' });

@@ -9,7 +9,7 @@ import type { Config } from '../../../config.js';
 import { HostNotAllowedError, resolveTarget } from '../../../core/address-policy.js';
 import type { AccountStore, PushSubscriptionRecord, PushSubscriptionStore } from '../../../core/ports.js';
 import { newId } from '../../../core/tokens.js';
-import type { PushQueue } from '../../../push/delivery.js';
+import { testJob, type PushQueue } from '../../../push/delivery.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { errorResponses } from '../schemas.js';
@@ -155,7 +155,7 @@ export function pushRoutes(deps: PushRoutesDeps) {
       const queue = requirePush();
       const subscription = await deps.subscriptions.get(userId, request.params.id);
       if (!subscription) throw notFound('push subscription');
-      await queue.enqueueTest(subscription);
+      await queue.enqueue([testJob(subscription)]);
       reply.code(202);
       return { queued: true };
     });
