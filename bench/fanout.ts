@@ -13,6 +13,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { liveHeader } from '../src/adapters/redis/live-feed.js';
+import type { NewEvent } from '../src/core/types.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { connectCountingClient, type CountingClient } from './lib/counting-client.js';
@@ -49,21 +51,24 @@ interface ShapeResult extends Shape {
 }
 
 /**
- * A ~480-byte `mail.new` as the append script publishes it: the id first, then the event. Built by
- * concatenation from one serialised body, because the producer shares the cores with the process
- * it measures and a JSON.stringify per event would be its own, not mailpush's, cost.
+ * A ~480-byte `mail.new` as the append script publishes it: its live header and id, then the
+ * event with the id first. Built by concatenation from one serialised body, because the producer
+ * shares the cores with the process it measures and a JSON.stringify per event would be its own,
+ * not mailpush's, cost.
  */
 function eventTemplate(): (id: string) => string {
   const now = new Date().toISOString();
-  const body = JSON.stringify({
+  const event: NewEvent = {
     type: 'mail.new', accountId: 'acc_benchfanout0000000000', mailbox: 'INBOX', time: now,
     data: {
       uid: 1, uidValidity: '1700000000', messageId: '<m1@example.test>', from: { name: 'Bench Sender', address: 'sender@example.test' },
       subject: 'A subject of ordinary length for a benchmark', date: now,
       snippet: 'The first two hundred characters of the message body would be here, decoded and trimmed.', unseen: 3, catchUp: false,
     },
-  }).slice(1);
-  return (id) => `{"id":"${id}",${body}`;
+  };
+  const header = liveHeader(event);
+  const body = JSON.stringify(event).slice(1);
+  return (id) => `${header} ${id}\n{"id":"${id}",${body}`;
 }
 
 async function run(shape: Shape, base: string, webPid: number, redis: Redis, channel: (userId: string) => string, adaptersUsers: Array<{ userId: string; token: string }>): Promise<ShapeResult> {

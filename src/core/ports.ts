@@ -2,6 +2,7 @@
 // adapter (embedded mode) implements the same ones, so nothing above this line knows which it has.
 
 import type { AccountRef } from '../keys.js';
+import type { LiveEvent } from './live-event.js';
 import type { AccountRecord, AccountState, MailEvent, NewEvent } from './types.js';
 
 /** Highest UID already notified in one mailbox, valid only under its UIDVALIDITY. */
@@ -44,7 +45,7 @@ export interface EventLog {
 /** Live delivery of appended events to the web processes. */
 export interface LiveFeed {
   /** Resolves once the subscription is active, so a replay started afterwards cannot miss a live event. */
-  subscribe(userId: string, listener: (event: MailEvent) => void): Promise<() => Promise<void>>;
+  subscribe(userId: string, listener: (event: LiveEvent) => void): Promise<() => Promise<void>>;
   /** Called when the feed's connection came back: live events may have been missed meanwhile. */
   onReconnect(listener: () => void): void;
   close(): Promise<void>;

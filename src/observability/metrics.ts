@@ -6,7 +6,8 @@
 // step by hand, so they cannot drift.
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AccountState, EventType, MailEvent } from '../core/types.js';
+import type { AccountState, EventType } from '../core/types.js';
+import type { LiveEvent } from '../core/live-event.js';
 import type { PushOutcome } from '../push/delivery.js';
 
 /** What a role lends the registry to read at scrape time. */
@@ -31,8 +32,11 @@ export class GatewayMetrics {
   private readonly imapReconnects: Counter;
   private readonly fanoutLatency: Histogram;
   private readonly newMailSteps: Histogram<'step'>;
-  /** Events already timed: the live feed hands one object to every socket of a user. */
-  private readonly timed = new WeakSet<MailEvent>();
+  /**
+   * The live event timed last: the feed hands one object to every socket of a user, one socket
+   * after the other, so comparing with the previous one is enough to time each event once.
+   */
+  private lastTimed: LiveEvent | undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -145,11 +149,10 @@ export class GatewayMetrics {
    * Times a live mail.new on its way out to sockets, once per event. The event's `time` is when
    * the worker saw the server's EXISTS; catch-up mail (found after a reconnect) is not timed.
    */
-  fanningOut(event: MailEvent): void {
-    if (event.type !== 'mail.new' || this.timed.has(event)) return;
-    this.timed.add(event);
-    if ((event as MailEvent<'mail.new'>).data.catchUp) return;
-    const seconds = (Date.now() - Date.parse(event.time)) / 1000;
+  fanningOut(event: LiveEvent): void {
+    if (event.type !== 'mail.new' || event.catchUp || event === this.lastTimed) return;
+    this.lastTimed = event;
+    const seconds = (Date.now() - event.time) / 1000;
     if (seconds >= 0 && Number.isFinite(seconds)) this.fanoutLatency.observe(seconds);
   }
 

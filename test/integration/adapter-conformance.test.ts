@@ -11,7 +11,8 @@ import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
 import type { ControlMessage, Lease } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
-import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
+import type { LiveEvent } from '../../src/core/live-event.js';
+import type { AccountRecord, NewEvent } from '../../src/core/types.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { until } from '../helpers/gateway.js';
 
@@ -96,7 +97,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
     test('event log: watermark moves with the append, fenced by the lease; ids increase; live feed hears it', async () => {
       const userId = await user();
       const held = await lease(userId);
-      const heard: MailEvent[] = [];
+      const heard: LiveEvent[] = [];
       const unsubscribe = await adapters.liveFeed.subscribe(userId, (e) => heard.push(e));
       const wm = { uidValidity: '7', lastUid: 3 };
       const first = await adapters.eventLog.append({ lease: held, events: [note(1), note(2)], watermark: { mailbox: 'INBOX', expected: undefined, next: wm } });
@@ -114,6 +115,20 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal(await adapters.eventLog.latestId(userId), all[1]!.id);
       await until(() => heard.length === 2, 2000, 'live events');
       assert.deepEqual(heard.map((e) => e.id), all.map((e) => e.id));
+      // What sockets are sent: each event whole, id included, exactly as the log returns it.
+      const text = (e: LiveEvent) => (typeof e.json === 'string' ? e.json : Buffer.from(e.json).toString('utf8'));
+      assert.deepEqual(heard.map((e) => JSON.parse(text(e))), all);
+      assert.deepEqual(heard.map((e) => [e.type, e.time, e.catchUp]), all.map((e) => [e.type, Date.parse(e.time), false]));
+      // A catch-up mail.new says so without being parsed (metrics skip it); a live one does not.
+      const mail = (catchUp: boolean): NewEvent => ({
+        type: 'mail.new', accountId: 'acc_x', mailbox: 'Ünïcode "box"', time: new Date().toISOString(),
+        data: { uid: 9, uidValidity: '7', messageId: null, from: { name: 'Zoë', address: 'z@example.test' }, subject: '日本語 🎉', date: null, snippet: null, unseen: 1, catchUp },
+      });
+      const again = await lease(userId);
+      assert.ok((await adapters.eventLog.append({ lease: again, events: [mail(true), mail(false)] })).ok);
+      await until(() => heard.length === 4, 2000, 'live mail.new');
+      assert.deepEqual(heard.slice(2).map((e) => [e.type, e.catchUp]), [['mail.new', true], ['mail.new', false]]);
+      assert.deepEqual(heard.slice(2).map((e) => JSON.parse(text(e))), (await adapters.eventLog.read(userId, all[1]!.id, 100)));
       await unsubscribe();
     });
 

@@ -3,6 +3,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { ControlBus, ControlMessage, LiveFeed } from '../../core/ports.js';
+import { liveEventOf, type LiveEvent } from '../../core/live-event.js';
 import type { MailEvent } from '../../core/types.js';
 
 export class MemoryLiveFeed implements LiveFeed {
@@ -10,10 +11,10 @@ export class MemoryLiveFeed implements LiveFeed {
 
   /** Called by the event log after an append has been stored. */
   publish(userId: string, event: MailEvent): void {
-    this.emitter.emit(userId, event);
+    if (this.emitter.listenerCount(userId) > 0) this.emitter.emit(userId, liveEventOf(event));
   }
 
-  async subscribe(userId: string, listener: (event: MailEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(userId: string, listener: (event: LiveEvent) => void): Promise<() => Promise<void>> {
     this.emitter.on(userId, listener);
     return async () => {
       this.emitter.off(userId, listener);

@@ -4,6 +4,7 @@ import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../cor
 import type { MailEvent } from '../../core/types.js';
 import type { AccountRef, RedisKeys } from '../../keys.js';
 import { formatWatermark, parseWatermark, type RetentionPolicy } from '../../core/watermark.js';
+import { liveHeader } from './live-feed.js';
 import { appendEvents } from './scripts.js';
 
 /** Stream entries store the event without its id (the entry id is the event id). */
@@ -33,8 +34,8 @@ export class RedisEventLog implements EventLog {
         this.retention.maxEvents,
         `${Date.now() - this.retention.maxAgeMs}-0`,
         this.keys.liveChannel(lease.userId),
-        // The event's own fields, without an id: the script prepends the stream id.
-        ...request.events.map((event) => JSON.stringify(event)),
+        // Per event its live header and its own fields without an id: the script adds the stream id.
+        ...request.events.flatMap((event) => [liveHeader(event), JSON.stringify(event)]),
       ],
     )) as string[];
     const [status, ...ids] = result;

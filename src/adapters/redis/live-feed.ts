@@ -1,14 +1,34 @@
 import type { Redis } from 'ioredis';
-import { rememberEventJson } from '../../core/event-json.js';
+import type { LiveEvent } from '../../core/live-event.js';
 import type { LiveFeed } from '../../core/ports.js';
-import type { MailEvent } from '../../core/types.js';
+import type { EventType, NewEvent } from '../../core/types.js';
 import type { RedisKeys } from '../../keys.js';
 
-type Listener = (event: MailEvent) => void;
+type Listener = (event: LiveEvent) => void;
+
+/**
+ * What the append script publishes before each event's JSON: "<type> <time ms> <catch-up 0|1>",
+ * to which the script adds " <id>\n". A web process reads the id and these fields from that one
+ * short line and sends the JSON after it untouched, so a live event is never parsed, decoded to a
+ * string or serialised again on its way to the sockets.
+ */
+export function liveHeader(event: NewEvent): string {
+  const catchUp = event.type === 'mail.new' && (event as NewEvent<'mail.new'>).data.catchUp;
+  return `${event.type} ${Date.parse(event.time)} ${catchUp ? 1 : 0}`;
+}
+
+/** The other side of liveHeader: undefined for anything that is not such a message. */
+export function parseLiveMessage(message: Buffer): LiveEvent | undefined {
+  const newline = message.indexOf(10);
+  if (newline < 0) return undefined;
+  const [type, time, catchUp, id] = message.toString('latin1', 0, newline).split(' ');
+  if (!type || !time || !id) return undefined;
+  return { id, json: message.subarray(newline + 1), type: type as EventType, time: Number(time), catchUp: catchUp === '1' };
+}
 
 /**
  * Live events over Redis pub/sub: one SUBSCRIBE per user per web process, however many sockets
- * that user has open here, and each message parsed once for all of them. Pub/sub drops what it
+ * that user has open here, and each message read once for all of them. Pub/sub drops what it
  * could not deliver, so after a reconnect the listeners are told to catch up from the stream.
  */
 export class RedisLiveFeed implements LiveFeed {
@@ -17,7 +37,8 @@ export class RedisLiveFeed implements LiveFeed {
   private connectedOnce = false;
 
   constructor(private readonly subscriber: Redis, private readonly keys: RedisKeys) {
-    subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    // Buffers, not strings: the JSON goes to the sockets as the bytes Redis sent.
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.dispatch(channel, message));
     subscriber.on('ready', () => {
       if (!this.connectedOnce) {
         this.connectedOnce = true;
@@ -63,17 +84,11 @@ export class RedisLiveFeed implements LiveFeed {
     this.listeners.clear();
   }
 
-  private dispatch(channel: string, message: string): void {
-    const set = this.listeners.get(channel);
+  private dispatch(channel: Buffer, message: Buffer): void {
+    const set = this.listeners.get(channel.toString());
     if (!set || set.size === 0) return;
-    let event: MailEvent;
-    try {
-      event = JSON.parse(message) as MailEvent;
-    } catch {
-      return;
-    }
-    // Sockets get the text as published: no JSON.stringify per event.
-    rememberEventJson(event, message);
+    const event = parseLiveMessage(message);
+    if (!event) return;
     for (const listener of set) listener(event);
   }
 }

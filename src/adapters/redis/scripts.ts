@@ -3,7 +3,7 @@
 
 import { LuaScript } from './lua.js';
 
-export const appendEvents = new LuaScript('appendEvents-3', `
+export const appendEvents = new LuaScript('appendEvents-4', `
 -- KEYS[1] the user's event stream
 -- KEYS[2] the account's watermark hash
 -- KEYS[3] the account's lease
@@ -14,7 +14,8 @@ export const appendEvents = new LuaScript('appendEvents-3', `
 -- ARGV[5] retention: keep about this many entries
 -- ARGV[6] retention: drop entries below this id
 -- ARGV[7] live channel to publish each event on
--- ARGV[8..] events as JSON objects without their id
+-- ARGV[8..] per event, two arguments: the header to publish it with (see live-feed.ts), then the
+--           event as a JSON object without its id
 -- Returns {"ok", id, ...} | {"lease_lost"} | {"watermark_moved"}
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lease_lost'} end
 if ARGV[2] ~= '' then
@@ -23,10 +24,10 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
 end
 local result = {'ok'}
-for i = 8, #ARGV do
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
+for i = 8, #ARGV, 2 do
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1])
   result[#result + 1] = id
-  redis.call('PUBLISH', ARGV[7], '{"id":"' .. id .. '",' .. string.sub(ARGV[i], 2))
+  redis.call('PUBLISH', ARGV[7], ARGV[i] .. ' ' .. id .. '\\n{"id":"' .. id .. '",' .. string.sub(ARGV[i + 1], 2))
 end
 if #ARGV >= 8 then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
 return result

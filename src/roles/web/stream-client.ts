@@ -8,13 +8,14 @@
 
 import type { WebSocket } from 'ws';
 import { canonicalEventId, compareEventIds } from '../../core/event-ids.js';
-import { eventJson } from '../../core/event-json.js';
+import type { LiveEvent } from '../../core/live-event.js';
 import type { EventLog } from '../../core/ports.js';
-import type { MailEvent } from '../../core/types.js';
 
 const REPLAY_PAGE = 500;
 /** A client that lets this much pile up unread is too slow to keep. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Live JSON arrives as bytes; it still goes out as a text frame. */
+const TEXT = { binary: false } as const;
 
 export const CloseCode = {
   goingAway: 1001,
@@ -26,7 +27,7 @@ export const CloseCode = {
 export class StreamClient {
   private lastId: string | undefined;
   private buffering = true;
-  private pending: MailEvent[] = [];
+  private pending: LiveEvent[] = [];
   private resuming: Promise<void> = Promise.resolve();
 
   constructor(
@@ -45,12 +46,12 @@ export class StreamClient {
   }
 
   /** Live feed delivery: straight through, or held while a replay is running. */
-  deliver(event: MailEvent): void {
+  deliver(event: LiveEvent): void {
     if (this.buffering) {
       this.pending.push(event);
       return;
     }
-    this.sendEvent(event);
+    this.sendEvent(event.id, event.json);
   }
 
   /** Re-reads the log after the last event sent; used after the live feed reconnected. */
@@ -64,28 +65,28 @@ export class StreamClient {
     this.buffering = true;
     for (;;) {
       const page = await this.eventLog.read(this.userId, this.lastId, REPLAY_PAGE);
-      for (const event of page) this.sendEvent(event);
+      for (const event of page) this.sendEvent(event.id, JSON.stringify(event));
       if (page.length < REPLAY_PAGE || !this.isOpen()) break;
     }
     const held = this.pending;
     this.pending = [];
     this.buffering = false;
-    for (const event of held) this.sendEvent(event);
+    for (const event of held) this.sendEvent(event.id, event.json);
   }
 
-  private sendEvent(event: MailEvent): void {
-    if (this.lastId !== undefined && compareEventIds(event.id, this.lastId) <= 0) return;
-    this.lastId = event.id;
-    this.sendRaw(eventJson(event));
+  private sendEvent(id: string, json: string | Uint8Array): void {
+    if (this.lastId !== undefined && compareEventIds(id, this.lastId) <= 0) return;
+    this.lastId = id;
+    this.sendRaw(json);
   }
 
-  sendRaw(json: string): void {
+  sendRaw(json: string | Uint8Array): void {
     if (!this.isOpen()) return;
     if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.socket.close(CloseCode.tryAgainLater, 'client is not reading; reconnect with since');
       return;
     }
-    this.socket.send(json);
+    this.socket.send(json, TEXT);
   }
 
   private isOpen(): boolean {
