@@ -241,10 +241,14 @@ function print(results: ScenarioResult[]): void {
   }
   console.log(`\nLatency after LMTP delivery (ms), ${SAMPLES} messages per scenario, one at a time`);
   console.log(table(['accounts on the worker', 'path', 'n', 'p50', 'p95', 'p99', 'max'], rows));
-  console.log('\nGoal: WebSocket overhead p50 ≤ 5 ms, p99 ≤ 25 ms');
-  console.log(table(['accounts on the worker', 'samples (raw ≥ 500 ms)', 'overhead p50', 'overhead p95', 'overhead p99', 'goal', 'worker CPU during run'], results.map((r, i) => {
+  // The goal is for mailpush's overhead on either path: the socket and the push service.
+  console.log('\nGoal: overhead p50 ≤ 5 ms, p99 ≤ 25 ms, for the WebSocket and for Web Push');
+  const meets = (sum: Summary) => sum.p50 <= 5 && sum.p99 <= 25;
+  console.log(table(['accounts on the worker', 'path', 'samples (raw ≥ 500 ms)', 'overhead p50', 'overhead p95', 'overhead p99', 'goal', 'worker CPU during run'], results.flatMap((r, i) => {
     const o = overheads[i]!;
-    return [r.label, `${o.ws.n} of ${r.samples.length}`, `${fmt(o.ws.p50)} ms`, `${fmt(o.ws.p95)} ms`, `${fmt(o.ws.p99)} ms`, verdict(o.ws.p50 <= 5 && o.ws.p99 <= 25), `${fmt(r.workerCpu)} %`];
+    return ([['WebSocket', o.ws], ['Web Push', o.push]] as const).map(([path, sum]) => [
+      r.label, path, `${sum.n} of ${r.samples.length}`, `${fmt(sum.p50)} ms`, `${fmt(sum.p95)} ms`, `${fmt(sum.p99)} ms`, verdict(meets(sum)), `${fmt(r.workerCpu)} %`,
+    ]);
   })));
 }
 
