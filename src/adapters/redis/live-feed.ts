@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { LiveEvent } from '../../core/live-event.js';
+import { liveEventOf, type LiveEvent } from '../../core/live-event.js';
 import type { LiveFeed } from '../../core/ports.js';
-import type { EventType, NewEvent } from '../../core/types.js';
+import type { EventType, MailEvent, NewEvent } from '../../core/types.js';
 import type { RedisKeys } from '../../keys.js';
 
 type Listener = (event: LiveEvent) => void;
@@ -20,10 +20,30 @@ export function liveHeader(event: NewEvent): string {
 /** The other side of liveHeader: undefined for anything that is not such a message. */
 export function parseLiveMessage(message: Buffer): LiveEvent | undefined {
   const newline = message.indexOf(10);
-  if (newline < 0) return undefined;
+  if (newline < 0) return legacyMessage(message);
   const [type, time, catchUp, id] = message.toString('latin1', 0, newline).split(' ');
   if (!type || !time || !id) return undefined;
-  return { id, json: message.subarray(newline + 1), type: type as EventType, time: Number(time), catchUp: catchUp === '1' };
+  // A copy of its own, once per event: the message is a view into the whole chunk ioredis read
+  // (up to 64 KiB), and a socket that is slow to drain would otherwise keep a chunk alive for
+  // each ~500-byte event it has queued.
+  const body = message.subarray(newline + 1);
+  const json = Buffer.allocUnsafeSlow(body.length);
+  body.copy(json);
+  return { id, json, type: type as EventType, time: Number(time), catchUp: catchUp === '1' };
+}
+
+/**
+ * A worker of an earlier version publishes the bare JSON (which never holds a raw newline): still
+ * understood, parsed the slow way, so web processes can be upgraded before workers.
+ */
+function legacyMessage(message: Buffer): LiveEvent | undefined {
+  if (message[0] !== 0x7b) return undefined; // '{'
+  try {
+    const event = JSON.parse(message.toString()) as MailEvent;
+    return typeof event?.id === 'string' && typeof event.type === 'string' && typeof event.time === 'string' ? liveEventOf(event) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
