@@ -205,8 +205,9 @@ export class MailboxWatcher {
       const fresh = await this.fetchAbove(client, stored.lastUid, catchUp && uidNext !== undefined ? uidNext : undefined);
       if (fresh.messages.length === 0 && fresh.uids.length === 0) return;
       const unseenStarted = performance.now();
-      // Counted from what the fetch brought when this connection knows the count; else one STATUS.
-      const tallied = this.tally.add(fresh.flags);
+      // Counted from what the fetch brought when this connection knows the count and the fetch
+      // brought every new message's flags (a long absence counts UIDs only); else one STATUS.
+      const tallied = fresh.uids.length === 0 ? this.tally.add(fresh.flags) : undefined;
       const unseen = tallied ?? (await this.unseenCount(client));
       if (tallied !== undefined) this.noteUnseen(tallied);
       const appendStarted = performance.now();
