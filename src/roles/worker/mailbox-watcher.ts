@@ -209,7 +209,6 @@ export class MailboxWatcher {
       // brought every new message's flags (a long absence counts UIDs only); else one STATUS.
       const tallied = fresh.uids.length === 0 ? this.tally.add(fresh.flags) : undefined;
       const unseen = tallied ?? (await this.unseenCount(client));
-      if (tallied !== undefined) this.noteUnseen(tallied);
       const appendStarted = performance.now();
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
@@ -218,6 +217,8 @@ export class MailboxWatcher {
       const events = fresh.messages.length ? newMailEvents(fresh.messages, ctx) : [batchEvent(fresh.uids, ctx)];
       const lastUid = Math.max(...fresh.uids, ...fresh.messages.map((m) => m.uid));
       const appended = await this.append(events, stored, { uidValidity: current, lastUid });
+      // The account's stored count follows the event, not ahead of it on the way to the socket.
+      if (tallied !== undefined) this.noteUnseen(tallied);
       const metrics = options.metrics;
       if (metrics) {
         metrics.newMailStep('imap_fetch', (unseenStarted - fetchStarted) / 1000);
