@@ -2,9 +2,11 @@
 // and through plain `webpush.sendNotification`, in the same run. Not a test: numbers only.
 //
 // The push service is a separate process answering 201 without decrypting (a real one does the
-// decryption on its own machines), so the client side is what gets measured.
+// decryption on its own machines), so the client side is what gets measured. The goal is "on one
+// core": where `taskset` is there and there are two cores, the senders run pinned to core 0 and the
+// push service to core 1, so that neither takes the other's CPU and rounds vary less.
 
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createECDH, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -21,6 +23,17 @@ import type { MailEvent } from '../src/core/types.js';
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 4000);
 const CONCURRENCY = 50;
 
+/** `command` pinned to one core with taskset, when there is more than one core and taskset runs. */
+function pinned(core: number, command: string, args: string[]): [string, string[]] {
+  if (cpus().length < 2) return [command, args];
+  try {
+    execFileSync('taskset', ['-c', String(core), 'true'], { stdio: 'ignore' });
+    return ['taskset', ['-c', String(core), command, ...args]];
+  } catch {
+    return [command, args];
+  }
+}
+
 if (process.argv[2] === 'serve') {
   // Child: the push service.
   const server = createServer({ key: readFileSync(process.env.KEY_FILE!), cert: readFileSync(process.env.CERT_FILE!) }, (req, res) => {
@@ -35,7 +48,8 @@ if (process.argv[2] === 'serve') {
   const keyFile = path.join(dir, 'key.pem');
   const certFile = path.join(dir, 'cert.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
-  execFileSync(process.execPath, [fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, MAILPUSH_BENCH_CHILD: '1', NODE_EXTRA_CA_CERTS: certFile, KEY_FILE: keyFile, CERT_FILE: certFile } });
+  const [command, args] = pinned(0, process.execPath, [fileURLToPath(import.meta.url)]);
+  execFileSync(command, args, { stdio: 'inherit', env: { ...process.env, MAILPUSH_BENCH_CHILD: '1', NODE_EXTRA_CA_CERTS: certFile, KEY_FILE: keyFile, CERT_FILE: certFile } });
 } else {
   await main();
 }
@@ -50,7 +64,9 @@ async function runPool(total: number, task: (i: number) => Promise<unknown>): Pr
 }
 
 async function main(): Promise<void> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['serve'], { env: process.env });
+  // The push service: pinned to the other core (a child would otherwise inherit core 0).
+  const [command, args] = pinned(1, process.execPath, [fileURLToPath(import.meta.url), 'serve']);
+  const child: ChildProcess = spawn(command, args, { env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve) => child.once('message', (p) => resolve(p as number)));
   const origin = `https://127.0.0.1:${port}`;
   const vapid = { ...generateVapidKeys(), subject: 'mailto:bench@example.test' };
@@ -84,7 +100,8 @@ async function main(): Promise<void> {
   sender.close();
   child.kill();
   const best = (key: 'mailpush' | 'webpush') => Math.max(...rounds.map((r) => r[key]));
-  console.log(`\nWeb Push throughput — ${PUSHES} pushes x 3 rounds, concurrency ${CONCURRENCY}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), node ${process.version}`);
+  const placement = command === 'taskset' ? 'senders on core 0, push service on core 1' : 'not pinned';
+  console.log(`\nWeb Push throughput — ${PUSHES} pushes x 3 rounds, concurrency ${CONCURRENCY}, ${cpus().length} cores (${cpus()[0]?.model.trim()}; ${placement}), node ${process.version}`);
   console.log('| sender | pushes/s (best of 3) | rounds |');
   console.log('| --- | ---: | --- |');
   console.log(`| mailpush PushSender | ${best('mailpush').toFixed(0)} | ${rounds.map((r) => r.mailpush.toFixed(0)).join(', ')} |`);
