@@ -2,7 +2,7 @@
 // per second, so what it needs per event is kept ready instead of parsed: the id (to skip what a
 // socket already had), the JSON text to send as it is, and the few fields metrics read.
 
-import type { MailEvent } from './types.js';
+import type { MailEvent, NewEvent } from './types.js';
 
 export interface LiveEvent {
   readonly id: string;
@@ -15,6 +15,11 @@ export interface LiveEvent {
   readonly catchUp: boolean;
 }
 
+/** A mail.new found while nobody held the account: not live, so not timed. */
+export function isCatchUpMail(event: NewEvent): boolean {
+  return event.type === 'mail.new' && (event as NewEvent<'mail.new'>).data.catchUp;
+}
+
 /** For a feed that has the event as an object (the embedded one): serialised once, here. */
 export function liveEventOf(event: MailEvent): LiveEvent {
   return {
@@ -22,6 +27,6 @@ export function liveEventOf(event: MailEvent): LiveEvent {
     json: JSON.stringify(event),
     type: event.type,
     time: Date.parse(event.time),
-    catchUp: event.type === 'mail.new' && (event as MailEvent<'mail.new'>).data.catchUp,
+    catchUp: isCatchUpMail(event),
   };
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
 import type { PushSubscriptionRecord, PushSubscriptionStore } from '../core/ports.js';
 import type { MailEvent } from '../core/types.js';
-import { pushFor, type NotificationPayload, type PushMessage } from './payload.js';
+import { isPushable, pushFor, type NotificationPayload, type PushMessage } from './payload.js';
 import { EndpointNotAllowedError, type PushSender } from './sender.js';
 
 /** One push to one subscription: an event to render, or a ready test payload. */
@@ -48,11 +48,6 @@ export interface DeliveryDeps {
   log: Logger;
   /** Called with each final outcome, for metrics and tests. */
   onOutcome?(outcome: PushOutcome, job: PushJob): void;
-}
-
-/** Whether an event becomes a push at all (new mail, a dismissal); known before it has an id. */
-export function isPushable(event: Omit<MailEvent, 'id'>): boolean {
-  return pushFor({ ...event, id: '' } as MailEvent, 'none') !== undefined;
 }
 
 /** The jobs for some appended events: one per pushable event and interested subscription. */

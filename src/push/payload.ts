@@ -79,10 +79,29 @@ function sender(from: { name: string; address: string }): string {
 }
 
 /**
- * The push for one event, or undefined when the event is not worth waking a device for.
- * New mail is urgent; a dismissal (read or deleted elsewhere) is not.
+ * Whether an event is worth waking a device for: new mail, or a dismissal (read or deleted
+ * elsewhere). Cheap, and known before the event has an id, so the worker can ask it on the way in.
+ */
+export function isPushable(event: Pick<MailEvent, 'type' | 'data'>): boolean {
+  switch (event.type) {
+    case 'mail.new':
+    case 'mail.batch':
+      return true;
+    case 'mail.flags':
+      return (event.data as MailEvent<'mail.flags'>['data']).seen;
+    case 'mail.expunged':
+      return Boolean((event.data as MailEvent<'mail.expunged'>['data']).uids?.length);
+    default:
+      return false;
+  }
+}
+
+/**
+ * The push for one event, or undefined when it is not pushable (see isPushable).
+ * New mail is urgent; a dismissal is not.
  */
 export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | undefined {
+  if (!isPushable(event)) return undefined;
   const base = { v: 1 as const, accountId: event.accountId, mailbox: event.mailbox, eventId: event.id, time: event.time };
   switch (event.type) {
     case 'mail.new': {
@@ -106,13 +125,12 @@ export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | 
     }
     case 'mail.flags': {
       const data = (event as MailEvent<'mail.flags'>).data;
-      if (!data.seen) return undefined;
       return { payload: fitPayload({ ...base, type: 'dismiss', tags: [messageTag(event.accountId, event.mailbox, data.uid)], unseen: data.unseen }), urgency: 'low' };
     }
     case 'mail.expunged': {
       const data = (event as MailEvent<'mail.expunged'>).data;
-      if (!data.uids?.length) return undefined;
-      return { payload: fitPayload({ ...base, type: 'dismiss', tags: data.uids.map((uid) => messageTag(event.accountId, event.mailbox, uid)), unseen: data.unseen }), urgency: 'low' };
+      const uids = data.uids ?? [];
+      return { payload: fitPayload({ ...base, type: 'dismiss', tags: uids.map((uid) => messageTag(event.accountId, event.mailbox, uid)), unseen: data.unseen }), urgency: 'low' };
     }
     default:
       return undefined;

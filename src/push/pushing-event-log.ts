@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AppendRequest, AppendResult, EventLog, PushSubscriptionStore } from '../core/ports.js';
-import { isPushable, jobsForEvents, type PushQueue } from './delivery.js';
+import { jobsForEvents, type PushQueue } from './delivery.js';
+import { isPushable } from './payload.js';
 
 /**
  * The worker's event log: appends as usual, then queues Web Push for what was appended. Queueing

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { liveEventOf, type LiveEvent } from '../../core/live-event.js';
+import { isCatchUpMail, liveEventOf, type LiveEvent } from '../../core/live-event.js';
 import type { LiveFeed } from '../../core/ports.js';
 import type { EventType, MailEvent, NewEvent } from '../../core/types.js';
 import type { RedisKeys } from '../../keys.js';
@@ -13,8 +13,7 @@ type Listener = (event: LiveEvent) => void;
  * string or serialised again on its way to the sockets.
  */
 export function liveHeader(event: NewEvent): string {
-  const catchUp = event.type === 'mail.new' && (event as NewEvent<'mail.new'>).data.catchUp;
-  return `${event.type} ${Date.parse(event.time)} ${catchUp ? 1 : 0}`;
+  return `${event.type} ${Date.parse(event.time)} ${isCatchUpMail(event) ? 1 : 0}`;
 }
 
 /** The other side of liveHeader: undefined for anything that is not such a message. */
