@@ -28,7 +28,7 @@ import { barChart } from './lib/svg.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
-const WARMUP = 5;
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const EARLY_MS = 500;
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 1000);
 const TIMEOUT_MS = 10_000;
