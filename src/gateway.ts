@@ -123,6 +123,7 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
   await adapters.ping();
   let app: FastifyInstance | undefined;
   let worker: AccountWorker | undefined;
+  let pushingLog: PushingEventLog | undefined;
   let delivery: { close(): Promise<void> } | undefined;
   let url: string | undefined;
   let ops: OpsServer | undefined;
@@ -133,7 +134,8 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
   try {
     if (role === 'worker' || role === 'all') {
       const log = logger.child({ role: 'worker' });
-      const eventLog = new CountingEventLog(pushQueue ? new PushingEventLog(adapters.eventLog, pushQueue, adapters.pushSubscriptions, log) : adapters.eventLog, metrics);
+      pushingLog = pushQueue && new PushingEventLog(adapters.eventLog, pushQueue, adapters.pushSubscriptions, log);
+      const eventLog = new CountingEventLog(pushingLog ?? adapters.eventLog, metrics);
       worker = new AccountWorker({ ...adapters, eventLog }, config, log, metrics);
     }
     // Probes answer from the start (a starting worker is alive but not ready), and "worker
@@ -186,6 +188,8 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
         await ops?.close();
         await app?.close();
         await worker?.stop();
+        // Pushes of the last mail appended before the stop are still on their way into the queue.
+        await pushingLog?.settled();
         await delivery?.close();
         await pushQueue?.close();
         await adapters.close();

@@ -9,6 +9,9 @@ import { isPushable } from './payload.js';
  * the WebSocket path does not depend on it.
  */
 export class PushingEventLog implements EventLog {
+  /** Queueing started by appends and not yet finished; see settled(). */
+  private readonly queueing = new Set<Promise<void>>();
+
   constructor(
     private readonly inner: EventLog,
     private readonly queue: PushQueue,
@@ -25,13 +28,24 @@ export class PushingEventLog implements EventLog {
     const result = await this.inner.append(request);
     if (result.ok && result.ids.length && subscribers) {
       const events = request.events.map((event, i) => ({ ...event, id: result.ids[i]! }));
-      subscribers
+      const queued = subscribers
         .then((subscriptions) => this.queue.enqueue(jobsForEvents(userId, events, subscriptions)))
         .catch((error: unknown) => {
           this.log.error({ userId, err: (error as Error).message, events: events.length }, 'could not queue push');
-        });
+        })
+        .finally(() => this.queueing.delete(queued));
+      this.queueing.add(queued);
     }
     return result;
+  }
+
+  /**
+   * Resolves when every push that an append so far set out to queue is in the queue (or was
+   * logged as failed). A stopping process awaits this before it closes the queue: closing first
+   * would drop the push of a mail appended in the last moment before shutdown.
+   */
+  async settled(): Promise<void> {
+    await Promise.all(this.queueing);
   }
 
   read: EventLog['read'] = (...args) => this.inner.read(...args);
