@@ -151,7 +151,7 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
         delivery = startDelivery({
           subscriptions: adapters.pushSubscriptions,
           log: log.child({ part: 'push' }),
-          onOutcome: (outcome) => metrics.pushOutcome(outcome),
+          onOutcome: (outcome, job) => metrics.pushOutcome(outcome, job.event),
           sender: new PushSender({
             vapid: new VapidSigner(vapid),
             ttlSeconds: config.push.ttlSeconds,

@@ -6,8 +6,8 @@
 // step by hand, so they cannot drift.
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AccountState, EventType } from '../core/types.js';
-import type { LiveEvent } from '../core/live-event.js';
+import type { AccountState, EventType, MailEvent } from '../core/types.js';
+import { isCatchUpMail, type LiveEvent } from '../core/live-event.js';
 import type { PushOutcome } from '../push/delivery.js';
 
 /** What a role lends the registry to read at scrape time. */
@@ -31,6 +31,7 @@ export class GatewayMetrics {
   private readonly imapConnects: Counter<'result'>;
   private readonly imapReconnects: Counter;
   private readonly fanoutLatency: Histogram;
+  private readonly pushLatency: Histogram;
   private readonly newMailSteps: Histogram<'step'>;
   /**
    * The live event timed last: the feed hands one object to every socket of a user, one socket
@@ -101,6 +102,12 @@ export class GatewayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.pushLatency = new Histogram({
+      name: 'mailpush_exists_to_push_seconds',
+      help: 'From the IMAP server announcing new mail (EXISTS) to a push service accepting its Web Push, retries included',
+      buckets: [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
     // Where that time goes, for telling a slow IMAP server from a slow Redis.
     this.newMailSteps = new Histogram({
       name: 'mailpush_new_mail_step_seconds',
@@ -141,8 +148,15 @@ export class GatewayMetrics {
     this.newMailSteps.observe({ step }, seconds);
   }
 
-  pushOutcome(outcome: PushOutcome): void {
+  /**
+   * Counts a push's final outcome; a sent push of live new mail is also timed from the EXISTS its
+   * event was stamped with (catch-up mail, found after a reconnect, is not), like fanningOut.
+   */
+  pushOutcome(outcome: PushOutcome, event?: MailEvent): void {
     this.pushes.inc({ outcome });
+    if (outcome !== 'sent' || event?.type !== 'mail.new' || isCatchUpMail(event)) return;
+    const seconds = (Date.now() - Date.parse(event.time)) / 1000;
+    if (seconds >= 0 && Number.isFinite(seconds)) this.pushLatency.observe(seconds);
   }
 
   /**

@@ -71,7 +71,7 @@ async function scrape(url: string, token?: string): Promise<Map<string, number>>
 const metricsUrl = () => `http://127.0.0.1:${metricsPort}/metrics`;
 
 describe('metrics', () => {
-  test('a delivered mail moves the counters: events by type, pushes by outcome, sockets, accounts by state, EXISTS→fan-out', async () => {
+  test('a delivered mail moves the counters: events by type, pushes by outcome, sockets, accounts by state, EXISTS→fan-out and →push', async () => {
     const before = await scrape(metricsUrl());
     const { user, token, accountId } = await registerWatched(gateway.url!, dovecot);
     const subscribed = await api(gateway.url!, 'POST', '/v1/push/subscriptions', { token, body: { subscription: push.subscribe(`metrics-${accountId}`) } });
@@ -99,6 +99,10 @@ describe('metrics', () => {
     assert.equal(grew('mailpush_exists_to_fanout_seconds_count'), 1);
     const seconds = grew('mailpush_exists_to_fanout_seconds_sum');
     assert.ok(seconds >= 0 && seconds < 5, `fan-out took ${seconds} s`);
+    // The same mail's push, timed from EXISTS to the push service accepting it.
+    assert.equal(grew('mailpush_exists_to_push_seconds_count'), 1);
+    const pushSeconds = grew('mailpush_exists_to_push_seconds_sum');
+    assert.ok(pushSeconds > 0 && pushSeconds < 5, `push took ${pushSeconds} s`);
     // And its steps: the IMAP fetch, the unread count and the append, once each for this mail.
     for (const step of ['imap_fetch', 'imap_unseen', 'append']) {
       assert.equal(grew(`mailpush_new_mail_step_seconds_count{step="${step}"}`), 1, step);
