@@ -136,7 +136,7 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
       const log = logger.child({ role: 'worker' });
       pushingLog = pushQueue && new PushingEventLog(adapters.eventLog, pushQueue, adapters.pushSubscriptions, log);
       const eventLog = new CountingEventLog(pushingLog ?? adapters.eventLog, metrics);
-      worker = new AccountWorker({ ...adapters, eventLog }, config, log, metrics);
+      worker = new AccountWorker({ ...adapters, eventLog, ...(pushingLog ? { pushRecovery: pushingLog } : {}) }, config, log, metrics);
     }
     // Probes answer from the start (a starting worker is alive but not ready), and "worker
     // started" or "listening" in the log then means every port is up.

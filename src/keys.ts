@@ -62,6 +62,14 @@ export class RedisKeys {
     return `${this.user(userId)}:push`;
   }
 
+  /**
+   * Sorted set: "<accountId>/<eventId>" of each event whose Web Push is not known to be queued yet,
+   * scored by the event's time. Written by the append script in the same step as the event.
+   */
+  pendingPushes(userId: string): string {
+    return `${this.user(userId)}:pushpending`;
+  }
+
   /** Hash: SHA-256 of a push endpoint → subscription id, so one endpoint is one subscription. */
   pushEndpoints(userId: string): string {
     return `${this.user(userId)}:pushendpoints`;

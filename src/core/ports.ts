@@ -22,6 +22,11 @@ export interface AppendRequest {
   events: NewEvent[];
   /** Moves one mailbox's watermark in the same atomic step as the append. */
   watermark?: { mailbox: string; expected: Watermark | undefined; next: Watermark };
+  /**
+   * Per event, whether a Web Push is to be queued for it. A log that keeps pending pushes (see
+   * EventLog.pendingPushes) records those in the same atomic step, when the user has subscriptions.
+   */
+  pushable?: boolean[];
 }
 
 export type AppendResult =
@@ -40,6 +45,14 @@ export interface EventLog {
   /** True when events after `since` may have been trimmed away by retention. */
   isTrimmedAfter(userId: string, since: string): Promise<boolean>;
   watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined>;
+  /**
+   * Optional, for logs whose push queue outlives the process (Redis): the account's events whose
+   * pushes were recorded as pending by append and not yet marked queued, oldest first. A worker
+   * that died between an append and queueing its push leaves them for the next holder.
+   */
+  pendingPushes?(ref: AccountRef): Promise<MailEvent[]>;
+  /** Marks pushes as queued: pendingPushes no longer returns these events. */
+  pushesQueued?(ref: AccountRef, eventIds: string[]): Promise<void>;
 }
 
 /** Live delivery of appended events to the web processes. */

@@ -25,7 +25,7 @@ export class RedisEventLog implements EventLog {
     const { lease, watermark } = request;
     const result = (await appendEvents.run(
       this.redis,
-      [this.keys.events(lease.userId), this.keys.watermarks(lease), this.keys.lease(lease)],
+      [this.keys.events(lease.userId), this.keys.watermarks(lease), this.keys.lease(lease), this.keys.pushSubscriptions(lease.userId), this.keys.pendingPushes(lease.userId)],
       [
         `${lease.workerId}:${lease.fence}`,
         watermark?.mailbox ?? '',
@@ -34,6 +34,8 @@ export class RedisEventLog implements EventLog {
         this.retention.maxEvents,
         `${Date.now() - this.retention.maxAgeMs}-0`,
         this.keys.liveChannel(lease.userId),
+        request.events.map((_, i) => (request.pushable?.[i] ? '1' : '0')).join(''),
+        lease.accountId,
         // Per event its live header and its own fields without an id: the script adds the stream id.
         ...request.events.flatMap((event) => [liveHeader(event), JSON.stringify(event)]),
       ],
@@ -82,5 +84,30 @@ export class RedisEventLog implements EventLog {
 
   async watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined> {
     return parseWatermark(await this.redis.hget(this.keys.watermarks(ref), mailbox));
+  }
+
+  async pendingPushes(ref: AccountRef): Promise<MailEvent[]> {
+    const prefix = `${ref.accountId}/`;
+    const members = await this.redis.zrange(this.keys.pendingPushes(ref.userId), 0, -1);
+    const ids = members.filter((member) => member.startsWith(prefix)).map((member) => member.slice(prefix.length));
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.xrange(this.keys.events(ref.userId), id, id);
+    const replies = (await pipeline.exec()) ?? [];
+    const events: MailEvent[] = [];
+    const gone: string[] = [];
+    replies.forEach(([error, entries], i) => {
+      if (error) throw error;
+      const [entry] = entries as Array<[string, string[]]>;
+      const event = entry && entryToEvent(entry[0], entry[1]);
+      if (event) events.push(event);
+      else gone.push(ids[i]!); // trimmed away by retention: nothing left to push
+    });
+    if (gone.length) await this.pushesQueued(ref, gone);
+    return events;
+  }
+
+  async pushesQueued(ref: AccountRef, eventIds: string[]): Promise<void> {
+    if (eventIds.length) await this.redis.zrem(this.keys.pendingPushes(ref.userId), ...eventIds.map((id) => `${ref.accountId}/${id}`));
   }
 }

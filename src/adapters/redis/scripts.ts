@@ -3,10 +3,12 @@
 
 import { LuaScript } from './lua.js';
 
-export const appendEvents = new LuaScript('appendEvents-4', `
+export const appendEvents = new LuaScript('appendEvents-5', `
 -- KEYS[1] the user's event stream
 -- KEYS[2] the account's watermark hash
 -- KEYS[3] the account's lease
+-- KEYS[4] the user's push subscriptions hash
+-- KEYS[5] the user's pending pushes (sorted set)
 -- ARGV[1] lease value the caller holds ("<workerId>:<fence>")
 -- ARGV[2] mailbox whose watermark moves, or ""
 -- ARGV[3] watermark the caller read ("<uidValidity>:<uid>"), or "" when it read none
@@ -14,7 +16,9 @@ export const appendEvents = new LuaScript('appendEvents-4', `
 -- ARGV[5] retention: keep about this many entries
 -- ARGV[6] retention: drop entries below this id
 -- ARGV[7] live channel to publish each event on
--- ARGV[8..] per event, two arguments: the header to publish it with (see live-feed.ts), then the
+-- ARGV[8] one character per event: "1" when its Web Push is to be queued
+-- ARGV[9] the account id, which prefixes pending-push members
+-- ARGV[10..] per event, two arguments: the header to publish it with (see live-feed.ts), then the
 --           event as a JSON object without its id
 -- Returns {"ok", id, ...} | {"lease_lost"} | {"watermark_moved"}
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lease_lost'} end
@@ -24,12 +28,20 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
 end
 local result = {'ok'}
-for i = 8, #ARGV, 2 do
+-- A push is pending from the moment its event exists until the worker has queued it, so a worker
+-- that dies in between leaves it to the next holder (users without subscriptions get none).
+local pushing = string.find(ARGV[8], '1', 1, true) and redis.call('EXISTS', KEYS[4]) == 1
+for i = 10, #ARGV, 2 do
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1])
   result[#result + 1] = id
   redis.call('PUBLISH', ARGV[7], ARGV[i] .. ' ' .. id .. '\\n{"id":"' .. id .. '",' .. string.sub(ARGV[i + 1], 2))
+  if pushing and string.sub(ARGV[8], i / 2 - 4, i / 2 - 4) == '1' then
+    redis.call('ZADD', KEYS[5], tonumber(string.match(id, '^%d+')), ARGV[9] .. '/' .. id)
+  end
 end
-if #ARGV >= 8 then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
+if #ARGV >= 10 then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
+-- Pending pushes of events older than retention can never be sent: drop them.
+if pushing then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. string.match(ARGV[6], '^%d+')) end
 return result
 `);
 

@@ -18,7 +18,10 @@ import type { AccountRef } from '../../keys.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { AccountSession } from './account-session.js';
 
-type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'>;
+type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'> & {
+  /** Queues the pushes a previous holder of an account left pending (see PushingEventLog). */
+  pushRecovery?: { recoverPushes(ref: AccountRef): Promise<unknown> };
+};
 
 function refKey(ref: AccountRef): string {
   return `${ref.userId}/${ref.accountId}`;
@@ -161,6 +164,10 @@ export class AccountWorker {
         await this.deps.leases.release(lease);
         return;
       }
+      // Before the session appends anything, so a push of ours is never mistaken for a leftover.
+      await this.deps.pushRecovery?.recoverPushes(lease).catch((error: unknown) => {
+        this.log.warn({ accountId: ref.accountId, err: (error as Error).message }, 'could not recover pending pushes');
+      });
       const session = new AccountSession(record, lease, {
         config: this.config,
         eventLog: this.deps.eventLog,
