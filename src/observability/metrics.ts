@@ -155,8 +155,7 @@ export class GatewayMetrics {
   pushOutcome(outcome: PushOutcome, event?: MailEvent): void {
     this.pushes.inc({ outcome });
     if (outcome !== 'sent' || event?.type !== 'mail.new' || isCatchUpMail(event)) return;
-    const seconds = (Date.now() - Date.parse(event.time)) / 1000;
-    if (seconds >= 0 && Number.isFinite(seconds)) this.pushLatency.observe(seconds);
+    observeSince(this.pushLatency, Date.parse(event.time));
   }
 
   /**
@@ -166,8 +165,7 @@ export class GatewayMetrics {
   fanningOut(event: LiveEvent): void {
     if (event.type !== 'mail.new' || event.catchUp || event === this.lastTimed) return;
     this.lastTimed = event;
-    const seconds = (Date.now() - event.time) / 1000;
-    if (seconds >= 0 && Number.isFinite(seconds)) this.fanoutLatency.observe(seconds);
+    observeSince(this.fanoutLatency, event.time);
   }
 
   render(): Promise<string> {
@@ -177,4 +175,10 @@ export class GatewayMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** Observes the seconds since `timeMs` (an event's EXISTS stamp); a clock that went back is skipped. */
+function observeSince(histogram: Histogram, timeMs: number): void {
+  const seconds = (Date.now() - timeMs) / 1000;
+  if (seconds >= 0 && Number.isFinite(seconds)) histogram.observe(seconds);
 }

@@ -31,11 +31,13 @@ local result = {'ok'}
 -- A push is pending from the moment its event exists until the worker has queued it, so a worker
 -- that dies in between leaves it to the next holder (users without subscriptions get none).
 local pushing = string.find(ARGV[8], '1', 1, true) and redis.call('EXISTS', KEYS[4]) == 1
+local n = 0
 for i = 10, #ARGV, 2 do
+  n = n + 1
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1])
   result[#result + 1] = id
   redis.call('PUBLISH', ARGV[7], ARGV[i] .. ' ' .. id .. '\\n{"id":"' .. id .. '",' .. string.sub(ARGV[i + 1], 2))
-  if pushing and string.sub(ARGV[8], i / 2 - 4, i / 2 - 4) == '1' then
+  if pushing and string.sub(ARGV[8], n, n) == '1' then
     redis.call('ZADD', KEYS[5], tonumber(string.match(id, '^%d+')), ARGV[9] .. '/' .. id)
   end
 end
