@@ -3,10 +3,9 @@
 
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { ImapSecurity } from './config.js';
+import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
 import { checkImap } from './imap/check.js';
 
-const SECURITY: readonly ImapSecurity[] = ['tls', 'starttls', 'none'];
 
 function seconds(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -75,7 +74,7 @@ export async function runCheckImap(args: string[], help: string): Promise<number
     });
     if (!values.host || !values.user) throw new Error('--host and --user are required');
     const security = values.security as ImapSecurity;
-    if (!SECURITY.includes(security)) throw new Error(`--security must be one of ${SECURITY.join(', ')}`);
+    if (!IMAP_SECURITIES.includes(security)) throw new Error(`--security must be one of ${IMAP_SECURITIES.join(', ')}`);
     const port = values.port === undefined ? (security === 'tls' ? 993 : 143) : Number(values.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('--port must be a port number');
     options = {

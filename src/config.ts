@@ -2,7 +2,9 @@
 // frozen object. A bad value stops start-up with a single line that names the variable, so an
 // operator reading a container log knows exactly what to fix.
 
-export type ImapSecurity = 'tls' | 'starttls' | 'none';
+import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
+
+export type { ImapSecurity };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -172,7 +174,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters long');
   }
-  const defaultSecurity = oneOf(env, 'IMAP_DEFAULT_SECURITY', ['tls', 'starttls', 'none'] as const, 'tls');
+  const defaultSecurity = oneOf(env, 'IMAP_DEFAULT_SECURITY', IMAP_SECURITIES, 'tls');
   const defaultPortRaw = raw(env, 'IMAP_DEFAULT_PORT');
   const defaultHost = raw(env, 'IMAP_DEFAULT_HOST');
   const vapidKeys = vapid(env);

@@ -1,31 +1,4 @@
-// Event ids are "<ms>-<seq>", two decimal integers, as Redis stream ids (and the embedded log's)
-// are written: increasing per user, opaque to clients.
+// Event ids are part of the wire protocol (src/protocol/event-ids.ts, shared with the web app);
+// re-exported here for the server's modules.
 
-export const EVENT_ID_PATTERN = /^\d{1,20}-\d{1,20}$/;
-
-/**
- * Compares two event ids in log order. Runs for every live event on every socket, so it compares
- * the digits in place instead of splitting and parsing: for numbers written without leading
- * zeros, more digits means larger, and equally many compare like text. (Number() would also lose
- * precision past 2^53, which an id's 20 digits allow.)
- */
-export function compareEventIds(a: string, b: string): number {
-  const aDash = a.indexOf('-');
-  const bDash = b.indexOf('-');
-  if (aDash !== bDash) return aDash - bDash;
-  for (let i = 0; i < aDash; i++) {
-    const diff = a.charCodeAt(i) - b.charCodeAt(i);
-    if (diff !== 0) return diff;
-  }
-  if (a.length - aDash !== b.length - bDash) return a.length - aDash - (b.length - bDash);
-  for (let i = aDash + 1; i < a.length; i++) {
-    const diff = a.charCodeAt(i) - b.charCodeAt(i);
-    if (diff !== 0) return diff;
-  }
-  return 0;
-}
-
-/** The id without leading zeros ("007-01" → "7-1"), the form compareEventIds expects. */
-export function canonicalEventId(id: string): string {
-  return id.replace(/^0+(?=\d)/, '').replace(/-0+(?=\d)/, '-');
-}
+export { EVENT_ID_PATTERN, canonicalEventId, compareEventIds } from '../protocol/event-ids.js';

@@ -150,7 +150,7 @@ export interface WorkerRegistry {
   remove(workerId: string): Promise<void>;
 }
 
-export type PreviewLevel = 'none' | 'sender' | 'full';
+export type PreviewLevel = import('../protocol/accounts.js').PreviewLevel;
 
 export interface PushSubscriptionRecord {
   id: string;

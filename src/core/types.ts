@@ -1,23 +1,12 @@
-import type { ImapSecurity } from '../config.js';
+import type { AccountState, AccountView, ImapSettings } from '../protocol/accounts.js';
 import type { AccountRef } from '../keys.js';
 
-export type AccountState =
-  | 'connecting'
-  | 'idle'
-  | 'polling'
-  | 'reconnecting'
-  | 'auth_failed'
-  | 'error'
-  | 'disabled';
+// The wire types live in src/protocol (shared with the web app); re-exported here so the server's
+// modules keep one place to import their types from.
+export type { AccountState, AccountView, ImapSecurity, ImapSettings, PreviewLevel } from '../protocol/accounts.js';
+export type { AnyMailEvent, EventDataByType, EventType, MailAddress, MailEvent, NewEvent } from '../protocol/events.js';
 
-/** What the worker needs to reach a mailbox, with the password still encrypted. */
-export interface ImapSettings {
-  host: string;
-  port: number;
-  security: ImapSecurity;
-  user: string;
-}
-
+/** An account as stored, with what only the server may see (its owner, the sealed password). */
 export interface AccountRecord extends AccountRef {
   email: string;
   imap: ImapSettings;
@@ -29,18 +18,6 @@ export interface AccountRecord extends AccountRef {
   lastError?: string;
   unseen?: number;
   createdAt: string;
-  updatedAt: string;
-}
-
-/** The account as the API shows it: never the password. */
-export interface AccountView {
-  id: string;
-  email: string;
-  imap: ImapSettings;
-  mailboxes: string[];
-  state: AccountState;
-  lastError?: string;
-  unseen?: number;
   updatedAt: string;
 }
 
@@ -56,41 +33,3 @@ export function toAccountView(record: AccountRecord): AccountView {
     updatedAt: record.updatedAt,
   };
 }
-
-export interface MailAddress {
-  name: string;
-  address: string;
-}
-
-export interface EventDataByType {
-  'mail.new': {
-    uid: number;
-    uidValidity: string;
-    messageId: string | null;
-    from: MailAddress;
-    subject: string;
-    date: string | null;
-    snippet: string | null;
-    unseen: number;
-    catchUp: boolean;
-  };
-  'mail.batch': { count: number; firstUid: number; lastUid: number; unseen: number; catchUp: boolean };
-  'mail.flags': { uid: number; seen: boolean; flags: string[]; unseen: number };
-  'mail.expunged': { uids?: number[]; unseen: number };
-  'mailbox.reset': { uidValidity: string };
-  'account.state': { state: AccountState; error?: string };
-}
-
-export type EventType = keyof EventDataByType;
-
-/** An event before the log gives it an id. */
-export interface NewEvent<T extends EventType = EventType> {
-  type: T;
-  accountId: string;
-  mailbox: string | null;
-  time: string;
-  data: EventDataByType[T];
-}
-
-/** An event as every channel carries it. `id` is the event log's, opaque and increasing per user. */
-export type MailEvent<T extends EventType = EventType> = NewEvent<T> & { id: string };

@@ -7,6 +7,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AccountState, EventType, MailEvent } from '../core/types.js';
+import { ACCOUNT_STATES } from '../protocol/accounts.js';
 import { isCatchUpMail, type LiveEvent } from '../core/live-event.js';
 import type { PushOutcome } from '../push/delivery.js';
 
@@ -20,7 +21,6 @@ export interface MetricSources {
   pushQueueDepth?(): Promise<number>;
 }
 
-const ACCOUNT_STATES: AccountState[] = ['connecting', 'idle', 'polling', 'reconnecting', 'auth_failed', 'error', 'disabled'];
 
 export class GatewayMetrics {
   readonly registry = new Registry();

@@ -4,6 +4,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorBody } from '../protocol/errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ReadinessCheck } from './readiness.js';
 
@@ -20,7 +21,7 @@ export async function startOpsServer(options: { host: string; port: number; metr
     };
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      return send(405, JSON.stringify({ error: { code: 'method_not_allowed', message: 'only GET is served here' } }));
+      return send(405, JSON.stringify(errorBody('method_not_allowed', 'only GET is served here')));
     }
     const answer = async () => {
       if (path === '/metrics') return send(200, await options.metrics.render(), options.metrics.contentType);
@@ -29,9 +30,9 @@ export async function startOpsServer(options: { host: string; port: number; metr
         const readiness = await options.readiness();
         return send(readiness.ready ? 200 : 503, JSON.stringify({ status: readiness.ready ? 'ready' : 'not_ready', checks: readiness.checks }));
       }
-      return send(404, JSON.stringify({ error: { code: 'not_found', message: 'this port serves /metrics, /healthz and /readyz' } }));
+      return send(404, JSON.stringify(errorBody('not_found', 'this port serves /metrics, /healthz and /readyz')));
     };
-    answer().catch(() => send(500, JSON.stringify({ error: { code: 'internal_error', message: 'internal error' } })));
+    answer().catch(() => send(500, JSON.stringify(errorBody('internal_error', 'internal error'))));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

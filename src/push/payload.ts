@@ -6,35 +6,19 @@
 
 import type { PreviewLevel } from '../core/ports.js';
 import type { MailEvent } from '../core/types.js';
+import { batchNotificationTag, notificationTag, type PushPayload } from '../protocol/push.js';
 
 export const MAX_PAYLOAD_BYTES = 3900;
 const MAX_TITLE_BYTES = 256;
 
-export interface NotificationPayload {
-  v: 1;
-  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test';
-  accountId?: string;
-  mailbox?: string | null;
-  /** Notification tag: a repeat with the same tag replaces the earlier notification. */
-  tag?: string;
-  /** Tags of notifications to close (dismiss). */
-  tags?: string[];
-  title?: string;
-  body?: string;
-  unseen?: number;
-  eventId?: string;
-  time?: string;
-}
+/** The payload as the service worker reads it (src/protocol/push.ts). */
+export type NotificationPayload = PushPayload;
 
 export interface PushMessage {
   payload: NotificationPayload;
   urgency: 'high' | 'normal' | 'low';
   /** RFC 8030 Topic: a newer message with the same topic replaces an undelivered older one. */
   topicKey?: string;
-}
-
-export function messageTag(accountId: string, mailbox: string | null, uid: number): string {
-  return `${accountId}:${mailbox ?? ''}:${uid}`;
 }
 
 /** Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary, marking the cut with "…". */
@@ -110,7 +94,7 @@ export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | 
       const full = [data.subject || '(no subject)', data.snippet].filter(Boolean).join('\n');
       const body = preview === 'full' ? full : preview === 'sender' ? 'New message' : `${data.unseen} unread`;
       return {
-        payload: fitPayload({ ...base, type: 'mail.new', tag: messageTag(event.accountId, event.mailbox, data.uid), title, body, unseen: data.unseen }),
+        payload: fitPayload({ ...base, type: 'mail.new', tag: notificationTag(event.accountId, event.mailbox, data.uid), title, body, unseen: data.unseen }),
         urgency: 'high',
         topicKey: event.accountId,
       };
@@ -118,19 +102,19 @@ export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | 
     case 'mail.batch': {
       const data = (event as MailEvent<'mail.batch'>).data;
       return {
-        payload: fitPayload({ ...base, type: 'mail.batch', tag: `${event.accountId}:${event.mailbox ?? ''}:batch`, title: `${data.count} new messages`, body: `${data.unseen} unread`, unseen: data.unseen }),
+        payload: fitPayload({ ...base, type: 'mail.batch', tag: batchNotificationTag(event.accountId, event.mailbox), title: `${data.count} new messages`, body: `${data.unseen} unread`, unseen: data.unseen }),
         urgency: 'high',
         topicKey: event.accountId,
       };
     }
     case 'mail.flags': {
       const data = (event as MailEvent<'mail.flags'>).data;
-      return { payload: fitPayload({ ...base, type: 'dismiss', tags: [messageTag(event.accountId, event.mailbox, data.uid)], unseen: data.unseen }), urgency: 'low' };
+      return { payload: fitPayload({ ...base, type: 'dismiss', tags: [notificationTag(event.accountId, event.mailbox, data.uid)], unseen: data.unseen }), urgency: 'low' };
     }
     case 'mail.expunged': {
       const data = (event as MailEvent<'mail.expunged'>).data;
       const uids = data.uids ?? [];
-      return { payload: fitPayload({ ...base, type: 'dismiss', tags: uids.map((uid) => messageTag(event.accountId, event.mailbox, uid)), unseen: data.unseen }), urgency: 'low' };
+      return { payload: fitPayload({ ...base, type: 'dismiss', tags: uids.map((uid) => notificationTag(event.accountId, event.mailbox, uid)), unseen: data.unseen }), urgency: 'low' };
     }
     default:
       return undefined;

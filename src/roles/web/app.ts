@@ -21,7 +21,7 @@ import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
 import { configRoutes } from './routes/config.js';
 import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from './web-client.js';
-import { CloseCode } from './stream-client.js';
+import { CloseCode } from '../../protocol/stream.js';
 import { opsRoutes } from './routes/ops.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { readinessCheck, type ReadinessCheck } from '../../observability/readiness.js';

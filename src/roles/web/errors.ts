@@ -3,15 +3,18 @@
 
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { errorBody, type ErrorCode, type ErrorStatus } from '../../protocol/errors.js';
 
+/** `code` is an ErrorCode (src/protocol/errors.ts); a client treats one it does not know as a plain failure. */
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }),
 }, { $id: 'ErrorBody', title: 'ErrorBody' });
 /** Routes point at the one shared schema, so OpenAPI lists it once under components. */
 export const ErrorBodyRef = Type.Ref('ErrorBody');
 
-export class ApiError extends Error {
-  constructor(readonly statusCode: number, readonly code: string, message: string) {
+/** An answer other than 2xx. The status must be the one the protocol gives the code. */
+export class ApiError<C extends ErrorCode = ErrorCode> extends Error {
+  constructor(readonly statusCode: ErrorStatus<C>, readonly code: C, message: string) {
     super(message);
     this.name = 'ApiError';
   }
@@ -24,26 +27,26 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.addSchema(ErrorBody);
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     if (error instanceof ApiError) {
-      return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
+      return reply.code(error.statusCode).send(errorBody(error.code, error.message));
     }
     const status = error.statusCode ?? 500;
     if (error.validation) {
-      return reply.code(400).send({ error: { code: 'invalid_request', message: error.message } });
+      return reply.code(400).send(errorBody('invalid_request', error.message));
     }
     if (status === 429) {
-      return reply.code(429).send({ error: { code: 'rate_limited', message: 'too many requests; try again later' } });
+      return reply.code(429).send(errorBody('rate_limited', 'too many requests; try again later'));
     }
     if (status >= 400 && status < 500) {
       // Fastify's own client errors: bad JSON, wrong content type, body too large, ...
       const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
-      return reply.code(status).send({ error: { code, message: error.message } });
+      return reply.code(status).send(errorBody(code, error.message));
     }
     request.log.error({ err: error }, 'request failed');
-    return reply.code(status >= 500 && status < 600 ? status : 500).send({
-      error: { code: status === 503 ? 'unavailable' : 'internal_error', message: 'internal error; it has been logged' },
-    });
+    return reply.code(status >= 500 && status < 600 ? status : 500).send(
+      errorBody(status === 503 ? 'unavailable' : 'internal_error', 'internal error; it has been logged'),
+    );
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
+    reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
   });
 }

@@ -1,10 +1,29 @@
 // Request and response schemas of the REST API. Responses are serialised through these, so a
 // field that is not listed (a password, say) can never leak into a response.
 
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
+import { ACCOUNT_STATES, IMAP_SECURITIES, PREVIEW_LEVELS, type AccountView, type PublicConfig as PublicConfigShape } from '../../protocol/accounts.js';
+import { EVENT_ID_MAX_LENGTH, EVENT_ID_PATTERN_SOURCE } from '../../protocol/event-ids.js';
+import { HEARTBEAT_SECONDS, type StreamQuery as StreamQueryShape } from '../../protocol/stream.js';
 import { ErrorBodyRef } from './errors.js';
 
-const Security = Type.Union([Type.Literal('tls'), Type.Literal('starttls'), Type.Literal('none')]);
+type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * `schemaOf<T>()(schema)` compiles only when the schema's static type is the protocol's type T
+ * (src/protocol, shared with the web app), both ways, so neither can change without the other.
+ */
+export const schemaOf = <T>() => <S extends TSchema>(schema: S & (SameType<Static<S>, T> extends true ? unknown : { mismatch: [Static<S>, T] })): S => schema;
+
+type LiteralsOf<T> = T extends readonly [infer Head extends string, ...infer Rest] ? [TLiteral<Head>, ...LiteralsOf<Rest>] : [];
+
+/** One literal per value of a protocol list: `['tls', …] as const` → 'tls' | … */
+function literals<const T extends readonly string[]>(values: T): TUnion<LiteralsOf<T>> {
+  return Type.Union(values.map((value) => Type.Literal(value))) as unknown as TUnion<LiteralsOf<T>>;
+}
+
+export const Security = literals(IMAP_SECURITIES);
+export const Preview = literals(PREVIEW_LEVELS);
 const MailboxName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
 const Mailboxes = Type.Array(MailboxName, { minItems: 1, maxItems: 5, uniqueItems: true });
 
@@ -39,12 +58,9 @@ export const PatchAccountBody = Type.Object(
 );
 export type PatchAccountBody = Static<typeof PatchAccountBody>;
 
-const AccountState = Type.Union([
-  Type.Literal('connecting'), Type.Literal('idle'), Type.Literal('polling'), Type.Literal('reconnecting'),
-  Type.Literal('auth_failed'), Type.Literal('error'), Type.Literal('disabled'),
-]);
+const AccountState = literals(ACCOUNT_STATES);
 
-export const Account = Type.Object({
+export const Account = schemaOf<AccountView>()(Type.Object({
   id: Type.String(),
   email: Type.String(),
   imap: Type.Object({ host: Type.String(), port: Type.Integer(), security: Security, user: Type.String() }),
@@ -53,13 +69,23 @@ export const Account = Type.Object({
   lastError: Type.Optional(Type.String()),
   unseen: Type.Optional(Type.Integer()),
   updatedAt: Type.String(),
-});
+}));
+
+export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({
+  imap: Type.Object({
+    /** Absent when the gateway has no default IMAP host: the client must ask for one. */
+    host: Type.Optional(Type.String()),
+    port: Type.Integer(),
+    security: Security,
+  }),
+  push: Type.Object({ enabled: Type.Boolean() }),
+}));
 
 export const CreatedAccount = Type.Object({ account: Account, token: Type.Optional(Type.String()) });
 export const AccountEnvelope = Type.Object({ account: Account });
 export const AccountList = Type.Object({ accounts: Type.Array(Account) });
 
-export const EventId = Type.String({ pattern: '^[0-9]{1,20}-[0-9]{1,20}$', maxLength: 41 });
+export const EventId = Type.String({ pattern: EVENT_ID_PATTERN_SOURCE, maxLength: EVENT_ID_MAX_LENGTH });
 
 export const EventsQuery = Type.Object(
   {
@@ -68,6 +94,16 @@ export const EventsQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/**
+ * GET /v1/stream's query. A failed check is not answered with a 400 (the route attaches it
+ * instead): the client asked for a WebSocket, so the socket opens and closes with 4400, the same
+ * answer as for bad values in the auth message, which no schema sees.
+ */
+export const StreamQuery = schemaOf<StreamQueryShape>()(Type.Object({
+  since: Type.Optional(EventId),
+  heartbeat: Type.Optional(Type.Integer({ minimum: HEARTBEAT_SECONDS.min, maximum: HEARTBEAT_SECONDS.max })),
+}));
 
 export const Event = Type.Object({
   id: Type.String(),

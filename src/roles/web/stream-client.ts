@@ -7,7 +7,8 @@
 // connection comes back, because pub/sub drops what it could not deliver.
 
 import type { WebSocket } from 'ws';
-import { canonicalEventId, compareEventIds } from '../../core/event-ids.js';
+import { canonicalEventId, compareEventIds } from '../../protocol/event-ids.js';
+import { CloseCode, type ResyncRequiredMessage } from '../../protocol/stream.js';
 import type { LiveEvent } from '../../core/live-event.js';
 import type { EventLog } from '../../core/ports.js';
 
@@ -16,13 +17,7 @@ const REPLAY_PAGE = 500;
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Live JSON arrives as bytes; it still goes out as a text frame. */
 const TEXT = { binary: false } as const;
-
-export const CloseCode = {
-  goingAway: 1001,
-  tryAgainLater: 1013,
-  badMessage: 4400,
-  unauthorized: 4401,
-} as const;
+const RESYNC_REQUIRED = JSON.stringify({ type: 'resync_required' } satisfies ResyncRequiredMessage);
 
 export class StreamClient {
   private lastId: string | undefined;
@@ -39,7 +34,7 @@ export class StreamClient {
   /** Starts the stream: replay after `since` (or from now), then live. */
   async begin(since: string | undefined): Promise<void> {
     if (since && (await this.eventLog.isTrimmedAfter(this.userId, since))) {
-      this.sendRaw(JSON.stringify({ type: 'resync_required' }));
+      this.sendRaw(RESYNC_REQUIRED);
     }
     this.lastId = since !== undefined ? canonicalEventId(since) : await this.eventLog.latestId(this.userId);
     await this.catchUp();

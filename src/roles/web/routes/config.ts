@@ -4,19 +4,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
 import type { Config } from '../../../config.js';
-import { errorResponses } from '../schemas.js';
-
-const PublicConfig = Type.Object({
-  imap: Type.Object({
-    /** Absent when the gateway has no default IMAP host: the client must ask for one. */
-    host: Type.Optional(Type.String()),
-    port: Type.Integer(),
-    security: Type.Union([Type.Literal('tls'), Type.Literal('starttls'), Type.Literal('none')]),
-  }),
-  push: Type.Object({ enabled: Type.Boolean() }),
-});
+import { PublicConfig, errorResponses } from '../schemas.js';
 
 export function configRoutes(deps: { config: Config }) {
   const { imap, push } = deps.config;

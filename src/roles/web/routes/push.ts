@@ -12,9 +12,7 @@ import { newId } from '../../../core/tokens.js';
 import { testJob, type PushQueue } from '../../../push/delivery.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
-import { errorResponses } from '../schemas.js';
-
-const Preview = Type.Union([Type.Literal('none'), Type.Literal('sender'), Type.Literal('full')]);
+import { Preview, errorResponses } from '../schemas.js';
 
 const SubscribeBody = Type.Object({
   subscription: Type.Object({

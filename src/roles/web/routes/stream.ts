@@ -6,11 +6,13 @@ import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket'; // adds the { websocket: true } route option
 import type { Config } from '../../../config.js';
 import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
-import { EVENT_ID_PATTERN } from '../../../core/event-ids.js';
 import { toAccountView } from '../../../core/types.js';
 import type { GatewayMetrics } from '../../../observability/metrics.js';
+import { EVENT_ID_PATTERN } from '../../../protocol/event-ids.js';
+import { CloseCode, HEARTBEAT_SECONDS, type AuthMessage, type PingMessage, type PongMessage, type ReadyMessage } from '../../../protocol/stream.js';
 import { bearerToken, type Authenticator } from '../auth.js';
-import { CloseCode, StreamClient } from '../stream-client.js';
+import { StreamQuery } from '../schemas.js';
+import { StreamClient } from '../stream-client.js';
 
 export interface StreamDeps {
   config: Config;
@@ -21,22 +23,23 @@ export interface StreamDeps {
   metrics?: GatewayMetrics;
 }
 
+/** The client's values, from the query or the auth message, not yet checked. */
 interface StreamOptions {
   token?: string;
-  since?: string;
-  heartbeat?: number;
+  since?: unknown;
+  heartbeat?: unknown;
 }
 
 /** Heartbeat seconds a client may ask for, like ActiveSync's: 10 s to 29 min. */
 function heartbeatMs(requested: unknown, fallbackMs: number): number | undefined {
   if (requested === undefined || requested === '') return fallbackMs;
   const seconds = Number(requested);
-  if (!Number.isInteger(seconds) || seconds < 10 || seconds > 1740) return undefined;
+  if (!Number.isInteger(seconds) || seconds < HEARTBEAT_SECONDS.min || seconds > HEARTBEAT_SECONDS.max) return undefined;
   return seconds * 1000;
 }
 
-const PING = '{"type":"ping"}';
-const PONG = '{"type":"pong"}';
+const PING = JSON.stringify({ type: 'ping' } satisfies PingMessage);
+const PONG = JSON.stringify({ type: 'pong' } satisfies PongMessage);
 
 export function streamRoutes(deps: StreamDeps) {
   const clients = new Set<StreamClient>();
@@ -45,9 +48,10 @@ export function streamRoutes(deps: StreamDeps) {
 
   async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions): Promise<void> {
     const fail = (reason: string, code: number = CloseCode.unauthorized) => socket.close(code, reason);
-    if (options.since !== undefined && !EVENT_ID_PATTERN.test(options.since)) return fail('since is not an event id', CloseCode.badMessage);
+    const since = options.since as string | undefined;
+    if (since !== undefined && !EVENT_ID_PATTERN.test(since)) return fail('since is not an event id', CloseCode.badMessage);
     const pingMs = heartbeatMs(options.heartbeat, deps.config.web.wsPingMs);
-    if (pingMs === undefined) return fail('heartbeat must be 10 to 1740 seconds', CloseCode.badMessage);
+    if (pingMs === undefined) return fail(`heartbeat must be ${HEARTBEAT_SECONDS.min} to ${HEARTBEAT_SECONDS.max} seconds`, CloseCode.badMessage);
     const principal = options.token ? await deps.auth.principal(options.token) : undefined;
     if (principal?.kind !== 'user') return fail('invalid token');
     if (socket.readyState !== socket.OPEN) return;
@@ -77,28 +81,31 @@ export function streamRoutes(deps: StreamDeps) {
       void unsubscribe();
     });
     const accounts = await deps.accounts.listForUser(principal.userId);
-    client.sendRaw(JSON.stringify({ type: 'ready', accounts: accounts.map(toAccountView), heartbeat: pingMs / 1000 }));
-    await client.begin(options.since);
+    client.sendRaw(JSON.stringify({ type: 'ready', accounts: accounts.map(toAccountView), heartbeat: pingMs / 1000 } satisfies ReadyMessage));
+    await client.begin(since);
     request.log.debug({ userId: principal.userId }, 'stream opened');
   }
 
   return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/v1/stream', { websocket: true }, (socket, request) => {
-      const query = request.query as Record<string, string | undefined>;
+    // The query schema documents and coerces; `attachValidation` keeps a failed check from being
+    // answered with an HTTP 400 before the upgrade: open() checks the same rules, for the query and
+    // the auth message alike, and closes the socket with 4400 (see StreamQuery in schemas.ts).
+    app.get('/v1/stream', { websocket: true, schema: { querystring: StreamQuery }, attachValidation: true }, (socket, request) => {
+      const query = request.query as Record<string, unknown>;
       const onError = (error: unknown) => {
         request.log.warn({ err: (error as Error).message }, 'stream failed');
         socket.close(CloseCode.tryAgainLater, 'internal error; reconnect');
       };
       const headerToken = bearerToken(request.headers.authorization);
       if (headerToken !== undefined) {
-        open(socket, request, { token: headerToken, since: query.since, heartbeat: query.heartbeat as unknown as number }).catch(onError);
+        open(socket, request, { token: headerToken, since: query.since, heartbeat: query.heartbeat }).catch(onError);
         return;
       }
       // No header: the first message must authenticate, within the configured time.
       const timer = setTimeout(() => socket.close(CloseCode.unauthorized, 'authentication timed out'), deps.config.web.wsAuthTimeoutMs);
       socket.once('message', (data) => {
         clearTimeout(timer);
-        let message: { type?: unknown; token?: unknown; since?: unknown; heartbeat?: unknown };
+        let message: { [K in keyof AuthMessage]?: unknown };
         try {
           message = JSON.parse(data.toString()) as typeof message;
         } catch {
@@ -108,7 +115,7 @@ export function streamRoutes(deps: StreamDeps) {
           return socket.close(CloseCode.unauthorized, 'expected {"type":"auth","token":"…"}');
         }
         const since = typeof message.since === 'string' ? message.since : query.since;
-        const heartbeat = (message.heartbeat ?? query.heartbeat) as number | undefined;
+        const heartbeat = message.heartbeat ?? query.heartbeat;
         open(socket, request, { token: message.token, since, heartbeat }).catch(onError);
       });
       socket.once('close', () => clearTimeout(timer));

@@ -1,0 +1,41 @@
+// Accounts as the API shows them (REST, the stream's `ready`, GET /v1/config), shared by the
+// server and the web app. Type-only apart from the const lists, which the server's TypeBox
+// schemas, config checks and metrics are built from, so a new state or level is added in one place.
+
+export const IMAP_SECURITIES = ['tls', 'starttls', 'none'] as const;
+export type ImapSecurity = (typeof IMAP_SECURITIES)[number];
+
+/** An account's connection as the worker last reported it. */
+export const ACCOUNT_STATES = ['connecting', 'idle', 'polling', 'reconnecting', 'auth_failed', 'error', 'disabled'] as const;
+export type AccountState = (typeof ACCOUNT_STATES)[number];
+
+/** How much of a message a push notification shows: nothing, the sender, or sender and subject. */
+export const PREVIEW_LEVELS = ['none', 'sender', 'full'] as const;
+export type PreviewLevel = (typeof PREVIEW_LEVELS)[number];
+
+/** Where and how an account's mailbox is reached (the password is never shown). */
+export interface ImapSettings {
+  host: string;
+  port: number;
+  security: ImapSecurity;
+  user: string;
+}
+
+/** The account as the API shows it: never the password. */
+export interface AccountView {
+  id: string;
+  email: string;
+  imap: ImapSettings;
+  mailboxes: string[];
+  state: AccountState;
+  lastError?: string;
+  unseen?: number;
+  updatedAt: string;
+}
+
+/** GET /v1/config: what a client needs before it has a token. */
+export interface PublicConfig {
+  /** `host` is absent when the gateway has no default IMAP host: the client must ask for one. */
+  imap: { host?: string; port: number; security: ImapSecurity };
+  push: { enabled: boolean };
+}

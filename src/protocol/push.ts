@@ -1,0 +1,50 @@
+// What a Web Push message carries (the gateway builds it in src/push/payload.ts, the service
+// worker shows it) and the notification tags both ends agree on. The service worker is a classic
+// script and imports this file's types only.
+
+import type { PreviewLevel } from './accounts.js';
+
+export interface PushPayload {
+  v: 1;
+  /** `dismiss` closes notifications of mail read or deleted elsewhere; `test` is POST …/test. */
+  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test';
+  accountId?: string;
+  mailbox?: string | null;
+  /** Notification tag: a repeat with the same tag replaces the earlier notification. */
+  tag?: string;
+  /** Tags of notifications to close (dismiss). */
+  tags?: string[];
+  /** Chosen by the gateway for the subscription's preview level. */
+  title?: string;
+  body?: string;
+  /** The account's unread count, for the icon badge. */
+  unseen?: number;
+  eventId?: string;
+  time?: string;
+}
+
+/** The settings a device's push subscription is saved with (POST /v1/push/subscriptions). */
+export interface PushSubscriptionBody {
+  endpoint: string;
+  expirationTime?: number | null;
+  keys: { p256dh: string; auth: string };
+}
+
+export interface SubscribeRequest {
+  subscription: PushSubscriptionBody;
+  accounts?: string[];
+  preview?: PreviewLevel;
+}
+
+/**
+ * The tag of one message's notification, "<accountId>:<mailbox>:<uid>": a dismiss names it to
+ * close that notification, and the web app's feed keys the message by it.
+ */
+export function notificationTag(accountId: string, mailbox: string | null, uid: number): string {
+  return `${accountId}:${mailbox ?? ''}:${uid}`;
+}
+
+/** The tag of an account's "n new messages" notification: each batch replaces the one before. */
+export function batchNotificationTag(accountId: string, mailbox: string | null): string {
+  return `${accountId}:${mailbox ?? ''}:batch`;
+}
