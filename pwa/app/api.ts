@@ -1,50 +1,28 @@
 // The gateway's REST API as the app uses it, and what each error code means to a person.
 
-export type ImapSecurity = 'tls' | 'starttls' | 'none';
-export type AccountState = 'connecting' | 'idle' | 'polling' | 'reconnecting' | 'auth_failed' | 'error' | 'disabled';
-export type Preview = 'none' | 'sender' | 'full';
+import type { AccountView, ImapSecurity, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
+import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
+import type { PushSubscriptionBody } from '../../src/protocol/push.js';
 
-export interface Account {
-  id: string;
-  email: string;
-  imap: { host: string; port: number; security: ImapSecurity; user: string };
-  mailboxes: string[];
-  state: AccountState;
-  lastError?: string;
-  unseen?: number;
-  updatedAt: string;
-}
+// The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
+export type { AccountState, ImapSecurity, PublicConfig } from '../../src/protocol/accounts.js';
+export type { AnyMailEvent as MailEvent } from '../../src/protocol/events.js';
+export type { PushSubscriptionBody } from '../../src/protocol/push.js';
+export type Account = AccountView;
+export type Preview = PreviewLevel;
 
-export interface PublicConfig {
-  imap: { host?: string; port: number; security: ImapSecurity };
-  push: { enabled: boolean };
-}
-
-/** One event, as the stream and GET /v1/events carry it. */
-export interface MailEvent {
-  id: string;
-  type: string;
-  accountId: string;
-  mailbox: string | null;
-  time: string;
-  data: Record<string, unknown>;
-}
-
-export interface PushSubscriptionBody {
-  endpoint: string;
-  expirationTime?: number | null;
-  keys: { p256dh: string; auth: string };
-}
+/** A gateway error code, or one of the app's own: no answer at all, or one without an error body. */
+export type FailureCode = ErrorCode | 'network' | 'http_error';
 
 /** An answer other than 2xx, or no answer at all (`code` 'network'). */
 export class ApiFailure extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(readonly status: number, readonly code: FailureCode, message: string) {
     super(message);
     this.name = 'ApiFailure';
   }
 }
 
-const MESSAGES: Record<string, string> = {
+const MESSAGES: Partial<Record<FailureCode, string>> = {
   imap_auth_failed: 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',
   imap_host_not_allowed: 'This gateway is not allowed to connect to that mail server. Check the server name under “Server settings”, or ask the gateway’s operator.',
   imap_insecure_not_allowed: 'This gateway only connects to mail servers over an encrypted connection. Choose TLS or STARTTLS under “Server settings”.',
@@ -62,7 +40,8 @@ const MESSAGES: Record<string, string> = {
 /** A sentence a person can act on, for any failure. */
 export function describeError(error: unknown): string {
   if (error instanceof ApiFailure) {
-    if (MESSAGES[error.code]) return MESSAGES[error.code]!;
+    const sentence = MESSAGES[error.code];
+    if (sentence) return sentence;
     if (error.code === 'invalid_request') return `Please check the details you entered (${error.message}).`;
     if (error.status >= 500) return 'The gateway had a problem. Try again in a moment.';
     return error.message;
@@ -92,7 +71,7 @@ export class Api {
       parsed = undefined;
     }
     if (!response.ok) {
-      const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      const error = (parsed as Partial<ErrorBody> | undefined)?.error;
       throw new ApiFailure(response.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${response.status}`);
     }
     return parsed as T;

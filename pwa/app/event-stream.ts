@@ -3,6 +3,7 @@
 // The gateway then replays what was missed, once and in order; the feed ignores anything at or
 // below its last id, so an overlap cannot show twice either.
 
+import { CloseCode, type AuthMessage, type PingMessage, type ServerMessage } from '../../src/protocol/stream.js';
 import type { Account, MailEvent } from './api.js';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'offline';
@@ -22,10 +23,6 @@ export interface StreamHandlers {
   onBadResumePoint(): void;
 }
 
-/** Close codes the gateway uses (src/roles/web/stream-client.ts). */
-const UNAUTHORIZED = 4401;
-const BAD_MESSAGE = 4400;
-
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 15_000;
 /**
@@ -35,6 +32,7 @@ const MAX_RETRY_MS = 15_000;
  */
 const PING_EVERY_MS = 25_000;
 const SILENCE_LIMIT_MS = 2 * PING_EVERY_MS + 5_000;
+const PING = JSON.stringify({ type: 'ping' } satisfies PingMessage);
 
 export class EventStream {
   private socket: WebSocket | undefined;
@@ -65,7 +63,7 @@ export class EventStream {
     clearInterval(this.heartbeat);
     const socket = this.socket;
     this.socket = undefined;
-    socket?.close(1000, 'signed out');
+    socket?.close(CloseCode.normal, 'signed out');
   }
 
   private retryNow(): void {
@@ -86,25 +84,25 @@ export class EventStream {
     // Browsers cannot set headers on a WebSocket: the token (and resume point) go in the first message.
     socket.addEventListener('open', () => {
       const since = this.handlers.since();
-      socket.send(JSON.stringify({ type: 'auth', token, ...(since ? { since } : {}) }));
+      socket.send(JSON.stringify({ type: 'auth', token, ...(since ? { since } : {}) } satisfies AuthMessage));
     });
     socket.addEventListener('message', (message) => {
       if (socket !== this.socket) return;
       this.lastHeardAt = Date.now();
-      let parsed: { type?: string; id?: string; accounts?: Account[] };
+      let parsed: ServerMessage;
       try {
-        parsed = JSON.parse(String(message.data)) as typeof parsed;
+        parsed = JSON.parse(String(message.data)) as ServerMessage;
       } catch {
         return;
       }
-      if (parsed.type === 'ready') {
+      if (parsed?.type === 'ready') {
         this.watch(socket);
         this.failures = 0;
         this.handlers.onState('live');
         this.handlers.onReady(parsed.accounts ?? []);
-      } else if (parsed.type === 'resync_required') {
+      } else if (parsed?.type === 'resync_required') {
         this.handlers.onResyncRequired();
-      } else if (typeof parsed.id === 'string') {
+      } else if (typeof (parsed as { id?: unknown } | null)?.id === 'string') {
         this.handlers.onEvent(parsed as MailEvent);
       }
     });
@@ -112,12 +110,12 @@ export class EventStream {
       if (socket !== this.socket || !this.running) return;
       this.socket = undefined;
       clearInterval(this.heartbeat);
-      if (event.code === UNAUTHORIZED) {
+      if (event.code === CloseCode.unauthorized) {
         this.running = false;
         this.handlers.onUnauthorized();
         return;
       }
-      if (event.code === BAD_MESSAGE) this.handlers.onBadResumePoint();
+      if (event.code === CloseCode.badMessage) this.handlers.onBadResumePoint();
       this.scheduleRetry();
     });
   }
@@ -131,11 +129,11 @@ export class EventStream {
       if (Date.now() - this.lastHeardAt > SILENCE_LIMIT_MS) {
         clearInterval(this.heartbeat);
         this.socket = undefined;
-        socket.close(4000, 'no answer to ping');
+        socket.close(CloseCode.noAnswer, 'no answer to ping');
         this.scheduleRetry();
         return;
       }
-      socket.send('{"type":"ping"}');
+      socket.send(PING);
     }, PING_EVERY_MS);
   }
 

@@ -2,10 +2,12 @@
 // per account, and the id of the last event applied. Events at or below that id are ignored, so a
 // replay that overlaps what the feed already holds can never show a message twice.
 
+import { compareEventIds } from '../../src/protocol/event-ids.js';
+import { notificationTag } from '../../src/protocol/push.js';
 import type { Account, MailEvent } from './api.js';
 
 export interface FeedItem {
-  /** account:mailbox:uid — the same tag the push notification of this message carries. */
+  /** notificationTag(): the same tag the push notification of this message carries. */
   key: string;
   eventId: string;
   accountId: string;
@@ -29,17 +31,6 @@ export interface FeedState {
 /** Enough for a notification feed; older items fall off the end. */
 const MAX_ITEMS = 200;
 
-/** Event ids are "<ms>-<seq>" and increase per user. */
-export function compareEventIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const byTime = BigInt(am) - BigInt(bm);
-  if (byTime !== 0n) return byTime < 0n ? -1 : 1;
-  const bySeq = BigInt(as) - BigInt(bs);
-  return bySeq === 0n ? 0 : bySeq < 0n ? -1 : 1;
-}
-
-const tagOf = (accountId: string, mailbox: string | null, uid: unknown) => `${accountId}:${mailbox ?? ''}:${String(uid)}`;
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
 export class Feed {
@@ -87,13 +78,14 @@ export class Feed {
   apply(event: MailEvent): boolean {
     if (this.state.lastEventId && compareEventIds(event.id, this.state.lastEventId) <= 0) return false;
     this.state.lastEventId = event.id;
-    const { data } = event;
-    if (typeof data.unseen === 'number') this.state.unseen[event.accountId] = data.unseen;
+    if ('unseen' in event.data && typeof event.data.unseen === 'number') this.state.unseen[event.accountId] = event.data.unseen;
+    const tagOf = (uid: number) => notificationTag(event.accountId, event.mailbox, uid);
     switch (event.type) {
       case 'mail.new': {
-        const key = tagOf(event.accountId, event.mailbox, data.uid);
+        const { data } = event;
+        const key = tagOf(data.uid);
         if (this.state.items.some((item) => item.key === key)) return true;
-        const from = (data.from ?? {}) as { name?: unknown; address?: unknown };
+        const from: Partial<Record<'name' | 'address', unknown>> = data.from ?? {};
         this.add({
           key, eventId: event.id, accountId: event.accountId, mailbox: event.mailbox, kind: 'mail',
           from: text(from.name) ?? text(from.address) ?? 'Unknown sender',
@@ -107,16 +99,16 @@ export class Feed {
       case 'mail.batch':
         this.add({
           key: `${event.accountId}:${event.mailbox ?? ''}:batch:${event.id}`, eventId: event.id, accountId: event.accountId,
-          mailbox: event.mailbox, kind: 'batch', count: Number(data.count) || 0, time: event.time, read: false,
+          mailbox: event.mailbox, kind: 'batch', count: Number(event.data.count) || 0, time: event.time, read: false,
         });
         return true;
       case 'mail.flags': {
-        const item = this.state.items.find((i) => i.key === tagOf(event.accountId, event.mailbox, data.uid));
-        if (item) item.read = data.seen === true;
+        const item = this.state.items.find((i) => i.key === tagOf(event.data.uid));
+        if (item) item.read = event.data.seen === true;
         return true;
       }
       case 'mail.expunged': {
-        const gone = new Set((Array.isArray(data.uids) ? data.uids : []).map((uid) => tagOf(event.accountId, event.mailbox, uid)));
+        const gone = new Set((Array.isArray(event.data.uids) ? event.data.uids : []).map(tagOf));
         this.state.items = this.state.items.filter((item) => !gone.has(item.key));
         return true;
       }

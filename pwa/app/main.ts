@@ -71,9 +71,9 @@ const stream = new EventStream({
     deviceStore.saveFeed(feed.snapshot());
     const account = accounts.get(event.accountId);
     if (account) {
-      if (typeof event.data.unseen === 'number') account.unseen = event.data.unseen;
+      if ('unseen' in event.data && typeof event.data.unseen === 'number') account.unseen = event.data.unseen;
       if (event.type === 'account.state' && typeof event.data.state === 'string') {
-        account.state = event.data.state as Account['state'];
+        account.state = event.data.state;
         if (typeof event.data.error === 'string') account.lastError = event.data.error;
         else delete account.lastError;
       }

@@ -13,23 +13,14 @@ const DEVICE_CACHE = 'mailpush-device';
 const DEVICE_SETTINGS_URL = '/__device/settings.json';
 const UNSEEN_URL = '/__device/unseen.json';
 
-/** The gateway's push payload (src/push/payload.ts). */
-interface PushPayload {
-  v: 1;
-  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test';
-  accountId?: string;
-  tag?: string;
-  tags?: string[];
-  title?: string;
-  body?: string;
-  unseen?: number;
-  eventId?: string;
-  time?: string;
-}
+// The protocol's types, shared with the gateway (src/protocol). Inline `import()` types, because an
+// import statement would make this file a module; they are erased, so nothing is loaded at run time.
+type PushPayload = import('../../src/protocol/push.js').PushPayload;
+type PreviewLevel = import('../../src/protocol/accounts.js').PreviewLevel;
 
 interface DeviceSettings {
   token: string;
-  preview: 'none' | 'sender' | 'full';
+  preview: PreviewLevel;
   subscriptionId: string | null;
 }
 

@@ -1,7 +1,12 @@
 // The PWA's build steps around tsc (see the build:pwa script in package.json):
-//   node pwa/tools/build.mjs clean   removes dist/pwa, so no stale file is served or cached
-//   node pwa/tools/build.mjs         copies pwa/static into dist/pwa and writes the app-shell list
-//                                    and its content hash into dist/pwa/sw.js
+//   node pwa/tools/build.mjs clean   removes dist/pwa (and dist/pwa-sw), so no stale file is served or cached
+//   node pwa/tools/build.mjs         copies pwa/static into dist/pwa and writes the service worker to
+//                                    dist/pwa/sw.js with the app-shell list and its content hash
+//
+// tsc compiles the page (tsconfig.pwa.json) into dist/pwa/js/ with the repository's layout:
+// js/pwa/app/*.js and the protocol they share with the gateway, js/src/protocol/*.js. The service
+// worker (pwa/sw/tsconfig.json) uses the protocol's types only, but they still put src/protocol in
+// its program, so it compiles into dist/pwa-sw/ (the same layout) and only its sw.js is taken.
 // Plain node, no dependencies: it also runs in the Docker build stage.
 
 import { createHash } from 'node:crypto';
@@ -11,9 +16,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = path.join(root, 'dist', 'pwa');
+const swBuild = path.join(root, 'dist', 'pwa-sw');
 
 if (process.argv[2] === 'clean') {
   rmSync(out, { recursive: true, force: true });
+  rmSync(swBuild, { recursive: true, force: true });
   process.exit(0);
 }
 
@@ -37,7 +44,7 @@ for (const file of files) hash.update(file).update('\0').update(readFileSync(pat
 const version = hash.digest('hex').slice(0, 16);
 
 const placeholder = "{ version: 'SHELL_VERSION', files: ['SHELL_FILES'] }";
-const source = readFileSync(swFile, 'utf8');
-if (!source.includes(placeholder)) throw new Error('dist/pwa/sw.js has no shell placeholder: was pwa/sw/sw.ts changed?');
+const source = readFileSync(path.join(swBuild, 'pwa', 'sw', 'sw.js'), 'utf8');
+if (!source.includes(placeholder)) throw new Error('dist/pwa-sw/pwa/sw/sw.js has no shell placeholder: was pwa/sw/sw.ts changed?');
 writeFileSync(swFile, source.replace(placeholder, JSON.stringify({ version, files })));
 console.log(`pwa: ${files.length} shell files, version ${version}`);
