@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalEventId, compareEventIds } from '../../src/core/event-ids.js';
+import { canonicalEventId, compareEventIds } from '../../src/protocol/event-ids.js';
 
 const sign = (n: number) => Math.sign(n);
 
