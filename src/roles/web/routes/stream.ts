@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket'; // adds the { websocket: true } route option
+import { Type } from 'typebox';
 import type { Config } from '../../../config.js';
 import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
 import { toAccountView } from '../../../core/types.js';
@@ -87,10 +88,19 @@ export function streamRoutes(deps: StreamDeps) {
   }
 
   return async function register(app: FastifyInstance): Promise<void> {
+    // @fastify/websocket hides every WebSocket route from the OpenAPI document; this one is part of
+    // the API, so it is shown again with its query.
+    app.addHook('onRoute', (route) => {
+      if (route.url === '/v1/stream' && route.method === 'GET' && route.schema) route.schema.hide = false;
+    });
     // The query schema documents and coerces; `attachValidation` keeps a failed check from being
     // answered with an HTTP 400 before the upgrade: open() checks the same rules, for the query and
     // the auth message alike, and closes the socket with 4400 (see StreamQuery in schemas.ts).
-    app.get('/v1/stream', { websocket: true, schema: { querystring: StreamQuery }, attachValidation: true }, (socket, request) => {
+    const schema = {
+      querystring: StreamQuery,
+      response: { 101: Type.Null({ description: 'Switching Protocols: the WebSocket (see the README for its messages and close codes)' }) },
+    };
+    app.get('/v1/stream', { websocket: true, schema, attachValidation: true }, (socket, request) => {
       const query = request.query as Record<string, unknown>;
       const onError = (error: unknown) => {
         request.log.warn({ err: (error as Error).message }, 'stream failed');
