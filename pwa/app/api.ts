@@ -1,8 +1,8 @@
 // The gateway's REST API as the app uses it, and what each error code means to a person.
 
-import type { AccountView, ImapSecurity, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
+import type { AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, PatchAccountRequest, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
-import type { PushSubscriptionBody } from '../../src/protocol/push.js';
+import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
 
 // The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
 export type { AccountState, ImapSecurity, PublicConfig } from '../../src/protocol/accounts.js';
@@ -81,12 +81,12 @@ export class Api {
     return this.request('GET', '/v1/config');
   }
 
-  register(body: { email: string; password: string; host: string; port: number; security: ImapSecurity }): Promise<{ account: Account; token?: string }> {
+  register(body: { email: string; password: string; host: string; port: number; security: ImapSecurity }): Promise<CreatedAccount> {
     return this.request('POST', '/v1/accounts', {
       // The gateway checks `email` as an address; a bare login name is sent as the IMAP user only.
       ...(body.email.includes('@') ? { email: body.email } : {}),
       imap: { user: body.email, pass: body.password, host: body.host, port: body.port, security: body.security },
-    });
+    } satisfies CreateAccountRequest);
   }
 
   async accounts(): Promise<Account[]> {
@@ -94,7 +94,7 @@ export class Api {
   }
 
   async changePassword(accountId: string, password: string): Promise<Account> {
-    return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { imap: { pass: password } })).account;
+    return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { imap: { pass: password } } satisfies PatchAccountRequest)).account;
   }
 
   async removeAccount(accountId: string): Promise<void> {
@@ -105,8 +105,8 @@ export class Api {
     return (await this.request<{ publicKey: string }>('GET', '/v1/push/vapid-public-key')).publicKey;
   }
 
-  subscribe(subscription: PushSubscriptionBody, preview: Preview): Promise<{ id: string; preview: Preview }> {
-    return this.request('POST', '/v1/push/subscriptions', { subscription, preview });
+  subscribe(subscription: PushSubscriptionBody, preview: Preview): Promise<PushSubscriptionView> {
+    return this.request('POST', '/v1/push/subscriptions', { subscription, preview } satisfies SubscribeRequest);
   }
 
   async unsubscribe(subscriptionId: string): Promise<void> {

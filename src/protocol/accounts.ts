@@ -33,6 +33,26 @@ export interface AccountView {
   updatedAt: string;
 }
 
+/** POST /v1/accounts. Left out, `host`, `port` and `security` are the gateway's defaults (PublicConfig). */
+export interface CreateAccountRequest {
+  imap: { host?: string; port?: number; security?: ImapSecurity; user: string; pass: string };
+  email?: string;
+  mailboxes?: string[];
+}
+
+/** The answer to POST /v1/accounts; `token` only when the request came without one (a new user). */
+export interface CreatedAccount {
+  account: AccountView;
+  token?: string;
+}
+
+/** PATCH /v1/accounts/:id: at least one field. */
+export interface PatchAccountRequest {
+  imap?: { pass: string };
+  mailboxes?: string[];
+  disabled?: boolean;
+}
+
 /** GET /v1/config: what a client needs before it has a token. */
 export interface PublicConfig {
   /** `host` is absent when the gateway has no default IMAP host: the client must ask for one. */

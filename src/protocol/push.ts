@@ -36,6 +36,16 @@ export interface SubscribeRequest {
   preview?: PreviewLevel;
 }
 
+/** A saved subscription as the API shows it: only the endpoint's origin (the URL is a capability). */
+export interface PushSubscriptionView {
+  id: string;
+  /** Account ids whose mail it gets; empty means all of the user's accounts. */
+  accounts: string[];
+  preview: PreviewLevel;
+  createdAt: string;
+  endpointOrigin: string;
+}
+
 /**
  * The tag of one message's notification, "<accountId>:<mailbox>:<uid>": a dismiss names it to
  * close that notification, and the web app's feed keys the message by it.

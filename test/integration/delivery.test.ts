@@ -259,11 +259,17 @@ describe('stream authentication', () => {
     assert.equal(silent.messages.length, 0, 'nothing is sent before authentication');
   });
 
-  test('a heartbeat outside 10-1740 s is refused', async () => {
+  test('a heartbeat outside 10-1740 s, or a since that is no event id, is refused with 4400 (the query schema answers no HTTP 400)', async () => {
     const { token, stream } = await watchedMailbox();
     stream.close();
     const tooShort = StreamRecorder.open(base, { token, query: '?heartbeat=5' });
     assert.equal((await tooShort.waitForClose()).code, 4400);
+    const notANumber = StreamRecorder.open(base, { token, query: '?heartbeat=often' });
+    assert.equal((await notANumber.waitForClose()).code, 4400);
+    const badSince = StreamRecorder.open(base, { token, since: 'banana' });
+    const closed = await badSince.waitForClose();
+    assert.equal(closed.code, 4400);
+    assert.match(closed.reason, /since is not an event id/);
     const fine = StreamRecorder.open(base, { token, query: '?heartbeat=60' });
     const ready = await fine.waitFor((m) => m.type === 'ready', 5000, 'ready');
     assert.equal(ready.heartbeat, 60);

@@ -2,7 +2,10 @@
 // field that is not listed (a password, say) can never leak into a response.
 
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
-import { ACCOUNT_STATES, IMAP_SECURITIES, PREVIEW_LEVELS, type AccountView, type PublicConfig as PublicConfigShape } from '../../protocol/accounts.js';
+import {
+  ACCOUNT_STATES, IMAP_SECURITIES, PREVIEW_LEVELS, type AccountView, type CreateAccountRequest, type CreatedAccount as CreatedAccountShape,
+  type PatchAccountRequest, type PublicConfig as PublicConfigShape,
+} from '../../protocol/accounts.js';
 import { EVENT_ID_MAX_LENGTH, EVENT_ID_PATTERN_SOURCE } from '../../protocol/event-ids.js';
 import { HEARTBEAT_SECONDS, type StreamQuery as StreamQueryShape } from '../../protocol/stream.js';
 import { ErrorBodyRef } from './errors.js';
@@ -29,7 +32,7 @@ const Mailboxes = Type.Array(MailboxName, { minItems: 1, maxItems: 5, uniqueItem
 
 export const AccountIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
-export const CreateAccountBody = Type.Object(
+export const CreateAccountBody = schemaOf<CreateAccountRequest>()(Type.Object(
   {
     imap: Type.Object(
       {
@@ -45,17 +48,17 @@ export const CreateAccountBody = Type.Object(
     mailboxes: Type.Optional(Mailboxes),
   },
   { additionalProperties: false },
-);
+));
 export type CreateAccountBody = Static<typeof CreateAccountBody>;
 
-export const PatchAccountBody = Type.Object(
+export const PatchAccountBody = schemaOf<PatchAccountRequest>()(Type.Object(
   {
     imap: Type.Optional(Type.Object({ pass: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false })),
     mailboxes: Type.Optional(Mailboxes),
     disabled: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
-);
+));
 export type PatchAccountBody = Static<typeof PatchAccountBody>;
 
 const AccountState = literals(ACCOUNT_STATES);
@@ -81,7 +84,7 @@ export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({
   push: Type.Object({ enabled: Type.Boolean() }),
 }));
 
-export const CreatedAccount = Type.Object({ account: Account, token: Type.Optional(Type.String()) });
+export const CreatedAccount = schemaOf<CreatedAccountShape>()(Type.Object({ account: Account, token: Type.Optional(Type.String()) }));
 export const AccountEnvelope = Type.Object({ account: Account });
 export const AccountList = Type.Object({ accounts: Type.Array(Account) });
 

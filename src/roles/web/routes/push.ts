@@ -12,9 +12,10 @@ import { newId } from '../../../core/tokens.js';
 import { testJob, type PushQueue } from '../../../push/delivery.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
-import { Preview, errorResponses } from '../schemas.js';
+import { Preview, errorResponses, schemaOf } from '../schemas.js';
+import type { PushSubscriptionView, SubscribeRequest } from '../../../protocol/push.js';
 
-const SubscribeBody = Type.Object({
+const SubscribeBody = schemaOf<SubscribeRequest>()(Type.Object({
   subscription: Type.Object({
     endpoint: Type.String({ minLength: 1, maxLength: 2048 }),
     expirationTime: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
@@ -25,16 +26,16 @@ const SubscribeBody = Type.Object({
   }),
   accounts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100, uniqueItems: true })),
   preview: Type.Optional(Preview),
-}, { additionalProperties: false });
+}, { additionalProperties: false }));
 
-const SubscriptionView = Type.Object({
+const SubscriptionView = schemaOf<PushSubscriptionView>()(Type.Object({
   id: Type.String(),
   accounts: Type.Array(Type.String()),
   preview: Preview,
   createdAt: Type.String(),
   /** Only the origin: the full endpoint is a capability URL. */
   endpointOrigin: Type.String(),
-});
+}));
 
 const view = (r: PushSubscriptionRecord) => ({ id: r.id, accounts: r.accounts, preview: r.preview, createdAt: r.createdAt, endpointOrigin: new URL(r.endpoint).origin });
 
