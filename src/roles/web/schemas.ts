@@ -25,7 +25,7 @@ function literals<const T extends readonly string[]>(values: T): TUnion<Literals
   return Type.Union(values.map((value) => Type.Literal(value))) as unknown as TUnion<LiteralsOf<T>>;
 }
 
-export const Security = literals(IMAP_SECURITIES);
+const Security = literals(IMAP_SECURITIES);
 export const Preview = literals(PREVIEW_LEVELS);
 const MailboxName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
 const Mailboxes = Type.Array(MailboxName, { minItems: 1, maxItems: 5, uniqueItems: true });
