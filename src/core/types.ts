@@ -1,5 +1,5 @@
 import type { ImapSecurity } from '../config.js';
-import type { AccountRef } from '../keys.js';
+import type { AccountRef } from './account-ref.js';
 
 export type AccountState =
   | 'connecting'
