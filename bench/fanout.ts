@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { liveHeader } from '../src/adapters/redis/live-feed.js';
+import { liveEventArgs, liveMessage } from '../src/adapters/redis/live-wire.js';
 import type { NewEvent } from '../src/core/types.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
@@ -52,9 +52,9 @@ interface ShapeResult extends Shape {
 
 /**
  * A ~480-byte `mail.new` as the append script publishes it: its live header and id, then the
- * event with the id first. Built by concatenation from one serialised body, because the producer
- * shares the cores with the process it measures and a JSON.stringify per event would be its own,
- * not mailpush's, cost.
+ * event with the id first. Built by liveMessage (the script's splice, in TypeScript) from one
+ * serialised body, because the producer shares the cores with the process it measures and a
+ * JSON.stringify per event would be its own, not mailpush's, cost.
  */
 function eventTemplate(): (id: string) => string {
   const now = new Date().toISOString();
@@ -66,9 +66,8 @@ function eventTemplate(): (id: string) => string {
       snippet: 'The first two hundred characters of the message body would be here, decoded and trimmed.', unseen: 3, catchUp: false,
     },
   };
-  const header = liveHeader(event);
-  const body = JSON.stringify(event).slice(1);
-  return (id) => `${header} ${id}\n{"id":"${id}",${body}`;
+  const [header, fields] = liveEventArgs(event);
+  return (id) => liveMessage(header, id, fields);
 }
 
 async function run(shape: Shape, base: string, webPid: number, redis: Redis, channel: (userId: string) => string, adaptersUsers: Array<{ userId: string; token: string }>): Promise<ShapeResult> {

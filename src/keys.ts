@@ -5,10 +5,7 @@
 // and the lease of an account in one atomic step. Only the token index, the account registry and
 // the control channel are global.
 
-export interface AccountRef {
-  userId: string;
-  accountId: string;
-}
+import type { AccountRef } from './core/account-ref.js';
 
 export class RedisKeys {
   constructor(private readonly prefix = 'mp') {}
@@ -90,7 +87,7 @@ export class RedisKeys {
     return `${this.user(userId)}:live`;
   }
 
-  /** Set: "<userId>/<accountId>" of every account, which workers scan for work. */
+  /** Set: every account as "<userId>/<accountId>" (formatAccountRef), which workers scan for work. */
   accountRegistry(): string {
     return `${this.prefix}:accounts`;
   }
@@ -109,14 +106,4 @@ export class RedisKeys {
   rateLimitPrefix(): string {
     return `${this.prefix}:ratelimit:`;
   }
-}
-
-export function registryMember(ref: AccountRef): string {
-  return `${ref.userId}/${ref.accountId}`;
-}
-
-export function parseRegistryMember(member: string): AccountRef | undefined {
-  const slash = member.indexOf('/');
-  if (slash <= 0) return undefined;
-  return { userId: member.slice(0, slash), accountId: member.slice(slash + 1) };
 }

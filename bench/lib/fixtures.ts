@@ -8,7 +8,7 @@ import type { Adapters } from '../../src/adapters/adapters.js';
 import { SecretBox } from '../../src/core/secret-box.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { AccountRecord } from '../../src/core/types.js';
-import type { AccountRef } from '../../src/keys.js';
+import type { AccountRef } from '../../src/core/account-ref.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../../test/helpers/dovecot.js';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough';

@@ -2,6 +2,12 @@ import type { Redis } from 'ioredis';
 import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
+/** A Redis connection and key prefix for @fastify/rate-limit's counters (its `redis`, `nameSpace` options). */
+export interface RateLimitStore {
+  redis: Redis;
+  nameSpace: string;
+}
+
 /** Everything the roles need from storage, whichever adapter provides it. */
 export interface Adapters {
   eventLog: EventLog;
@@ -12,9 +18,14 @@ export interface Adapters {
   control: ControlBus;
   workers: WorkerRegistry;
   pushSubscriptions: PushSubscriptionStore;
-  /** Present with the Redis adapter: rate limiting shares it. */
+  /**
+   * Present with the Redis adapter, for the composition root (gateway.ts) and tests only: roles use
+   * the narrow ports above and rateLimitStore.
+   */
   redis?: Redis;
   keys?: RedisKeys;
+  /** Where request rate limits are counted, so all web processes share them; in memory when absent. */
+  rateLimitStore?: RateLimitStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

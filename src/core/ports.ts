@@ -1,7 +1,7 @@
 // The narrow interfaces the roles depend on. The Redis adapter implements them today; an in-memory
 // adapter (embedded mode) implements the same ones, so nothing above this line knows which it has.
 
-import type { AccountRef } from '../keys.js';
+import type { AccountRef } from './account-ref.js';
 import type { LiveEvent } from './live-event.js';
 import type { AccountRecord, AccountState, MailEvent, NewEvent } from './types.js';
 

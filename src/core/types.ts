@@ -1,5 +1,5 @@
 import type { AccountState, AccountView, ImapSettings } from '../protocol/accounts.js';
-import type { AccountRef } from '../keys.js';
+import type { AccountRef } from './account-ref.js';
 
 // The wire types live in src/protocol (shared with the web app); re-exported here so the server's
 // modules keep one place to import their types from.

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AppendRequest, AppendResult, EventLog, PushSubscriptionStore } from '../core/ports.js';
-import type { AccountRef } from '../keys.js';
+import type { AccountRef } from '../core/account-ref.js';
 import { jobsForEvents, type PushQueue } from './delivery.js';
 import { isPushable } from './payload.js';
 

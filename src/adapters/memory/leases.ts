@@ -1,7 +1,5 @@
 import type { Lease, LeaseManager, WorkerInfo, WorkerRegistry } from '../../core/ports.js';
-import type { AccountRef } from '../../keys.js';
-
-const key = (ref: AccountRef) => `${ref.userId}/${ref.accountId}`;
+import { formatAccountRef as key, type AccountRef } from '../../core/account-ref.js';
 
 /** Leases in one process's memory: same contract as the Redis ones, expiry included. */
 export class MemoryLeaseManager implements LeaseManager {

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { AccountChanges, AccountStatePatch, AccountStore } from '../../core/ports.js';
 import type { AccountRecord, AccountState } from '../../core/types.js';
 import type { ImapSecurity } from '../../config.js';
-import { parseRegistryMember, registryMember, type AccountRef, type RedisKeys } from '../../keys.js';
+import { formatAccountRef, parseAccountRef, type AccountRef } from '../../core/account-ref.js';
+import type { RedisKeys } from '../../keys.js';
 import { createAccount, updateAccount } from './scripts.js';
 
 /** The account hash, field by field. Kept flat so the worker can update state with one HSET. */
@@ -62,7 +63,7 @@ export class RedisAccountStore implements AccountStore {
     if (created !== 1) return 'exists';
     // The registry is global (another cluster slot), so it is written after the account exists;
     // a worker that finds a registry entry without its account simply skips it.
-    await this.redis.sadd(this.keys.accountRegistry(), registryMember(record));
+    await this.redis.sadd(this.keys.accountRegistry(), formatAccountRef(record));
     return 'created';
   }
 
@@ -111,7 +112,7 @@ export class RedisAccountStore implements AccountStore {
     tx.del(this.keys.account(ref), this.keys.watermarks(ref), this.keys.lease(ref), this.keys.leaseFence(ref));
     tx.srem(this.keys.userAccounts(ref.userId), ref.accountId);
     await tx.exec();
-    await this.redis.srem(this.keys.accountRegistry(), registryMember(ref));
+    await this.redis.srem(this.keys.accountRegistry(), formatAccountRef(ref));
     return true;
   }
 
@@ -121,7 +122,7 @@ export class RedisAccountStore implements AccountStore {
 
   async scan(cursor: string): Promise<{ cursor: string; refs: AccountRef[] }> {
     const [next, members] = await this.redis.sscan(this.keys.accountRegistry(), cursor, 'COUNT', 500);
-    const refs = members.map(parseRegistryMember).filter((r): r is AccountRef => r !== undefined);
+    const refs = members.map(parseAccountRef).filter((r): r is AccountRef => r !== undefined);
     return { cursor: next, refs };
   }
 }

@@ -2,9 +2,10 @@ import type { Redis } from 'ioredis';
 import { canonicalEventId, compareEventIds } from '../../core/event-ids.js';
 import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
-import type { AccountRef, RedisKeys } from '../../keys.js';
+import type { AccountRef } from '../../core/account-ref.js';
+import type { RedisKeys } from '../../keys.js';
 import { formatWatermark, parseWatermark, type RetentionPolicy } from '../../core/watermark.js';
-import { liveHeader } from './live-feed.js';
+import { liveEventArgs } from './live-wire.js';
 import { appendEvents } from './scripts.js';
 
 /** Stream entries store the event without its id (the entry id is the event id). */
@@ -36,8 +37,7 @@ export class RedisEventLog implements EventLog {
         this.keys.liveChannel(lease.userId),
         request.events.map((_, i) => (request.pushable?.[i] ? '1' : '0')).join(''),
         lease.accountId,
-        // Per event its live header and its own fields without an id: the script adds the stream id.
-        ...request.events.flatMap((event) => [liveHeader(event), JSON.stringify(event)]),
+        ...request.events.flatMap(liveEventArgs),
       ],
     )) as string[];
     const [status, ...ids] = result;

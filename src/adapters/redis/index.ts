@@ -34,6 +34,7 @@ export function createRedisAdapters(
   return {
     keys,
     redis,
+    rateLimitStore: { redis, nameSpace: keys.rateLimitPrefix() },
     eventLog: new RedisEventLog(redis, keys, {
       maxEvents: config.events.retentionCount,
       maxAgeMs: config.events.retentionMs,

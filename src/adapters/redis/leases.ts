@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Lease, LeaseManager } from '../../core/ports.js';
-import type { AccountRef, RedisKeys } from '../../keys.js';
+import type { AccountRef } from '../../core/account-ref.js';
+import type { RedisKeys } from '../../keys.js';
 import { acquireLease, releaseLease, renewLease } from './scripts.js';
 
 const RENEW_PAGE = 1000;

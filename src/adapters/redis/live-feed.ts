@@ -1,49 +1,10 @@
 import type { Redis } from 'ioredis';
-import { isCatchUpMail, liveEventOf, type LiveEvent } from '../../core/live-event.js';
+import type { LiveEvent } from '../../core/live-event.js';
 import type { LiveFeed } from '../../core/ports.js';
-import type { EventType, MailEvent, NewEvent } from '../../core/types.js';
 import type { RedisKeys } from '../../keys.js';
+import { parseLiveMessage } from './live-wire.js';
 
 type Listener = (event: LiveEvent) => void;
-
-/**
- * What the append script publishes before each event's JSON: "<type> <time ms> <catch-up 0|1>",
- * to which the script adds " <id>\n". A web process reads the id and these fields from that one
- * short line and sends the JSON after it untouched, so a live event is never parsed, decoded to a
- * string or serialised again on its way to the sockets.
- */
-export function liveHeader(event: NewEvent): string {
-  return `${event.type} ${Date.parse(event.time)} ${isCatchUpMail(event) ? 1 : 0}`;
-}
-
-/** The other side of liveHeader: undefined for anything that is not such a message. */
-export function parseLiveMessage(message: Buffer): LiveEvent | undefined {
-  const newline = message.indexOf(10);
-  if (newline < 0) return legacyMessage(message);
-  const [type, time, catchUp, id] = message.toString('latin1', 0, newline).split(' ');
-  if (!type || !time || !id) return undefined;
-  // A copy of its own, once per event: the message is a view into the whole chunk ioredis read
-  // (up to 64 KiB), and a socket that is slow to drain would otherwise keep a chunk alive for
-  // each ~500-byte event it has queued.
-  const body = message.subarray(newline + 1);
-  const json = Buffer.allocUnsafeSlow(body.length);
-  body.copy(json);
-  return { id, json, type: type as EventType, time: Number(time), catchUp: catchUp === '1' };
-}
-
-/**
- * A worker of an earlier version publishes the bare JSON (which never holds a raw newline): still
- * understood, parsed the slow way, so web processes can be upgraded before workers.
- */
-function legacyMessage(message: Buffer): LiveEvent | undefined {
-  if (message[0] !== 0x7b) return undefined; // '{'
-  try {
-    const event = JSON.parse(message.toString()) as MailEvent;
-    return typeof event?.id === 'string' && typeof event.type === 'string' && typeof event.time === 'string' ? liveEventOf(event) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Live events over Redis pub/sub: one SUBSCRIBE per user per web process, however many sockets

@@ -1,6 +1,7 @@
 // Every Lua script mailpush runs, each opening with what it takes and returns.
 // All keys of one script share a user's hash tag, so they also run on Redis Cluster.
 
+import { LIVE_MESSAGE_LUA } from './live-wire.js';
 import { LuaScript } from './lua.js';
 
 export const appendEvents = new LuaScript('appendEvents-5', `
@@ -18,9 +19,10 @@ export const appendEvents = new LuaScript('appendEvents-5', `
 -- ARGV[7] live channel to publish each event on
 -- ARGV[8] one character per event: "1" when its Web Push is to be queued
 -- ARGV[9] the account id, which prefixes pending-push members
--- ARGV[10..] per event, two arguments: the header to publish it with (see live-feed.ts), then the
---           event as a JSON object without its id
+-- ARGV[10..] per event, two arguments (liveEventArgs in live-wire.ts): the header to publish it
+--           with, then the event as a JSON object without its id
 -- Returns {"ok", id, ...} | {"lease_lost"} | {"watermark_moved"}
+${LIVE_MESSAGE_LUA}
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lease_lost'} end
 if ARGV[2] ~= '' then
   local current = redis.call('HGET', KEYS[2], ARGV[2]) or ''
@@ -36,7 +38,7 @@ for i = 10, #ARGV, 2 do
   n = n + 1
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1])
   result[#result + 1] = id
-  redis.call('PUBLISH', ARGV[7], ARGV[i] .. ' ' .. id .. '\\n{"id":"' .. id .. '",' .. string.sub(ARGV[i + 1], 2))
+  redis.call('PUBLISH', ARGV[7], liveMessage(ARGV[i], id, ARGV[i + 1]))
   if pushing and string.sub(ARGV[8], n, n) == '1' then
     redis.call('ZADD', KEYS[5], tonumber(string.match(id, '^%d+')), ARGV[9] .. '/' .. id)
   end

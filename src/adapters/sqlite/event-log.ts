@@ -4,7 +4,7 @@
 
 import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
-import type { AccountRef } from '../../keys.js';
+import type { AccountRef } from '../../core/account-ref.js';
 import { formatWatermark, parseWatermark, type RetentionPolicy } from '../../core/watermark.js';
 import type { MemoryLiveFeed } from '../memory/buses.js';
 import type { MemoryLeaseManager } from '../memory/leases.js';

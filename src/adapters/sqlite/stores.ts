@@ -7,7 +7,7 @@ import type {
 } from '../../core/ports.js';
 import { newId } from '../../core/tokens.js';
 import type { AccountRecord } from '../../core/types.js';
-import type { AccountRef } from '../../keys.js';
+import type { AccountRef } from '../../core/account-ref.js';
 import type { Db } from './database.js';
 
 export class SqliteUserStore implements UserStore {

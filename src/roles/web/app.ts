@@ -50,7 +50,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
 
   await app.register(rateLimit, {
     global: false,
-    ...(adapters.redis ? { redis: adapters.redis, nameSpace: adapters.keys?.rateLimitPrefix() } : {}),
+    ...adapters.rateLimitStore,
   });
   await app.register(websocket, {
     options: { maxPayload: 16 * 1024 },

@@ -14,7 +14,7 @@ import type { Config } from '../../config.js';
 import type { AccountChange, ControlMessage, Lease } from '../../core/ports.js';
 import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
-import type { AccountRef } from '../../keys.js';
+import { formatAccountRef, type AccountRef } from '../../core/account-ref.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { AccountSession } from './account-session.js';
 
@@ -22,10 +22,6 @@ type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'wor
   /** Queues the pushes a previous holder of an account left pending (see PushingEventLog). */
   pushRecovery?: { recoverPushes(ref: AccountRef): Promise<unknown> };
 };
-
-function refKey(ref: AccountRef): string {
-  return `${ref.userId}/${ref.accountId}`;
-}
 
 export class AccountWorker {
   readonly workerId = `wrk_${randomBytes(6).toString('hex')}`;
@@ -136,7 +132,7 @@ export class AccountWorker {
       cursor = page.cursor;
       for (const ref of page.refs) {
         if (this.stopping || this.sessions.size >= share) break;
-        if (!this.sessions.has(refKey(ref))) await this.claim(ref);
+        if (!this.sessions.has(formatAccountRef(ref))) await this.claim(ref);
       }
     } while (cursor !== '0' && this.sessions.size < share && !this.stopping);
     await this.shed(this.sessions.size - share);
@@ -153,7 +149,7 @@ export class AccountWorker {
   }
 
   private async claim(ref: AccountRef): Promise<void> {
-    const key = refKey(ref);
+    const key = formatAccountRef(ref);
     if (this.busy.has(key) || this.sessions.has(key) || this.stopping) return;
     this.busy.add(key);
     try {
@@ -186,7 +182,7 @@ export class AccountWorker {
   }
 
   private async drop(session: AccountSession, release: boolean): Promise<void> {
-    const key = refKey(session.lease);
+    const key = formatAccountRef(session.lease);
     if (this.sessions.get(key) !== session) return;
     this.sessions.delete(key);
     await session.stop();
@@ -206,7 +202,7 @@ export class AccountWorker {
   }
 
   private async onLeaseLost(lease: Lease): Promise<void> {
-    const session = this.sessions.get(refKey(lease));
+    const session = this.sessions.get(formatAccountRef(lease));
     if (session?.lease.fence !== lease.fence) return;
     this.log.warn({ accountId: lease.accountId }, 'lease lost; letting the account go');
     await this.drop(session, false);
@@ -224,7 +220,7 @@ export class AccountWorker {
   /** Reacts at once to an account created, changed or deleted through the API. */
   private async onAccountChange(change: AccountChange): Promise<void> {
     const ref = { userId: change.userId, accountId: change.accountId };
-    const session = this.sessions.get(refKey(ref));
+    const session = this.sessions.get(formatAccountRef(ref));
     if (session) {
       // A new password, other mailboxes, disabled or deleted: start over from the stored record.
       await this.drop(session, true);

@@ -1,6 +1,9 @@
+// The live wire format's TypeScript halves (src/adapters/redis/live-wire.ts). The Lua half runs in a
+// real Redis in test/integration/live-wire.test.ts and must build the same bytes as liveMessage.
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { liveHeader, parseLiveMessage } from '../../src/adapters/redis/live-feed.js';
+import { liveEventArgs, liveHeader, liveMessage, parseLiveMessage } from '../../src/adapters/redis/live-wire.js';
 import type { MailEvent, NewEvent } from '../../src/core/types.js';
 
 const mail = (catchUp: boolean): NewEvent => ({
@@ -10,15 +13,27 @@ const mail = (catchUp: boolean): NewEvent => ({
 
 /** What the append script publishes for `event` under `id`. */
 function published(event: NewEvent, id: string): Buffer {
-  return Buffer.from(`${liveHeader(event)} ${id}\n{"id":"${id}",${JSON.stringify(event).slice(1)}`);
+  const [header, fields] = liveEventArgs(event);
+  return Buffer.from(liveMessage(header, id, fields));
 }
+
+test('the wire bytes are exactly "<type> <time ms> <catch-up> <id>\\n" and the JSON with the id first', () => {
+  const event: NewEvent<'mailbox.reset'> = { type: 'mailbox.reset', accountId: 'acc_1', mailbox: 'INBOX', time: '2026-11-29T03:00:00.123Z', data: { uidValidity: '9' } };
+  assert.equal(liveHeader(event), 'mailbox.reset 1795921200123 0');
+  assert.deepEqual(liveEventArgs(event), ['mailbox.reset 1795921200123 0', JSON.stringify(event)]);
+  assert.equal(
+    published(event, '1795921200200-7').toString(),
+    'mailbox.reset 1795921200123 0 1795921200200-7\n{"id":"1795921200200-7","type":"mailbox.reset","accountId":"acc_1","mailbox":"INBOX","time":"2026-11-29T03:00:00.123Z","data":{"uidValidity":"9"}}',
+  );
+  assert.equal(liveHeader(mail(true)), 'mail.new 1795921200123 1');
+});
 
 test('a published event gives its id, type, time and catch-up flag, and its JSON byte for byte', () => {
   for (const catchUp of [false, true]) {
     const event = mail(catchUp);
     const parsed = parseLiveMessage(published(event, '1795919663298-3'))!;
     assert.deepEqual([parsed.id, parsed.type, parsed.time, parsed.catchUp], ['1795919663298-3', 'mail.new', Date.parse(event.time), catchUp]);
-    assert.deepEqual(JSON.parse(Buffer.from(parsed.json).toString()), { id: '1795919663298-3', ...event });
+    assert.deepEqual(Buffer.from(parsed.json), Buffer.from(JSON.stringify({ id: '1795919663298-3', ...event })));
   }
 });
 

@@ -1,0 +1,119 @@
+// Registering a mailbox: the gateway's defaults fill in what the caller left out, a mailbox is
+// registered once per user, and it is stored only after a real login proved its credentials, with
+// its password sealed first. A caller without an account yet becomes a user here, once the login
+// worked. Any way in (the API's POST /v1/accounts today; sign-in and OAuth next) goes through this.
+
+import type { Config } from '../../config.js';
+import type { AccountStore, ControlBus, UserStore } from '../../core/ports.js';
+import type { SecretBox } from '../../core/secret-box.js';
+import { hashToken, newId, newToken } from '../../core/tokens.js';
+import type { AccountRecord, ImapSettings } from '../../core/types.js';
+import { ImapConnectError, verifyImapLogin, type ImapClientOptions } from '../../imap/client.js';
+import { ApiError } from './errors.js';
+
+/** A mailbox to register, as the caller gave it: anything optional has a gateway default. */
+export interface RegistrationRequest {
+  imap: { host?: string; port?: number; security?: ImapSettings['security']; user: string; pass: string };
+  /** @default the IMAP user when it is an address, else "<user>@<host>" */
+  email?: string;
+  /** @default ["INBOX"] */
+  mailboxes?: string[];
+}
+
+export interface Registration {
+  record: AccountRecord;
+  /** The bearer token of the user this registration created; absent for an existing user. */
+  token?: string;
+}
+
+export interface AccountRegistrationDeps {
+  config: Pick<Config, 'imap'>;
+  accounts: AccountStore;
+  users: UserStore;
+  control: ControlBus;
+  secretBox: SecretBox;
+  imap: ImapClientOptions;
+}
+
+/** One mailbox, however the user spelled its host or login. */
+function identityOf(settings: ImapSettings): string {
+  return `${settings.host.toLowerCase()}|${settings.port}|${settings.user.toLowerCase()}`;
+}
+
+export class AccountRegistration {
+  constructor(private readonly deps: AccountRegistrationDeps) {}
+
+  /**
+   * Registers the mailbox for `userId`, or for a new user when there is none. Throws ApiError:
+   * 400 invalid_request without a host (and no default), 409 account_exists, and proveLogin's.
+   */
+  async register(request: RegistrationRequest, userId: string | undefined): Promise<Registration> {
+    const { config, accounts, users, control, secretBox } = this.deps;
+    const host = request.imap.host ?? config.imap.defaultHost;
+    if (!host) throw new ApiError(400, 'invalid_request', 'imap.host is required (this gateway has no default IMAP host)');
+    const security = request.imap.security ?? config.imap.defaultSecurity;
+    const settings: ImapSettings = {
+      host: host.trim(),
+      port: request.imap.port ?? (request.imap.host ? undefined : config.imap.defaultPort) ?? (security === 'tls' ? 993 : 143),
+      security,
+      user: request.imap.user,
+    };
+    if (userId && (await accounts.findIdentity(userId, identityOf(settings)))) {
+      throw new ApiError(409, 'account_exists', 'this mailbox is already registered');
+    }
+    await this.proveLogin(settings, request.imap.pass);
+
+    let token: string | undefined;
+    if (!userId) {
+      token = newToken();
+      userId = await users.create(hashToken(token));
+    }
+    const accountId = newId('acc');
+    const now = new Date().toISOString();
+    const record: AccountRecord = {
+      userId,
+      accountId,
+      email: request.email ?? (request.imap.user.includes('@') ? request.imap.user : `${request.imap.user}@${settings.host}`),
+      imap: settings,
+      sealedPassword: secretBox.seal(request.imap.pass, accountId),
+      mailboxes: request.mailboxes ?? ['INBOX'],
+      disabled: false,
+      state: 'connecting',
+      createdAt: now,
+      updatedAt: now,
+    };
+    if ((await accounts.create(record, identityOf(settings))) === 'exists') {
+      throw new ApiError(409, 'account_exists', 'this mailbox is already registered');
+    }
+    await control.publish({ kind: 'created', userId, accountId });
+    return { record, ...(token ? { token } : {}) };
+  }
+
+  /**
+   * Logs in to the mailbox and out again, within IMAP_CONNECT_TIMEOUT_SECONDS. Throws ApiError: 422
+   * imap_auth_failed, 403 imap_host_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
+   */
+  async proveLogin(settings: ImapSettings, password: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ImapConnectError('unreachable', 'timed out')), this.deps.config.imap.connectTimeoutMs);
+    });
+    try {
+      await Promise.race([verifyImapLogin(settings, password, this.deps.imap), timeout]);
+    } catch (error) {
+      if (!(error instanceof ImapConnectError)) throw error;
+      switch (error.kind) {
+        case 'auth_failed':
+          throw new ApiError(422, 'imap_auth_failed', 'the IMAP server rejected the user name or password');
+        case 'host_not_allowed':
+          throw new ApiError(403, 'imap_host_not_allowed', `connecting to ${settings.host} is not allowed: ${error.message}`);
+        case 'insecure_not_allowed':
+          throw new ApiError(403, 'imap_insecure_not_allowed', error.message);
+        default:
+          throw new ApiError(502, 'imap_unreachable', `cannot reach ${settings.host}:${settings.port}: ${error.message}`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
