@@ -65,8 +65,11 @@ export class RedisEventLog implements EventLog {
     let info: unknown[];
     try {
       info = (await this.redis.call('XINFO', 'STREAM', this.keys.events(userId))) as unknown[];
-    } catch {
-      return false; // no stream yet: nothing was ever trimmed
+    } catch (error) {
+      // No stream yet: nothing was ever trimmed. Any other error must reach the caller, or a
+      // client that missed events would never hear resync_required.
+      if (/^ERR no such key/.test((error as Error).message)) return false;
+      throw error;
     }
     const field = (name: string) => {
       const at = info.indexOf(name);
