@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
+import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushOutbox, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
 /** Everything the roles need from storage, whichever adapter provides it. */
@@ -12,6 +12,8 @@ export interface Adapters {
   control: ControlBus;
   workers: WorkerRegistry;
   pushSubscriptions: PushSubscriptionStore;
+  /** Pushes appended but not yet queued; fed by EventLog.append (AppendRequest.pushable). */
+  pushOutbox: PushOutbox;
   /** Present with the Redis adapter: rate limiting shares it. */
   redis?: Redis;
   keys?: RedisKeys;
