@@ -10,6 +10,7 @@ import { createEmbeddedAdapters } from './adapters/embedded.js';
 import { createRedisAdapters } from './adapters/redis/index.js';
 import type { Config } from './config.js';
 import { completeEmbeddedConfig } from './embedded-secrets.js';
+import { HostLimiter } from './imap/host-limiter.js';
 import { CountingEventLog } from './observability/counting-event-log.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { startOpsServer, type OpsServer } from './observability/ops-server.js';
@@ -17,11 +18,12 @@ import { readinessCheck } from './observability/readiness.js';
 import { BullmqPushDispatcher, BullmqPushQueue } from './push/bullmq-queue.js';
 import type { DeliveryDeps, PushQueue } from './push/delivery.js';
 import { MemoryPushQueue } from './push/memory-queue.js';
-import { PushingEventLog } from './push/pushing-event-log.js';
+import { PushHandoff } from './push/push-handoff.js';
 import { PushSender } from './push/sender.js';
 import { VapidSigner } from './push/vapid.js';
 import { buildWebApp } from './roles/web/app.js';
 import { AccountWorker } from './roles/worker/account-worker.js';
+import { TeardownStack } from './teardown.js';
 
 export type Role = 'web' | 'worker' | 'all';
 
@@ -77,7 +79,6 @@ async function requireRedis(adapters: Adapters, redisUrl: string): Promise<void>
     ]);
   } catch (error) {
     const reason = (error as Error).message === 'timeout' ? lastError : (error as Error).message;
-    await adapters.close().catch(() => undefined);
     throw new StartupError(`cannot reach Redis at ${printableRedisUrl(redisUrl)} (${reason}); start Redis or point REDIS_URL at it`);
   } finally {
     clearTimeout(timer);
@@ -85,11 +86,13 @@ async function requireRedis(adapters: Adapters, redisUrl: string): Promise<void>
   }
 }
 
-async function plumbing(role: Role, given: Config, logger: Logger): Promise<Plumbing> {
+/** Opens storage and the push queue for the mode the configuration asks for; `teardown` closes them. */
+async function plumbing(role: Role, given: Config, logger: Logger, teardown: TeardownStack): Promise<Plumbing> {
   if (!given.redisUrl) {
     if (role !== 'all') throw new Error(`mailpush ${role} needs REDIS_URL; without Redis run everything in one process with \`mailpush all\``);
     const config = completeEmbeddedConfig(given, logger);
     const adapters = createEmbeddedAdapters(config);
+    teardown.push('storage', () => adapters.close());
     let queue: MemoryPushQueue | undefined;
     return {
       config,
@@ -107,72 +110,96 @@ async function plumbing(role: Role, given: Config, logger: Logger): Promise<Plum
     };
   }
   const adapters = createRedisAdapters({ redisUrl: given.redisUrl, events: given.events }, role, { log: logger });
+  teardown.push('storage', () => adapters.close());
   await requireRedis(adapters, given.redisUrl);
   if (!given.push.vapid) return { config: given, adapters };
   const queueOptions = { redisUrl: given.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
+  const pushQueue = new BullmqPushQueue(queueOptions);
+  teardown.push('push queue', () => pushQueue.close());
   return {
     config: given,
     adapters,
-    pushQueue: new BullmqPushQueue(queueOptions),
+    pushQueue,
     startDelivery: (deps) => new BullmqPushDispatcher({ ...queueOptions, concurrency: given.push.concurrency }, deps),
   };
 }
 
+/**
+ * Starts a role. Each part is pushed on one teardown stack as it starts, so a start that fails
+ * half-way and stop() both close exactly what was opened, newest first: the web app (stop taking
+ * clients), the worker (release its leases), the pushes it was still queueing, push delivery,
+ * the metrics listener, the push queue, storage.
+ */
 export async function startGateway(role: Role, givenConfig: Config, logger: Logger): Promise<RunningGateway> {
-  const { config, adapters, pushQueue, startDelivery } = await plumbing(role, givenConfig, logger);
+  const teardown = new TeardownStack(logger);
+  try {
+    return await startParts(role, givenConfig, logger, teardown);
+  } catch (error) {
+    await teardown.unwind();
+    throw error;
+  }
+}
+
+async function startParts(role: Role, givenConfig: Config, logger: Logger, teardown: TeardownStack): Promise<RunningGateway> {
+  const { config, adapters, pushQueue, startDelivery } = await plumbing(role, givenConfig, logger, teardown);
   await adapters.ping();
-  let app: FastifyInstance | undefined;
-  let worker: AccountWorker | undefined;
-  let pushingLog: PushingEventLog | undefined;
-  let delivery: { close(): Promise<void> } | undefined;
-  let url: string | undefined;
-  let ops: OpsServer | undefined;
   const metrics = new GatewayMetrics();
   if (pushQueue) metrics.provide({ pushQueueDepth: () => pushQueue.depth() });
   const vapid = config.push.vapid;
   if (!vapid) logger.info('Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT to turn it on');
-  try {
-    if (role === 'worker' || role === 'all') {
-      const log = logger.child({ role: 'worker' });
-      pushingLog = pushQueue && new PushingEventLog(adapters.eventLog, pushQueue, adapters.pushSubscriptions, log);
-      const eventLog = new CountingEventLog(pushingLog ?? adapters.eventLog, metrics);
-      worker = new AccountWorker({ ...adapters, eventLog, ...(pushingLog ? { pushRecovery: pushingLog } : {}) }, config, log, metrics);
-    }
-    // Probes answer from the start (a starting worker is alive but not ready), and "worker
-    // started" or "listening" in the log then means every port is up.
-    if (config.metricsPort !== undefined) {
-      ops = await startOpsServer({ host: config.host, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
-    }
-    await worker?.start();
-    if (role === 'web' || role === 'all') {
-      const log = logger.child({ role: 'web' });
-      if (vapid && startDelivery) {
-        // Web processes deliver the pushes: they are the role that scales with outbound traffic.
-        delivery = startDelivery({
-          subscriptions: adapters.pushSubscriptions,
-          log: log.child({ part: 'push' }),
-          onOutcome: (outcome, job) => metrics.pushOutcome(outcome, job.event),
-          sender: new PushSender({
-            vapid: new VapidSigner(vapid),
-            ttlSeconds: config.push.ttlSeconds,
-            timeoutMs: config.push.timeoutMs,
-            allowPrivateEndpoints: config.push.allowPrivateEndpoints,
-          }),
-        });
-      }
-      app = await buildWebApp({ config, adapters, logger: log, metrics, readiness: readinessCheck(adapters, worker), ...(pushQueue ? { pushQueue } : {}) });
-      url = await app.listen({ port: config.port, host: config.host });
-    }
-  } catch (error) {
-    await ops?.close();
-    await worker?.stop();
-    await app?.close();
-    await delivery?.close();
-    await pushQueue?.close();
-    await adapters.close();
-    throw error;
+  // One cap on logins per IMAP host for the whole process: in `all` the API's login checks and
+  // the worker's sessions share it.
+  const limiter = new HostLimiter(config.imap.connectConcurrency);
+
+  let worker: AccountWorker | undefined;
+  let pushes: PushHandoff | undefined;
+  if (role === 'worker' || role === 'all') {
+    const log = logger.child({ role: 'worker' });
+    pushes = pushQueue && new PushHandoff(adapters.pushOutbox, pushQueue, adapters.pushSubscriptions, log);
+    const eventLog = new CountingEventLog(adapters.eventLog, metrics);
+    worker = new AccountWorker({ ...adapters, eventLog, limiter, ...(pushes ? { pushes } : {}) }, config, log, metrics);
   }
-  let stopping: Promise<void> | undefined;
+  // Probes answer from the start (a starting worker is alive but not ready), and "worker
+  // started" or "listening" in the log then means every port is up.
+  let ops: OpsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    const started = await startOpsServer({ host: config.host, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
+    teardown.push('metrics listener', () => started.close());
+    ops = started;
+  }
+  const webLog = logger.child({ role: 'web' });
+  if ((role === 'web' || role === 'all') && vapid && startDelivery) {
+    // Web processes deliver the pushes: they are the role that scales with outbound traffic.
+    // Started before the worker, so it stops after it: the pushes of the worker's last appends
+    // still go out (embedded, the memory queue only exists once delivery started).
+    const delivery = startDelivery({
+      subscriptions: adapters.pushSubscriptions,
+      log: webLog.child({ part: 'push' }),
+      onOutcome: (outcome, job) => metrics.pushOutcome(outcome, job.event),
+      sender: new PushSender({
+        vapid: new VapidSigner(vapid),
+        ttlSeconds: config.push.ttlSeconds,
+        timeoutMs: config.push.timeoutMs,
+        allowPrivateEndpoints: config.push.allowPrivateEndpoints,
+      }),
+    });
+    teardown.push('push delivery', () => delivery.close());
+  }
+  if (worker) {
+    const started = worker;
+    // Pushes of the last mail appended before the stop are still on their way into the queue.
+    if (pushes) teardown.push('queued pushes', () => pushes.settled());
+    teardown.push('worker', () => started.stop());
+    await worker.start();
+  }
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  if (role === 'web' || role === 'all') {
+    const built = await buildWebApp({ config, adapters, logger: webLog, metrics, limiter, readiness: readinessCheck(adapters, worker), ...(pushQueue ? { pushQueue } : {}) });
+    teardown.push('web', () => built.close());
+    url = await built.listen({ port: config.port, host: config.host });
+    app = built;
+  }
   return {
     ...(url ? { url } : {}),
     ...(ops ? { metricsUrl: ops.url } : {}),
@@ -181,20 +208,6 @@ export async function startGateway(role: Role, givenConfig: Config, logger: Logg
     ...(worker ? { worker } : {}),
     adapters,
     config,
-    stop() {
-      // Web first (stop taking clients), then the worker releases its leases, then in-flight
-      // pushes finish, then storage.
-      stopping ??= (async () => {
-        await ops?.close();
-        await app?.close();
-        await worker?.stop();
-        // Pushes of the last mail appended before the stop are still on their way into the queue.
-        await pushingLog?.settled();
-        await delivery?.close();
-        await pushQueue?.close();
-        await adapters.close();
-      })();
-      return stopping;
-    },
+    stop: () => teardown.unwind(),
   };
 }

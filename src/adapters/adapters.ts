@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
+import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushOutbox, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
 /** A Redis connection and key prefix for @fastify/rate-limit's counters (its `redis`, `nameSpace` options). */
@@ -18,6 +18,8 @@ export interface Adapters {
   control: ControlBus;
   workers: WorkerRegistry;
   pushSubscriptions: PushSubscriptionStore;
+  /** Pushes appended but not yet queued; fed by EventLog.append (AppendRequest.pushable). */
+  pushOutbox: PushOutbox;
   /**
    * Present with the Redis adapter, for the composition root (gateway.ts) and tests only: roles use
    * the narrow ports above and rateLimitStore.

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
 import { MemoryControlBus, MemoryLiveFeed } from './memory/buses.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
+import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
 import { SqliteEventLog } from './sqlite/event-log.js';
 import { SqliteAccountStore, SqlitePushSubscriptionStore, SqliteUserStore } from './sqlite/stores.js';
@@ -24,6 +25,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     control,
     workers: new MemoryWorkerRegistry(),
     pushSubscriptions: new SqlitePushSubscriptionStore(db),
+    pushOutbox: new TransientPushOutbox(),
     async ping() {
       db.prepare('SELECT 1').get();
     },

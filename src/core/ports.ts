@@ -23,8 +23,10 @@ export interface AppendRequest {
   /** Moves one mailbox's watermark in the same atomic step as the append. */
   watermark?: { mailbox: string; expected: Watermark | undefined; next: Watermark };
   /**
-   * Per event, whether a Web Push is to be queued for it. A log that keeps pending pushes (see
-   * EventLog.pendingPushes) records those in the same atomic step, when the user has subscriptions.
+   * Per event, whether a Web Push is to be queued for it once the append succeeded. A durable
+   * PushOutbox sharing this log's storage records those as pending in the same atomic step (when
+   * the user has subscriptions), until PushOutbox.markQueued. Set by the push hand-off
+   * (push/push-handoff.ts), which the worker calls around each append.
    */
   pushable?: boolean[];
 }
@@ -45,14 +47,25 @@ export interface EventLog {
   /** True when events after `since` may have been trimmed away by retention. */
   isTrimmedAfter(userId: string, since: string): Promise<boolean>;
   watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined>;
+}
+
+/**
+ * Pushes between the append of their event and the push queue. The append records them as pending
+ * (see AppendRequest.pushable) in the same atomic step as the events, the worker marks them queued
+ * once the queue has the jobs, and an account's next holder queues whatever a worker that died in
+ * between left behind, before it appends anything itself.
+ */
+export interface PushOutbox {
   /**
-   * Optional, for logs whose push queue outlives the process (Redis): the account's events whose
-   * pushes were recorded as pending by append and not yet marked queued, oldest first. A worker
-   * that died between an append and queueing its push leaves them for the next holder.
+   * False for an outbox that keeps nothing: pending() is then always empty. Right where the push
+   * queue does not outlive the process either (the embedded memory queue): a crash loses queued
+   * pushes too, so remembering the unqueued ones would not make pushes survive it.
    */
-  pendingPushes?(ref: AccountRef): Promise<MailEvent[]>;
-  /** Marks pushes as queued: pendingPushes no longer returns these events. */
-  pushesQueued?(ref: AccountRef, eventIds: string[]): Promise<void>;
+  readonly durable: boolean;
+  /** The account's events whose pushes are pending (appended, not yet marked queued), oldest first. */
+  pending(ref: AccountRef): Promise<MailEvent[]>;
+  /** The queue has these events' pushes: pending() no longer returns them. Unknown ids are ignored. */
+  markQueued(ref: AccountRef, eventIds: string[]): Promise<void>;
 }
 
 /** Live delivery of appended events to the web processes. */

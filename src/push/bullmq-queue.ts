@@ -6,9 +6,9 @@
 // delayed retries with a custom backoff (we need Retry-After for 429), recovery of jobs a killed
 // process was holding (stalled jobs), and a record of jobs that failed for good.
 
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { deliverPush, GiveUp, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
+import { deliverPush, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
 
 const QUEUE = 'push';
 
@@ -79,11 +79,7 @@ export class BullmqPushDispatcher {
     this.worker = new Worker<PushJob>(
       QUEUE,
       async (job) => {
-        try {
-          await deliverPush(job.data, deps, job.attemptsMade + 1);
-        } catch (error) {
-          throw error instanceof GiveUp ? new UnrecoverableError(error.message) : error;
-        }
+        await deliverPush(job.data, deps, job.attemptsMade + 1);
       },
       {
         connection: this.redis,
@@ -93,7 +89,7 @@ export class BullmqPushDispatcher {
       },
     );
     this.worker.on('failed', (job, error) => {
-      if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !(error instanceof UnrecoverableError))) return;
+      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
       reportFailure(job.data, job.attemptsMade, error, deps);
     });
     this.worker.on('error', (error) => deps.log.warn({ err: error.message }, 'push queue error'));

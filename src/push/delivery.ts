@@ -39,9 +39,6 @@ export class RetryLater extends Error {
   }
 }
 
-/** Never try this push again. */
-export class GiveUp extends Error {}
-
 export interface DeliveryDeps {
   sender: PushSender;
   subscriptions: PushSubscriptionStore;
@@ -72,8 +69,9 @@ export function retryDelay(attemptsMade: number, error: unknown): number {
 }
 
 /**
- * Sends one job; `attempt` counts from 1. Resolves when done (sent, or dropped for good); throws
- * RetryLater or GiveUp.
+ * Sends one job; `attempt` counts from 1. Resolves when done (sent, gone or dropped, each reported
+ * to onOutcome once); throws RetryLater, and only then may the queue report it as failed (once it
+ * is out of attempts). A push is therefore counted exactly once.
  */
 export async function deliverPush(job: PushJob, deps: DeliveryDeps, attempt: number): Promise<void> {
   const { userId, subscriptionId, event, test } = job;
@@ -90,9 +88,10 @@ export async function deliverPush(job: PushJob, deps: DeliveryDeps, attempt: num
     }
   } catch (error) {
     if (error instanceof EndpointNotAllowedError) {
-      deps.log.warn({ subscriptionId, err: error.message }, 'push endpoint refused at send time');
+      // Dropped, not failed: another attempt would be refused the same way.
+      deps.log.warn({ subscriptionId, err: error.message }, 'push endpoint refused at send time; dropped');
       deps.onOutcome?.('dropped', job);
-      throw new GiveUp(error.message);
+      return;
     }
     throw new RetryLater(`network: ${(error as Error).message}`);
   }

@@ -1,7 +1,7 @@
 // The push queue of the embedded single-process mode: jobs live in memory, retries are timers.
 // A restart forgets pushes that were waiting for a retry; the events themselves are in the log.
 
-import { deliverPush, GiveUp, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
+import { deliverPush, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
 
 export class MemoryPushQueue implements PushQueue {
   private readonly waiting: Array<{ job: PushJob; attempts: number }> = [];
@@ -50,7 +50,7 @@ export class MemoryPushQueue implements PushQueue {
     try {
       await deliverPush(job, this.deps, attempt);
     } catch (error) {
-      if (error instanceof GiveUp || attempt >= this.options.maxAttempts) {
+      if (attempt >= this.options.maxAttempts) {
         reportFailure(job, attempt, error as Error, this.deps);
         return;
       }

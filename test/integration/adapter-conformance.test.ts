@@ -164,6 +164,66 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.ok((await adapters.pushSubscriptions.upsert(sub('https://push.example/3'), 2)) !== 'limit');
     });
 
+    const subscribe = async (userId: string) => {
+      const now = new Date().toISOString();
+      await adapters.pushSubscriptions.upsert({
+        id: newId('sub'), userId, endpoint: `https://push.example.test/${newId('ep')}`, keys: { p256dh: 'p', auth: 'a' },
+        expirationTime: null, accounts: [], preview: 'sender', createdAt: now, updatedAt: now,
+      }, 20);
+    };
+    const mail = (accountId: string, uid: number, subject: string): NewEvent => ({
+      type: 'mail.new', accountId, mailbox: 'INBOX', time: new Date().toISOString(),
+      data: { uid, uidValidity: '1', messageId: null, from: { name: 'Ann', address: 'ann@example.test' }, subject, date: null, snippet: null, unseen: 1, catchUp: false },
+    });
+    const subjects = (events: Array<{ data: unknown }>) => events.map((e) => (e.data as { subject: string }).subject);
+
+    test('push outbox: the append records pushable events of users with subscriptions, per account, until marked queued', async () => {
+      const withPush = await user();
+      const without = await user();
+      await subscribe(withPush);
+      for (const userId of [withPush, without]) {
+        const a = { userId, accountId: 'acc_a' };
+        const appended = await adapters.eventLog.append({ lease: await lease(userId, 'acc_a'), events: [mail('acc_a', 1, 'one'), note(1), mail('acc_a', 2, 'two')], pushable: [true, false, true] });
+        assert.ok(appended.ok);
+        assert.equal((await adapters.eventLog.read(userId, undefined, 10)).length, 3, 'the append itself is unchanged');
+        assert.ok((await adapters.eventLog.append({ lease: await lease(userId, 'acc_b'), events: [mail('acc_b', 1, 'other')], pushable: [true] })).ok);
+        const pending = await adapters.pushOutbox.pending(a);
+        if (!adapters.pushOutbox.durable || userId === without) {
+          assert.deepEqual(pending, [], adapters.pushOutbox.durable ? 'no subscriptions, nothing pending' : 'an outbox that keeps nothing');
+          await adapters.pushOutbox.markQueued(a, appended.ids); // harmless
+          continue;
+        }
+        assert.deepEqual(pending.map((e) => e.id), [appended.ids[0], appended.ids[2]], 'oldest first, pushable only, this account only');
+        assert.deepEqual(subjects(pending), ['one', 'two']);
+        assert.deepEqual(pending, (await adapters.eventLog.read(userId, undefined, 10)).filter((e) => e.type === 'mail.new' && e.accountId === 'acc_a'), 'the events as the log has them');
+        await adapters.pushOutbox.markQueued(a, [appended.ids[0]!, 'unknown-0']);
+        assert.deepEqual((await adapters.pushOutbox.pending(a)).map((e) => e.id), [appended.ids[2]]);
+        assert.deepEqual(subjects(await adapters.pushOutbox.pending({ userId, accountId: 'acc_b' })), ['other']);
+        await adapters.pushOutbox.markQueued(a, [appended.ids[2]!]);
+        assert.deepEqual(await adapters.pushOutbox.pending(a), []);
+      }
+    });
+
+    test('push outbox: an append without pushable, or refused, records nothing; retention drops what it trims', async () => {
+      const userId = await user();
+      await subscribe(userId);
+      const ref = { userId, accountId: 'acc_r' };
+      const held = await lease(userId, 'acc_r');
+      assert.ok((await adapters.eventLog.append({ lease: held, events: [mail('acc_r', 1, 'silent')] })).ok);
+      assert.deepEqual(await adapters.pushOutbox.pending(ref), [], 'no pushable flags: nothing pending');
+      await adapters.leases.release(held);
+      assert.deepEqual(await adapters.eventLog.append({ lease: held, events: [mail('acc_r', 2, 'fenced')], pushable: [true] }), { ok: false, reason: 'lease_lost' });
+      assert.deepEqual(await adapters.pushOutbox.pending(ref), [], 'a refused append leaves nothing pending');
+      const again = await lease(userId, 'acc_r');
+      const first = await adapters.eventLog.append({ lease: again, events: [mail('acc_r', 3, 'trimmed')], pushable: [true] });
+      assert.ok(first.ok);
+      // Far more than retention keeps (events.retentionCount; Redis trims whole stream nodes of
+      // 100 entries), none of them pushable.
+      for (let i = 0; i < 15; i++) assert.ok((await adapters.eventLog.append({ lease: again, events: Array.from({ length: 20 }, (_, n) => note(n)) })).ok);
+      assert.equal((await adapters.eventLog.read(userId, undefined, 100)).some((e) => e.id === first.ids[0]), false, 'trimmed from the log');
+      assert.deepEqual(await adapters.pushOutbox.pending(ref), [], 'nothing left to push for a trimmed event');
+    });
+
     test('control bus delivers account changes', async () => {
       const heard: ControlMessage[] = [];
       await adapters.control.subscribe((m) => heard.push(m));

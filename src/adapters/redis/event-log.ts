@@ -9,7 +9,7 @@ import { liveEventArgs } from './live-wire.js';
 import { appendEvents } from './scripts.js';
 
 /** Stream entries store the event without its id (the entry id is the event id). */
-function entryToEvent(id: string, fields: string[]): MailEvent | undefined {
+export function entryToEvent(id: string, fields: string[]): MailEvent | undefined {
   const json = fields[1];
   if (fields[0] !== 'e' || json === undefined) return undefined;
   return { id, ...(JSON.parse(json) as Omit<MailEvent, 'id'>) };
@@ -65,8 +65,11 @@ export class RedisEventLog implements EventLog {
     let info: unknown[];
     try {
       info = (await this.redis.call('XINFO', 'STREAM', this.keys.events(userId))) as unknown[];
-    } catch {
-      return false; // no stream yet: nothing was ever trimmed
+    } catch (error) {
+      // No stream yet: nothing was ever trimmed. Any other error must reach the caller, or a
+      // client that missed events would never hear resync_required.
+      if (/^ERR no such key/.test((error as Error).message)) return false;
+      throw error;
     }
     const field = (name: string) => {
       const at = info.indexOf(name);
@@ -84,30 +87,5 @@ export class RedisEventLog implements EventLog {
 
   async watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined> {
     return parseWatermark(await this.redis.hget(this.keys.watermarks(ref), mailbox));
-  }
-
-  async pendingPushes(ref: AccountRef): Promise<MailEvent[]> {
-    const prefix = `${ref.accountId}/`;
-    const members = await this.redis.zrange(this.keys.pendingPushes(ref.userId), 0, -1);
-    const ids = members.filter((member) => member.startsWith(prefix)).map((member) => member.slice(prefix.length));
-    if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.xrange(this.keys.events(ref.userId), id, id);
-    const replies = (await pipeline.exec()) ?? [];
-    const events: MailEvent[] = [];
-    const gone: string[] = [];
-    replies.forEach(([error, entries], i) => {
-      if (error) throw error;
-      const [entry] = entries as Array<[string, string[]]>;
-      const event = entry && entryToEvent(entry[0], entry[1]);
-      if (event) events.push(event);
-      else gone.push(ids[i]!); // trimmed away by retention: nothing left to push
-    });
-    if (gone.length) await this.pushesQueued(ref, gone);
-    return events;
-  }
-
-  async pushesQueued(ref: AccountRef, eventIds: string[]): Promise<void> {
-    if (eventIds.length) await this.redis.zrem(this.keys.pendingPushes(ref.userId), ...eventIds.map((id) => `${ref.accountId}/${id}`));
   }
 }

@@ -8,6 +8,7 @@ import { RedisControlBus } from './control-bus.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
+import { RedisPushOutbox } from './push-outbox.js';
 import { RedisPushSubscriptionStore } from './push-subscriptions.js';
 import { RedisUserStore } from './user-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
@@ -46,6 +47,7 @@ export function createRedisAdapters(
     control,
     workers: new RedisWorkerRegistry(redis, keys),
     pushSubscriptions: new RedisPushSubscriptionStore(redis, keys),
+    pushOutbox: new RedisPushOutbox(redis, keys),
     async ping() {
       await redis.ping();
     },

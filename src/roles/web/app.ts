@@ -35,9 +35,14 @@ export interface WebAppOptions {
   metrics?: GatewayMetrics;
   /** What /readyz checks; by default that storage answers. */
   readiness?: ReadinessCheck;
+  /**
+   * Caps the registration login checks per IMAP host; `mailpush all` passes the worker's, so the
+   * process as a whole keeps IMAP_CONNECT_CONCURRENCY. By default one of its own.
+   */
+  limiter?: HostLimiter;
 }
 
-export async function buildWebApp({ config, adapters, logger, pushQueue, metrics, readiness }: WebAppOptions): Promise<FastifyInstance> {
+export async function buildWebApp({ config, adapters, logger, pushQueue, metrics, readiness, limiter }: WebAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.web.bodyLimitBytes,
@@ -85,7 +90,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const auth = new Authenticator(adapters.users, config.adminToken);
-  const imap = { config, limiter: new HostLimiter(config.imap.connectConcurrency) };
+  const imap = { config, limiter: limiter ?? new HostLimiter(config.imap.connectConcurrency) };
   await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));

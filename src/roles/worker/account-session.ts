@@ -8,11 +8,15 @@ import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
 import type { ImapClientOptions } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
+import type { PushHandoff } from '../../push/push-handoff.js';
+import { appendThenPush } from './append.js';
 import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
 
 export interface AccountSessionDeps {
   config: Pick<Config, 'imap' | 'events'>;
   eventLog: EventLog;
+  /** Queues Web Push for what an append stored; absent when push is off. */
+  pushes?: PushHandoff;
   accounts: AccountStore;
   secretBox: SecretBox;
   imap: ImapClientOptions;
@@ -49,6 +53,7 @@ export class AccountSession {
         settings: this.record.imap,
         password,
         eventLog: this.deps.eventLog,
+        ...(this.deps.pushes ? { pushes: this.deps.pushes } : {}),
         imap: this.deps.imap,
         config: this.deps.config,
         log,
@@ -105,7 +110,7 @@ export class AccountSession {
         time: new Date().toISOString(),
         data: { state: next.state, ...(next.error ? { error: next.error } : {}) },
       };
-      writes.push(this.deps.eventLog.append({ lease: ref, events: [event] }));
+      writes.push(appendThenPush(this.deps.eventLog, this.deps.pushes, { lease: ref, events: [event] }));
     }
     Promise.all(writes).catch((error: unknown) => {
       this.deps.log.warn({ accountId: ref.accountId, err: (error as Error).message }, 'could not store account state');

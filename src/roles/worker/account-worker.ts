@@ -16,11 +16,20 @@ import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import { formatAccountRef, type AccountRef } from '../../core/account-ref.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
+import type { PushHandoff } from '../../push/push-handoff.js';
 import { AccountSession } from './account-session.js';
 
 type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'> & {
-  /** Queues the pushes a previous holder of an account left pending (see PushingEventLog). */
-  pushRecovery?: { recoverPushes(ref: AccountRef): Promise<unknown> };
+  /**
+   * Queues Web Push after each append, and the pushes a previous holder of an account left
+   * pending in the outbox; absent when push is off.
+   */
+  pushes?: PushHandoff;
+  /**
+   * Caps logins per IMAP host; `mailpush all` shares one with the API's login checks. By
+   * default one of its own, of IMAP_CONNECT_CONCURRENCY.
+   */
+  limiter?: HostLimiter;
 };
 
 export class AccountWorker {
@@ -47,7 +56,7 @@ export class AccountWorker {
     private readonly log: Logger,
     private readonly metrics?: GatewayMetrics,
   ) {
-    this.limiter = new HostLimiter(config.imap.connectConcurrency);
+    this.limiter = deps.limiter ?? new HostLimiter(config.imap.connectConcurrency);
     this.secretBox = new SecretBox(config.secret);
     metrics?.provide({ accountStates: () => [...this.sessions.values()].map((session) => session.state) });
   }
@@ -161,12 +170,13 @@ export class AccountWorker {
         return;
       }
       // Before the session appends anything, so a push of ours is never mistaken for a leftover.
-      await this.deps.pushRecovery?.recoverPushes(lease).catch((error: unknown) => {
+      await this.deps.pushes?.recover(lease).catch((error: unknown) => {
         this.log.warn({ accountId: ref.accountId, err: (error as Error).message }, 'could not recover pending pushes');
       });
       const session = new AccountSession(record, lease, {
         config: this.config,
         eventLog: this.deps.eventLog,
+        ...(this.deps.pushes ? { pushes: this.deps.pushes } : {}),
         accounts: this.deps.accounts,
         secretBox: this.secretBox,
         imap: { config: this.config, limiter: this.limiter },

@@ -16,6 +16,8 @@ import { UnseenTally, type FetchedFlags } from '../../core/unseen-tally.js';
 import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
 import { findTextPart, SNIPPET_FETCH_BYTES, snippetFrom, type TextPart } from '../../imap/snippet.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
+import type { PushHandoff } from '../../push/push-handoff.js';
+import { appendThenPush } from './append.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
 
@@ -31,6 +33,8 @@ export interface MailboxWatcherOptions {
   settings: ImapSettings;
   password: string;
   eventLog: EventLog;
+  /** Queues Web Push for what an append stored; absent when push is off. */
+  pushes?: PushHandoff;
   imap: ImapClientOptions;
   config: Pick<Config, 'imap' | 'events'>;
   log: Logger;
@@ -336,7 +340,7 @@ export class MailboxWatcher {
 
   /** True when appended; false when the watermark moved meanwhile. Throws when the lease is gone. */
   private async append(events: NewEvent[], expected?: Watermark, next?: Watermark): Promise<boolean> {
-    const result = await this.options.eventLog.append({
+    const result = await appendThenPush(this.options.eventLog, this.options.pushes, {
       lease: this.options.lease,
       events,
       ...(next ? { watermark: { mailbox: this.options.mailbox, expected, next } } : {}),

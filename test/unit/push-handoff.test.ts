@@ -1,5 +1,6 @@
-// The worker's event log that queues Web Push after each append, on the embedded (SQLite) adapters:
-// a stopping process must not close the push queue under a push that is still on its way in.
+// The push hand-off that queues Web Push after each append (roles/worker/append.ts), on the
+// embedded (SQLite) adapters: a stopping process must not close the push queue under a push that
+// is still on its way in, and a push is queued only after an append that succeeded.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +14,8 @@ import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { NewEvent } from '../../src/core/types.js';
 import type { PushJob, PushQueue } from '../../src/push/delivery.js';
-import { PushingEventLog } from '../../src/push/pushing-event-log.js';
+import { PushHandoff } from '../../src/push/push-handoff.js';
+import { appendThenPush } from '../../src/roles/worker/append.js';
 
 /** A push queue that takes jobs only when the test lets it, or refuses them. */
 class GatedQueue implements PushQueue {
@@ -44,7 +46,7 @@ class GatedQueue implements PushQueue {
 let dir: string;
 let adapters: Adapters;
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'mailpush-pushing-log-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'mailpush-push-handoff-'));
   adapters = createEmbeddedAdapters({ dataDir: dir, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } });
 });
 after(async () => {
@@ -76,9 +78,9 @@ function logLines(): { log: Logger; lines: Array<Record<string, unknown>> } {
 test('settled() waits for a push still on its way into the queue, so stopping does not drop it', async () => {
   const userId = await subscribedUser();
   const queue = new GatedQueue();
-  const log = new PushingEventLog(adapters.eventLog, queue, adapters.pushSubscriptions, logLines().log);
+  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logLines().log);
   const lease = (await adapters.leases.acquire({ userId, accountId: 'acc_x' }, 'w1', 60_000))!;
-  const appended = await log.append({ lease, events: [newMail(7)] });
+  const appended = await appendThenPush(adapters.eventLog, log, { lease, events: [newMail(7)] });
   assert.ok(appended.ok);
 
   let settled = false;
@@ -95,11 +97,23 @@ test('a push the queue refuses is logged, and settled() still resolves', async (
   const userId = await subscribedUser();
   const queue = new GatedQueue();
   const { log: logger, lines } = logLines();
-  const log = new PushingEventLog(adapters.eventLog, queue, adapters.pushSubscriptions, logger);
+  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logger);
   const lease = (await adapters.leases.acquire({ userId, accountId: 'acc_x' }, 'w1', 60_000))!;
-  assert.ok((await log.append({ lease, events: [newMail(8)] })).ok);
+  assert.ok((await appendThenPush(adapters.eventLog, log, { lease, events: [newMail(8)] })).ok);
   queue.release(new Error('queue connection closed'));
   await log.settled();
   assert.deepEqual(queue.jobs, []);
   assert.deepEqual(lines.map((line) => [line.msg, line.userId, line.err]), [['could not queue push', userId, 'queue connection closed']]);
+});
+
+test('nothing is queued for an append that was refused', async () => {
+  const userId = await subscribedUser();
+  const queue = new GatedQueue();
+  queue.release();
+  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logLines().log);
+  const lease = (await adapters.leases.acquire({ userId, accountId: 'acc_x' }, 'w1', 60_000))!;
+  await adapters.leases.release(lease);
+  assert.deepEqual(await appendThenPush(adapters.eventLog, log, { lease, events: [newMail(9)] }), { ok: false, reason: 'lease_lost' });
+  await log.settled();
+  assert.deepEqual(queue.jobs, []);
 });
