@@ -14,7 +14,7 @@ import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, NewEvent } from '../../src/core/types.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { until } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 const events = { batchSize: 25, retentionCount: 10, retentionMs: 7 * 86400_000 };
 
@@ -113,7 +113,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.deepEqual(all.map((e) => e.id), first.ok ? first.ids : []);
       assert.deepEqual((await adapters.eventLog.read(userId, all[0]!.id, 100)).map((e) => e.id), [all[1]!.id]);
       assert.equal(await adapters.eventLog.latestId(userId), all[1]!.id);
-      await until(() => heard.length === 2, 2000, 'live events');
+      await waitFor(() => heard.length === 2, { timeoutMs: 2000, what: 'live events' });
       assert.deepEqual(heard.map((e) => e.id), all.map((e) => e.id));
       // What sockets are sent: each event whole, id included, exactly as the log returns it.
       const text = (e: LiveEvent) => (typeof e.json === 'string' ? e.json : Buffer.from(e.json).toString('utf8'));
@@ -126,7 +126,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       });
       const again = await lease(userId);
       assert.ok((await adapters.eventLog.append({ lease: again, events: [mail(true), mail(false)] })).ok);
-      await until(() => heard.length === 4, 2000, 'live mail.new');
+      await waitFor(() => heard.length === 4, { timeoutMs: 2000, what: 'live mail.new' });
       assert.deepEqual(heard.slice(2).map((e) => [e.type, e.catchUp]), [['mail.new', true], ['mail.new', false]]);
       assert.deepEqual(heard.slice(2).map((e) => JSON.parse(text(e))), (await adapters.eventLog.read(userId, all[1]!.id, 100)));
       await unsubscribe();
@@ -168,7 +168,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       const heard: ControlMessage[] = [];
       await adapters.control.subscribe((m) => heard.push(m));
       await adapters.control.publish({ kind: 'created', userId: 'usr_a', accountId: 'acc_b' });
-      await until(() => heard.some((m) => m.kind === 'created' && m.accountId === 'acc_b'), 2000, 'control message');
+      await waitFor(() => heard.some((m) => m.kind === 'created' && m.accountId === 'acc_b'), { timeoutMs: 2000, what: 'control message' });
     });
   });
 }

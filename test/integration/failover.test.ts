@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, StreamRecorder, until } from '../helpers/gateway.js';
+import { api, StreamRecorder } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 
 const ADMIN = 'failover-admin-token-0123456789';
@@ -70,16 +71,16 @@ test('a joining worker takes its share; a SIGKILLed worker\'s accounts move and 
   for (let i = 0; i < 4; i++) accounts.push(await register(webA.url!));
   const admin = async () => (await api(webA.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts as Array<{ id: string; state: string; worker?: string }>;
   const idleOn = async (worker: MailpushProcess) => (await admin()).filter((a) => a.worker === worker.workerId && a.state === 'idle').length;
-  await until(async () => (await idleOn(workerA)) === 4, 20_000, 'the only worker holding all four');
+  await waitFor(async () => (await idleOn(workerA)) === 4, { timeoutMs: 20_000, what: 'the only worker holding all four' });
 
   // A second worker joins: the first hands two accounts over (LOGOUT, release), the second takes them.
   const workerB = await spawn('worker');
-  await until(async () => (await idleOn(workerA)) === 2 && (await idleOn(workerB)) === 2, 20_000, 'two idle accounts on each worker');
+  await waitFor(async () => (await idleOn(workerA)) === 2 && (await idleOn(workerB)) === 2, { timeoutMs: 20_000, what: 'two idle accounts on each worker' });
   // Heartbeats carry each worker's count a moment later.
-  await until(async () => {
+  await waitFor(async () => {
     const workers = (await api(webA.url!, 'GET', '/v1/admin/workers', { token: ADMIN })).body.workers;
     return JSON.stringify(workers.map((w: { accounts: number }) => w.accounts)) === '[2,2]';
-  }, 5000, 'GET /v1/admin/workers shows two workers with two accounts each');
+  }, { timeoutMs: 5000, what: 'GET /v1/admin/workers shows two workers with two accounts each' });
 
   const target = accounts[0]!;
   const holder = (await admin()).find((a) => a.id === target.accountId)!.worker;
@@ -93,11 +94,11 @@ test('a joining worker takes its share; a SIGKILLed worker\'s accounts move and 
     await dovecot.deliver(target.user.email, buildMessage({ from: { address: 'load@example.test' }, to: target.user.email, subject: `m${i}` }));
     if (i === 30) await victim.kill('SIGKILL');
   }
-  await until(() => notifiedUids(stream).length >= 100, 30_000, '100 notified messages');
+  await waitFor(() => notifiedUids(stream).length >= 100, { timeoutMs: 30_000, what: '100 notified messages' });
   await new Promise((r) => setTimeout(r, 500)); // anything extra would arrive now
   assert.deepEqual(notifiedUids(stream), range(1, 100), 'every UID once, in order');
 
-  await until(async () => (await admin()).every((a) => a.worker === survivor.workerId && a.state === 'idle'), 15_000, 'the survivor holds everything');
+  await waitFor(async () => (await admin()).every((a) => a.worker === survivor.workerId && a.state === 'idle'), { timeoutMs: 15_000, what: 'the survivor holds everything' });
   stream.close();
   await Promise.all([survivor.kill('SIGTERM'), webA.kill('SIGTERM'), webB.kill('SIGTERM')]);
 });
@@ -106,7 +107,7 @@ test('a rolling restart of the web processes loses nothing for a client that res
   const worker = await spawn('worker');
   let webs = await Promise.all([spawn('web'), spawn('web')]);
   const target = await register(webs[0]!.url!);
-  await until(async () => (await api(webs[0]!.url!, 'GET', `/v1/accounts/${target.accountId}`, { token: target.token })).body.account.state === 'idle', 15_000, 'idle');
+  await waitFor(async () => (await api(webs[0]!.url!, 'GET', `/v1/accounts/${target.accountId}`, { token: target.token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'idle' });
 
   // A client like the PWA: on any close, reconnect to a live web process with the last id seen.
   const received: any[] = [];
@@ -144,7 +145,7 @@ test('a rolling restart of the web processes loses nothing for a client that res
   await new Promise((r) => setTimeout(r, 300));
   await webs[1]!.kill('SIGTERM');
   await deliverSome(5);
-  await until(() => received.filter((e) => e.type === 'mail.new').length >= 15, 20_000, '15 messages');
+  await waitFor(() => received.filter((e) => e.type === 'mail.new').length >= 15, { timeoutMs: 20_000, what: '15 messages' });
   stopped = true;
   await new Promise((r) => setTimeout(r, 500));
   const subjects = received.filter((e) => e.type === 'mail.new').map((e) => e.data.subject);
@@ -160,17 +161,17 @@ test('SIGTERM: a worker logs out and releases its leases, so another takes over 
   const [first, web] = await Promise.all([spawn('worker'), spawn('web')]);
   const target = await register(web.url!);
   const admin = async () => (await api(web.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts.find((a: { id: string }) => a.id === target.accountId);
-  await until(async () => (await admin())?.worker === first.workerId && (await admin()).state === 'idle', 15_000, 'held by the first worker');
+  await waitFor(async () => (await admin())?.worker === first.workerId && (await admin()).state === 'idle', { timeoutMs: 15_000, what: 'held by the first worker' });
   const second = await spawn('worker');
   const logouts = async () => (await dovecot.readLog()).split('\n').filter((l) => l.includes(`(${target.user.user})`) && l.includes('Logged out')).length;
   const logoutsBefore = await logouts();
   const started = Date.now();
   await first.kill('SIGTERM');
   assert.equal((await first.exited).code, 0, 'a clean exit');
-  await until(async () => (await admin())?.worker === second.workerId, 5_000, 'taken over');
+  await waitFor(async () => (await admin())?.worker === second.workerId, { timeoutMs: 5_000, what: 'taken over' });
   // Well inside the 2 s lease TTL plus the 2 s scan interval: the release and the rebalance message did it.
   assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
-  await until(async () => (await logouts()) > logoutsBefore, 3000, 'the worker\'s IMAP session to log out').catch(async (error: Error) => {
+  await waitFor(async () => (await logouts()) > logoutsBefore, { timeoutMs: 3000, what: 'the worker\'s IMAP session to log out' }).catch(async (error: Error) => {
     const lines = (await dovecot.readLog()).split('\n').filter((l) => l.includes(`(${target.user.user})`));
     throw new Error(`${error.message}; Dovecot's last lines for the user:\n${lines.slice(-6).join('\n')}\nworker:\n${first.logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
   });

@@ -8,7 +8,8 @@ import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import WebSocket from 'ws';
-import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+import { api, startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -105,7 +106,7 @@ test('passwords and tokens appear in no log line, even at debug level', async ()
   const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
   const token = created.body.token as string;
   const id = created.body.account.id as string;
-  await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', 10_000, 'idle');
+  await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle' });
   const stream = StreamRecorder.open(base, { token });
   await stream.waitFor((m) => m.type === 'ready');
   await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'hello' }));

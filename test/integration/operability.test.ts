@@ -12,7 +12,8 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { freePort } from '../helpers/ports.js';
 import { startPushService, type PushService } from '../helpers/push-service.js';
-import { api, openReadyStream, registerWatched, until } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 
 const ADMIN_TOKEN = 'operability-admin-token-0123456789';
@@ -79,12 +80,12 @@ describe('metrics', () => {
     const stream = await openReadyStream(gateway.url!, token);
     await dovecot.deliver(user.email, buildMessage({ from: { name: 'Ops', address: 'ops@example.test' }, to: user.email, subject: 'Counted' }));
     await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
-    await until(() => push.received.some((r) => r.name === `metrics-${accountId}`), 10_000, 'the push');
+    await waitFor(() => push.received.some((r) => r.name === `metrics-${accountId}`), { timeoutMs: 10_000, what: 'the push' });
 
-    const after = await until(async () => {
+    const after = await waitFor(async () => {
       const samples = await scrape(metricsUrl());
       return (samples.get('mailpush_pushes_total{outcome="sent"}') ?? 0) >= 1 ? samples : undefined;
-    }, 5000, 'the push to be counted');
+    }, { timeoutMs: 5000, what: 'the push to be counted' });
     const grew = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
     assert.equal(grew('mailpush_events_appended_total{type="mail.new"}'), 1);
     assert.ok(grew('mailpush_events_appended_total{type="account.state"}') >= 1, 'the account went connecting → idle');
@@ -112,18 +113,18 @@ describe('metrics', () => {
     assert.ok(after.has('mailpush_process_resident_memory_bytes'), 'process metrics are there too');
 
     stream.close();
-    await until(async () => (await scrape(metricsUrl())).get('mailpush_websocket_clients') === 0, 5000, 'the socket to be gone');
+    await waitFor(async () => (await scrape(metricsUrl())).get('mailpush_websocket_clients') === 0, { timeoutMs: 5000, what: 'the socket to be gone' });
   });
 
   test('a lost IMAP connection shows as a reconnect, and the account comes back idle', async () => {
     const before = await scrape(metricsUrl());
     await dovecot.stop();
-    await until(async () => (await scrape(metricsUrl())).get('mailpush_imap_connections') === 0, 10_000, 'the connection to drop');
+    await waitFor(async () => (await scrape(metricsUrl())).get('mailpush_imap_connections') === 0, { timeoutMs: 10_000, what: 'the connection to drop' });
     await dovecot.start();
-    const after = await until(async () => {
+    const after = await waitFor(async () => {
       const samples = await scrape(metricsUrl());
       return samples.get('mailpush_accounts{state="idle"}') === 1 && samples.get('mailpush_imap_connections') === 1 ? samples : undefined;
-    }, 15_000, 'the account to be idle again');
+    }, { timeoutMs: 15_000, what: 'the account to be idle again' });
     assert.ok((after.get('mailpush_imap_reconnects_total') ?? 0) > (before.get('mailpush_imap_reconnects_total') ?? 0));
   });
 
@@ -154,15 +155,15 @@ describe('probes', () => {
       assert.deepEqual(await probe('/readyz'), { status: 200, body: { status: 'ready', checks: { storage: 'ok', worker: 'ok' } } });
       assert.equal((await probe('/nothing')).status, 404);
       await ownRedis.stop();
-      const stale = await until(async () => {
+      const stale = await waitFor(async () => {
         const answer = await probe('/readyz');
         return answer.body.checks?.worker === 'leases_stale' ? answer : undefined;
-      }, 10_000, 'the leases to go stale');
+      }, { timeoutMs: 10_000, what: 'the leases to go stale' });
       assert.equal(stale.status, 503);
       assert.deepEqual(stale.body, { status: 'not_ready', checks: { storage: 'unreachable', worker: 'leases_stale' } });
       assert.equal((await probe('/healthz')).status, 200, 'alive all the same: a restart would not help');
       await ownRedis.start();
-      await until(async () => (await probe('/readyz')).status === 200, 10_000, 'ready again');
+      await waitFor(async () => (await probe('/readyz')).status === 200, { timeoutMs: 10_000, what: 'ready again' });
     } finally {
       await worker.kill('SIGTERM');
       await ownRedis.cleanup();

@@ -11,7 +11,8 @@ import { createRedisAdapters } from '../../src/adapters/redis/index.js';
 import { hashToken, newId } from '../../src/core/tokens.js';
 import type { NewEvent } from '../../src/core/types.js';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { api, registerWatched, until } from '../helpers/gateway.js';
+import { api, registerWatched } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { buildMessage } from '../helpers/message.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 import { startPushService, type PushService } from '../helpers/push-service.js';
@@ -86,8 +87,8 @@ test('a push left pending by a worker killed after the append is sent by the nex
 
   // The normal path: pushed, and nothing left pending.
   await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sent normally' }));
-  await until(() => push.received.some((r) => r.name === name && r.payload.body?.includes('sent normally')), 10_000, 'the normal push');
-  await until(async () => (await adapters.eventLog.pendingPushes!(ref)).length === 0, 5000, 'nothing pending');
+  await waitFor(() => push.received.some((r) => r.name === name && r.payload.body?.includes('sent normally')), { timeoutMs: 10_000, what: 'the normal push' });
+  await waitFor(async () => (await adapters.eventLog.pendingPushes!(ref)).length === 0, { timeoutMs: 5000, what: 'nothing pending' });
 
   // The worker dies right after an append whose push it never queued: done here with its lease.
   const worker = running.pop()!;
@@ -102,8 +103,8 @@ test('a push left pending by a worker killed after the append is sent by the nex
   assert.ok(!push.received.some((r) => r.name === name && r.payload.body?.includes('left pending')), 'nobody sent it yet');
 
   running.push(await spawnMailpush('worker', env));
-  await until(() => push.received.some((r) => r.name === name && r.payload.body?.includes('left pending')), 15_000, 'the recovered push');
-  await until(async () => (await adapters.eventLog.pendingPushes!(ref)).length === 0, 5000, 'nothing pending after recovery');
+  await waitFor(() => push.received.some((r) => r.name === name && r.payload.body?.includes('left pending')), { timeoutMs: 15_000, what: 'the recovered push' });
+  await waitFor(async () => (await adapters.eventLog.pendingPushes!(ref)).length === 0, { timeoutMs: 5000, what: 'nothing pending after recovery' });
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const forName = push.received.filter((r) => r.name === name);
   assert.equal(forName.filter((r) => r.payload.body?.includes('left pending')).length, 1, 'the recovered push once');

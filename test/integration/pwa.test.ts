@@ -12,7 +12,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import webpush from 'web-push';
 import { launchChromium, LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
-import { api, until } from '../helpers/gateway.js';
+import { api } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { buildMessage } from '../helpers/message.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 import { startPushService, type PushService } from '../helpers/push-service.js';
@@ -145,8 +146,8 @@ describe('the web app', () => {
   });
 
   test('delivered mail shows sender and subject in the feed within 2 s, newest on top, with the unread count in the title', async () => {
-    await until(async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].state === 'idle', 10_000, 'IDLE');
-    await until(async () => (await connection().innerText()) === 'Live', 5000, 'the stream to be live');
+    await waitFor(async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].state === 'idle', { timeoutMs: 10_000, what: 'IDLE' });
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 5000, what: 'the stream to be live' });
     const sentAt = Date.now();
     await deliver('Analytical engine');
     await feedItem('Analytical engine').waitFor({ timeout: 2000 });
@@ -156,7 +157,7 @@ describe('the web app', () => {
     await deliver('Difference engine', { name: 'Charles Babbage', address: 'charles@example.test' });
     await feedItem('Difference engine').waitFor({ timeout: 2000 });
     assert.match(await page.locator('#feed > li').first().innerText(), /Charles Babbage[\s\S]*Difference engine/, 'newest on top');
-    await until(async () => (await page.title()) === '(2) mailpush', 2000, 'the unread count in the title');
+    await waitFor(async () => (await page.title()) === '(2) mailpush', { timeoutMs: 2000, what: 'the unread count in the title' });
     await screenshot('feed');
   });
 
@@ -188,7 +189,7 @@ describe('the web app', () => {
     } finally {
       await context.setOffline(false);
     }
-    await until(async () => (await connection().innerText()) === 'Live', 20_000, 'the stream to come back after going online');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 20_000, what: 'the stream to come back after going online' });
   });
 
   test('a WebSocket killed on the server side resumes from the last stored id: mail sent meanwhile shows exactly once', async () => {
@@ -199,16 +200,16 @@ describe('the web app', () => {
 
     const port = Number(new URL(base).port);
     await web.kill('SIGKILL');
-    await until(async () => /Reconnecting|Offline/.test(await connection().innerText()), 5000, 'the app to notice the drop');
+    await waitFor(async () => /Reconnecting|Offline/.test(await connection().innerText()), { timeoutMs: 5000, what: 'the app to notice the drop' });
     await deliver('While you were away, one');
     await deliver('While you were away, two');
     // Both are in the event log before the app can reconnect, so only the resume can bring them.
-    await until(async () => (await api(probe.url!, 'GET', `/v1/events?since=${lastId}`, { token })).body.events.filter((e: { type: string }) => e.type === 'mail.new').length === 2, 10_000, 'both mails in the log');
+    await waitFor(async () => (await api(probe.url!, 'GET', `/v1/events?since=${lastId}`, { token })).body.events.filter((e: { type: string }) => e.type === 'mail.new').length === 2, { timeoutMs: 10_000, what: 'both mails in the log' });
     web = await spawnMailpush('web', env, { port });
 
     await feedItem('While you were away, one').waitFor({ timeout: 20_000 });
     await feedItem('While you were away, two').waitFor({ timeout: 5000 });
-    await until(async () => (await connection().innerText()) === 'Live', 5000, 'live again');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 5000, what: 'live again' });
     await new Promise((r) => setTimeout(r, 1000)); // anything duplicated would have arrived by now
     assert.equal(await feedItem('While you were away, one').count(), 1);
     assert.equal(await feedItem('While you were away, two').count(), 1);
@@ -222,7 +223,7 @@ describe('the web app', () => {
     // The page's own clock, so that its 25 s pings and 55 s silence limit pass in a moment.
     await page.clock.install();
     await page.reload();
-    await until(async () => (await connection().innerText()) === 'Live', 10_000, 'live after the reload');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 10_000, what: 'live after the reload' });
     const lastId = await lastStoredEventId();
     const sentFrames: string[] = [];
     page.on('websocket', (socket) => socket.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
@@ -231,11 +232,11 @@ describe('the web app', () => {
       await page.clock.fastForward(30_000);
       assert.equal(await connection().innerText(), 'Live', 'one unanswered ping is not yet a dead connection');
       await page.clock.fastForward(30_000);
-      await until(async () => /Reconnecting|Offline/.test(await connection().innerText()), 5000, 'the app to give the silent socket up');
+      await waitFor(async () => /Reconnecting|Offline/.test(await connection().innerText()), { timeoutMs: 5000, what: 'the app to give the silent socket up' });
     } finally {
       process.kill(web.pid, 'SIGCONT');
     }
-    await until(async () => (await connection().innerText()) === 'Live', 20_000, 'live again on a new socket');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 20_000, what: 'live again on a new socket' });
     const auth = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
     assert.equal(auth?.since, lastId, 'the new socket resumed after the last stored event');
     assert.equal(await page.locator('#feed > li').count(), 4, 'nothing shown twice');
@@ -245,8 +246,8 @@ describe('the web app', () => {
     await page.getByRole('link', { name: 'Accounts' }).click();
     const account = page.locator('#accounts > li', { hasText: mailbox.email });
     await account.waitFor();
-    await until(async () => (await account.locator('.state').innerText()) === 'Connected', 5000, 'the state');
-    await until(async () => (await account.locator('.unread').innerText()) === '4 unread', 5000, 'the unread count');
+    await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 5000, what: 'the state' });
+    await waitFor(async () => (await account.locator('.unread').innerText()) === '4 unread', { timeoutMs: 5000, what: 'the unread count' });
     await screenshot('accounts');
 
     await account.getByRole('button', { name: 'Change password' }).click();
@@ -258,7 +259,7 @@ describe('the web app', () => {
     await page.getByLabel(`New password for ${mailbox.email}`).fill(mailbox.pass);
     await account.getByRole('button', { name: 'Save password' }).click();
     await page.locator('#accounts-message', { hasText: 'works' }).waitFor();
-    await until(async () => (await account.locator('.state').innerText()) === 'Connected', 10_000, 'connected again');
+    await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 10_000, what: 'connected again' });
   });
 
   test('every screen fits a 360 px phone without sideways scrolling, and its text meets WCAG AA contrast', async () => {
@@ -280,18 +281,18 @@ describe('the web app', () => {
     await page.getByRole('button', { name: 'Turn on notifications' }).click();
     await page.locator('#push-state', { hasText: 'Notifications are on' }).waitFor();
     await page.getByLabel('Notifications show').selectOption('full');
-    await until(async () => {
+    await waitFor(async () => {
       const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ preview: string; endpointOrigin: string }>;
       return list.length === 1 && list[0]!.preview === 'full' && list[0]!.endpointOrigin === push.origin;
-    }, 5000, 'one subscription with preview full at the push service');
+    }, { timeoutMs: 5000, what: 'one subscription with preview full at the push service' });
 
     await deliver('Compiler ready', { name: 'Grace Hopper', address: 'grace@example.test' });
-    const received = await until(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new'), 10_000, 'the push');
+    const received = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new'), { timeoutMs: 10_000, what: 'the push' });
     assert.equal(received.payload.title, 'Grace Hopper');
     const worker = await ServiceWorkerPush.attach(page, base);
     try {
       await worker.deliver(received.payload);
-      const shown = await until(async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag), 5000, 'the notification');
+      const shown = await waitFor(async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag), { timeoutMs: 5000, what: 'the notification' });
       assert.equal(shown.title, 'Grace Hopper');
       assert.match(shown.body, /^Compiler ready/);
 
@@ -303,15 +304,15 @@ describe('the web app', () => {
       await phone.mailboxOpen('INBOX');
       await phone.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
       await phone.logout();
-      const dismiss = await until(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'dismiss'), 10_000, 'the dismiss');
+      const dismiss = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'dismiss'), { timeoutMs: 10_000, what: 'the dismiss' });
       assert.deepEqual(dismiss.payload.tags, [received.payload.tag]);
       await worker.deliver(dismiss.payload);
-      await until(async () => !(await shownNotifications(page)).some((n) => n.tag === received.payload.tag), 5000, 'the notification to close');
+      await waitFor(async () => !(await shownNotifications(page)).some((n) => n.tag === received.payload.tag), { timeoutMs: 5000, what: 'the notification to close' });
     } finally {
       await worker.detach();
     }
     await page.getByRole('link', { name: /^Mail/ }).click();
-    await until(async () => (await feedItem('Compiler ready').getAttribute('class'))?.includes('read'), 5000, 'the item marked read in place');
+    await waitFor(async () => (await feedItem('Compiler ready').getAttribute('class'))?.includes('read'), { timeoutMs: 5000, what: 'the item marked read in place' });
   });
 
   test('pushsubscriptionchange: the service worker moves the gateway to the new subscription, and the page adopts it', async () => {
@@ -332,14 +333,14 @@ describe('the web app', () => {
       Object.defineProperties(event, { oldSubscription: { value: null }, newSubscription: { value: newSubscription } });
       self.dispatchEvent(event);
     })(${JSON.stringify(renewed)})`);
-    const after = await until(async () => {
+    const after = await waitFor(async () => {
       const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ id: string; preview: string }>;
       return list.length === 1 && list[0]!.id !== before[0]!.id ? list : undefined;
-    }, 5000, 'the gateway to hold only the new subscription');
+    }, { timeoutMs: 5000, what: 'the gateway to hold only the new subscription' });
     assert.equal(after[0]!.preview, 'full', 'the preview level carried over');
-    await until(async () => (await stored('mailpush.pushSubscriptionId')) === after[0]!.id, 5000, 'the page to adopt the new id');
+    await waitFor(async () => (await stored('mailpush.pushSubscriptionId')) === after[0]!.id, { timeoutMs: 5000, what: 'the page to adopt the new id' });
     await deliver('After renewal', { name: 'Grace Hopper', address: 'grace@example.test' });
-    await until(() => push.received.find((r) => r.name === 'renewed' && r.payload.type === 'mail.new'), 10_000, 'a push to the new endpoint');
+    await waitFor(() => push.received.find((r) => r.name === 'renewed' && r.payload.type === 'mail.new'), { timeoutMs: 10_000, what: 'a push to the new endpoint' });
   });
 
   test('the Content-Security-Policy allows no inline script, and the API docs still work under it', async () => {
@@ -374,7 +375,7 @@ describe('the web app', () => {
     page.once('dialog', (dialog) => void dialog.accept());
     await account.getByRole('button', { name: `Remove ${mailbox.email}` }).click();
     await page.locator('#accounts-message', { hasText: 'was removed' }).waitFor();
-    await until(async () => (await page.locator('#accounts > li', { hasText: mailbox.email }).count()) === 0, 5000, 'the account to leave the list');
+    await waitFor(async () => (await page.locator('#accounts > li', { hasText: mailbox.email }).count()) === 0, { timeoutMs: 5000, what: 'the account to leave the list' });
     assert.deepEqual((await api(base, 'GET', '/v1/accounts', { token })).body.accounts, []);
   });
 

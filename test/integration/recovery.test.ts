@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, openReadyStream, registerWatched, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -68,7 +69,7 @@ test('Dovecot stopped and started: the account reconnects and nothing is lost or
   await dovecot.start();
   await dovecot.deliver(mailbox.email, mail(mailbox.email, 'after restart'));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after restart', 15_000, 'mail after restart');
-  await until(async () => (await state()).state === 'idle', 10_000, 'idle again');
+  await waitFor(async () => (await state()).state === 'idle', { timeoutMs: 10_000, what: 'idle again' });
   await dovecot.deliver(mailbox.email, mail(mailbox.email, 'and live again'));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'and live again', 10_000, 'live mail');
   assert.deepEqual(stream.events('mail.new').map((e) => e.data.uid), [1, 2]);
@@ -94,6 +95,6 @@ test('a password changed on the server stops the account at auth_failed without 
 
   const fixed = await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { imap: { pass: 'changed-on-the-server' } } });
   assert.equal(fixed.status, 200);
-  await until(async () => (await state()).state === 'idle', 10_000, 'idle with the new password');
+  await waitFor(async () => (await state()).state === 'idle', { timeoutMs: 10_000, what: 'idle with the new password' });
   stream.close();
 });

@@ -7,7 +7,8 @@ import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
-import { api, openReadyStream, registerWatched, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -85,7 +86,7 @@ test('a flood of logins after a worker restart stays within IMAP_CONNECT_CONCURR
   await first.stop();
   const second = await gateway(env, 'worker');
   for (const { token, accountId } of accounts) {
-    await until(async () => (await api(web.url!, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 15_000, 'idle');
+    await waitFor(async () => (await api(web.url!, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'idle' });
   }
   assert.ok(second.worker!.heldAccounts().length >= 8, 'the new worker holds every account');
   assert.equal(second.worker!.limiter.peak('127.0.0.1'), 2, 'logins queued at two in flight');
