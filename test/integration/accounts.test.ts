@@ -1,9 +1,10 @@
 // Registering and managing mailboxes over REST, against a real Dovecot and a real Redis.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { api, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
@@ -13,15 +14,12 @@ let redis: RedisServer;
 let gateway: TestGateway;
 let base: string;
 
-before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
-  gateway = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort });
-  base = gateway.url!;
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await gateway?.stop();
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+before(async () => {
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
+  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort });
+  base = gateway.url!;
 });
 
 async function register(user: { user: string; pass: string }, token?: string, extra: Record<string, unknown> = {}) {

@@ -13,7 +13,8 @@ import type { ControlMessage, Lease } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, NewEvent } from '../../src/core/types.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 const events = { batchSize: 25, retentionCount: 10, retentionMs: 7 * 86400_000 };
@@ -31,9 +32,9 @@ const note = (n: number): NewEvent => ({ type: 'account.state', accountId: 'acc_
 function conformance(name: string, setup: () => Promise<{ adapters: Adapters; teardown(): Promise<void> }>) {
   describe(name, () => {
     let adapters: Adapters;
-    let teardown: () => Promise<void>;
+    let teardown: (() => Promise<void>) | undefined;
     before(async () => ({ adapters, teardown } = await setup()));
-    after(() => teardown());
+    after(() => teardown?.());
 
     const user = async () => adapters.users.create(hashToken(newToken()));
     const lease = async (userId: string, accountId = 'acc_x'): Promise<Lease> => (await adapters.leases.acquire({ userId, accountId }, 'w1', 60_000))!;
@@ -173,11 +174,12 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
   });
 }
 
+const fixtures = useFixtures();
 let redis: RedisServer;
 conformance('Redis adapters', async () => {
-  redis = await startRedis();
+  redis = await fixtures.redis();
   const adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'conformance');
-  return { adapters, teardown: async () => { await adapters.close(); await redis.cleanup(); } };
+  return { adapters, teardown: () => adapters.close() };
 });
 
 conformance('embedded adapters (SQLite + memory)', async () => {

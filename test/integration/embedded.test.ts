@@ -1,12 +1,13 @@
 // The embedded default: no Redis, one process, everything under DATA_DIR. A restart finds every
 // user, account, subscription and event again, and notifies only mail that is new.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
 import { buildMessage } from '../helpers/message.js';
 import { startPushService } from '../helpers/push-service.js';
 import { api, openReadyStream, registerWatched, startTestGateway, StreamRecorder } from '../helpers/gateway.js';
@@ -14,14 +15,11 @@ import { api, openReadyStream, registerWatched, startTestGateway, StreamRecorder
 let dovecot: Dovecot;
 let dataDir: string;
 
-before(async () => {
-  dovecot = await startDovecot();
-  dataDir = await mkdtemp(path.join(tmpdir(), 'mailpush-data-'));
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await dovecot?.cleanup();
-  await rm(dataDir, { recursive: true, force: true });
+before(async () => {
+  dovecot = await fixtures.dovecot();
+  dataDir = await fixtures.start('data dir', mkdtemp(path.join(tmpdir(), 'mailpush-data-')), (dir) => rm(dir, { recursive: true, force: true }));
 });
 
 test('an embedded gateway keeps everything across a restart and notifies each mail once', async () => {

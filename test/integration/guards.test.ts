@@ -4,7 +4,8 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import WebSocket from 'ws';
@@ -15,8 +16,10 @@ let dovecot: Dovecot;
 let redis: RedisServer;
 const gateways: TestGateway[] = [];
 
+const fixtures = useFixtures();
+
 before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
 });
 
 // Each test's gateways stop with it: a worker left running would claim the next test's accounts
@@ -27,7 +30,6 @@ afterEach(async () => {
 
 after(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
 });
 
 /** A web front end only: these tests check what the API answers, no worker needs to pick anything up. */

@@ -1,27 +1,28 @@
 // Lua scripts run by SHA must survive a Redis that forgot them (a restart, SCRIPT FLUSH), singly
 // and in the pipelines a worker uses to renew thousands of leases at once.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisLeaseManager } from '../../src/adapters/redis/leases.js';
 import { RedisKeys } from '../../src/keys.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 let server: RedisServer;
 let redis: Redis;
 let leases: RedisLeaseManager;
 
-before(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url, { lazyConnect: true });
-  await redis.connect();
-  leases = new RedisLeaseManager(redis, new RedisKeys('scripts'));
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  redis?.disconnect();
-  await server?.cleanup();
+before(async () => {
+  server = await fixtures.redis();
+  redis = await fixtures.start('ioredis client', (async () => {
+    const client = new Redis(server.url, { lazyConnect: true });
+    await client.connect();
+    return client;
+  })(), (client) => client.disconnect());
+  leases = new RedisLeaseManager(redis, new RedisKeys('scripts'));
 });
 
 test('a batch renewal after SCRIPT FLUSH loads the script again and answers for every lease', async () => {

@@ -1,32 +1,27 @@
 // Faults below the gateway: a connection that silently stops carrying packets, a Redis restart,
 // a flood of logins after a restart, and a client whose `since` has been trimmed away.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
-import { api, openReadyStream, registerWatched, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
-const gateways: TestGateway[] = [];
+
+const fixtures = useFixtures();
 
 before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis({ appendOnly: true })]);
-});
-
-after(async () => {
-  await Promise.all(gateways.map((g) => g.stop()));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis({ appendOnly: true })]);
 });
 
 async function gateway(env: Record<string, string> = {}, role: 'all' | 'worker' | 'web' = 'all'): Promise<TestGateway> {
-  const started = await startTestGateway({ role, redisUrl: redis.url, imapPort: dovecot.imapPort, env });
-  gateways.push(started);
-  return started;
+  return fixtures.gateway({ role, redisUrl: redis.url, imapPort: dovecot.imapPort, env });
 }
 
 async function watched(base: string, imap: Record<string, unknown> = {}) {

@@ -1,10 +1,11 @@
 // The stream's edges: a `since` older than retention, and a client that stops reading. Events are
 // appended through the real event log (Redis), exactly as a worker appends them.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { StreamRecorder, type TestGateway } from '../helpers/gateway.js';
 import { hashToken, newToken } from '../../src/core/tokens.js';
 import type { Lease } from '../../src/core/ports.js';
 import type { NewEvent } from '../../src/core/types.js';
@@ -12,14 +13,11 @@ import type { NewEvent } from '../../src/core/types.js';
 let redis: RedisServer;
 let gateway: TestGateway;
 
-before(async () => {
-  redis = await startRedis();
-  gateway = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: 1 });
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await gateway?.stop();
-  await redis?.cleanup();
+before(async () => {
+  redis = await fixtures.redis();
+  gateway = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: 1 });
 });
 
 async function userWithLease(): Promise<{ token: string; lease: Lease }> {
