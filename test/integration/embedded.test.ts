@@ -55,8 +55,10 @@ test('an embedded gateway keeps everything across a restart and notifies each ma
       const caught = await resumed.waitFor((m) => m.type === 'mail.new', 15_000, 'catch-up after restart');
       assert.equal(caught.data.subject, 'while stopped');
       assert.equal(caught.data.catchUp, true);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(resumed.events('mail.new').map((e) => e.data.uid), [2], 'the old mail is not notified again');
+      // A sentinel after the case: had the old mail been notified again, it would have come before this.
+      await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sentinel' }));
+      await resumed.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'sentinel', 10_000, 'the sentinel');
+      assert.deepEqual(resumed.events('mail.new').map((e) => e.data.uid), [2, 3], 'the old mail is not notified again');
       resumed.close();
     } finally {
       await second.stop();

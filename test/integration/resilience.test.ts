@@ -55,10 +55,12 @@ test('Redis restarted: everything is still there, and mail delivered meanwhile i
   await dovecot.deliver(user.email, mail(user.email, 'before'));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'before', 10_000, 'first mail');
 
+  const logged = gw.logs.length;
   await redis.stop();
   await dovecot.deliver(user.email, mail(user.email, 'while Redis was away 1'));
   await dovecot.deliver(user.email, mail(user.email, 'while Redis was away 2'));
-  await new Promise((r) => setTimeout(r, 1000));
+  // Start it again only once the gateway has noticed it is gone.
+  await waitFor(() => gw.logs.slice(logged).some((l) => l.includes('redis connection error')), { timeoutMs: 10_000, what: 'the gateway to lose Redis' });
   await redis.start();
 
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'while Redis was away 2', 20_000, 'mail from the outage');
