@@ -2,16 +2,17 @@
 // probes that tell a worker with stale leases from a healthy one; and `mailpush check-imap`,
 // which says whether push can work with a server and why not. Real processes, Redis, Dovecot.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import webpush from 'web-push';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { freePort } from '../helpers/ports.js';
-import { startPushService, type PushService } from '../helpers/push-service.js';
+import type { PushService } from '../helpers/push-service.js';
 import { api, openReadyStream, registerWatched } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
@@ -22,37 +23,14 @@ let redis: RedisServer;
 let push: PushService;
 let gateway: MailpushProcess;
 let metricsPort: number;
-const vapidKeys = webpush.generateVAPIDKeys();
-
-const env = () => ({
-  REDIS_URL: redis.url,
-  MAILPUSH_SECRET: 'operability-test-secret-long',
-  ADMIN_TOKEN,
-  IMAP_DEFAULT_HOST: '127.0.0.1',
-  IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-  IMAP_DEFAULT_SECURITY: 'none',
-  IMAP_ALLOW_PRIVATE: 'true',
-  IMAP_ALLOW_INSECURE: 'true',
-  IMAP_RECONNECT_MIN_MS: '100',
-  IMAP_RECONNECT_MAX_SECONDS: '1',
-  LEASE_TTL_MS: '3000',
-  VAPID_PUBLIC_KEY: vapidKeys.publicKey,
-  VAPID_PRIVATE_KEY: vapidKeys.privateKey,
-  VAPID_SUBJECT: 'mailto:ops@example.test',
-  PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-  NODE_EXTRA_CA_CERTS: push.caFile,
-  LOG_LEVEL: 'info',
-});
+let env: Record<string, string>;
+const fixtures = useFixtures();
 
 before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot({ tls: true }), startRedis(), startPushService()]);
-  metricsPort = await freePort();
-  gateway = await spawnMailpush('all', { ...env(), METRICS_PORT: String(metricsPort) });
-});
-
-after(async () => {
-  await gateway?.kill('SIGTERM');
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot({ tls: true }), fixtures.redis(), fixtures.pushService()]);
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN } });
+  gateway = await fixtures.mailpush('all', env, { metrics: true });
+  metricsPort = gateway.metricsPort!;
 });
 
 /** The samples of a Prometheus text exposition, keyed by name and labels as written. */
@@ -142,8 +120,11 @@ describe('metrics', () => {
 describe('probes', () => {
   test('a worker answers /healthz and /readyz on METRICS_PORT; /readyz turns 503 when Redis is gone and its leases go stale', async () => {
     const ownRedis = await startRedis();
-    const port = await freePort();
-    const worker = await spawnMailpush('worker', { ...env(), REDIS_URL: ownRedis.url, METRICS_PORT: String(port) });
+    const worker = await spawnMailpush('worker', { ...env, REDIS_URL: ownRedis.url }, { metrics: true }).catch(async (error: Error) => {
+      await ownRedis.cleanup();
+      throw error;
+    });
+    const port = worker.metricsPort!;
     try {
       const probe = async (path: string) => {
         const response = await fetch(`http://127.0.0.1:${port}${path}`).catch((error: Error & { cause?: Error }) => {

@@ -2,50 +2,32 @@
 // two web front ends sharing the send queue), and a push service on loopback that verifies VAPID
 // and decrypts every notification itself.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
 import webpush from 'web-push';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { startPushService, type PushService, type TestSubscription } from '../helpers/push-service.js';
+import type { PushService, TestSubscription } from '../helpers/push-service.js';
 import { api, registerWatched, startTestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
-import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+import type { MailpushProcess } from '../helpers/processes.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
 let push: PushService;
 let webs: MailpushProcess[] = [];
-let worker: MailpushProcess;
 const vapidKeys = webpush.generateVAPIDKeys();
 
-before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
-  const env = {
-    REDIS_URL: redis.url,
-    MAILPUSH_SECRET: 'push-test-secret-long-enough',
-    IMAP_DEFAULT_HOST: '127.0.0.1',
-    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-    IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    VAPID_PUBLIC_KEY: vapidKeys.publicKey,
-    VAPID_PRIVATE_KEY: vapidKeys.privateKey,
-    VAPID_SUBJECT: 'mailto:ops@example.test',
-    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-    PUSH_TIMEOUT_SECONDS: '1',
-    PUSH_TTL_SECONDS: '3600',
-    NODE_EXTRA_CA_CERTS: push.caFile,
-    LOG_LEVEL: 'info',
-  };
-  [worker, ...webs] = await Promise.all([spawnMailpush('worker', env), spawnMailpush('web', env), spawnMailpush('web', env)]);
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await Promise.all([worker, ...webs].filter(Boolean).map((p) => p.kill('SIGTERM')));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+before(async () => {
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
+  const env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, vapid: vapidKeys, env: { PUSH_TIMEOUT_SECONDS: '1', PUSH_TTL_SECONDS: '3600' } });
+  [, ...webs] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', env)]);
 });
 
 const base = () => webs[0]!.url!;
@@ -110,10 +92,13 @@ describe('notifications', () => {
     await subscribe(token, push.subscribe(`once-${accountId}`));
     for (let i = 0; i < 10; i++) await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `once ${i}` }));
     await waitFor(() => deliveredTo(`once-${accountId}`).length >= 10, { timeoutMs: 15_000, what: 'ten pushes' });
-    await new Promise((r) => setTimeout(r, 1000));
+    // A sentinel mail after the case: its push is the next one to arrive, a repeat would come before it.
+    await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sentinel' }));
+    await waitFor(() => deliveredTo(`once-${accountId}`).some((r) => r.payload.body?.includes('sentinel')), { timeoutMs: 15_000, what: 'the sentinel push' });
     const events = deliveredTo(`once-${accountId}`).map((r) => r.payload.eventId);
-    assert.equal(events.length, 10);
-    assert.equal(new Set(events).size, 10, 'no event pushed twice');
+    assert.equal(events.length, 11);
+    assert.ok(deliveredTo(`once-${accountId}`)[10]!.payload.body.includes('sentinel'), 'the sentinel came last');
+    assert.equal(new Set(events).size, 11, 'no event pushed twice');
   });
 
   test('a long non-ASCII subject is cut on a character boundary to fit the record', async () => {
@@ -158,11 +143,15 @@ describe('push service answers', () => {
     const { user, token, accountId } = await mailbox();
     const name = `deleted-${accountId}`;
     const sub = await subscribe(token, push.subscribe(name, [{ status: 429, headers: { 'retry-after': '2' } }, { status: 201 }]));
+    // The sentinel: a second subscription of the same user, told to retry a second later.
+    const sentinel = `sentinel-${accountId}`;
+    await subscribe(token, push.subscribe(sentinel, [{ status: 429, headers: { 'retry-after': '3' } }, { status: 201 }]));
     await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'not for long' }));
-    await waitFor(() => push.requests(name) === 1, { timeoutMs: 10_000, what: 'the first attempt' });
+    await waitFor(() => push.requests(name) === 1 && push.requests(sentinel) === 1, { timeoutMs: 10_000, what: 'the first attempts' });
     assert.equal((await api(base(), 'DELETE', `/v1/push/subscriptions/${sub.id}`, { token })).status, 204);
-    // The retry is due 2 s after the 429; give it time to (wrongly) happen.
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    // The deleted subscription's retry was due a second before the sentinel's: had it (wrongly) been
+    // sent, it would have arrived first.
+    await waitFor(() => deliveredTo(sentinel).length === 1, { timeoutMs: 15_000, what: 'the sentinel\'s retry' });
     assert.equal(push.requests(name), 1, 'no retry to a deleted subscription');
     assert.equal(deliveredTo(name).length, 0);
   });

@@ -4,20 +4,21 @@
 // phone sizes, go to test-artifacts/screenshots (UPDATE_SCREENSHOTS=1 also copies them to
 // docs/screenshots for the README).
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import webpush from 'web-push';
-import { launchChromium, LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
-import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
+import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 import { buildMessage } from '../helpers/message.js';
-import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
-import { startPushService, type PushService } from '../helpers/push-service.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { MailpushProcess } from '../helpers/processes.js';
+import type { PushService } from '../helpers/push-service.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
 const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
@@ -27,7 +28,6 @@ const PHONE = { width: 390, height: 844 };
 let dovecot: Dovecot;
 let redis: RedisServer;
 let push: PushService;
-let worker: MailpushProcess;
 /** The web process the browser talks to; killed and restarted on the same port. */
 let web: MailpushProcess;
 /** A second web process the test itself asks, while `web` is down. */
@@ -38,40 +38,22 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const pageProblems: string[] = [];
-let startups: Array<Promise<unknown>> = [];
 
 /** What the browser registered; later tests build on it. */
 let mailbox: DovecotUser;
 let token: string;
 
+const fixtures = useFixtures();
+
 before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
-  const vapid = webpush.generateVAPIDKeys();
-  env = {
-    REDIS_URL: redis.url,
-    MAILPUSH_SECRET: 'pwa-test-secret-long-enough',
-    IMAP_DEFAULT_HOST: '127.0.0.1',
-    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-    IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    IMAP_RECONNECT_MIN_MS: '100',
-    IMAP_RECONNECT_MAX_SECONDS: '1',
-    VAPID_PUBLIC_KEY: vapid.publicKey,
-    VAPID_PRIVATE_KEY: vapid.privateKey,
-    VAPID_SUBJECT: 'mailto:ops@example.test',
-    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-    NODE_EXTRA_CA_CERTS: push.caFile,
-    LOG_LEVEL: 'info', // spawnMailpush waits for the info-level start-up lines
-  };
-  // Each one is kept as soon as it is up, so `after` can stop it even when another failed to start.
-  startups = [
-    spawnMailpush('worker', env).then((p) => (worker = p)),
-    spawnMailpush('web', env).then((p) => (web = p)),
-    spawnMailpush('web', env).then((p) => (probe = p)),
-    launchChromium().then((b) => (browser = b)),
-  ];
-  await Promise.all(startups);
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push });
+  [, web, probe, browser] = await Promise.all([
+    fixtures.mailpush('worker', env),
+    fixtures.mailpush('web', env),
+    fixtures.mailpush('web', env),
+    fixtures.chromium(),
+  ]);
   base = web.url!;
   context = await browser.newContext({ viewport: DESKTOP });
   await context.grantPermissions(['notifications'], { origin: base });
@@ -91,12 +73,6 @@ before(async () => {
   });
 });
 
-after(async () => {
-  await Promise.allSettled(startups);
-  await browser?.close();
-  await Promise.all([worker, web, probe].filter(Boolean).map((p) => p.kill('SIGTERM')));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
-});
 
 async function screenshot(name: string): Promise<void> {
   await mkdir(artifacts, { recursive: true });
@@ -205,16 +181,19 @@ describe('the web app', () => {
     await deliver('While you were away, two');
     // Both are in the event log before the app can reconnect, so only the resume can bring them.
     await waitFor(async () => (await api(probe.url!, 'GET', `/v1/events?since=${lastId}`, { token })).body.events.filter((e: { type: string }) => e.type === 'mail.new').length === 2, { timeoutMs: 10_000, what: 'both mails in the log' });
-    web = await spawnMailpush('web', env, { port });
+    web = await fixtures.mailpush('web', env, { port });
 
     await feedItem('While you were away, one').waitFor({ timeout: 20_000 });
     await feedItem('While you were away, two').waitFor({ timeout: 5000 });
     await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 5000, what: 'live again' });
-    await new Promise((r) => setTimeout(r, 1000)); // anything duplicated would have arrived by now
+    // A sentinel mail after the case: anything the resume duplicated would have come before it.
+    await deliver('Back to normal');
+    await feedItem('Back to normal').waitFor({ timeout: 10_000 });
     assert.equal(await feedItem('While you were away, one').count(), 1);
     assert.equal(await feedItem('While you were away, two').count(), 1);
-    assert.equal(await page.locator('#feed > li').count(), 4);
-    assert.match(await page.locator('#feed > li').first().innerText(), /away, two/, 'newest on top');
+    assert.equal(await page.locator('#feed > li').count(), 5);
+    assert.match(await page.locator('#feed > li').first().innerText(), /Back to normal/, 'newest on top');
+    assert.match(await page.locator('#feed > li').nth(1).innerText(), /away, two/, 'newest on top');
     const resumed = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
     assert.equal(resumed?.since, lastId, 'the reconnect resumed after the last stored event');
   });
@@ -239,7 +218,7 @@ describe('the web app', () => {
     await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 20_000, what: 'live again on a new socket' });
     const auth = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
     assert.equal(auth?.since, lastId, 'the new socket resumed after the last stored event');
-    assert.equal(await page.locator('#feed > li').count(), 4, 'nothing shown twice');
+    assert.equal(await page.locator('#feed > li').count(), 5, 'nothing shown twice');
   });
 
   test('the accounts screen shows the live state and unread count, and a password can be fixed', async () => {
@@ -247,7 +226,7 @@ describe('the web app', () => {
     const account = page.locator('#accounts > li', { hasText: mailbox.email });
     await account.waitFor();
     await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 5000, what: 'the state' });
-    await waitFor(async () => (await account.locator('.unread').innerText()) === '4 unread', { timeoutMs: 5000, what: 'the unread count' });
+    await waitFor(async () => (await account.locator('.unread').innerText()) === '5 unread', { timeoutMs: 5000, what: 'the unread count' });
     await screenshot('accounts');
 
     await account.getByRole('button', { name: 'Change password' }).click();
