@@ -14,10 +14,13 @@ import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { NewEvent } from '../../src/core/types.js';
 import type { PushJob, PushQueue } from '../../src/push/delivery.js';
 import { PushingEventLog } from '../../src/push/pushing-event-log.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A push queue that takes jobs only when the test lets it, or refuses them. */
 class GatedQueue implements PushQueue {
   readonly jobs: PushJob[] = [];
+  /** enqueue() calls that reached the gate. */
+  arrived = 0;
   private open!: (error?: Error) => void;
   private readonly gate = new Promise<void>((resolve, reject) => (this.open = (error) => (error ? reject(error) : resolve())));
 
@@ -26,6 +29,7 @@ class GatedQueue implements PushQueue {
   }
 
   async enqueue(jobs: PushJob[]): Promise<void> {
+    this.arrived++;
     await this.gate;
     this.jobs.push(...jobs);
   }
@@ -83,7 +87,7 @@ test('settled() waits for a push still on its way into the queue, so stopping do
 
   let settled = false;
   const settling = log.settled().then(() => (settled = true));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor(() => queue.arrived === 1, { timeoutMs: 5000, what: 'the push to reach the queue' });
   assert.equal(settled, false, 'settled before the push reached the queue');
   queue.release();
   await settling;
