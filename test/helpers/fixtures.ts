@@ -108,8 +108,9 @@ export class Fixtures {
    * fixture is stopped even if another fails to; the failures are thrown together afterwards.
    */
   async cleanup(): Promise<void> {
-    await Promise.all(this.starting);
     const errors: Error[] = [];
+    // A start that never settles must not hang the cleanup of everything else.
+    await withTimeout(Promise.all(this.starting), START_TIMEOUT_MS, 'fixtures still starting').catch((error: Error) => errors.push(error));
     for (const fixture of this.started.splice(0).reverse()) {
       try {
         await withTimeout(fixture.stop(), STOP_TIMEOUT_MS, `${fixture.what} to stop`);

@@ -99,6 +99,8 @@ describe('the web app', () => {
   test('registers a mailbox through the form, pre-filled from the gateway, with a clear error for a wrong password', async () => {
     await page.goto(base);
     await page.locator('#view-register').waitFor();
+    // The fields are filled from GET /v1/config, which may answer after the view shows.
+    await waitFor(async () => (await page.inputValue('#register-host')) !== '', { timeoutMs: 5000, what: 'the server fields to be pre-filled' });
     assert.equal(await page.inputValue('#register-host'), '127.0.0.1');
     assert.equal(await page.inputValue('#register-port'), String(dovecot.imapPort));
     assert.equal(await page.inputValue('#register-security'), 'none');
