@@ -5,13 +5,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { access } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow, type ExistsEvent, type ImapFlowError } from 'imapflow';
 import { Redis } from 'ioredis';
 import type { Dovecot, DovecotUser } from './helpers/dovecot.js';
 import { useFixtures } from './helpers/fixtures.js';
 import { buildMessage, randomMessageId } from './helpers/message.js';
-import { isPortOpen } from './helpers/ports.js';
+import { handOutNext, isPortOpen, readGreeting } from './helpers/ports.js';
+import { spawnMailpush } from './helpers/processes.js';
+import { startDovecot } from './helpers/dovecot.js';
+import { startRedis } from './helpers/redis.js';
 import type { RedisServer } from './helpers/redis.js';
 import { waitFor, withTimeout } from './helpers/wait.js';
 
@@ -256,4 +260,41 @@ test('a file that hangs is ended by the watchdog with the fixtures\' log tails',
   const redisStarted = run.servers.find((s) => s.what === 'redis');
   assert.ok(redisStarted, run.output);
   await waitFor(async () => !(await isPortOpen(redisStarted.port)), { timeoutMs: 10_000, what: 'the Redis of the ended file to be gone' });
+});
+
+test('a port taken between the probe and the bind is replaced: Dovecot, redis-server and mailpush start on another', async () => {
+  // Someone holds the port the fixtures are handed first.
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  const taken = (squatter.address() as { port: number }).port;
+  try {
+    handOutNext(taken);
+    const ownRedis = await startRedis();
+    try {
+      assert.notEqual(ownRedis.port, taken);
+      assert.match(await ownRedis.logTail(), /Ready to accept connections/);
+
+      handOutNext(taken);
+      const web = await spawnMailpush('web', { REDIS_URL: ownRedis.url, MAILPUSH_SECRET: 'harness-secret-long-enough', LOG_LEVEL: 'info' });
+      try {
+        assert.notEqual(new URL(web.url!).port, String(taken));
+        assert.equal((await fetch(`${web.url!}/healthz`)).status, 200);
+      } finally {
+        await web.kill('SIGTERM');
+      }
+    } finally {
+      await ownRedis.cleanup();
+    }
+
+    handOutNext(taken); // the IMAP port
+    const ownDovecot = await startDovecot();
+    try {
+      assert.notEqual(ownDovecot.imapPort, taken);
+      assert.match(await readGreeting(ownDovecot.imapPort), /^\* OK/);
+    } finally {
+      await ownDovecot.cleanup();
+    }
+  } finally {
+    squatter.close();
+  }
 });

@@ -74,6 +74,8 @@ function canListen(port: number): Promise<boolean> {
  * the server reports "Address already in use" (see isAddressInUse).
  */
 export async function freePort(): Promise<number> {
+  const next = nextPorts.shift();
+  if (next !== undefined) return next;
   const ranges = candidateRanges();
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = randomCandidate(ranges);
@@ -82,6 +84,16 @@ export async function freePort(): Promise<number> {
     if (await canListen(port)) return port;
   }
   throw new Error('freePort: could not find an unused loopback port outside the ephemeral range');
+}
+
+const nextPorts: number[] = [];
+
+/**
+ * Makes the next freePort() return `port` without probing it: for the harness test that plays
+ * "someone took the port between the probe and the server's bind".
+ */
+export function handOutNext(port: number): void {
+  nextPorts.push(port);
 }
 
 /** Whether a server's output says its listen() failed because the port was taken. */
