@@ -9,14 +9,12 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow, type ExistsEvent, type ImapFlowError } from 'imapflow';
 import { Redis } from 'ioredis';
-import type { Dovecot, DovecotUser } from './helpers/dovecot.js';
+import { startDovecot, type Dovecot, type DovecotUser } from './helpers/dovecot.js';
 import { useFixtures } from './helpers/fixtures.js';
 import { buildMessage, randomMessageId } from './helpers/message.js';
 import { handOutNext, isPortOpen, readGreeting } from './helpers/ports.js';
 import { spawnMailpush } from './helpers/processes.js';
-import { startDovecot } from './helpers/dovecot.js';
-import { startRedis } from './helpers/redis.js';
-import type { RedisServer } from './helpers/redis.js';
+import { startRedis, type RedisServer } from './helpers/redis.js';
 import { waitFor, withTimeout } from './helpers/wait.js';
 
 let dovecot: Dovecot | undefined;
