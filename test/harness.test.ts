@@ -1,26 +1,29 @@
 // Proves the test fixtures themselves work against the real servers, so that a
 // failure in a gateway test can be blamed on the gateway, not on the harness.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { access } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { ImapFlow, type ExistsEvent, type ImapFlowError } from 'imapflow';
 import { Redis } from 'ioredis';
 import { startDovecot, type Dovecot, type DovecotUser } from './helpers/dovecot.js';
+import { useFixtures } from './helpers/fixtures.js';
 import { buildMessage, randomMessageId } from './helpers/message.js';
-import { isPortOpen } from './helpers/ports.js';
+import { handOutNext, isPortOpen, readGreeting } from './helpers/ports.js';
+import { spawnMailpush } from './helpers/processes.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 import { waitFor, withTimeout } from './helpers/wait.js';
 
 let dovecot: Dovecot | undefined;
 let redis: RedisServer | undefined;
 
-before(async () => {
-  dovecot = await startDovecot();
-  redis = await startRedis({ appendOnly: true });
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await Promise.allSettled([dovecot?.cleanup(), redis?.cleanup()]);
+before(async () => {
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis({ appendOnly: true })]);
 });
 
 function dc(): Dovecot {
@@ -210,5 +213,86 @@ test('redis survives restart() and kill() with the AOF enabled', async () => {
     assert.equal(await client.get('harness:crash'), 'v2');
   } finally {
     client.disconnect();
+  }
+});
+
+/** Runs test/broken-fixtures/broken-fixture.ts in a child `node --test`; kills it after `boundMs`. */
+async function runBrokenFixture(mode: 'start' | 'hang', boundMs: number) {
+  const file = fileURLToPath(new URL('./broken-fixtures/broken-fixture.js', import.meta.url));
+  const child = spawn(process.execPath, ['--test', file], {
+    // Without NODE_TEST_CONTEXT (set for this file by the runner): the child is a runner of its own.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_TEST_CONTEXT')), BROKEN_FIXTURE: mode, MAILPUSH_TEST_FILE_TIMEOUT_MS: '5000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const startedAt = Date.now();
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const [code] = await withTimeout(exit, boundMs, `the broken-fixture file (${mode}) to exit`).catch(async (error: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${error.message}; its output:\n${output}`);
+  });
+  const servers = [...output.matchAll(/FIXTURE (\w+) port=(\d+) dir=(\S+)/g)].map(([, what, port, dir]) => ({ what: what!, port: Number(port), dir: dir! }));
+  return { code, output, seconds: (Date.now() - startedAt) / 1000, servers };
+}
+
+test('a file whose fixture fails to start exits non-zero with the log tail, and stops what did start', async (t) => {
+  const run = await runBrokenFixture('start', 60_000);
+  t.diagnostic(`exited with ${run.code} after ${run.seconds} s`);
+  assert.notEqual(run.code, 0, run.output);
+  assert.match(run.output, /redis-server exited during startup/, run.output);
+  assert.match(run.output, /--- redis\.log ---[\s\S]*(Bad directive|no-such-directive)/, 'the log tail says why');
+  const dovecotStarted = run.servers.find((s) => s.what === 'dovecot');
+  assert.ok(dovecotStarted, `Dovecot started next to the failing Redis:\n${run.output}`);
+  assert.equal(await isPortOpen(dovecotStarted.port), false, 'and was stopped');
+  await assert.rejects(access(dovecotStarted.dir), 'its temp dir is gone');
+});
+
+test('a file that hangs is ended by the watchdog with the fixtures\' log tails', async (t) => {
+  const run = await runBrokenFixture('hang', 60_000);
+  t.diagnostic(`exited with ${run.code} after ${run.seconds} s`);
+  assert.notEqual(run.code, 0, run.output);
+  assert.match(run.output, /TEST FILE TIMED OUT after 5000 ms/, run.output);
+  assert.match(run.output, /=== redis-server ===[\s\S]*--- redis\.log ---[\s\S]*Ready to accept connections/, 'with the log tail of the server it started');
+  const redisStarted = run.servers.find((s) => s.what === 'redis');
+  assert.ok(redisStarted, run.output);
+  await waitFor(async () => !(await isPortOpen(redisStarted.port)), { timeoutMs: 10_000, what: 'the Redis of the ended file to be gone' });
+});
+
+test('a port taken between the probe and the bind is replaced: Dovecot, redis-server and mailpush start on another', async () => {
+  // Someone holds the port the fixtures are handed first.
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  const taken = (squatter.address() as { port: number }).port;
+  try {
+    handOutNext(taken);
+    const ownRedis = await startRedis();
+    try {
+      assert.notEqual(ownRedis.port, taken);
+      assert.match(await ownRedis.logTail(), /Ready to accept connections/);
+
+      handOutNext(taken);
+      const web = await spawnMailpush('web', { REDIS_URL: ownRedis.url, MAILPUSH_SECRET: 'harness-secret-long-enough', LOG_LEVEL: 'info' });
+      try {
+        assert.notEqual(new URL(web.url!).port, String(taken));
+        assert.equal((await fetch(`${web.url!}/healthz`)).status, 200);
+      } finally {
+        await web.kill('SIGTERM');
+      }
+    } finally {
+      await ownRedis.cleanup();
+    }
+
+    handOutNext(taken); // the IMAP port
+    const ownDovecot = await startDovecot();
+    try {
+      assert.notEqual(ownDovecot.imapPort, taken);
+      assert.match(await readGreeting(ownDovecot.imapPort), /^\* OK/);
+    } finally {
+      await ownDovecot.cleanup();
+    }
+  } finally {
+    squatter.close();
   }
 });

@@ -9,6 +9,7 @@
 
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import type { TestSubscription } from './push-service.js';
+import { waitFor } from './wait.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -72,12 +73,8 @@ export class ServiceWorkerPush {
   }
 
   async deliver(payload: unknown): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!this.registrationId) {
-      if (Date.now() > deadline) throw new Error(`no service worker registration for ${this.origin}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await this.cdp.send('ServiceWorker.deliverPushMessage', { origin: this.origin, registrationId: this.registrationId, data: JSON.stringify(payload) });
+    const registrationId = await waitFor(() => this.registrationId, { timeoutMs: 5000, what: `a service worker registration for ${this.origin}` });
+    await this.cdp.send('ServiceWorker.deliverPushMessage', { origin: this.origin, registrationId, data: JSON.stringify(payload) });
   }
 
   async detach(): Promise<void> {

@@ -93,6 +93,14 @@ function findOnPath(binary: string): string | undefined {
 const setpriv = findOnPath('setpriv');
 
 /**
+ * `command args` wrapped so that the kernel sends it SIGTERM when the test
+ * process dies for any reason (setpriv --pdeathsig; unwrapped without setpriv).
+ */
+export function withDeathSignal(command: string, args: string[]): [string, string[]] {
+  return setpriv ? [setpriv, ['--pdeathsig', 'TERM', '--', command, ...args]] : [command, args];
+}
+
+/**
  * Spawns `command args...` in a new process group, with stdin from /dev/null
  * and stdout+stderr appended to `logFile`. A file rather than a pipe: the
  * server can never block on a full pipe, and its output survives for
@@ -105,9 +113,7 @@ export async function spawnDaemon(command: string, args: string[], logFile: stri
   try {
     // detached: setsid() in the child, i.e. a new session and process group.
     const options: SpawnOptions = { stdio: ['ignore', logFd, logFd], detached: true };
-    child = setpriv
-      ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', command, ...args], options)
-      : spawn(command, args, options);
+    child = spawn(...withDeathSignal(command, args), options);
   } finally {
     closeSync(logFd); // the child has its own copy
   }

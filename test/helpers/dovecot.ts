@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { spawnDaemon, type Daemon } from './daemon.js';
 import { deliverLmtp } from './lmtp.js';
-import { freePort, isPortOpen, LOOPBACK, readGreeting } from './ports.js';
+import { BIND_ATTEMPTS, freePort, isAddressInUse, isPortOpen, LOOPBACK, readGreeting } from './ports.js';
 import { sleep, waitFor } from './wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -59,6 +59,8 @@ export interface Dovecot {
   start(): Promise<void>;
   /** Contents of the Dovecot log (log_path). */
   readLog(): Promise<string>;
+  /** The last lines of the master's output and of the log, for a failure message. */
+  logTail(): Promise<string>;
   /** stop() and delete the temp dir. */
   cleanup(): Promise<void>;
 }
@@ -222,9 +224,10 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     await chown(owned, mailUser.uid, mailUser.gid);
   }
 
-  const imapPort = await freePort();
-  const lmtpPort = await freePort();
-  const imapsPort = options.tls ? await freePort() : 0;
+  // Chosen again if Dovecot finds one taken (see the first start below); kept for restarts.
+  let imapPort = await freePort();
+  let lmtpPort = await freePort();
+  let imapsPort = options.tls ? await freePort() : 0;
   if (options.tls) {
     await execFileAsync('openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
@@ -232,7 +235,8 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
       '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
     ]);
   }
-  await writeFile(p.config, renderConfig(p, imapPort, lmtpPort, mailUser.uid, options, imapsPort), { mode: 0o644 });
+  const writeConfig = () => writeFile(p.config, renderConfig(p, imapPort, lmtpPort, mailUser.uid, options, imapsPort), { mode: 0o644 });
+  await writeConfig();
 
   // ---- passwd-file maintenance -------------------------------------------
   //
@@ -266,10 +270,14 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   // ---- process control ----------------------------------------------------
   let daemon: Daemon | undefined;
 
-  async function startupFailure(reason: string): Promise<Error> {
+  async function logTail(): Promise<string> {
     const output = await readFile(p.masterOutput, 'utf8').catch(() => '');
     const log = await readFile(p.log, 'utf8').catch(() => '');
-    return new Error(`${reason}\n--- master output ---\n${output.slice(-2000)}\n--- dovecot.log ---\n${log.slice(-2000)}`);
+    return `--- master output ---\n${output.slice(-2000)}\n--- dovecot.log ---\n${log.slice(-2000)}`;
+  }
+
+  async function startupFailure(reason: string): Promise<Error> {
+    return new Error(`${reason}\n${await logTail()}`);
   }
 
   async function start(): Promise<void> {
@@ -292,7 +300,8 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
       );
     } catch (err) {
       await current.stop();
-      throw err;
+      if ((err as Error).message.includes('--- dovecot.log ---')) throw err;
+      throw await startupFailure((err as Error).message);
     }
   }
 
@@ -319,7 +328,26 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     }
   }
 
-  await start();
+  // The first start: a port taken between freePort() and Dovecot's bind is
+  // replaced and Dovecot started again; any other failure removes the temp dir.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      const inUse = attempt < BIND_ATTEMPTS && isAddressInUse(await logTail());
+      if (!inUse) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+      imapPort = await freePort();
+      lmtpPort = await freePort();
+      imapsPort = options.tls ? await freePort() : 0;
+      await writeConfig();
+      await writeFile(p.masterOutput, '');
+      await writeFile(p.log, '');
+    }
+  }
 
   async function addUsers(names: string[], pass?: string): Promise<DovecotUser[]> {
     const added: DovecotUser[] = [];
@@ -383,6 +411,8 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     async readLog(): Promise<string> {
       return readFile(p.log, 'utf8').catch(() => '');
     },
+
+    logTail,
 
     async cleanup(): Promise<void> {
       await stop();

@@ -7,6 +7,8 @@ import { loadConfig } from '../../src/config.js';
 import { startGateway, type Role, type RunningGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 import type { Dovecot } from './dovecot.js';
+import { gatewayEnv } from './gateway-env.js';
+import { waitFor } from './wait.js';
 
 export interface TestGateway extends RunningGateway {
   /** Every log line the gateway wrote, as text. */
@@ -19,24 +21,12 @@ export async function startTestGateway(options: {
   redisUrl?: string;
   dataDir?: string;
   imapPort: number;
+  /** The test push service, for a gateway that sends Web Push. */
+  push?: { caFile: string };
   env?: Record<string, string>;
 }): Promise<TestGateway> {
   const config = loadConfig({
-    ...(options.redisUrl ? { REDIS_URL: options.redisUrl, MAILPUSH_SECRET: 'test-secret-that-is-long-enough' } : {}),
-    ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
-    PORT: '0',
-    HOST: '127.0.0.1',
-    IMAP_DEFAULT_HOST: '127.0.0.1',
-    IMAP_DEFAULT_PORT: String(options.imapPort),
-    IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    IMAP_RECONNECT_MIN_MS: '100',
-    IMAP_RECONNECT_MAX_SECONDS: '1',
-    LEASE_TTL_MS: '3000',
-    REGISTER_RATE_LIMIT_PER_MINUTE: '1000',
-    LOG_LEVEL: 'debug',
-    ...options.env,
+    ...gatewayEnv({ ...options, env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...options.env } }),
   });
   const logs: string[] = [];
   const sink = new Writable({
@@ -146,16 +136,6 @@ export class StreamRecorder {
   }
 }
 
-export async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Registers a new mailbox of `dovecot` and waits until its worker reports `state` (IDLE by default). */
 export async function registerWatched(
   base: string,
@@ -169,7 +149,7 @@ export async function registerWatched(
   const accountId = created.body.account.id as string;
   const account = async () => (await api(base, 'GET', `/v1/accounts/${accountId}`, { token })).body.account;
   const state = options.state ?? 'idle';
-  await until(async () => (await account()).state === state, 10_000, state);
+  await waitFor(async () => (await account()).state === state, { timeoutMs: 10_000, what: `the account to be ${state}` });
   return { user, token, accountId, account, created: created.body };
 }
 

@@ -2,6 +2,7 @@
 //
 // Only 127.0.0.1 is used: the test machines have no other usable network, and
 // binding to loopback keeps the fixtures invisible to anything off-host.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export const LOOPBACK = '127.0.0.1';
@@ -11,46 +12,97 @@ export const LOOPBACK = '127.0.0.1';
 // test server shadow it or a test client talk to it by accident).
 const RESERVED = new Set([6379]);
 
-// Ports handed out by this process. Asking the kernel for port 0 twice in a row
-// can return the same number (the first socket is already closed), and a
-// fixture that needs two ports (Dovecot: IMAP + LMTP) would then collide with
-// itself. Remembering them for the lifetime of the process avoids that.
+// Ports handed out by this process, never handed out twice: a fixture that needs
+// several ports (Dovecot: IMAP + LMTP + IMAPS) must not collide with itself, and
+// a port given to a stopped server stays its own for a restart.
 const handedOut = new Set<number>();
 
-function askKernelForPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port handed out: below it are well-known and registered services. */
+const LOWEST = 10_000;
+
+/**
+ * The kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`): the
+ * ports it gives to outgoing connections and to listen(0). A server that is told
+ * a port from this range can find it taken by any connection the suite opened in
+ * between; ports outside it are only ever taken by someone binding them on purpose.
+ */
+export function ephemeralRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high && low <= high) return { low, high };
+  } catch {
+    // not Linux: assume the IANA range
+  }
+  return { low: 49152, high: 65535 };
+}
+
+/** Ports a fixture may be given: 10000..(low-1) and (high+1)..65535, without the reserved ones. */
+function candidateRanges(): Array<[number, number]> {
+  const { low, high } = ephemeralRange();
+  const ranges: Array<[number, number]> = [];
+  if (low - 1 >= LOWEST) ranges.push([LOWEST, low - 1]);
+  if (high < 65535) ranges.push([Math.max(high + 1, LOWEST), 65535]);
+  if (ranges.length === 0) throw new Error(`freePort: the ephemeral range ${low}-${high} leaves no port above ${LOWEST}`);
+  return ranges;
+}
+
+function randomCandidate(ranges: Array<[number, number]>): number {
+  const sizes = ranges.map(([from, to]) => to - from + 1);
+  let pick = Math.floor(Math.random() * sizes.reduce((a, b) => a + b, 0));
+  for (const [i, [from]] of ranges.entries()) {
+    if (pick < sizes[i]!) return from + pick;
+    pick -= sizes[i]!;
+  }
+  throw new Error('unreachable');
+}
+
+/** True when a listening socket can be bound to 127.0.0.1:port right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    // Never keep the test process alive because of this probe.
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host: LOOPBACK, port: 0, exclusive: true }, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error(`unexpected listen address: ${String(address)}`));
-        return;
-      }
-      const { port } = address;
-      server.close((err) => (err ? reject(err) : resolve(port)));
-    });
+    server.unref(); // never keep the test process alive because of this probe
+    server.once('error', () => resolve(false));
+    server.listen({ host: LOOPBACK, port, exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 
 /**
- * Returns a TCP port on 127.0.0.1 that was free a moment ago: listen on port 0,
- * read the port the kernel chose, close. There is an unavoidable window in
- * which another process could grab it; in practice the ephemeral range is
- * large enough that this does not happen on a test machine.
+ * Returns a TCP port on 127.0.0.1 for a server that must be told its port
+ * (Dovecot, redis-server, a spawned mailpush): outside the ephemeral range, never
+ * 6379, never one handed out before, and free when probed. Another process can
+ * still bind it before the server does; the fixtures retry on a new port when
+ * the server reports "Address already in use" (see isAddressInUse).
  */
 export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await askKernelForPort();
+  const next = nextPorts.shift();
+  if (next !== undefined) return next;
+  const ranges = candidateRanges();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = randomCandidate(ranges);
     if (RESERVED.has(port) || handedOut.has(port)) continue;
-    handedOut.add(port);
-    return port;
+    handedOut.add(port); // even if taken now: someone else is using it
+    if (await canListen(port)) return port;
   }
-  throw new Error('freePort: could not find an unused loopback port');
+  throw new Error('freePort: could not find an unused loopback port outside the ephemeral range');
 }
+
+const nextPorts: number[] = [];
+
+/**
+ * Makes the next freePort() return `port` without probing it: for the harness test that plays
+ * "someone took the port between the probe and the server's bind".
+ */
+export function handOutNext(port: number): void {
+  nextPorts.push(port);
+}
+
+/** Whether a server's output says its listen() failed because the port was taken. */
+export function isAddressInUse(output: string): boolean {
+  return /Address already in use|EADDRINUSE|port \d+ is in use/.test(output);
+}
+
+/** How many times a fixture starts again on new ports after "Address already in use". */
+export const BIND_ATTEMPTS = 5;
 
 /** True when something accepts TCP connections on host:port right now. */
 export function isPortOpen(port: number, host = LOOPBACK, timeoutMs = 1000): Promise<boolean> {

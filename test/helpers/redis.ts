@@ -3,12 +3,12 @@
 // Each server gets its own temp dir and a free loopback port (never 6379, where
 // a system Redis may be running), so tests can FLUSHALL, restart or kill it
 // without touching anything else.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnDaemon, type Daemon } from './daemon.js';
-import { freePort, LOOPBACK } from './ports.js';
+import { BIND_ATTEMPTS, freePort, isAddressInUse, LOOPBACK } from './ports.js';
 import { waitFor } from './wait.js';
 
 export interface RedisServer {
@@ -27,6 +27,8 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** stop() and remove the temp dir. */
   cleanup(): Promise<void>;
+  /** The end of redis.log, for a failure message. */
+  logTail(): Promise<string>;
 }
 
 export interface StartRedisOptions {
@@ -67,10 +69,11 @@ function ping(port: number): Promise<boolean> {
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const appendOnly = options.appendOnly ?? false;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mailpush-redis-'));
-  const port = await freePort();
+  // Chosen again if the first start finds it taken; kept for restarts.
+  let port = await freePort();
   const logFile = path.join(dir, 'redis.log');
 
-  const args = [
+  const args = () => [
     '--port', String(port),
     '--bind', LOOPBACK,
     '--dir', dir,
@@ -88,18 +91,24 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
 
   async function start(): Promise<void> {
     if (daemon?.isRunning()) return;
-    const current = await spawnDaemon('redis-server', args, logFile);
+    const current = await spawnDaemon('redis-server', args(), logFile);
     daemon = current;
-    await waitFor(
-      async () => {
-        if (!current.isRunning()) {
-          const log = await readFile(logFile, 'utf8').catch(() => '');
-          throw new Error(`redis-server exited during startup:\n${log.slice(-2000)}`);
-        }
-        return ping(port);
-      },
-      { timeoutMs: 10_000, what: `redis-server on port ${port} to answer PING` },
-    );
+    try {
+      await waitFor(
+        async () => {
+          if (!current.isRunning()) throw new Error('redis-server exited during startup');
+          return ping(port);
+        },
+        { timeoutMs: 10_000, what: `redis-server on port ${port} to answer PING` },
+      );
+    } catch (err) {
+      await current.stop('SIGKILL');
+      throw new Error(`${(err as Error).message}\n--- redis.log ---\n${await logTail()}`);
+    }
+  }
+
+  async function logTail(): Promise<string> {
+    return (await readFile(logFile, 'utf8').catch(() => '')).slice(-2000);
   }
 
   async function halt(signal: NodeJS.Signals): Promise<void> {
@@ -107,7 +116,21 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     await daemon.stop(signal);
   }
 
-  await start();
+  // The first start: a port taken between freePort() and the bind is replaced;
+  // any other failure removes the temp dir.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (attempt >= BIND_ATTEMPTS || !isAddressInUse(await logTail())) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+      port = await freePort();
+      await writeFile(logFile, '');
+    }
+  }
 
   return {
     url: `redis://${LOOPBACK}:${port}`,
@@ -124,5 +147,6 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       await halt('SIGTERM');
       await rm(dir, { recursive: true, force: true });
     },
+    logTail,
   };
 }

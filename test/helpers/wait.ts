@@ -17,20 +17,24 @@ export interface WaitForOptions {
 }
 
 /**
- * Calls `probe` until it returns something other than `undefined`/`false` and
- * resolves with that value. If the probe throws, the error is propagated at
- * once: probes throw to signal "this can never succeed" (e.g. the server
- * process died), which should fail fast rather than wait for the timeout.
+ * The one polling helper of the suite: calls `probe` until it returns a truthy
+ * value and resolves with that value. If the probe throws, the error is
+ * propagated at once: probes throw to signal "this can never succeed" (e.g. the
+ * server process died), which should fail fast rather than wait for the timeout.
+ *
+ * For waiting on a condition only. "Nothing more arrives" is not a condition to
+ * wait for: deliver a sentinel after the case and wait for it instead, then
+ * assert on everything that arrived before it.
  */
 export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  probe: () => Promise<T | undefined | null | false | 0 | ''> | T | undefined | null | false | 0 | '',
   options: WaitForOptions = {},
 ): Promise<T> {
   const { timeoutMs = 10_000, intervalMs = 25, what = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (value !== undefined && value !== false) return value;
+    if (value) return value as T;
     if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(intervalMs);
   }

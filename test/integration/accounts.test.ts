@@ -1,10 +1,12 @@
 // Registering and managing mailboxes over REST, against a real Dovecot and a real Redis.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { api, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { api, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
 
 let dovecot: Dovecot;
@@ -12,15 +14,12 @@ let redis: RedisServer;
 let gateway: TestGateway;
 let base: string;
 
-before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
-  gateway = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort });
-  base = gateway.url!;
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await gateway?.stop();
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+before(async () => {
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
+  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort });
+  base = gateway.url!;
 });
 
 async function register(user: { user: string; pass: string }, token?: string, extra: Record<string, unknown> = {}) {
@@ -46,7 +45,7 @@ describe('registration', () => {
     assert.deepEqual(listed.body.accounts.map((a: { id: string }) => a.id), [account.id]);
     assert.ok(!('token' in listed.body.accounts[0]));
     // The worker picks the account up and reaches IDLE.
-    await until(async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token: created.body.token })).body.account.state === 'idle', 10_000, 'idle');
+    await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token: created.body.token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle' });
   });
 
   test('with a token, adds the account to the same user; the same mailbox twice is 409', async () => {
@@ -150,7 +149,7 @@ describe('changing and removing accounts', () => {
     assert.equal(empty.status, 400);
     const enabled = await api(base, 'PATCH', `/v1/accounts/${id}`, { token, body: { disabled: false } });
     assert.equal(enabled.body.account.state, 'connecting');
-    await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', 10_000, 'idle again');
+    await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle again' });
   });
 
   test('DELETE removes the account and its credentials, and its IMAP connection closes', async () => {
@@ -158,7 +157,7 @@ describe('changing and removing accounts', () => {
     const created = await register(mailbox);
     const { token } = created.body;
     const id = created.body.account.id;
-    await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', 10_000, 'idle');
+    await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle' });
     const loginsBefore = await dovecot.readLog();
     const removed = await api(base, 'DELETE', `/v1/accounts/${id}`, { token });
     assert.equal(removed.status, 204);
@@ -167,10 +166,10 @@ describe('changing and removing accounts', () => {
     const keys = await gateway.adapters.redis!.keys(`*${id}*`);
     assert.deepEqual(keys, [], 'no key of the account is left');
     // Dovecot logs the logout of the worker's IDLE connection.
-    await until(async () => {
+    await waitFor(async () => {
       const log = (await dovecot.readLog()).slice(loginsBefore.length);
       return log.split('\n').some((line) => line.includes(`(${mailbox.user})`) && /Logged out|Disconnected/.test(line));
-    }, 5000, 'the IMAP connection to close');
+    }, { timeoutMs: 5000, what: 'the IMAP connection to close' });
   });
 });
 
@@ -181,7 +180,7 @@ describe('admin access', () => {
     try {
       const adminBase = admin.url!;
       const alice = await register(await dovecot.addUser());
-      await until(async () => (await api(base, 'GET', `/v1/accounts/${alice.body.account.id}`, { token: alice.body.token })).body.account.state === 'idle', 10_000, 'idle');
+      await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${alice.body.account.id}`, { token: alice.body.token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle' });
       const listed = await api(adminBase, 'GET', '/v1/admin/accounts', { token: adminToken });
       assert.equal(listed.status, 200);
       const entry = listed.body.accounts.find((a: { id: string }) => a.id === alice.body.account.id);

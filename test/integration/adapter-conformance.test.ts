@@ -13,8 +13,9 @@ import type { ControlMessage, Lease } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, NewEvent } from '../../src/core/types.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { until } from '../helpers/gateway.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 const events = { batchSize: 25, retentionCount: 10, retentionMs: 7 * 86400_000 };
 
@@ -31,9 +32,9 @@ const note = (n: number): NewEvent => ({ type: 'account.state', accountId: 'acc_
 function conformance(name: string, setup: () => Promise<{ adapters: Adapters; teardown(): Promise<void> }>) {
   describe(name, () => {
     let adapters: Adapters;
-    let teardown: () => Promise<void>;
+    let teardown: (() => Promise<void>) | undefined;
     before(async () => ({ adapters, teardown } = await setup()));
-    after(() => teardown());
+    after(() => teardown?.());
 
     const user = async () => adapters.users.create(hashToken(newToken()));
     const lease = async (userId: string, accountId = 'acc_x'): Promise<Lease> => (await adapters.leases.acquire({ userId, accountId }, 'w1', 60_000))!;
@@ -113,7 +114,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.deepEqual(all.map((e) => e.id), first.ok ? first.ids : []);
       assert.deepEqual((await adapters.eventLog.read(userId, all[0]!.id, 100)).map((e) => e.id), [all[1]!.id]);
       assert.equal(await adapters.eventLog.latestId(userId), all[1]!.id);
-      await until(() => heard.length === 2, 2000, 'live events');
+      await waitFor(() => heard.length === 2, { timeoutMs: 2000, what: 'live events' });
       assert.deepEqual(heard.map((e) => e.id), all.map((e) => e.id));
       // What sockets are sent: each event whole, id included, exactly as the log returns it.
       const text = (e: LiveEvent) => (typeof e.json === 'string' ? e.json : Buffer.from(e.json).toString('utf8'));
@@ -126,7 +127,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       });
       const again = await lease(userId);
       assert.ok((await adapters.eventLog.append({ lease: again, events: [mail(true), mail(false)] })).ok);
-      await until(() => heard.length === 4, 2000, 'live mail.new');
+      await waitFor(() => heard.length === 4, { timeoutMs: 2000, what: 'live mail.new' });
       assert.deepEqual(heard.slice(2).map((e) => [e.type, e.catchUp]), [['mail.new', true], ['mail.new', false]]);
       assert.deepEqual(heard.slice(2).map((e) => JSON.parse(text(e))), (await adapters.eventLog.read(userId, all[1]!.id, 100)));
       await unsubscribe();
@@ -228,16 +229,17 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       const heard: ControlMessage[] = [];
       await adapters.control.subscribe((m) => heard.push(m));
       await adapters.control.publish({ kind: 'created', userId: 'usr_a', accountId: 'acc_b' });
-      await until(() => heard.some((m) => m.kind === 'created' && m.accountId === 'acc_b'), 2000, 'control message');
+      await waitFor(() => heard.some((m) => m.kind === 'created' && m.accountId === 'acc_b'), { timeoutMs: 2000, what: 'control message' });
     });
   });
 }
 
+const fixtures = useFixtures();
 let redis: RedisServer;
 conformance('Redis adapters', async () => {
-  redis = await startRedis();
+  redis = await fixtures.redis();
   const adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'conformance');
-  return { adapters, teardown: async () => { await adapters.close(); await redis.cleanup(); } };
+  return { adapters, teardown: () => adapters.close() };
 });
 
 conformance('embedded adapters (SQLite + memory)', async () => {

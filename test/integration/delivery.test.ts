@@ -1,27 +1,25 @@
 // Mail delivered through Dovecot's LMTP reaches the user's WebSocket as events, exactly once.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, openReadyStream, registerWatched, startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
 let gateway: TestGateway;
 let base: string;
 
-before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
-  gateway = await startTestGateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { WS_AUTH_TIMEOUT_SECONDS: '1' } });
-  base = gateway.url!;
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await gateway?.stop();
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+before(async () => {
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
+  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { WS_AUTH_TIMEOUT_SECONDS: '1' } });
+  base = gateway.url!;
 });
 
 /** A registered mailbox whose worker is IDLE-ing, and an open stream for its user. */

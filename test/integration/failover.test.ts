@@ -2,47 +2,28 @@
 // one Dovecot. Processes are killed and restarted while mail arrives; the user must see every
 // message exactly once, in order.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, StreamRecorder, until } from '../helpers/gateway.js';
-import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+import { api, StreamRecorder } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
+import type { MailpushProcess } from '../helpers/processes.js';
 
 const ADMIN = 'failover-admin-token-0123456789';
 let dovecot: Dovecot;
 let redis: RedisServer;
 let env: Record<string, string>;
-const processes: MailpushProcess[] = [];
+const fixtures = useFixtures();
 
-async function spawn(role: 'web' | 'worker'): Promise<MailpushProcess> {
-  const started = await spawnMailpush(role, env);
-  processes.push(started);
-  return started;
-}
+const spawn = (role: 'web' | 'worker'): Promise<MailpushProcess> => fixtures.mailpush(role, env);
 
 before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis({ appendOnly: true })]);
-  env = {
-    REDIS_URL: redis.url,
-    MAILPUSH_SECRET: 'failover-test-secret-long-enough',
-    ADMIN_TOKEN: ADMIN,
-    IMAP_DEFAULT_HOST: '127.0.0.1',
-    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-    IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    IMAP_RECONNECT_MIN_MS: '100',
-    IMAP_RECONNECT_MAX_SECONDS: '1',
-    LEASE_TTL_MS: '2000',
-    LOG_LEVEL: 'info',
-  };
-});
-
-after(async () => {
-  await Promise.all(processes.map((p) => p.kill('SIGKILL')));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis({ appendOnly: true })]);
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { ADMIN_TOKEN: ADMIN, LEASE_TTL_MS: '2000' } });
 });
 
 /** The UIDs a client was told about, from mail.new and mail.batch, in the order it heard them. */
@@ -70,16 +51,16 @@ test('a joining worker takes its share; a SIGKILLed worker\'s accounts move and 
   for (let i = 0; i < 4; i++) accounts.push(await register(webA.url!));
   const admin = async () => (await api(webA.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts as Array<{ id: string; state: string; worker?: string }>;
   const idleOn = async (worker: MailpushProcess) => (await admin()).filter((a) => a.worker === worker.workerId && a.state === 'idle').length;
-  await until(async () => (await idleOn(workerA)) === 4, 20_000, 'the only worker holding all four');
+  await waitFor(async () => (await idleOn(workerA)) === 4, { timeoutMs: 20_000, what: 'the only worker holding all four' });
 
   // A second worker joins: the first hands two accounts over (LOGOUT, release), the second takes them.
   const workerB = await spawn('worker');
-  await until(async () => (await idleOn(workerA)) === 2 && (await idleOn(workerB)) === 2, 20_000, 'two idle accounts on each worker');
+  await waitFor(async () => (await idleOn(workerA)) === 2 && (await idleOn(workerB)) === 2, { timeoutMs: 20_000, what: 'two idle accounts on each worker' });
   // Heartbeats carry each worker's count a moment later.
-  await until(async () => {
+  await waitFor(async () => {
     const workers = (await api(webA.url!, 'GET', '/v1/admin/workers', { token: ADMIN })).body.workers;
     return JSON.stringify(workers.map((w: { accounts: number }) => w.accounts)) === '[2,2]';
-  }, 5000, 'GET /v1/admin/workers shows two workers with two accounts each');
+  }, { timeoutMs: 5000, what: 'GET /v1/admin/workers shows two workers with two accounts each' });
 
   const target = accounts[0]!;
   const holder = (await admin()).find((a) => a.id === target.accountId)!.worker;
@@ -93,11 +74,13 @@ test('a joining worker takes its share; a SIGKILLed worker\'s accounts move and 
     await dovecot.deliver(target.user.email, buildMessage({ from: { address: 'load@example.test' }, to: target.user.email, subject: `m${i}` }));
     if (i === 30) await victim.kill('SIGKILL');
   }
-  await until(() => notifiedUids(stream).length >= 100, 30_000, '100 notified messages');
-  await new Promise((r) => setTimeout(r, 500)); // anything extra would arrive now
-  assert.deepEqual(notifiedUids(stream), range(1, 100), 'every UID once, in order');
+  await waitFor(() => notifiedUids(stream).length >= 100, { timeoutMs: 30_000, what: '100 notified messages' });
+  // A sentinel after the case: a repeat of any of the 100 would have come before it.
+  await dovecot.deliver(target.user.email, buildMessage({ from: { address: 'load@example.test' }, to: target.user.email, subject: 'sentinel' }));
+  await waitFor(() => notifiedUids(stream).includes(101), { timeoutMs: 15_000, what: 'the sentinel (UID 101)' });
+  assert.deepEqual(notifiedUids(stream), range(1, 101), 'every UID once, in order');
 
-  await until(async () => (await admin()).every((a) => a.worker === survivor.workerId && a.state === 'idle'), 15_000, 'the survivor holds everything');
+  await waitFor(async () => (await admin()).every((a) => a.worker === survivor.workerId && a.state === 'idle'), { timeoutMs: 15_000, what: 'the survivor holds everything' });
   stream.close();
   await Promise.all([survivor.kill('SIGTERM'), webA.kill('SIGTERM'), webB.kill('SIGTERM')]);
 });
@@ -106,16 +89,18 @@ test('a rolling restart of the web processes loses nothing for a client that res
   const worker = await spawn('worker');
   let webs = await Promise.all([spawn('web'), spawn('web')]);
   const target = await register(webs[0]!.url!);
-  await until(async () => (await api(webs[0]!.url!, 'GET', `/v1/accounts/${target.accountId}`, { token: target.token })).body.account.state === 'idle', 15_000, 'idle');
+  await waitFor(async () => (await api(webs[0]!.url!, 'GET', `/v1/accounts/${target.accountId}`, { token: target.token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'idle' });
 
   // A client like the PWA: on any close, reconnect to a live web process with the last id seen.
   const received: any[] = [];
   let current: StreamRecorder | undefined;
+  let currentBase = '';
   const closeCodes: number[] = [];
   let stopped = false;
   const connect = (base: string) => {
     const lastId = received.at(-1)?.id;
     const stream = StreamRecorder.open(base, { token: target.token, ...(lastId ? { since: lastId } : {}) });
+    currentBase = base;
     stream.socket.on('message', (data) => {
       const message = JSON.parse(data.toString());
       if (message.id) received.push(message);
@@ -141,14 +126,17 @@ test('a rolling restart of the web processes loses nothing for a client that res
   await webs[0]!.kill('SIGTERM');
   await deliverSome(5);
   webs = [await spawn('web'), webs[1]!];
-  await new Promise((r) => setTimeout(r, 300));
+  // The client has moved to the second web process before that one goes too.
+  await waitFor(() => currentBase === webs[1]!.url && current?.messages.some((m) => m.type === 'ready'), { timeoutMs: 10_000, what: 'the client on the second web process' });
   await webs[1]!.kill('SIGTERM');
   await deliverSome(5);
-  await until(() => received.filter((e) => e.type === 'mail.new').length >= 15, 20_000, '15 messages');
+  await waitFor(() => received.filter((e) => e.type === 'mail.new').length >= 15, { timeoutMs: 20_000, what: '15 messages' });
+  // A sentinel after the case: a repeat of any of the 15 would have come before it.
+  await deliverSome(1);
+  await waitFor(() => received.some((e) => e.type === 'mail.new' && e.data.subject === 'r16'), { timeoutMs: 10_000, what: 'the sentinel r16' });
   stopped = true;
-  await new Promise((r) => setTimeout(r, 500));
   const subjects = received.filter((e) => e.type === 'mail.new').map((e) => e.data.subject);
-  assert.deepEqual(subjects, range(1, 15).map((i) => `r${i}`));
+  assert.deepEqual(subjects, range(1, 16).map((i) => `r${i}`));
   const ids = received.map((e) => e.id);
   assert.equal(new Set(ids).size, ids.length, 'no event twice');
   assert.deepEqual(closeCodes, [1001, 1001], 'moved twice, each time told "Going Away"');
@@ -160,17 +148,17 @@ test('SIGTERM: a worker logs out and releases its leases, so another takes over 
   const [first, web] = await Promise.all([spawn('worker'), spawn('web')]);
   const target = await register(web.url!);
   const admin = async () => (await api(web.url!, 'GET', '/v1/admin/accounts', { token: ADMIN })).body.accounts.find((a: { id: string }) => a.id === target.accountId);
-  await until(async () => (await admin())?.worker === first.workerId && (await admin()).state === 'idle', 15_000, 'held by the first worker');
+  await waitFor(async () => (await admin())?.worker === first.workerId && (await admin()).state === 'idle', { timeoutMs: 15_000, what: 'held by the first worker' });
   const second = await spawn('worker');
   const logouts = async () => (await dovecot.readLog()).split('\n').filter((l) => l.includes(`(${target.user.user})`) && l.includes('Logged out')).length;
   const logoutsBefore = await logouts();
   const started = Date.now();
   await first.kill('SIGTERM');
   assert.equal((await first.exited).code, 0, 'a clean exit');
-  await until(async () => (await admin())?.worker === second.workerId, 5_000, 'taken over');
+  await waitFor(async () => (await admin())?.worker === second.workerId, { timeoutMs: 5_000, what: 'taken over' });
   // Well inside the 2 s lease TTL plus the 2 s scan interval: the release and the rebalance message did it.
   assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
-  await until(async () => (await logouts()) > logoutsBefore, 3000, 'the worker\'s IMAP session to log out').catch(async (error: Error) => {
+  await waitFor(async () => (await logouts()) > logoutsBefore, { timeoutMs: 3000, what: 'the worker\'s IMAP session to log out' }).catch(async (error: Error) => {
     const lines = (await dovecot.readLog()).split('\n').filter((l) => l.includes(`(${target.user.user})`));
     throw new Error(`${error.message}; Dovecot's last lines for the user:\n${lines.slice(-6).join('\n')}\nworker:\n${first.logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
   });

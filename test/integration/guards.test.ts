@@ -4,18 +4,22 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import WebSocket from 'ws';
-import { api, startTestGateway, StreamRecorder, until, type TestGateway } from '../helpers/gateway.js';
+import { api, startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
 const gateways: TestGateway[] = [];
 
+const fixtures = useFixtures();
+
 before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
 });
 
 // Each test's gateways stop with it: a worker left running would claim the next test's accounts
@@ -26,7 +30,6 @@ afterEach(async () => {
 
 after(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
 });
 
 /** A web front end only: these tests check what the API answers, no worker needs to pick anything up. */
@@ -105,7 +108,7 @@ test('passwords and tokens appear in no log line, even at debug level', async ()
   const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
   const token = created.body.token as string;
   const id = created.body.account.id as string;
-  await until(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', 10_000, 'idle');
+  await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle' });
   const stream = StreamRecorder.open(base, { token });
   await stream.waitFor((m) => m.type === 'ready');
   await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'hello' }));

@@ -2,8 +2,9 @@
 
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { api, openReadyStream, registerWatched, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -12,12 +13,14 @@ let noIdleDovecot: Dovecot;
 let redis: RedisServer;
 const gateways: TestGateway[] = [];
 
+const fixtures = useFixtures();
+
 before(async () => {
   [tlsDovecot, noIdleDovecot, redis] = await Promise.all([
-    startDovecot({ tls: true }),
+    fixtures.dovecot({ tls: true }),
     // Everything Dovecot 2.3 announces after login, except IDLE.
-    startDovecot({ capabilities: 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE' }),
-    startRedis(),
+    fixtures.dovecot({ capabilities: 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE' }),
+    fixtures.redis(),
   ]);
 });
 
@@ -29,7 +32,6 @@ afterEach(async () => {
 
 after(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
-  await Promise.all([tlsDovecot?.cleanup(), noIdleDovecot?.cleanup(), redis?.cleanup()]);
 });
 
 async function gateway(imapPort: number, env: Record<string, string> = {}, role: 'all' | 'web' = 'all'): Promise<string> {

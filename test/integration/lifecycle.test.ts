@@ -5,16 +5,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import webpush from 'web-push';
 import { TeardownStack } from '../../src/teardown.js';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { api, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { api, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 function logLines(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -42,13 +44,10 @@ describe('TeardownStack', () => {
 
 let redis: RedisServer;
 let dovecot: Dovecot;
+const fixtures = useFixtures();
 
 before(async () => {
-  [redis, dovecot] = await Promise.all([startRedis(), startDovecot()]);
-});
-
-after(async () => {
-  await Promise.all([redis?.cleanup(), dovecot?.cleanup()]);
+  [redis, dovecot] = await Promise.all([fixtures.redis(), fixtures.dovecot()]);
 });
 
 /** Names of this Redis's client connections that mailpush opened. */
@@ -172,15 +171,10 @@ async function startLoginMeter(targetPort: number, greetingDelayMs: number) {
 
 describe('mailpush all', () => {
   let gateway: TestGateway | undefined;
-  let meter: Awaited<ReturnType<typeof startLoginMeter>> | undefined;
-  after(async () => {
-    await gateway?.stop();
-    await meter?.close();
-  });
 
   test('API login checks and worker logins share IMAP_CONNECT_CONCURRENCY per host', async () => {
-    meter = await startLoginMeter(dovecot.imapPort, 150);
-    gateway = await startTestGateway({ role: 'all', redisUrl: redis.url, imapPort: meter.port, env: { IMAP_CONNECT_CONCURRENCY: '1' } });
+    const meter = await fixtures.start('login meter', startLoginMeter(dovecot.imapPort, 150), (m) => m.close());
+    gateway = await fixtures.gateway({ role: 'all', redisUrl: redis.url, imapPort: meter.port, env: { IMAP_CONNECT_CONCURRENCY: '1' } });
     const users = await dovecot.addUsers(['shared-limit-1', 'shared-limit-2', 'shared-limit-3', 'shared-limit-4']);
     // Registrations at once: each login check, and the worker's login for each account created,
     // all go to the same host.
@@ -188,7 +182,7 @@ describe('mailpush all', () => {
     assert.deepEqual(created.map((r) => r.status), [201, 201, 201, 201]);
     for (const { body } of created) {
       const { token, account } = body as { token: string; account: { id: string } };
-      await until(async () => (await api(gateway!.url!, 'GET', `/v1/accounts/${account.id}`, { token })).body.account.state === 'idle', 20_000, 'idle');
+      await waitFor(async () => (await api(gateway!.url!, 'GET', `/v1/accounts/${account.id}`, { token })).body.account.state === 'idle', { timeoutMs: 20_000, what: 'idle' });
     }
     assert.ok(meter.logins() >= 8, `four checks and four worker logins (${meter.logins()})`);
     assert.equal(meter.peak(), 1, 'never two logins at once against the host');

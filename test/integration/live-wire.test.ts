@@ -10,14 +10,16 @@ import { createRedisAdapters } from '../../src/adapters/redis/index.js';
 import { LIVE_MESSAGE_LUA, liveEventArgs, liveMessage, parseLiveMessage } from '../../src/adapters/redis/live-wire.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { NewEvent } from '../../src/core/types.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 let server: RedisServer;
 let redis: Redis;
 let adapters: Adapters;
+const fixtures = useFixtures();
 
 before(async () => {
-  server = await startRedis();
+  server = await fixtures.redis();
   redis = new Redis(server.url, { lazyConnect: true });
   await redis.connect();
   adapters = createRedisAdapters({ redisUrl: server.url, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } }, 'test', { prefix: 'wire' });
@@ -26,7 +28,6 @@ before(async () => {
 after(async () => {
   await adapters?.close();
   redis?.disconnect();
-  await server?.cleanup();
 });
 
 const time = '2026-11-29T03:00:00.123Z';

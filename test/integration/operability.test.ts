@@ -2,17 +2,19 @@
 // probes that tell a worker with stale leases from a healthy one; and `mailpush check-imap`,
 // which says whether push can work with a server and why not. Real processes, Redis, Dovecot.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import webpush from 'web-push';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { freePort } from '../helpers/ports.js';
-import { startPushService, type PushService } from '../helpers/push-service.js';
-import { api, openReadyStream, registerWatched, until } from '../helpers/gateway.js';
+import type { PushService } from '../helpers/push-service.js';
+import { api, openReadyStream, registerWatched } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 
 const ADMIN_TOKEN = 'operability-admin-token-0123456789';
@@ -21,37 +23,14 @@ let redis: RedisServer;
 let push: PushService;
 let gateway: MailpushProcess;
 let metricsPort: number;
-const vapidKeys = webpush.generateVAPIDKeys();
-
-const env = () => ({
-  REDIS_URL: redis.url,
-  MAILPUSH_SECRET: 'operability-test-secret-long',
-  ADMIN_TOKEN,
-  IMAP_DEFAULT_HOST: '127.0.0.1',
-  IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-  IMAP_DEFAULT_SECURITY: 'none',
-  IMAP_ALLOW_PRIVATE: 'true',
-  IMAP_ALLOW_INSECURE: 'true',
-  IMAP_RECONNECT_MIN_MS: '100',
-  IMAP_RECONNECT_MAX_SECONDS: '1',
-  LEASE_TTL_MS: '3000',
-  VAPID_PUBLIC_KEY: vapidKeys.publicKey,
-  VAPID_PRIVATE_KEY: vapidKeys.privateKey,
-  VAPID_SUBJECT: 'mailto:ops@example.test',
-  PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-  NODE_EXTRA_CA_CERTS: push.caFile,
-  LOG_LEVEL: 'info',
-});
+let env: Record<string, string>;
+const fixtures = useFixtures();
 
 before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot({ tls: true }), startRedis(), startPushService()]);
-  metricsPort = await freePort();
-  gateway = await spawnMailpush('all', { ...env(), METRICS_PORT: String(metricsPort) });
-});
-
-after(async () => {
-  await gateway?.kill('SIGTERM');
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot({ tls: true }), fixtures.redis(), fixtures.pushService()]);
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN } });
+  gateway = await fixtures.mailpush('all', env, { metrics: true });
+  metricsPort = gateway.metricsPort!;
 });
 
 /** The samples of a Prometheus text exposition, keyed by name and labels as written. */
@@ -79,12 +58,12 @@ describe('metrics', () => {
     const stream = await openReadyStream(gateway.url!, token);
     await dovecot.deliver(user.email, buildMessage({ from: { name: 'Ops', address: 'ops@example.test' }, to: user.email, subject: 'Counted' }));
     await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
-    await until(() => push.received.some((r) => r.name === `metrics-${accountId}`), 10_000, 'the push');
+    await waitFor(() => push.received.some((r) => r.name === `metrics-${accountId}`), { timeoutMs: 10_000, what: 'the push' });
 
-    const after = await until(async () => {
+    const after = await waitFor(async () => {
       const samples = await scrape(metricsUrl());
       return (samples.get('mailpush_pushes_total{outcome="sent"}') ?? 0) >= 1 ? samples : undefined;
-    }, 5000, 'the push to be counted');
+    }, { timeoutMs: 5000, what: 'the push to be counted' });
     const grew = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
     assert.equal(grew('mailpush_events_appended_total{type="mail.new"}'), 1);
     assert.ok(grew('mailpush_events_appended_total{type="account.state"}') >= 1, 'the account went connecting → idle');
@@ -112,18 +91,18 @@ describe('metrics', () => {
     assert.ok(after.has('mailpush_process_resident_memory_bytes'), 'process metrics are there too');
 
     stream.close();
-    await until(async () => (await scrape(metricsUrl())).get('mailpush_websocket_clients') === 0, 5000, 'the socket to be gone');
+    await waitFor(async () => (await scrape(metricsUrl())).get('mailpush_websocket_clients') === 0, { timeoutMs: 5000, what: 'the socket to be gone' });
   });
 
   test('a lost IMAP connection shows as a reconnect, and the account comes back idle', async () => {
     const before = await scrape(metricsUrl());
     await dovecot.stop();
-    await until(async () => (await scrape(metricsUrl())).get('mailpush_imap_connections') === 0, 10_000, 'the connection to drop');
+    await waitFor(async () => (await scrape(metricsUrl())).get('mailpush_imap_connections') === 0, { timeoutMs: 10_000, what: 'the connection to drop' });
     await dovecot.start();
-    const after = await until(async () => {
+    const after = await waitFor(async () => {
       const samples = await scrape(metricsUrl());
       return samples.get('mailpush_accounts{state="idle"}') === 1 && samples.get('mailpush_imap_connections') === 1 ? samples : undefined;
-    }, 15_000, 'the account to be idle again');
+    }, { timeoutMs: 15_000, what: 'the account to be idle again' });
     assert.ok((after.get('mailpush_imap_reconnects_total') ?? 0) > (before.get('mailpush_imap_reconnects_total') ?? 0));
   });
 
@@ -141,8 +120,11 @@ describe('metrics', () => {
 describe('probes', () => {
   test('a worker answers /healthz and /readyz on METRICS_PORT; /readyz turns 503 when Redis is gone and its leases go stale', async () => {
     const ownRedis = await startRedis();
-    const port = await freePort();
-    const worker = await spawnMailpush('worker', { ...env(), REDIS_URL: ownRedis.url, METRICS_PORT: String(port) });
+    const worker = await spawnMailpush('worker', { ...env, REDIS_URL: ownRedis.url }, { metrics: true }).catch(async (error: Error) => {
+      await ownRedis.cleanup();
+      throw error;
+    });
+    const port = worker.metricsPort!;
     try {
       const probe = async (path: string) => {
         const response = await fetch(`http://127.0.0.1:${port}${path}`).catch((error: Error & { cause?: Error }) => {
@@ -154,15 +136,15 @@ describe('probes', () => {
       assert.deepEqual(await probe('/readyz'), { status: 200, body: { status: 'ready', checks: { storage: 'ok', worker: 'ok' } } });
       assert.equal((await probe('/nothing')).status, 404);
       await ownRedis.stop();
-      const stale = await until(async () => {
+      const stale = await waitFor(async () => {
         const answer = await probe('/readyz');
         return answer.body.checks?.worker === 'leases_stale' ? answer : undefined;
-      }, 10_000, 'the leases to go stale');
+      }, { timeoutMs: 10_000, what: 'the leases to go stale' });
       assert.equal(stale.status, 503);
       assert.deepEqual(stale.body, { status: 'not_ready', checks: { storage: 'unreachable', worker: 'leases_stale' } });
       assert.equal((await probe('/healthz')).status, 200, 'alive all the same: a restart would not help');
       await ownRedis.start();
-      await until(async () => (await probe('/readyz')).status === 200, 10_000, 'ready again');
+      await waitFor(async () => (await probe('/readyz')).status === 200, { timeoutMs: 10_000, what: 'ready again' });
     } finally {
       await worker.kill('SIGTERM');
       await ownRedis.cleanup();

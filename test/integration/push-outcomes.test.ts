@@ -2,7 +2,7 @@
 // refused before it is sent (its endpoint became a private address) is `dropped`, not also `failed`.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import webpush from 'web-push';
 import type { PushSubscriptionRecord } from '../../src/core/ports.js';
@@ -13,20 +13,18 @@ import type { DeliveryDeps, PushJob, PushOutcome } from '../../src/push/delivery
 import { MemoryPushQueue } from '../../src/push/memory-queue.js';
 import { PushSender } from '../../src/push/sender.js';
 import { VapidSigner } from '../../src/push/vapid.js';
-import { startPushService, type PushService } from '../helpers/push-service.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { sleep } from '../helpers/wait.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { PushService } from '../helpers/push-service.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: RedisServer;
 let push: PushService;
 const vapidKeys = webpush.generateVAPIDKeys();
+const fixtures = useFixtures();
 
 before(async () => {
-  [redis, push] = await Promise.all([startRedis(), startPushService()]);
-});
-
-after(async () => {
-  await Promise.all([redis?.cleanup(), push?.close()]);
+  [redis, push] = await Promise.all([fixtures.redis(), fixtures.pushService()]);
 });
 
 const event: MailEvent = {
@@ -47,7 +45,8 @@ function subscription(name: string): PushSubscriptionRecord {
 
 /** Delivery that refuses private endpoints and records each outcome, in the metrics too. */
 function counting(subs: PushSubscriptionRecord[]) {
-  const outcomes: PushOutcome[] = [];
+  /** `<subscription id>:<outcome>`, in the order reported. */
+  const outcomes: string[] = [];
   const metrics = new GatewayMetrics({ processMetrics: false });
   const deps: DeliveryDeps = {
     sender: new PushSender({ vapid: new VapidSigner({ publicKey: vapidKeys.publicKey, privateKey: vapidKeys.privateKey, subject: 'mailto:ops@example.test' }), ttlSeconds: 60, timeoutMs: 1000, allowPrivateEndpoints: false }),
@@ -59,7 +58,7 @@ function counting(subs: PushSubscriptionRecord[]) {
     },
     log: pino({ level: 'silent' }),
     onOutcome: (outcome, job) => {
-      outcomes.push(outcome);
+      outcomes.push(`${job.subscriptionId}:${outcome}`);
       metrics.pushOutcome(outcome, job.event);
     },
   };
@@ -74,31 +73,36 @@ const jobsFor = (subs: PushSubscriptionRecord[]): PushJob[] => subs.map((s) => (
 
 describe('a push refused at send time', () => {
   test('is counted once, as dropped, by the memory queue', async () => {
-    const subs = [subscription('memory-refused')];
+    // One at a time, the refused push and then a sentinel: a second count of the first (as
+    // `failed`, after its retries) would come before the sentinel's.
+    const subs = [subscription('memory-refused'), subscription('memory-sentinel')];
     const { outcomes, deps, total } = counting(subs);
-    const queue = new MemoryPushQueue({ concurrency: 2, maxAttempts: 3 }, deps);
-    await queue.enqueue(jobsFor(subs));
-    await sleep(200);
+    const queue = new MemoryPushQueue({ concurrency: 1, maxAttempts: 3 }, deps);
+    await queue.enqueue(jobsFor(subs.slice(0, 1)));
+    await queue.enqueue(jobsFor(subs.slice(1)));
+    await waitFor(() => outcomes.some((o) => o.startsWith('sub_memory-sentinel:')), { timeoutMs: 10_000, what: 'the sentinel' });
+    assert.equal(await queue.depth(), 0, 'no retry waiting');
     await queue.close();
-    assert.deepEqual(outcomes, ['dropped']);
-    assert.equal(await total('dropped'), 1);
+    assert.deepEqual(outcomes, ['sub_memory-refused:dropped', 'sub_memory-sentinel:dropped']);
+    assert.equal(await total('dropped'), 2);
     assert.equal(await total('failed'), 0);
     assert.equal(push.requests('memory-refused'), 0, 'nothing was sent');
   });
 
   test('is counted once, as dropped, by the BullMQ dispatcher (and not retried)', async () => {
-    const subs = [subscription('bullmq-refused')];
+    const subs = [subscription('bullmq-refused'), subscription('bullmq-sentinel')];
     const { outcomes, deps, total } = counting(subs);
     const options = { redisUrl: redis.url, prefix: 'outcomes', maxAttempts: 3 };
     const queue = new BullmqPushQueue(options);
-    const dispatcher = new BullmqPushDispatcher({ ...options, concurrency: 2 }, deps);
+    // One job at a time: a second count of the first (`failed`, from the queue's failed event)
+    // would be reported before the sentinel job, queued after it, is taken.
+    const dispatcher = new BullmqPushDispatcher({ ...options, concurrency: 1 }, deps);
     try {
-      await queue.enqueue(jobsFor(subs));
-      for (let waited = 0; outcomes.length === 0 && waited < 10_000; waited += 50) await sleep(50);
-      // A second count (`failed` from the queue's failed event) would follow at once: give it time.
-      await sleep(500);
-      assert.deepEqual(outcomes, ['dropped']);
-      assert.equal(await total('dropped'), 1);
+      await queue.enqueue(jobsFor(subs.slice(0, 1)));
+      await queue.enqueue(jobsFor(subs.slice(1)));
+      await waitFor(() => outcomes.some((o) => o.startsWith('sub_bullmq-sentinel:')), { timeoutMs: 10_000, what: 'the sentinel' });
+      assert.deepEqual(outcomes, ['sub_bullmq-refused:dropped', 'sub_bullmq-sentinel:dropped']);
+      assert.equal(await total('dropped'), 2);
       assert.equal(await total('failed'), 0);
       assert.equal(await queue.depth(), 0, 'no retry waiting');
     } finally {

@@ -3,20 +3,22 @@
 // once the job is queued, and the next holder of the account queues whatever is still pending.
 // (What the outbox records, and for whom, is in the adapter conformance suite.)
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import webpush from 'web-push';
 import type { Adapters } from '../../src/adapters/adapters.js';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
 import { hashToken } from '../../src/core/tokens.js';
 import type { NewEvent } from '../../src/core/types.js';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { api, registerWatched, until } from '../helpers/gateway.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
+import { api, registerWatched } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { buildMessage } from '../helpers/message.js';
-import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
-import { startPushService, type PushService } from '../helpers/push-service.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { MailpushProcess } from '../helpers/processes.js';
+import type { PushService } from '../helpers/push-service.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 const events = { batchSize: 25, retentionCount: 1000, retentionMs: 7 * 86400_000 };
 let dovecot: Dovecot;
@@ -26,24 +28,13 @@ let adapters: Adapters;
 let env: Record<string, string>;
 const running: MailpushProcess[] = [];
 
-before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
-  adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'push-recovery-test');
-  const vapid = webpush.generateVAPIDKeys();
-  env = {
-    REDIS_URL: redis.url, MAILPUSH_SECRET: 'push-recovery-secret-long-enough',
-    IMAP_DEFAULT_HOST: '127.0.0.1', IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true', IMAP_ALLOW_INSECURE: 'true', LEASE_TTL_MS: '2000',
-    VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'mailto:ops@example.test',
-    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true', NODE_EXTRA_CA_CERTS: push.caFile, LOG_LEVEL: 'info',
-  };
-  running.push(...(await Promise.all([spawnMailpush('web', env), spawnMailpush('worker', env)])));
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await Promise.all(running.map((p) => p.kill('SIGTERM')));
-  await adapters?.close();
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+before(async () => {
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
+  adapters = await fixtures.start('Redis adapters', Promise.resolve(createRedisAdapters({ redisUrl: redis.url, events }, 'push-recovery-test')), (a) => a.close());
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { LEASE_TTL_MS: '2000' } });
+  running.push(...(await Promise.all([fixtures.mailpush('web', env), fixtures.mailpush('worker', env)])));
 });
 
 const newMail = (accountId: string, uid: number, subject: string): NewEvent => ({
@@ -60,8 +51,8 @@ test('a push left pending by a worker killed after the append is sent by the nex
 
   // The normal path: pushed, and nothing left pending.
   await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sent normally' }));
-  await until(() => push.received.some((r) => r.name === name && r.payload.body?.includes('sent normally')), 10_000, 'the normal push');
-  await until(async () => (await adapters.pushOutbox.pending(ref)).length === 0, 5000, 'nothing pending');
+  await waitFor(() => push.received.some((r) => r.name === name && r.payload.body?.includes('sent normally')), { timeoutMs: 10_000, what: 'the normal push' });
+  await waitFor(async () => (await adapters.pushOutbox.pending(ref)).length === 0, { timeoutMs: 5000, what: 'nothing pending' });
 
   // The worker dies right after an append whose push it never queued: done here with its lease.
   const worker = running.pop()!;
@@ -72,13 +63,18 @@ test('a push left pending by a worker killed after the append is sent by the nex
   const left = await adapters.eventLog.append({ lease: { ...ref, workerId, fence: Number(fence) }, events: [newMail(accountId, 99, 'left pending')], pushable: [true] });
   assert.ok(left.ok);
   assert.equal((await adapters.pushOutbox.pending(ref)).length, 1);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // A sentinel through the web process's send queue: had anything but a worker sent the pending
+  // push (queued at the append, before this), it would have arrived before the test notification.
+  assert.equal((await api(running[0]!.url!, 'POST', `/v1/push/subscriptions/${subscribed.body.id}/test`, { token })).status, 202);
+  await waitFor(() => push.received.some((r) => r.name === name && r.payload.type === 'test'), { timeoutMs: 10_000, what: 'the test notification' });
   assert.ok(!push.received.some((r) => r.name === name && r.payload.body?.includes('left pending')), 'nobody sent it yet');
 
-  running.push(await spawnMailpush('worker', env));
-  await until(() => push.received.some((r) => r.name === name && r.payload.body?.includes('left pending')), 15_000, 'the recovered push');
-  await until(async () => (await adapters.pushOutbox.pending(ref)).length === 0, 5000, 'nothing pending after recovery');
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  running.push(await fixtures.mailpush('worker', env));
+  await waitFor(() => push.received.some((r) => r.name === name && r.payload.body?.includes('left pending')), { timeoutMs: 15_000, what: 'the recovered push' });
+  await waitFor(async () => (await adapters.pushOutbox.pending(ref)).length === 0, { timeoutMs: 5000, what: 'nothing pending after recovery' });
+  // A sentinel mail after the case: a repeated push of either mail would have come before its push.
+  await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sentinel' }));
+  await waitFor(() => push.received.some((r) => r.name === name && r.payload.body?.includes('sentinel')), { timeoutMs: 15_000, what: 'the sentinel push' });
   const forName = push.received.filter((r) => r.name === name);
   assert.equal(forName.filter((r) => r.payload.body?.includes('left pending')).length, 1, 'the recovered push once');
   assert.equal(forName.filter((r) => r.payload.body?.includes('sent normally')).length, 1, 'the earlier push not again');

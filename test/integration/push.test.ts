@@ -2,49 +2,32 @@
 // two web front ends sharing the send queue), and a push service on loopback that verifies VAPID
 // and decrypts every notification itself.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
 import webpush from 'web-push';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
-import { startPushService, type PushService, type TestSubscription } from '../helpers/push-service.js';
-import { api, registerWatched, startTestGateway, until } from '../helpers/gateway.js';
-import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+import type { PushService, TestSubscription } from '../helpers/push-service.js';
+import { api, registerWatched, startTestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
+import type { MailpushProcess } from '../helpers/processes.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
 let push: PushService;
 let webs: MailpushProcess[] = [];
-let worker: MailpushProcess;
 const vapidKeys = webpush.generateVAPIDKeys();
 
-before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
-  const env = {
-    REDIS_URL: redis.url,
-    MAILPUSH_SECRET: 'push-test-secret-long-enough',
-    IMAP_DEFAULT_HOST: '127.0.0.1',
-    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-    IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    VAPID_PUBLIC_KEY: vapidKeys.publicKey,
-    VAPID_PRIVATE_KEY: vapidKeys.privateKey,
-    VAPID_SUBJECT: 'mailto:ops@example.test',
-    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-    PUSH_TIMEOUT_SECONDS: '1',
-    PUSH_TTL_SECONDS: '3600',
-    NODE_EXTRA_CA_CERTS: push.caFile,
-    LOG_LEVEL: 'info',
-  };
-  [worker, ...webs] = await Promise.all([spawnMailpush('worker', env), spawnMailpush('web', env), spawnMailpush('web', env)]);
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await Promise.all([worker, ...webs].filter(Boolean).map((p) => p.kill('SIGTERM')));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
+before(async () => {
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
+  const env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, vapid: vapidKeys, env: { PUSH_TIMEOUT_SECONDS: '1', PUSH_TTL_SECONDS: '3600' } });
+  [, ...webs] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', env)]);
 });
 
 const base = () => webs[0]!.url!;
@@ -66,7 +49,7 @@ describe('notifications', () => {
     assert.deepEqual(key.body, { publicKey: vapidKeys.publicKey });
     for (const preview of ['none', 'sender', 'full']) await subscribe(token, push.subscribe(`preview-${preview}-${accountId}`), { preview });
     await dovecot.deliver(user.email, buildMessage({ from: { name: 'Ada Lovelace', address: 'ada@example.test' }, to: user.email, subject: 'Analytical engine 🚂' }));
-    await until(() => ['none', 'sender', 'full'].every((p) => deliveredTo(`preview-${p}-${accountId}`).length === 1), 10_000, 'three notifications');
+    await waitFor(() => ['none', 'sender', 'full'].every((p) => deliveredTo(`preview-${p}-${accountId}`).length === 1), { timeoutMs: 10_000, what: 'three notifications' });
     const none = deliveredTo(`preview-none-${accountId}`)[0]!;
     const sender = deliveredTo(`preview-sender-${accountId}`)[0]!;
     const full = deliveredTo(`preview-full-${accountId}`)[0]!;
@@ -96,7 +79,7 @@ describe('notifications', () => {
     await phone.connect();
     await phone.mailboxOpen('INBOX');
     await phone.messageFlagsAdd('1', ['\\Seen'], { uid: true });
-    await until(() => deliveredTo(`preview-full-${accountId}`).some((r) => r.payload.type === 'dismiss'), 10_000, 'dismiss');
+    await waitFor(() => deliveredTo(`preview-full-${accountId}`).some((r) => r.payload.type === 'dismiss'), { timeoutMs: 10_000, what: 'dismiss' });
     const dismiss = deliveredTo(`preview-full-${accountId}`).find((r) => r.payload.type === 'dismiss')!;
     assert.deepEqual(dismiss.payload.tags, [`${accountId}:INBOX:1`]);
     assert.equal(dismiss.headers.urgency, 'low');
@@ -108,11 +91,14 @@ describe('notifications', () => {
     const { user, token, accountId } = await mailbox();
     await subscribe(token, push.subscribe(`once-${accountId}`));
     for (let i = 0; i < 10; i++) await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `once ${i}` }));
-    await until(() => deliveredTo(`once-${accountId}`).length >= 10, 15_000, 'ten pushes');
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor(() => deliveredTo(`once-${accountId}`).length >= 10, { timeoutMs: 15_000, what: 'ten pushes' });
+    // A sentinel mail after the case: its push is the next one to arrive, a repeat would come before it.
+    await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sentinel' }));
+    // (The preview is the sender only: the eleventh push is the sentinel's unless one was repeated.)
+    await waitFor(() => deliveredTo(`once-${accountId}`).length >= 11, { timeoutMs: 15_000, what: 'the sentinel push' });
     const events = deliveredTo(`once-${accountId}`).map((r) => r.payload.eventId);
-    assert.equal(events.length, 10);
-    assert.equal(new Set(events).size, 10, 'no event pushed twice');
+    assert.equal(events.length, 11);
+    assert.equal(new Set(events).size, 11, 'no event pushed twice');
   });
 
   test('a long non-ASCII subject is cut on a character boundary to fit the record', async () => {
@@ -120,7 +106,7 @@ describe('notifications', () => {
     await subscribe(token, push.subscribe(`long-${accountId}`), { preview: 'full' });
     const subject = '日本語のメール😀'.repeat(400);
     await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject }));
-    await until(() => deliveredTo(`long-${accountId}`).length === 1, 10_000, 'the push');
+    await waitFor(() => deliveredTo(`long-${accountId}`).length === 1, { timeoutMs: 10_000, what: 'the push' });
     const received = deliveredTo(`long-${accountId}`)[0]!;
     assert.ok(received.bodyBytes <= 4096, `encrypted body of ${received.bodyBytes} bytes`);
     const body = received.payload.body as string;
@@ -135,7 +121,7 @@ describe('push service answers', () => {
     const { user, token, accountId } = await mailbox();
     const sub = await subscribe(token, push.subscribe(`gone-${accountId}`, [{ status: 410 }]));
     await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'to nowhere' }));
-    await until(async () => (await api(base(), 'GET', '/v1/push/subscriptions', { token })).body.subscriptions.length === 0, 10_000, 'removal');
+    await waitFor(async () => (await api(base(), 'GET', '/v1/push/subscriptions', { token })).body.subscriptions.length === 0, { timeoutMs: 10_000, what: 'removal' });
     assert.equal((await api(base(), 'DELETE', `/v1/push/subscriptions/${sub.id}`, { token })).status, 404);
   });
 
@@ -146,7 +132,7 @@ describe('push service answers', () => {
     await subscribe(token, push.subscribe(`hung-${accountId}`, ['hang', { status: 201 }]));
     const sentAt = Date.now();
     await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'eventually' }));
-    await until(() => ['limited', 'flaky', 'hung'].every((n) => deliveredTo(`${n}-${accountId}`).length === 1), 20_000, 'all three delivered after retries');
+    await waitFor(() => ['limited', 'flaky', 'hung'].every((n) => deliveredTo(`${n}-${accountId}`).length === 1), { timeoutMs: 20_000, what: 'all three delivered after retries' });
     const limited = deliveredTo(`limited-${accountId}`)[0]!;
     assert.ok(limited.at - sentAt >= 2000, `Retry-After honoured (${limited.at - sentAt} ms)`);
     assert.ok(deliveredTo(`hung-${accountId}`)[0]!.at - sentAt >= 1000, 'the hung request timed out first');
@@ -157,11 +143,15 @@ describe('push service answers', () => {
     const { user, token, accountId } = await mailbox();
     const name = `deleted-${accountId}`;
     const sub = await subscribe(token, push.subscribe(name, [{ status: 429, headers: { 'retry-after': '2' } }, { status: 201 }]));
+    // The sentinel: a second subscription of the same user, told to retry a second later.
+    const sentinel = `sentinel-${accountId}`;
+    await subscribe(token, push.subscribe(sentinel, [{ status: 429, headers: { 'retry-after': '3' } }, { status: 201 }]));
     await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'not for long' }));
-    await until(() => push.requests(name) === 1, 10_000, 'the first attempt');
+    await waitFor(() => push.requests(name) === 1 && push.requests(sentinel) === 1, { timeoutMs: 10_000, what: 'the first attempts' });
     assert.equal((await api(base(), 'DELETE', `/v1/push/subscriptions/${sub.id}`, { token })).status, 204);
-    // The retry is due 2 s after the 429; give it time to (wrongly) happen.
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    // The deleted subscription's retry was due a second before the sentinel's: had it (wrongly) been
+    // sent, it would have arrived first.
+    await waitFor(() => deliveredTo(sentinel).length === 1, { timeoutMs: 15_000, what: 'the sentinel\'s retry' });
     assert.equal(push.requests(name), 1, 'no retry to a deleted subscription');
     assert.equal(deliveredTo(name).length, 0);
   });
@@ -170,11 +160,11 @@ describe('push service answers', () => {
     const { user, token, accountId } = await mailbox();
     const sub = await subscribe(token, push.subscribe(`big-${accountId}`, [{ status: 413 }, { status: 201 }]), { preview: 'full' });
     await dovecot.deliver(user.email, buildMessage({ from: { name: 'Someone', address: 'a@example.test' }, to: user.email, subject: 'too big for them' }));
-    await until(() => deliveredTo(`big-${accountId}`).length === 1, 10_000, 'the smaller resend');
+    await waitFor(() => deliveredTo(`big-${accountId}`).length === 1, { timeoutMs: 10_000, what: 'the smaller resend' });
     assert.equal(deliveredTo(`big-${accountId}`)[0]!.payload.title, 'New mail');
     const tested = await api(base(), 'POST', `/v1/push/subscriptions/${sub.id}/test`, { token });
     assert.equal(tested.status, 202);
-    await until(() => deliveredTo(`big-${accountId}`).some((r) => r.payload.type === 'test'), 10_000, 'test push');
+    await waitFor(() => deliveredTo(`big-${accountId}`).some((r) => r.payload.type === 'test'), { timeoutMs: 10_000, what: 'test push' });
   });
 });
 

@@ -4,19 +4,21 @@
 // phone sizes, go to test-artifacts/screenshots (UPDATE_SCREENSHOTS=1 also copies them to
 // docs/screenshots for the README).
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import webpush from 'web-push';
-import { launchChromium, LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
-import { startDovecot, type Dovecot, type DovecotUser } from '../helpers/dovecot.js';
-import { api, until } from '../helpers/gateway.js';
+import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
+import { api } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { buildMessage } from '../helpers/message.js';
-import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
-import { startPushService, type PushService } from '../helpers/push-service.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { MailpushProcess } from '../helpers/processes.js';
+import type { PushService } from '../helpers/push-service.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
 const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
@@ -26,7 +28,6 @@ const PHONE = { width: 390, height: 844 };
 let dovecot: Dovecot;
 let redis: RedisServer;
 let push: PushService;
-let worker: MailpushProcess;
 /** The web process the browser talks to; killed and restarted on the same port. */
 let web: MailpushProcess;
 /** A second web process the test itself asks, while `web` is down. */
@@ -37,40 +38,22 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const pageProblems: string[] = [];
-let startups: Array<Promise<unknown>> = [];
 
 /** What the browser registered; later tests build on it. */
 let mailbox: DovecotUser;
 let token: string;
 
+const fixtures = useFixtures();
+
 before(async () => {
-  [dovecot, redis, push] = await Promise.all([startDovecot(), startRedis(), startPushService()]);
-  const vapid = webpush.generateVAPIDKeys();
-  env = {
-    REDIS_URL: redis.url,
-    MAILPUSH_SECRET: 'pwa-test-secret-long-enough',
-    IMAP_DEFAULT_HOST: '127.0.0.1',
-    IMAP_DEFAULT_PORT: String(dovecot.imapPort),
-    IMAP_DEFAULT_SECURITY: 'none',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    IMAP_RECONNECT_MIN_MS: '100',
-    IMAP_RECONNECT_MAX_SECONDS: '1',
-    VAPID_PUBLIC_KEY: vapid.publicKey,
-    VAPID_PRIVATE_KEY: vapid.privateKey,
-    VAPID_SUBJECT: 'mailto:ops@example.test',
-    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-    NODE_EXTRA_CA_CERTS: push.caFile,
-    LOG_LEVEL: 'info', // spawnMailpush waits for the info-level start-up lines
-  };
-  // Each one is kept as soon as it is up, so `after` can stop it even when another failed to start.
-  startups = [
-    spawnMailpush('worker', env).then((p) => (worker = p)),
-    spawnMailpush('web', env).then((p) => (web = p)),
-    spawnMailpush('web', env).then((p) => (probe = p)),
-    launchChromium().then((b) => (browser = b)),
-  ];
-  await Promise.all(startups);
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push });
+  [, web, probe, browser] = await Promise.all([
+    fixtures.mailpush('worker', env),
+    fixtures.mailpush('web', env),
+    fixtures.mailpush('web', env),
+    fixtures.chromium(),
+  ]);
   base = web.url!;
   context = await browser.newContext({ viewport: DESKTOP });
   await context.grantPermissions(['notifications'], { origin: base });
@@ -90,12 +73,6 @@ before(async () => {
   });
 });
 
-after(async () => {
-  await Promise.allSettled(startups);
-  await browser?.close();
-  await Promise.all([worker, web, probe].filter(Boolean).map((p) => p.kill('SIGTERM')));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup(), push?.close()]);
-});
 
 async function screenshot(name: string): Promise<void> {
   await mkdir(artifacts, { recursive: true });
@@ -122,6 +99,8 @@ describe('the web app', () => {
   test('registers a mailbox through the form, pre-filled from the gateway, with a clear error for a wrong password', async () => {
     await page.goto(base);
     await page.locator('#view-register').waitFor();
+    // The fields are filled from GET /v1/config, which may answer after the view shows.
+    await waitFor(async () => (await page.inputValue('#register-host')) !== '', { timeoutMs: 5000, what: 'the server fields to be pre-filled' });
     assert.equal(await page.inputValue('#register-host'), '127.0.0.1');
     assert.equal(await page.inputValue('#register-port'), String(dovecot.imapPort));
     assert.equal(await page.inputValue('#register-security'), 'none');
@@ -145,8 +124,8 @@ describe('the web app', () => {
   });
 
   test('delivered mail shows sender and subject in the feed within 2 s, newest on top, with the unread count in the title', async () => {
-    await until(async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].state === 'idle', 10_000, 'IDLE');
-    await until(async () => (await connection().innerText()) === 'Live', 5000, 'the stream to be live');
+    await waitFor(async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].state === 'idle', { timeoutMs: 10_000, what: 'IDLE' });
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 5000, what: 'the stream to be live' });
     const sentAt = Date.now();
     await deliver('Analytical engine');
     await feedItem('Analytical engine').waitFor({ timeout: 2000 });
@@ -156,7 +135,7 @@ describe('the web app', () => {
     await deliver('Difference engine', { name: 'Charles Babbage', address: 'charles@example.test' });
     await feedItem('Difference engine').waitFor({ timeout: 2000 });
     assert.match(await page.locator('#feed > li').first().innerText(), /Charles Babbage[\s\S]*Difference engine/, 'newest on top');
-    await until(async () => (await page.title()) === '(2) mailpush', 2000, 'the unread count in the title');
+    await waitFor(async () => (await page.title()) === '(2) mailpush', { timeoutMs: 2000, what: 'the unread count in the title' });
     await screenshot('feed');
   });
 
@@ -188,7 +167,7 @@ describe('the web app', () => {
     } finally {
       await context.setOffline(false);
     }
-    await until(async () => (await connection().innerText()) === 'Live', 20_000, 'the stream to come back after going online');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 20_000, what: 'the stream to come back after going online' });
   });
 
   test('a WebSocket killed on the server side resumes from the last stored id: mail sent meanwhile shows exactly once', async () => {
@@ -199,21 +178,24 @@ describe('the web app', () => {
 
     const port = Number(new URL(base).port);
     await web.kill('SIGKILL');
-    await until(async () => /Reconnecting|Offline/.test(await connection().innerText()), 5000, 'the app to notice the drop');
+    await waitFor(async () => /Reconnecting|Offline/.test(await connection().innerText()), { timeoutMs: 5000, what: 'the app to notice the drop' });
     await deliver('While you were away, one');
     await deliver('While you were away, two');
     // Both are in the event log before the app can reconnect, so only the resume can bring them.
-    await until(async () => (await api(probe.url!, 'GET', `/v1/events?since=${lastId}`, { token })).body.events.filter((e: { type: string }) => e.type === 'mail.new').length === 2, 10_000, 'both mails in the log');
-    web = await spawnMailpush('web', env, { port });
+    await waitFor(async () => (await api(probe.url!, 'GET', `/v1/events?since=${lastId}`, { token })).body.events.filter((e: { type: string }) => e.type === 'mail.new').length === 2, { timeoutMs: 10_000, what: 'both mails in the log' });
+    web = await fixtures.mailpush('web', env, { port });
 
     await feedItem('While you were away, one').waitFor({ timeout: 20_000 });
     await feedItem('While you were away, two').waitFor({ timeout: 5000 });
-    await until(async () => (await connection().innerText()) === 'Live', 5000, 'live again');
-    await new Promise((r) => setTimeout(r, 1000)); // anything duplicated would have arrived by now
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 5000, what: 'live again' });
+    // A sentinel mail after the case: anything the resume duplicated would have come before it.
+    await deliver('Back to normal');
+    await feedItem('Back to normal').waitFor({ timeout: 10_000 });
     assert.equal(await feedItem('While you were away, one').count(), 1);
     assert.equal(await feedItem('While you were away, two').count(), 1);
-    assert.equal(await page.locator('#feed > li').count(), 4);
-    assert.match(await page.locator('#feed > li').first().innerText(), /away, two/, 'newest on top');
+    assert.equal(await page.locator('#feed > li').count(), 5);
+    assert.match(await page.locator('#feed > li').first().innerText(), /Back to normal/, 'newest on top');
+    assert.match(await page.locator('#feed > li').nth(1).innerText(), /away, two/, 'newest on top');
     const resumed = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
     assert.equal(resumed?.since, lastId, 'the reconnect resumed after the last stored event');
   });
@@ -222,7 +204,7 @@ describe('the web app', () => {
     // The page's own clock, so that its 25 s pings and 55 s silence limit pass in a moment.
     await page.clock.install();
     await page.reload();
-    await until(async () => (await connection().innerText()) === 'Live', 10_000, 'live after the reload');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 10_000, what: 'live after the reload' });
     const lastId = await lastStoredEventId();
     const sentFrames: string[] = [];
     page.on('websocket', (socket) => socket.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
@@ -231,22 +213,22 @@ describe('the web app', () => {
       await page.clock.fastForward(30_000);
       assert.equal(await connection().innerText(), 'Live', 'one unanswered ping is not yet a dead connection');
       await page.clock.fastForward(30_000);
-      await until(async () => /Reconnecting|Offline/.test(await connection().innerText()), 5000, 'the app to give the silent socket up');
+      await waitFor(async () => /Reconnecting|Offline/.test(await connection().innerText()), { timeoutMs: 5000, what: 'the app to give the silent socket up' });
     } finally {
       process.kill(web.pid, 'SIGCONT');
     }
-    await until(async () => (await connection().innerText()) === 'Live', 20_000, 'live again on a new socket');
+    await waitFor(async () => (await connection().innerText()) === 'Live', { timeoutMs: 20_000, what: 'live again on a new socket' });
     const auth = sentFrames.map((f) => JSON.parse(f) as { type: string; since?: string }).find((f) => f.type === 'auth');
     assert.equal(auth?.since, lastId, 'the new socket resumed after the last stored event');
-    assert.equal(await page.locator('#feed > li').count(), 4, 'nothing shown twice');
+    assert.equal(await page.locator('#feed > li').count(), 5, 'nothing shown twice');
   });
 
   test('the accounts screen shows the live state and unread count, and a password can be fixed', async () => {
     await page.getByRole('link', { name: 'Accounts' }).click();
     const account = page.locator('#accounts > li', { hasText: mailbox.email });
     await account.waitFor();
-    await until(async () => (await account.locator('.state').innerText()) === 'Connected', 5000, 'the state');
-    await until(async () => (await account.locator('.unread').innerText()) === '4 unread', 5000, 'the unread count');
+    await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 5000, what: 'the state' });
+    await waitFor(async () => (await account.locator('.unread').innerText()) === '5 unread', { timeoutMs: 5000, what: 'the unread count' });
     await screenshot('accounts');
 
     await account.getByRole('button', { name: 'Change password' }).click();
@@ -258,7 +240,7 @@ describe('the web app', () => {
     await page.getByLabel(`New password for ${mailbox.email}`).fill(mailbox.pass);
     await account.getByRole('button', { name: 'Save password' }).click();
     await page.locator('#accounts-message', { hasText: 'works' }).waitFor();
-    await until(async () => (await account.locator('.state').innerText()) === 'Connected', 10_000, 'connected again');
+    await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 10_000, what: 'connected again' });
   });
 
   test('every screen fits a 360 px phone without sideways scrolling, and its text meets WCAG AA contrast', async () => {
@@ -280,18 +262,18 @@ describe('the web app', () => {
     await page.getByRole('button', { name: 'Turn on notifications' }).click();
     await page.locator('#push-state', { hasText: 'Notifications are on' }).waitFor();
     await page.getByLabel('Notifications show').selectOption('full');
-    await until(async () => {
+    await waitFor(async () => {
       const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ preview: string; endpointOrigin: string }>;
       return list.length === 1 && list[0]!.preview === 'full' && list[0]!.endpointOrigin === push.origin;
-    }, 5000, 'one subscription with preview full at the push service');
+    }, { timeoutMs: 5000, what: 'one subscription with preview full at the push service' });
 
     await deliver('Compiler ready', { name: 'Grace Hopper', address: 'grace@example.test' });
-    const received = await until(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new'), 10_000, 'the push');
+    const received = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new'), { timeoutMs: 10_000, what: 'the push' });
     assert.equal(received.payload.title, 'Grace Hopper');
     const worker = await ServiceWorkerPush.attach(page, base);
     try {
       await worker.deliver(received.payload);
-      const shown = await until(async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag), 5000, 'the notification');
+      const shown = await waitFor(async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag), { timeoutMs: 5000, what: 'the notification' });
       assert.equal(shown.title, 'Grace Hopper');
       assert.match(shown.body, /^Compiler ready/);
 
@@ -303,15 +285,15 @@ describe('the web app', () => {
       await phone.mailboxOpen('INBOX');
       await phone.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
       await phone.logout();
-      const dismiss = await until(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'dismiss'), 10_000, 'the dismiss');
+      const dismiss = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'dismiss'), { timeoutMs: 10_000, what: 'the dismiss' });
       assert.deepEqual(dismiss.payload.tags, [received.payload.tag]);
       await worker.deliver(dismiss.payload);
-      await until(async () => !(await shownNotifications(page)).some((n) => n.tag === received.payload.tag), 5000, 'the notification to close');
+      await waitFor(async () => !(await shownNotifications(page)).some((n) => n.tag === received.payload.tag), { timeoutMs: 5000, what: 'the notification to close' });
     } finally {
       await worker.detach();
     }
     await page.getByRole('link', { name: /^Mail/ }).click();
-    await until(async () => (await feedItem('Compiler ready').getAttribute('class'))?.includes('read'), 5000, 'the item marked read in place');
+    await waitFor(async () => (await feedItem('Compiler ready').getAttribute('class'))?.includes('read'), { timeoutMs: 5000, what: 'the item marked read in place' });
   });
 
   test('pushsubscriptionchange: the service worker moves the gateway to the new subscription, and the page adopts it', async () => {
@@ -332,14 +314,14 @@ describe('the web app', () => {
       Object.defineProperties(event, { oldSubscription: { value: null }, newSubscription: { value: newSubscription } });
       self.dispatchEvent(event);
     })(${JSON.stringify(renewed)})`);
-    const after = await until(async () => {
+    const after = await waitFor(async () => {
       const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ id: string; preview: string }>;
       return list.length === 1 && list[0]!.id !== before[0]!.id ? list : undefined;
-    }, 5000, 'the gateway to hold only the new subscription');
+    }, { timeoutMs: 5000, what: 'the gateway to hold only the new subscription' });
     assert.equal(after[0]!.preview, 'full', 'the preview level carried over');
-    await until(async () => (await stored('mailpush.pushSubscriptionId')) === after[0]!.id, 5000, 'the page to adopt the new id');
+    await waitFor(async () => (await stored('mailpush.pushSubscriptionId')) === after[0]!.id, { timeoutMs: 5000, what: 'the page to adopt the new id' });
     await deliver('After renewal', { name: 'Grace Hopper', address: 'grace@example.test' });
-    await until(() => push.received.find((r) => r.name === 'renewed' && r.payload.type === 'mail.new'), 10_000, 'a push to the new endpoint');
+    await waitFor(() => push.received.find((r) => r.name === 'renewed' && r.payload.type === 'mail.new'), { timeoutMs: 10_000, what: 'a push to the new endpoint' });
   });
 
   test('the Content-Security-Policy allows no inline script, and the API docs still work under it', async () => {
@@ -374,7 +356,7 @@ describe('the web app', () => {
     page.once('dialog', (dialog) => void dialog.accept());
     await account.getByRole('button', { name: `Remove ${mailbox.email}` }).click();
     await page.locator('#accounts-message', { hasText: 'was removed' }).waitFor();
-    await until(async () => (await page.locator('#accounts > li', { hasText: mailbox.email }).count()) === 0, 5000, 'the account to leave the list');
+    await waitFor(async () => (await page.locator('#accounts > li', { hasText: mailbox.email }).count()) === 0, { timeoutMs: 5000, what: 'the account to leave the list' });
     assert.deepEqual((await api(base, 'GET', '/v1/accounts', { token })).body.accounts, []);
   });
 

@@ -1,12 +1,15 @@
 // Restarts and failures: whatever happens to the worker or the IMAP server, every delivered
 // message is notified, once.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { buildMessage } from '../helpers/message.js';
-import { api, openReadyStream, registerWatched, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -14,19 +17,14 @@ let web: TestGateway;
 let worker: TestGateway | undefined;
 let base: string;
 
-const startWorker = () => startTestGateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5' } });
+const fixtures = useFixtures();
+const startWorker = () => fixtures.gateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5' } });
 
 before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis()]);
-  web = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort });
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
+  web = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort });
   base = web.url!;
   worker = await startWorker();
-});
-
-after(async () => {
-  await worker?.stop();
-  await web?.stop();
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
 });
 
 async function watchedMailbox() {
@@ -68,7 +66,7 @@ test('Dovecot stopped and started: the account reconnects and nothing is lost or
   await dovecot.start();
   await dovecot.deliver(mailbox.email, mail(mailbox.email, 'after restart'));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after restart', 15_000, 'mail after restart');
-  await until(async () => (await state()).state === 'idle', 10_000, 'idle again');
+  await waitFor(async () => (await state()).state === 'idle', { timeoutMs: 10_000, what: 'idle again' });
   await dovecot.deliver(mailbox.email, mail(mailbox.email, 'and live again'));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'and live again', 10_000, 'live mail');
   assert.deepEqual(stream.events('mail.new').map((e) => e.data.uid), [1, 2]);
@@ -89,11 +87,20 @@ test('a password changed on the server stops the account at auth_failed without 
   const failures = async () => (await dovecot.readLog()).split('\n').filter((l) => l.includes(mailbox.user) && /auth failed|password mismatch|Authentication failed/i.test(l)).length;
   const seen = await failures();
   assert.ok(seen >= 1, 'Dovecot saw the failed login');
-  await new Promise((r) => setTimeout(r, 3000));
+  // The clock to measure "no retry" against: another account of the same worker whose server is
+  // down retries on the reconnect backoff (IMAP_RECONNECT_MAX_SECONDS = 1). Once it has tried three
+  // times, an auth_failed account retried on that backoff would have tried at least once too.
+  const attempts = (id: string, since: number) => worker!.logs.slice(since).filter((l) => l.includes(id) && l.includes('imap connection failed')).length;
+  const since = worker!.logs.length;
+  const proxy = await startTcpProxy(dovecot.imapPort);
+  const down = await registerWatched(base, dovecot, { imap: { port: proxy.port } });
+  await proxy.close(); // the port is closed now: every reconnect is refused
+  await waitFor(() => attempts(down.accountId, since) >= 3, { timeoutMs: 20_000, what: 'three reconnect attempts of the account whose server is down' });
+  assert.equal(attempts(accountId, since), 0, 'the worker did not try the wrong password again');
   assert.equal(await failures(), seen, 'no further login attempts');
 
   const fixed = await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { imap: { pass: 'changed-on-the-server' } } });
   assert.equal(fixed.status, 200);
-  await until(async () => (await state()).state === 'idle', 10_000, 'idle with the new password');
+  await waitFor(async () => (await state()).state === 'idle', { timeoutMs: 10_000, what: 'idle with the new password' });
   stream.close();
 });

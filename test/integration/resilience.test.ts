@@ -1,31 +1,27 @@
 // Faults below the gateway: a connection that silently stops carrying packets, a Redis restart,
 // a flood of logins after a restart, and a client whose `since` has been trimmed away.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import type { Dovecot } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { buildMessage } from '../helpers/message.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
-import { api, openReadyStream, registerWatched, startTestGateway, until, type TestGateway } from '../helpers/gateway.js';
+import { api, openReadyStream, registerWatched, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dovecot: Dovecot;
 let redis: RedisServer;
-const gateways: TestGateway[] = [];
+
+const fixtures = useFixtures();
 
 before(async () => {
-  [dovecot, redis] = await Promise.all([startDovecot(), startRedis({ appendOnly: true })]);
-});
-
-after(async () => {
-  await Promise.all(gateways.map((g) => g.stop()));
-  await Promise.all([dovecot?.cleanup(), redis?.cleanup()]);
+  [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis({ appendOnly: true })]);
 });
 
 async function gateway(env: Record<string, string> = {}, role: 'all' | 'worker' | 'web' = 'all'): Promise<TestGateway> {
-  const started = await startTestGateway({ role, redisUrl: redis.url, imapPort: dovecot.imapPort, env });
-  gateways.push(started);
-  return started;
+  return fixtures.gateway({ role, redisUrl: redis.url, imapPort: dovecot.imapPort, env });
 }
 
 async function watched(base: string, imap: Record<string, unknown> = {}) {
@@ -59,10 +55,12 @@ test('Redis restarted: everything is still there, and mail delivered meanwhile i
   await dovecot.deliver(user.email, mail(user.email, 'before'));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'before', 10_000, 'first mail');
 
+  const logged = gw.logs.length;
   await redis.stop();
   await dovecot.deliver(user.email, mail(user.email, 'while Redis was away 1'));
   await dovecot.deliver(user.email, mail(user.email, 'while Redis was away 2'));
-  await new Promise((r) => setTimeout(r, 1000));
+  // Start it again only once the gateway has noticed it is gone.
+  await waitFor(() => gw.logs.slice(logged).some((l) => l.includes('redis connection error')), { timeoutMs: 10_000, what: 'the gateway to lose Redis' });
   await redis.start();
 
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'while Redis was away 2', 20_000, 'mail from the outage');
@@ -85,7 +83,7 @@ test('a flood of logins after a worker restart stays within IMAP_CONNECT_CONCURR
   await first.stop();
   const second = await gateway(env, 'worker');
   for (const { token, accountId } of accounts) {
-    await until(async () => (await api(web.url!, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', 15_000, 'idle');
+    await waitFor(async () => (await api(web.url!, 'GET', `/v1/accounts/${accountId}`, { token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'idle' });
   }
   assert.ok(second.worker!.heldAccounts().length >= 8, 'the new worker holds every account');
   assert.equal(second.worker!.limiter.peak('127.0.0.1'), 2, 'logins queued at two in flight');

@@ -9,25 +9,24 @@ import { Redis } from 'ioredis';
 import { RedisEventLog } from '../../src/adapters/redis/event-log.js';
 import { hashToken, newToken } from '../../src/core/tokens.js';
 import { RedisKeys } from '../../src/keys.js';
-import { api, startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { api, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
 
 let redis: RedisServer;
 let admin: Redis;
 /** REDIS_URL of a user that may do everything but XINFO. */
 let deniedUrl: string;
+const fixtures = useFixtures();
 
 before(async () => {
-  redis = await startRedis();
+  redis = await fixtures.redis();
   admin = new Redis(redis.url);
   await admin.call('ACL', 'SETUSER', 'noxinfo', 'on', '>noxinfo-password', '~*', '&*', '+@all', '-xinfo');
   deniedUrl = `redis://noxinfo:noxinfo-password@127.0.0.1:${redis.port}`;
 });
 
-after(async () => {
-  admin?.disconnect();
-  await redis?.cleanup();
-});
+after(() => admin?.disconnect());
 
 const retention = { maxEvents: 100, maxAgeMs: 3600_000 };
 
@@ -54,13 +53,9 @@ describe('a web process whose retention check fails', () => {
   let token: string;
 
   before(async () => {
-    gateway = await startTestGateway({ role: 'web', redisUrl: deniedUrl, imapPort: 1 });
+    gateway = await fixtures.gateway({ role: 'web', redisUrl: deniedUrl, imapPort: 1 });
     token = newToken();
     await gateway.adapters.users.create(hashToken(token));
-  });
-
-  after(async () => {
-    await gateway?.stop();
   });
 
   test('answers GET /v1/events?since with a 5xx, not resyncRequired: false', async () => {

@@ -1,10 +1,12 @@
 // The stream's edges: a `since` older than retention, and a client that stops reading. Events are
 // appended through the real event log (Redis), exactly as a worker appends them.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { startTestGateway, StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { StreamRecorder, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { hashToken, newToken } from '../../src/core/tokens.js';
 import type { Lease } from '../../src/core/ports.js';
 import type { NewEvent } from '../../src/core/types.js';
@@ -12,14 +14,11 @@ import type { NewEvent } from '../../src/core/types.js';
 let redis: RedisServer;
 let gateway: TestGateway;
 
-before(async () => {
-  redis = await startRedis();
-  gateway = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: 1 });
-});
+const fixtures = useFixtures();
 
-after(async () => {
-  await gateway?.stop();
-  await redis?.cleanup();
+before(async () => {
+  redis = await fixtures.redis();
+  gateway = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: 1 });
 });
 
 async function userWithLease(): Promise<{ token: string; lease: Lease }> {
@@ -48,8 +47,10 @@ test('a since older than retention gets resync_required before the events that a
   assert.deepEqual(stale.messages.map((m) => m.type), ['ready', 'resync_required', 'mail.new']);
   const fresh = StreamRecorder.open(gateway.url!, { token, since: first.ids[2]! });
   await fresh.waitFor((m) => m.type === 'ready');
-  await new Promise((r) => setTimeout(r, 200));
-  assert.deepEqual(fresh.messages.map((m) => m.type), ['ready'], 'an up-to-date client is not told to resync');
+  // A sentinel event: a resync_required for this client would have come before it.
+  assert.ok((await gateway.adapters.eventLog.append({ lease, events: [mailEvent(4, 'sentinel')] })).ok);
+  await fresh.waitFor((m) => m.data?.uid === 4, 5000, 'the sentinel');
+  assert.deepEqual(fresh.messages.map((m) => m.type), ['ready', 'mail.new'], 'an up-to-date client is not told to resync');
   stale.close();
   fresh.close();
 });
@@ -58,7 +59,9 @@ test('a client that stops reading is closed with 1013 instead of being buffered 
   const { token, lease } = await userWithLease();
   const slow = StreamRecorder.open(gateway.url!, { token });
   await slow.waitFor((m) => m.type === 'ready');
-  await new Promise((r) => setTimeout(r, 100));
+  // One round trip, so the server has finished setting the stream up before the client stalls.
+  slow.socket.send('{"type":"ping"}');
+  await slow.waitFor((m) => m.type === 'pong', 5000, 'pong');
   // The phone stops reading (its TCP window fills), while 16 MB of events pile up for it.
   const raw = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
   raw.pause();
@@ -67,7 +70,10 @@ test('a client that stops reading is closed with 1013 instead of being buffered 
     const result = await gateway.adapters.eventLog.append({ lease, events: Array.from({ length: 8 }, (_, i) => mailEvent(batch * 8 + i + 1, big)) });
     assert.ok(result.ok);
   }
-  await new Promise((r) => setTimeout(r, 500));
+  // The server gives up on the socket while the client still does not read.
+  // (Its close handshake can only finish once the client reads again.)
+  const open = () => [...gateway.app!.websocketServer.clients].filter((client) => client.readyState === client.OPEN).length;
+  await waitFor(() => open() === 0, { timeoutMs: 10_000, what: 'the server to close the stalled stream' });
   raw.resume();
   const closed = await slow.waitForClose(10_000);
   assert.equal(closed.code, 1013);

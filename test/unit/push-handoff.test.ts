@@ -16,10 +16,13 @@ import type { NewEvent } from '../../src/core/types.js';
 import type { PushJob, PushQueue } from '../../src/push/delivery.js';
 import { PushHandoff } from '../../src/push/push-handoff.js';
 import { appendThenPush } from '../../src/roles/worker/append.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A push queue that takes jobs only when the test lets it, or refuses them. */
 class GatedQueue implements PushQueue {
   readonly jobs: PushJob[] = [];
+  /** enqueue() calls that reached the gate. */
+  arrived = 0;
   private open!: (error?: Error) => void;
   private readonly gate = new Promise<void>((resolve, reject) => (this.open = (error) => (error ? reject(error) : resolve())));
 
@@ -28,6 +31,7 @@ class GatedQueue implements PushQueue {
   }
 
   async enqueue(jobs: PushJob[]): Promise<void> {
+    this.arrived++;
     await this.gate;
     this.jobs.push(...jobs);
   }
@@ -85,7 +89,7 @@ test('settled() waits for a push still on its way into the queue, so stopping do
 
   let settled = false;
   const settling = log.settled().then(() => (settled = true));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor(() => queue.arrived === 1, { timeoutMs: 5000, what: 'the push to reach the queue' });
   assert.equal(settled, false, 'settled before the push reached the queue');
   queue.release();
   await settling;
