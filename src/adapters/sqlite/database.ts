@@ -67,7 +67,9 @@ function loadSqlite(): typeof import('node:sqlite') {
     (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
   }) as typeof process.emitWarning;
   try {
-    return process.getBuiltinModule('node:sqlite');
+    const sqlite = process.getBuiltinModule?.('node:sqlite') as typeof import('node:sqlite') | undefined;
+    if (!sqlite) throw new Error(`the embedded store needs node:sqlite, in Node.js 22.13 or newer (24 recommended); this is ${process.version}`);
+    return sqlite;
   } finally {
     process.emitWarning = emitWarning;
   }
