@@ -14,7 +14,8 @@ let leases: RedisLeaseManager;
 
 before(async () => {
   server = await startRedis();
-  redis = new Redis(server.url, { lazyConnect: true });
+  // RESP2, as every connection of the gateway's (src/adapters/redis/connection.ts; ioredis 6 defaults to RESP3).
+  redis = new Redis(server.url, { lazyConnect: true, protocol: 2 });
   await redis.connect();
   leases = new RedisLeaseManager(redis, new RedisKeys('scripts'));
 });
@@ -26,7 +27,9 @@ after(async () => {
 
 test('a batch renewal after SCRIPT FLUSH loads the script again and answers for every lease', async () => {
   const held = [];
-  for (let i = 0; i < 2500; i++) held.push((await leases.acquire({ userId: 'usr_s', accountId: `acc_${i}` }, 'w1', 1000))!);
+  // 30 s: 2,500 acquires one after another take over a second on a busy machine, and an expired
+  // lease would (rightly) not renew. Renewing to 60 s shows in the TTL checked below.
+  for (let i = 0; i < 2500; i++) held.push((await leases.acquire({ userId: 'usr_s', accountId: `acc_${i}` }, 'w1', 30_000))!);
   await leases.release(held[1234]!);
   await redis.script('FLUSH');
   const renewed = await leases.renew(held, 60_000);
