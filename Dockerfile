@@ -1,9 +1,14 @@
 # syntax=docker/dockerfile:1
+# Node.js 24 (Active LTS), the exact release CI tests with (.ci/node/package.json pins node24 to it;
+# test/deploy-files.test.ts keeps the two equal). For a release, add the image's @sha256 digest.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
+
 # Build stage: compile TypeScript with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+COPY package.json package-lock.json .npmrc ./
+# No install scripts: nothing mailpush needs compiles at install time (the embedded store is node:sqlite).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.pwa.json ./
 COPY src ./src
 COPY test ./test
@@ -12,14 +17,18 @@ COPY pwa ./pwa
 RUN npm run build
 
 # Runtime stage: production dependencies and the compiled code only, as an unprivileged user.
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/pwa ./dist/pwa
-RUN ln -s /app/dist/src/cli.js /usr/local/bin/mailpush && chmod +x /app/dist/src/cli.js
+RUN ln -s /app/dist/src/cli.js /usr/local/bin/mailpush && chmod +x /app/dist/src/cli.js \
+  && mkdir -p /data && chown node:node /data && chmod 700 /data
+# `mailpush all` without REDIS_URL keeps its embedded store here (the only place the user may write).
+ENV DATA_DIR=/data
+VOLUME ["/data"]
 USER node
 EXPOSE 8080
 ENV HOST=0.0.0.0 PORT=8080

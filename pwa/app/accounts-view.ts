@@ -74,7 +74,7 @@ export class AccountsView {
     };
     setOpen(this.openForms.has(id) || account.state === 'auth_failed');
     fix.addEventListener('click', () => {
-      setOpen(form.hidden);
+      setOpen(form.hidden !== false); // hidden is also "until-found" in the DOM types
       if (!form.hidden) form.querySelector('input')?.focus();
     });
     remove.addEventListener('click', () => void this.remove(account, remove));

@@ -20,7 +20,8 @@ export interface BullmqQueueOptions {
 
 function connection(url: string): Redis {
   // BullMQ's blocking commands need a connection that never gives up on a request.
-  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: false });
+  // RESP2 as with ioredis 5 (ioredis 6 defaults to RESP3), the protocol BullMQ's scripts are tested on here.
+  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: false, protocol: 2 });
   redis.on('error', () => undefined);
   return redis;
 }

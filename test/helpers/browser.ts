@@ -57,11 +57,16 @@ export async function replacePushSubscription(context: BrowserContext, subscript
 /** Delivers push messages to the page's service worker over the DevTools protocol. */
 export class ServiceWorkerPush {
   private registrationId: string | undefined;
+  /** Registrations with an activated worker: a push delivered to one still installing is lost. */
+  private readonly activated = new Set<string>();
 
   private constructor(private readonly cdp: CDPSession, private readonly origin: string) {
     cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
       const ours = registrations.find((r) => r.scopeURL === `${origin}/` && !r.isDeleted);
       if (ours) this.registrationId = ours.registrationId;
+    });
+    cdp.on('ServiceWorker.workerVersionUpdated', ({ versions }) => {
+      for (const version of versions) if (version.status === 'activated') this.activated.add(version.registrationId);
     });
   }
 
@@ -73,7 +78,10 @@ export class ServiceWorkerPush {
   }
 
   async deliver(payload: unknown): Promise<void> {
-    const registrationId = await waitFor(() => this.registrationId, { timeoutMs: 5000, what: `a service worker registration for ${this.origin}` });
+    const registrationId = await waitFor(() => this.registrationId !== undefined && this.activated.has(this.registrationId) && this.registrationId, {
+      timeoutMs: 15_000,
+      what: `an activated service worker registration for ${this.origin}`,
+    });
     await this.cdp.send('ServiceWorker.deliverPushMessage', { origin: this.origin, registrationId, data: JSON.stringify(payload) });
   }
 

@@ -3,16 +3,17 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Adapters } from '../../src/adapters/adapters.js';
 import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
+import { openDatabase } from '../../src/adapters/sqlite/database.js';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
-import type { ControlMessage, Lease } from '../../src/core/ports.js';
+import type { ControlMessage, Lease, PushSubscriptionRecord, Watermark } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
-import type { AccountRecord, NewEvent } from '../../src/core/types.js';
+import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -246,4 +247,55 @@ conformance('embedded adapters (SQLite + memory)', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-embedded-'));
   const adapters = createEmbeddedAdapters({ dataDir: dir, events });
   return { adapters, teardown: async () => { await adapters.close(); await rm(dir, { recursive: true, force: true }); } };
+});
+
+// The embedded store moved from better-sqlite3 to node:sqlite (December 2026). A DATA_DIR written
+// by the old adapter (test/fixtures/make-better-sqlite3-store.mjs wrote the fixture) must open
+// with today's and read back exactly what was written, then go on appending after it.
+describe('embedded store written by better-sqlite3', () => {
+  const fixture = path.join(import.meta.dirname, '../../../test/fixtures/better-sqlite3-store');
+
+  test('is read by the node:sqlite adapter as it was written, and appends continue after it', async () => {
+    const expected = JSON.parse(await readFile(path.join(fixture, 'expected.json'), 'utf8')) as {
+      token: string; userId: string; identity: string; account: AccountRecord; subscription: PushSubscriptionRecord;
+      watermark: { mailbox: string; value: Watermark }; appendedIds: string[]; events: MailEvent[];
+    };
+    const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-fixture-'));
+    await cp(path.join(fixture, 'mailpush.sqlite'), path.join(dir, 'mailpush.sqlite'));
+    const adapters = createEmbeddedAdapters({ dataDir: dir, events: { batchSize: 25, retentionCount: 3, retentionMs: 3650 * 86400_000 } });
+    try {
+      const { userId, account: record } = expected;
+      assert.equal(await adapters.users.findByToken(hashToken(expected.token)), userId);
+      assert.deepEqual(await adapters.accounts.listForUser(userId), [record]);
+      assert.equal(await adapters.accounts.findIdentity(userId, expected.identity), record.accountId);
+      assert.equal(await adapters.accounts.create(account(userId), expected.identity), 'exists');
+      assert.deepEqual(await adapters.pushSubscriptions.list(userId), [expected.subscription]);
+      assert.deepEqual(await adapters.eventLog.read(userId, undefined, 100), expected.events);
+      assert.equal(expected.events.length, 3, 'the fixture kept three of five events');
+      assert.equal(await adapters.eventLog.latestId(userId), expected.appendedIds.at(-1));
+      // Retention dropped the first two: a client at the first is told to resync, one at the second is not.
+      assert.equal(await adapters.eventLog.isTrimmedAfter(userId, expected.appendedIds[0]!), true);
+      assert.equal(await adapters.eventLog.isTrimmedAfter(userId, expected.appendedIds[1]!), false);
+      const { mailbox, value } = expected.watermark;
+      assert.deepEqual(await adapters.eventLog.watermark(record, mailbox), value);
+
+      const lease = (await adapters.leases.acquire(record, 'w1', 60_000))!;
+      const next = { uidValidity: value.uidValidity, lastUid: value.lastUid + 1 };
+      const result = await adapters.eventLog.append({ lease, events: [note(6)], watermark: { mailbox, expected: value, next } });
+      assert.ok(result.ok);
+      const after = await adapters.eventLog.read(userId, expected.appendedIds.at(-1), 10);
+      assert.deepEqual(after.map((event) => event.id), result.ids);
+      assert.deepEqual(await adapters.eventLog.watermark(record, mailbox), next);
+    } finally {
+      await adapters.close();
+    }
+    // The durability settings the store always had: write-ahead log, and a commit is on disk before it returns.
+    const db = openDatabase(dir);
+    try {
+      assert.deepEqual([db.pragma('journal_mode'), db.pragma('synchronous')], ['wal', 2]);
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -18,7 +18,8 @@ const fixtures = useFixtures();
 before(async () => {
   server = await fixtures.redis();
   redis = await fixtures.start('ioredis client', (async () => {
-    const client = new Redis(server.url, { lazyConnect: true });
+    // RESP2, as every connection of the gateway's (src/adapters/redis/connection.ts; ioredis 6 defaults to RESP3).
+    const client = new Redis(server.url, { lazyConnect: true, protocol: 2 });
     await client.connect();
     return client;
   })(), (client) => client.disconnect());

@@ -56,7 +56,7 @@ test('roles reach storage only through the ports: not through adapters.redis, ad
     for (const specifier of importsOf(file)) {
       const target = resolved(file, specifier);
       const storage = target === 'keys.js' || (target.startsWith('adapters/') && target !== 'adapters/adapters.js');
-      if (storage || ['ioredis', 'better-sqlite3'].includes(specifier)) wrong.push(`${file} imports ${specifier}`);
+      if (storage || ['ioredis', 'node:sqlite'].includes(specifier)) wrong.push(`${file} imports ${specifier}`);
     }
   }
   assert.deepEqual(wrong, []);

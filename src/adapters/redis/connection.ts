@@ -9,6 +9,9 @@ import { Redis } from 'ioredis';
 export function connectRedis(url: string, name: string, options: { subscriber?: boolean; onError?: (error: Error) => void } = {}): Redis {
   const redis = new Redis(url, {
     connectionName: `mailpush:${name}`,
+    // ioredis 6 speaks RESP3 by default; our Lua scripts, pub/sub handling and reply parsing are
+    // written and tested against RESP2 replies (Lua false → nil, not a RESP3 boolean), so keep it.
+    protocol: 2,
     // Commands wait through a short outage instead of failing at once, but not for ever.
     maxRetriesPerRequest: 20,
     retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),

@@ -17,7 +17,8 @@ export class RedisPushOutbox implements PushOutbox {
 
   async pending(ref: AccountRef): Promise<MailEvent[]> {
     const prefix = `${ref.accountId}/`;
-    const members = await this.redis.zrange(this.keys.pendingPushes(ref.userId), 0, -1);
+    // '-1' as a string: ioredis 6's types accept only strings for ZRANGE's stop (the command is the same).
+    const members = await this.redis.zrange(this.keys.pendingPushes(ref.userId), 0, '-1');
     const ids = members.filter((member) => member.startsWith(prefix)).map((member) => member.slice(prefix.length));
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();

@@ -2,11 +2,78 @@
 // transaction atomic and durable, so a crash or power cut mid-write never leaves half an append
 // (events without their watermark, or the reverse).
 
-import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
-export type Db = Database.Database;
+/**
+ * Node's built-in SQLite (node:sqlite, unflagged since Node 22.13 and 23.4) with the one helper
+ * the stores need: `transaction(fn)`, which, like better-sqlite3's (used until December 2026),
+ * returns a function that runs `fn` between BEGIN and COMMIT and rolls back if it throws. A nested
+ * call becomes a savepoint. The file format is SQLite's own, so a store written by either opens
+ * in the other (test/integration/adapter-conformance.test.ts reads one written by better-sqlite3).
+ */
+export class Db {
+  private depth = 0;
+
+  constructor(private readonly sqlite: DatabaseSync) {}
+
+  prepare(sql: string): StatementSync {
+    return this.sqlite.prepare(sql);
+  }
+
+  exec(sql: string): void {
+    this.sqlite.exec(sql);
+  }
+
+  /** One value of a PRAGMA that answers a row, e.g. `pragma('journal_mode')` → 'wal'. */
+  pragma(name: string): unknown {
+    const row = this.sqlite.prepare(`PRAGMA ${name}`).get();
+    return row ? Object.values(row)[0] : undefined;
+  }
+
+  transaction<T>(fn: () => T): () => T {
+    return () => {
+      const savepoint = `sp${this.depth}`;
+      this.sqlite.exec(this.depth === 0 ? 'BEGIN' : `SAVEPOINT ${savepoint}`);
+      this.depth += 1;
+      try {
+        const result = fn();
+        this.depth -= 1;
+        this.sqlite.exec(this.depth === 0 ? 'COMMIT' : `RELEASE ${savepoint}`);
+        return result;
+      } catch (error) {
+        this.depth -= 1;
+        this.sqlite.exec(this.depth === 0 ? 'ROLLBACK' : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+        throw error;
+      }
+    };
+  }
+
+  close(): void {
+    this.sqlite.close();
+  }
+}
+
+/**
+ * Loads node:sqlite. Node 22 announces it with an ExperimentalWarning on stderr (Node 24 no longer
+ * does); that one warning is dropped, because start-up errors must stay one line on stderr.
+ */
+function loadSqlite(): typeof import('node:sqlite') {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'ExperimentalWarning' && String(warning).includes('SQLite')) return;
+    (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    const sqlite = process.getBuiltinModule?.('node:sqlite') as typeof import('node:sqlite') | undefined;
+    if (!sqlite) throw new Error(`the embedded store needs node:sqlite, in Node.js 22.13 or newer (24 recommended); this is ${process.version}`);
+    return sqlite;
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -46,11 +113,12 @@ export function openDatabase(dataDir: string): Db {
   // The folder is this user's alone, whatever mode SQLite gives the files it adds later (-wal, -shm).
   chmodSync(dataDir, 0o700);
   const file = path.join(dataDir, 'mailpush.sqlite');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
+  const { DatabaseSync } = loadSqlite();
+  const db = new Db(new DatabaseSync(file));
+  db.exec('PRAGMA journal_mode = WAL');
   // FULL: a transaction is on disk before it returns, so an event announced is never forgotten.
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
+  db.exec('PRAGMA synchronous = FULL');
+  db.exec('PRAGMA busy_timeout = 5000');
   db.exec(SCHEMA);
   // The database holds tokens' hashes and sealed passwords: readable by this user only.
   db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT); INSERT OR IGNORE INTO meta VALUES (\'schema\', \'1\');');
