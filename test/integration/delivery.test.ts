@@ -38,6 +38,21 @@ async function imapSession(mailbox: { user: string; pass: string }): Promise<Ima
   return client;
 }
 
+describe('since', () => {
+  test('a since past 2^64-1 on either side answers 400 invalid_request (it used to reach Redis and answer 500); 2^64-1 itself is an id', async () => {
+    const { token, stream } = await watchedMailbox();
+    stream.close();
+    for (const since of ['99999999999999999999-0', '0-18446744073709551616', '18446744073709551616-0']) {
+      const response = await api(base, 'GET', `/v1/events?since=${since}`, { token });
+      assert.equal(response.status, 400, since);
+      assert.equal(response.body.error.code, 'invalid_request', since);
+    }
+    const largest = await api(base, 'GET', '/v1/events?since=18446744073709551615-18446744073709551615', { token });
+    assert.equal(largest.status, 200);
+    assert.deepEqual(largest.body.events, []);
+  });
+});
+
 describe('new mail', () => {
   test('an LMTP delivery becomes mail.new on the WebSocket with decoded headers', async () => {
     const { mailbox, accountId, stream } = await watchedMailbox();
@@ -268,6 +283,10 @@ describe('stream authentication', () => {
     const closed = await badSince.waitForClose();
     assert.equal(closed.code, 4400);
     assert.match(closed.reason, /since is not an event id/);
+    const beyond64Bits = StreamRecorder.open(base, { token, since: '99999999999999999999-0' });
+    const closedBeyond = await beyond64Bits.waitForClose();
+    assert.equal(closedBeyond.code, 4400);
+    assert.match(closedBeyond.reason, /since is not an event id/);
     const fine = StreamRecorder.open(base, { token, query: '?heartbeat=60' });
     const ready = await fine.waitFor((m) => m.type === 'ready', 5000, 'ready');
     assert.equal(ready.heartbeat, 60);
