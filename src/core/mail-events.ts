@@ -1,6 +1,7 @@
 // Turning what IMAP told us into events. Pure functions: no I/O, easy to test.
 
-import type { MailAddress, NewEvent } from './types.js';
+import { capText, FIELD_CAPS } from './field-caps.js';
+import type { EventDataByType, MailAddress, NewEvent } from './types.js';
 
 /** The fields of a new message that a notification needs, already decoded. */
 export interface NewMessage {
@@ -45,11 +46,11 @@ export function newMailEvents(messages: readonly NewMessage[], ctx: MailboxConte
     data: {
       uid: message.uid,
       uidValidity: ctx.uidValidity,
-      messageId: message.messageId,
-      from: message.from,
-      subject: message.subject,
+      messageId: message.messageId === null ? null : capText(message.messageId, FIELD_CAPS.messageId),
+      from: { name: capText(message.from.name, FIELD_CAPS.name), address: capText(message.from.address, FIELD_CAPS.address) },
+      subject: capText(message.subject, FIELD_CAPS.subject),
       date: message.date,
-      snippet: message.snippet,
+      snippet: message.snippet === null ? null : capText(message.snippet, FIELD_CAPS.snippet),
       unseen: ctx.unseen,
       catchUp: ctx.catchUp,
     },
@@ -66,6 +67,22 @@ export function batchEvent(uids: readonly number[], ctx: MailboxContext): NewEve
     time: ctx.now.toISOString(),
     data: { count: uids.length, firstUid: first, lastUid: last, unseen: ctx.unseen, catchUp: ctx.catchUp },
   };
+}
+
+/** One mail.expunged names at most this many UIDs, so it stays within MAX_EVENT_BYTES. */
+export const EXPUNGED_UIDS_PER_EVENT = 512;
+/** A bulk delete of more UIDs becomes one mail.expunged without `uids`, as servers without QRESYNC send. */
+export const MAX_EXPUNGED_UIDS = 4 * EXPUNGED_UIDS_PER_EVENT;
+
+/** The data of the mail.expunged events for UIDs removed together: in UID order, chunked. */
+export function expungedData(uids: readonly number[], unseen: number): Array<EventDataByType['mail.expunged']> {
+  if (uids.length === 0 || uids.length > MAX_EXPUNGED_UIDS) return [{ unseen }];
+  const sorted = [...uids].sort((a, b) => a - b);
+  const chunks: Array<EventDataByType['mail.expunged']> = [];
+  for (let at = 0; at < sorted.length; at += EXPUNGED_UIDS_PER_EVENT) {
+    chunks.push({ uids: sorted.slice(at, at + EXPUNGED_UIDS_PER_EVENT), unseen });
+  }
+  return chunks;
 }
 
 /** Normalises an IMAP envelope address list into the one sender we show. */

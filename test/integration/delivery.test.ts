@@ -115,6 +115,30 @@ describe('new mail', () => {
     stream.close();
   });
 
+  test('a 2 MB subject and a long sender name arrive capped with "…" at a character boundary, the event within 8 KiB', async () => {
+    const { mailbox, token, stream } = await watchedMailbox();
+    const frames: Buffer[] = [];
+    stream.socket.on('message', (data: Buffer) => frames.push(Buffer.from(data)));
+    const subject = `Grüße 🎉 ${'こんにちは 🚀 '.repeat(100_000)}`.trimEnd(); // about 2 MB of UTF-8
+    assert.ok(Buffer.byteLength(subject) > 2_000_000);
+    await dovecot.deliver(mailbox.email, buildMessage({
+      from: { name: `Zoë ${'Ünïcode '.repeat(200)}`.trimEnd(), address: 'zoe@example.test' },
+      to: mailbox.email,
+      subject,
+    }));
+    const event = await stream.waitFor((m) => m.type === 'mail.new', 20_000, 'mail.new');
+    assert.ok(event.data.subject.endsWith('…'));
+    assert.ok(subject.startsWith(event.data.subject.slice(0, -1)), 'the subject\'s start, cut between characters');
+    assert.ok(Buffer.byteLength(event.data.subject) <= 1024 && Buffer.byteLength(event.data.subject) > 1000);
+    assert.ok(event.data.from.name.startsWith('Zoë Ünïcode') && event.data.from.name.endsWith('…'));
+    assert.ok(Buffer.byteLength(event.data.from.name) <= 256);
+    const frame = frames.find((f) => f.includes('"mail.new"'));
+    assert.ok(frame && frame.length <= 8192, `the frame is ${frame?.length} bytes`);
+    const stored = await api(base, 'GET', '/v1/events', { token });
+    assert.equal(stored.body.events.find((e: { type: string }) => e.type === 'mail.new').data.subject, event.data.subject);
+    stream.close();
+  });
+
   test('the log replays after `since`, over REST and on a new WebSocket, without repeats', async () => {
     const { mailbox, token, stream } = await watchedMailbox();
     for (let i = 1; i <= 3; i++) {

@@ -9,7 +9,8 @@ import type { ImapFlow, FetchMessageObject, FlagsEvent, ExpungeEvent } from 'ima
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { backoffDelay } from '../../core/backoff.js';
-import { batchEvent, isoDate, newMailEvents, senderOf, type NewMessage } from '../../core/mail-events.js';
+import { capFlags } from '../../core/field-caps.js';
+import { batchEvent, expungedData, isoDate, newMailEvents, senderOf, type NewMessage } from '../../core/mail-events.js';
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally, type FetchedFlags } from '../../core/unseen-tally.js';
@@ -315,7 +316,7 @@ export class MailboxWatcher {
       if (!client.usable) return;
       const unseen = await this.unseenCount(client);
       // \Recent belongs to one IMAP session (and is gone in IMAP4rev2): not a property of the mail.
-      const flags = [...event.flags].filter((flag) => flag !== '\\Recent').sort();
+      const flags = capFlags([...event.flags].filter((flag) => flag !== '\\Recent').sort());
       await this.append([this.event('mail.flags', { uid, seen: event.flags.has('\\Seen'), flags, unseen })]);
     }).catch((error: unknown) => this.fail(client, error));
   }
@@ -334,7 +335,7 @@ export class MailboxWatcher {
       this.expunged = undefined;
       if (!client.usable) return;
       const unseen = await this.unseenCount(client);
-      await this.append([this.event('mail.expunged', { ...(uids.length ? { uids: uids.sort((a, b) => a - b) } : {}), unseen })]);
+      await this.append(expungedData(uids, unseen).map((data) => this.event('mail.expunged', data)));
     }).catch((error: unknown) => this.fail(client, error));
   }
 
