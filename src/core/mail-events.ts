@@ -35,7 +35,7 @@ export function newMailEvents(messages: readonly NewMessage[], ctx: MailboxConte
   if (messages.length === 0) return [];
   const sorted = [...messages].sort((a, b) => a.uid - b.uid);
   if (sorted.length > ctx.batchSize) {
-    return [batchEvent(sorted.map((m) => m.uid), ctx)];
+    return [batchEvent({ count: sorted.length, first: sorted[0]!.uid, last: sorted[sorted.length - 1]!.uid }, ctx)];
   }
   const time = ctx.now.toISOString();
   return sorted.map((message) => ({
@@ -57,16 +57,63 @@ export function newMailEvents(messages: readonly NewMessage[], ctx: MailboxConte
   }));
 }
 
-export function batchEvent(uids: readonly number[], ctx: MailboxContext): NewEvent<'mail.batch'> {
-  const first = Math.min(...uids);
-  const last = Math.max(...uids);
+/** How many UIDs, and the lowest and highest: what a mail.batch says, in constant memory. */
+export interface UidSpan {
+  count: number;
+  first: number;
+  last: number;
+}
+
+/** Adds one UID to a span (a new span for the first). No spread: any number of UIDs is fine. */
+export function widenSpan(span: UidSpan | undefined, uid: number): UidSpan {
+  if (!span) return { count: 1, first: uid, last: uid };
+  span.count++;
+  if (uid < span.first) span.first = uid;
+  if (uid > span.last) span.last = uid;
+  return span;
+}
+
+export function uidSpanOf(uids: Iterable<number>): UidSpan | undefined {
+  let span: UidSpan | undefined;
+  for (const uid of uids) span = widenSpan(span, uid);
+  return span;
+}
+
+export function batchEvent(span: UidSpan, ctx: MailboxContext): NewEvent<'mail.batch'> {
   return {
     type: 'mail.batch',
     accountId: ctx.accountId,
     mailbox: ctx.mailbox,
     time: ctx.now.toISOString(),
-    data: { count: uids.length, firstUid: first, lastUid: last, unseen: ctx.unseen, catchUp: ctx.catchUp },
+    data: { count: span.count, firstUid: span.first, lastUid: span.last, unseen: ctx.unseen, catchUp: ctx.catchUp },
   };
+}
+
+/**
+ * Gathers new messages as a FETCH streams them: the messages themselves while there are at most
+ * `limit` (what mail.new events need), then only their span (a mail.batch), so a mailbox import
+ * of any size takes constant memory.
+ */
+export class NewMailCollector<M extends { uid: number }> {
+  private kept: M[] = [];
+  private span: UidSpan | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  add(message: M): void {
+    this.span = widenSpan(this.span, message.uid);
+    if (this.span.count <= this.limit) this.kept.push(message);
+    else this.kept = [];
+  }
+
+  /** The messages when at most `limit` came, else undefined (use span()). */
+  messages(): M[] | undefined {
+    return this.span && this.span.count > this.limit ? undefined : this.kept;
+  }
+
+  spanOf(): UidSpan | undefined {
+    return this.span;
+  }
 }
 
 /** One mail.expunged names at most this many UIDs, so it stays within MAX_EVENT_BYTES. */
