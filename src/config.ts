@@ -27,6 +27,8 @@ export interface Config {
     defaultPort?: number;
     defaultSecurity: ImapSecurity;
     allowedHosts: string[];
+    /** Ports accounts may use: 143, 993 and IMAP_ALLOWED_PORTS; 'any' for IMAP_ALLOWED_PORTS=* (unsafe). */
+    allowedPorts: readonly number[] | 'any';
     allowPrivate: boolean;
     allowInsecure: boolean;
     tlsRejectUnauthorized: boolean;
@@ -128,10 +130,26 @@ function redisUrl(env: Env): string | undefined {
   return value;
 }
 
+/** The IMAP ports always allowed: IMAP with STARTTLS or plain, and IMAP over TLS. */
+export const STANDARD_IMAP_PORTS = [143, 993] as const;
+
+/** 143, 993 and IMAP_ALLOWED_PORTS (comma-separated); '*' allows any port, which makes registration a port scanner. */
+function allowedPorts(env: Env): readonly number[] | 'any' {
+  const value = raw(env, 'IMAP_ALLOWED_PORTS');
+  if (value === '*') return 'any';
+  const extra = (value ?? '').split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
+      throw new ConfigError('IMAP_ALLOWED_PORTS', `must be ports from 1 to 65535 separated by commas, or *, got "${p}"`);
+    }
+    return Number(p);
+  });
+  return [...new Set([...STANDARD_IMAP_PORTS, ...extra])];
+}
+
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
   'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'LOG_LEVEL',
-  'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS',
+  'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
   'IMAP_CONNECT_TIMEOUT_SECONDS', 'IMAP_POLL_INTERVAL_SECONDS', 'IMAP_RECONNECT_MIN_MS',
@@ -195,6 +213,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       defaultSecurity,
       allowedHosts: (raw(env, 'IMAP_ALLOWED_HOSTS') ?? '')
         .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+      allowedPorts: allowedPorts(env),
       allowPrivate: boolean(env, 'IMAP_ALLOW_PRIVATE', false),
       allowInsecure: boolean(env, 'IMAP_ALLOW_INSECURE', false),
       tlsRejectUnauthorized: boolean(env, 'IMAP_TLS_REJECT_UNAUTHORIZED', true),
@@ -233,5 +252,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxAttempts: integer(env, 'PUSH_MAX_ATTEMPTS', 6, 1, 50),
     },
   };
+  const { defaultPort } = config.imap;
+  if (defaultPort !== undefined && !imapPortAllowed(defaultPort, config.imap.allowedPorts)) {
+    throw new ConfigError('IMAP_DEFAULT_PORT', `${defaultPort} is not an allowed port: add it to IMAP_ALLOWED_PORTS`);
+  }
   return Object.freeze(config);
+}
+
+export function imapPortAllowed(port: number, allowed: readonly number[] | 'any'): boolean {
+  return allowed === 'any' || allowed.includes(port);
 }

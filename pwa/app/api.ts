@@ -25,6 +25,7 @@ export class ApiFailure extends Error {
 const MESSAGES: Partial<Record<FailureCode, string>> = {
   imap_auth_failed: 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',
   imap_host_not_allowed: 'This gateway is not allowed to connect to that mail server. Check the server name under “Server settings”, or ask the gateway’s operator.',
+  imap_port_not_allowed: 'This gateway does not connect to mail servers on that port. Use 993 (TLS) or 143 (STARTTLS) under “Server settings”, or ask the gateway’s operator.',
   imap_insecure_not_allowed: 'This gateway only connects to mail servers over an encrypted connection. Choose TLS or STARTTLS under “Server settings”.',
   imap_unreachable: 'Could not reach the mail server. Check the server name and port under “Server settings”, or try again in a moment.',
   account_exists: 'This mailbox is already registered on this device.',

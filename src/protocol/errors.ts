@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   imap_host_not_allowed: 403,
+  imap_port_not_allowed: 403,
   imap_insecure_not_allowed: 403,
   push_endpoint_not_allowed: 403,
   not_found: 404,

@@ -65,7 +65,7 @@ test('a server that accepts but never greets is 502 within the configured timeou
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as { port: number }).port;
   try {
-    const base = await gateway({ IMAP_CONNECT_TIMEOUT_SECONDS: '1' });
+    const base = await gateway({ IMAP_CONNECT_TIMEOUT_SECONDS: '1', IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${port}` });
     const started = Date.now();
     const response = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port, security: 'none', user: 'x', pass: 'y' } } });
     assert.equal(response.status, 502);
@@ -74,6 +74,29 @@ test('a server that accepts but never greets is 502 within the configured timeou
   } finally {
     sockets.forEach((s) => s.destroy());
     silent.close();
+  }
+});
+
+test('an IMAP port other than 143, 993 and IMAP_ALLOWED_PORTS is 403 imap_port_not_allowed, and nothing connects to it', async () => {
+  const connections: Socket[] = [];
+  const listener: Server = createServer((socket) => connections.push(socket));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as { port: number }).port;
+  try {
+    // Only the Dovecot port is allowed (as gatewayEnv sets it), on a host that is.
+    const base = await gateway({});
+    const user = await dovecot.addUser();
+    const refused = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port, security: 'none', user: user.user, pass: user.pass } } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'imap_port_not_allowed');
+    assert.match(refused.body.error.message, new RegExp(`port ${port} is not allowed`));
+    // The check comes before any connection: the answer above came after it would have connected.
+    assert.equal(connections.length, 0, 'no connection to the port');
+    const allowed = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port: dovecot.imapPort, security: 'none', user: user.user, pass: user.pass } } });
+    assert.equal(allowed.status, 201, 'the allowed port still registers');
+  } finally {
+    connections.forEach((s) => s.destroy());
+    listener.close();
   }
 });
 

@@ -66,7 +66,7 @@ test('IMAP over TLS: an untrusted certificate is refused unless verification is 
 });
 
 test('STARTTLS upgrades the plain port before logging in', async () => {
-  const base = await gateway(tlsDovecot.imapPort, { IMAP_TLS_REJECT_UNAUTHORIZED: 'false' });
+  const base = await gateway(tlsDovecot.imapPort, { IMAP_TLS_REJECT_UNAUTHORIZED: 'false', IMAP_ALLOWED_PORTS: `${tlsDovecot.imapPort},${noIdleDovecot.imapPort}` });
   const { created } = await registerAndWait(base, tlsDovecot, { security: 'starttls', port: tlsDovecot.imapPort }, 'idle');
   assert.equal(created.body.account.imap.security, 'starttls');
   // STARTTLS against a server that does not offer it must fail, never fall back to plaintext.

@@ -19,11 +19,14 @@ let worker: TestGateway | undefined;
 let base: string;
 
 const fixtures = useFixtures();
-const startWorker = () => fixtures.gateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5' } });
+// A test below registers a mailbox behind a proxy whose port exists only once the gateways run:
+// these gateways allow any IMAP port (unsafe outside tests).
+const ANY_IMAP_PORT = { IMAP_ALLOWED_PORTS: '*' };
+const startWorker = () => fixtures.gateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5', ...ANY_IMAP_PORT } });
 
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
-  web = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort });
+  web = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: ANY_IMAP_PORT });
   base = web.url!;
   worker = await startWorker();
 });

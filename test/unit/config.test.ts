@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, imapPortAllowed, loadConfig } from '../../src/config.js';
 
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length' };
 
@@ -52,3 +52,18 @@ test('IDLE restart may be set up to RFC 2177\'s 29 minutes', () => {
   assert.equal(loadConfig({ ...base, IMAP_IDLE_RESTART_SECONDS: '1740' }).imap.idleRestartMs, 1_740_000);
   assert.deepEqual(loadConfig({ ...base, IMAP_ALLOWED_HOSTS: ' Mail.Example.com, imap.test ' }).imap.allowedHosts, ['mail.example.com', 'imap.test']);
 });
+
+test('IMAP ports: 143 and 993 always, IMAP_ALLOWED_PORTS besides, * for any; the default port must be one of them', () => {
+  assert.deepEqual(loadConfig(base).imap.allowedPorts, [143, 993]);
+  assert.deepEqual(loadConfig({ ...base, IMAP_ALLOWED_PORTS: ' 1143, 10993,143' }).imap.allowedPorts, [143, 993, 1143, 10993]);
+  assert.equal(loadConfig({ ...base, IMAP_ALLOWED_PORTS: '*' }).imap.allowedPorts, 'any');
+  for (const bad of ['0', '65536', 'imap', '143;993', '-1']) {
+    assert.throws(() => loadConfig({ ...base, IMAP_ALLOWED_PORTS: bad }), (e: unknown) => e instanceof ConfigError && e.variable === 'IMAP_ALLOWED_PORTS', bad);
+  }
+  assert.throws(() => loadConfig({ ...base, IMAP_DEFAULT_PORT: '1143' }), (e: unknown) => e instanceof ConfigError && e.variable === 'IMAP_DEFAULT_PORT' && /IMAP_ALLOWED_PORTS/.test(e.message));
+  assert.equal(loadConfig({ ...base, IMAP_DEFAULT_PORT: '1143', IMAP_ALLOWED_PORTS: '1143' }).imap.defaultPort, 1143);
+  assert.equal(imapPortAllowed(25, [143, 993]), false);
+  assert.equal(imapPortAllowed(993, [143, 993]), true);
+  assert.equal(imapPortAllowed(25, 'any'), true);
+});
+

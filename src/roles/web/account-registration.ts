@@ -91,7 +91,7 @@ export class AccountRegistration {
 
   /**
    * Logs in to the mailbox and out again, within IMAP_CONNECT_TIMEOUT_SECONDS. Throws ApiError: 422
-   * imap_auth_failed, 403 imap_host_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
+   * imap_auth_failed, 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
    */
   async proveLogin(settings: ImapSettings, password: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -107,6 +107,8 @@ export class AccountRegistration {
           throw new ApiError(422, 'imap_auth_failed', 'the IMAP server rejected the user name or password');
         case 'host_not_allowed':
           throw new ApiError(403, 'imap_host_not_allowed', `connecting to ${settings.host} is not allowed: ${error.message}`);
+        case 'port_not_allowed':
+          throw new ApiError(403, 'imap_port_not_allowed', error.message);
         case 'insecure_not_allowed':
           throw new ApiError(403, 'imap_insecure_not_allowed', error.message);
         default:

@@ -114,7 +114,7 @@ export class MailboxWatcher {
           this.setStatus({ state: 'auth_failed', error: failure.message });
           delay = this.options.config.imap.authRetryMs;
         } else {
-          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
+          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'port_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
           this.setStatus({ state: hard ? 'error' : 'reconnecting', error: failure.message });
           delay = hard
             ? this.options.config.imap.reconnectMaxMs
