@@ -130,6 +130,21 @@ function redisUrl(env: Env): string | undefined {
   return value;
 }
 
+/** .env.example's MAILPUSH_SECRET: a deployment that copied the file unchanged must not start. */
+export const SECRET_PLACEHOLDER = 'change-me-to-a-long-random-secret';
+const SECRET_MIN_LENGTH = 32;
+const SECRET_MIN_DISTINCT = 8;
+
+/**
+ * A secret that carries about 32 bytes of entropy as text: at least 32 characters (what
+ * `openssl rand -base64 32` prints is 44), at least 8 different ones (no "aaaa…", "abab…"), and
+ * not the placeholder anyone can read in .env.example.
+ */
+export function isStrongSecret(secret: string): boolean {
+  const chars = [...secret];
+  return chars.length >= SECRET_MIN_LENGTH && new Set(chars).size >= SECRET_MIN_DISTINCT && secret !== SECRET_PLACEHOLDER;
+}
+
 /** The IMAP ports always allowed: IMAP with STARTTLS or plain, and IMAP over TLS. */
 export const STANDARD_IMAP_PORTS = [143, 993] as const;
 
@@ -187,7 +202,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const secret = redis
     ? required(env, 'MAILPUSH_SECRET', 'every process sharing REDIS_URL needs the same one; generate it with `openssl rand -base64 32`')
     : raw(env, 'MAILPUSH_SECRET') ?? '';
-  if (secret && secret.length < 16) throw new ConfigError('MAILPUSH_SECRET', 'must be at least 16 characters long');
+  if (secret && !isStrongSecret(secret)) {
+    throw new ConfigError('MAILPUSH_SECRET', `must be at least ${SECRET_MIN_LENGTH} characters with at least ${SECRET_MIN_DISTINCT} different ones, and not the .env.example placeholder; generate one with \`openssl rand -base64 32\``);
+  }
   const adminToken = raw(env, 'ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters long');

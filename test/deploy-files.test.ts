@@ -48,7 +48,7 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
   assert.deepEqual(web.command, ['web']);
   assert.deepEqual(worker.command, ['worker']);
   assert.equal(worker.deploy?.replicas, 2);
-  const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret' };
+  const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret-of-32-characters' };
   for (const service of [web, worker]) {
     const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
     for (const name of Object.keys(env)) {

@@ -11,7 +11,7 @@ import type { AccountRecord } from '../../src/core/types.js';
 import type { AccountRef } from '../../src/core/account-ref.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../../test/helpers/dovecot.js';
 
-export const BENCH_SECRET = 'bench-secret-that-is-long-enough';
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-32-characters';
 
 /**
  * Dovecot settings for `connections` IDLE sessions on one instance. All test users share the

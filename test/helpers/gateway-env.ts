@@ -24,7 +24,7 @@ export interface GatewayEnvOptions {
   env?: Record<string, string>;
 }
 
-export const TEST_SECRET = 'test-secret-that-is-long-enough';
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-32-characters';
 
 export function gatewayEnv(options: GatewayEnvOptions): Record<string, string> {
   const vapid = options.vapid ?? (options.push ? webpush.generateVAPIDKeys() : undefined);

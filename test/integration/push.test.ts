@@ -233,7 +233,7 @@ test('private push endpoints are refused (SSRF), and a user may keep only so man
 
 test('start-up refuses malformed VAPID keys with one line naming the variable', async () => {
   const { loadConfig, ConfigError } = await import('../../src/config.js');
-  const env = { REDIS_URL: redis.url, MAILPUSH_SECRET: 'push-test-secret-long-enough', VAPID_SUBJECT: 'mailto:a@example.test' };
+  const env = { REDIS_URL: redis.url, MAILPUSH_SECRET: 'push-test-secret-long-enough-for-32-characters', VAPID_SUBJECT: 'mailto:a@example.test' };
   assert.throws(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: 'abc', VAPID_PRIVATE_KEY: vapidKeys.privateKey }), (e: unknown) => e instanceof ConfigError && e.variable === 'VAPID_PUBLIC_KEY');
   assert.throws(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: vapidKeys.publicKey, VAPID_PRIVATE_KEY: 'short' }), (e: unknown) => e instanceof ConfigError && e.variable === 'VAPID_PRIVATE_KEY');
   assert.throws(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: vapidKeys.publicKey, VAPID_PRIVATE_KEY: vapidKeys.privateKey, VAPID_SUBJECT: 'ops@example' }), (e: unknown) => e instanceof ConfigError && e.variable === 'VAPID_SUBJECT');

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, imapPortAllowed, loadConfig } from '../../src/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, imapPortAllowed, isStrongSecret, loadConfig, SECRET_PLACEHOLDER } from '../../src/config.js';
 
-const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length' };
+const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
 
 test('defaults match the documented values', () => {
   const config = loadConfig(base);
@@ -67,3 +68,23 @@ test('IMAP ports: 143 and 993 always, IMAP_ALLOWED_PORTS besides, * for any; the
   assert.equal(imapPortAllowed(25, 'any'), true);
 });
 
+test('MAILPUSH_SECRET: at least 32 characters, 8 of them different, never the .env.example placeholder; the error says how to make one', () => {
+  const example = /^MAILPUSH_SECRET=(.*)$/m.exec(readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8'))?.[1];
+  assert.equal(example, SECRET_PLACEHOLDER, '.env.example carries the placeholder this refuses');
+  const weak = [SECRET_PLACEHOLDER, 'a'.repeat(64), 'ab'.repeat(32), '0123456'.repeat(10), 'x'.repeat(31), 'Zq8#kL2!vR5@wT9$mN3%pB6^cF1&hJ4', '🔑'.repeat(40)];
+  for (const secret of weak) {
+    assert.equal(isStrongSecret(secret), false, secret);
+    assert.throws(() => loadConfig({ ...base, MAILPUSH_SECRET: secret }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError && e.variable === 'MAILPUSH_SECRET');
+      assert.match(e.message, /openssl rand -base64 32/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    }, secret);
+  }
+  for (const secret of ['2Xq5m8Zr0VtK1yWcN4bHdL7sPjGfR9eA3uQ6iO0o+Ck=', 'Zq8#kL2!vR5@wT9$mN3%pB6^cF1&hJ4*', base.MAILPUSH_SECRET]) {
+    assert.equal(isStrongSecret(secret), true, secret);
+    assert.equal(loadConfig({ ...base, MAILPUSH_SECRET: secret }).secret, secret);
+  }
+  // Embedded mode without one generates its own (see embedded-secrets.ts): nothing to check at load.
+  assert.equal(loadConfig({ DATA_DIR: '/nonexistent' }).secret, '');
+});
