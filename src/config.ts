@@ -21,6 +21,8 @@ export interface Config {
   adminToken?: string;
   /** A separate port serving /metrics, /healthz and /readyz without a token (any role). */
   metricsPort?: number;
+  /** METRICS_PORT's bind address: loopback unless METRICS_HOST says otherwise (not HOST: the port has no token). @default 127.0.0.1 */
+  metricsHost: string;
   logLevel: LogLevel;
   imap: {
     defaultHost?: string;
@@ -163,7 +165,7 @@ function allowedPorts(env: Env): readonly number[] | 'any' {
 
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'LOG_LEVEL',
+  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
@@ -223,6 +225,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     secret,
     ...(adminToken ? { adminToken } : {}),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
+    metricsHost: raw(env, 'METRICS_HOST') ?? '127.0.0.1',
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     imap: {
       ...(defaultHost ? { defaultHost } : {}),

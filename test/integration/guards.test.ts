@@ -100,6 +100,17 @@ test('an IMAP port other than 143, 993 and IMAP_ALLOWED_PORTS is 403 imap_port_n
   }
 });
 
+test('METRICS_PORT listens on loopback though HOST is 0.0.0.0, and where METRICS_HOST says', async () => {
+  const loopback = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { HOST: '0.0.0.0', METRICS_PORT: '0' } });
+  gateways.push(loopback);
+  const opsUrl = new URL(loopback.metricsUrl!);
+  assert.equal(opsUrl.hostname, '127.0.0.1');
+  assert.equal((await fetch(`${opsUrl.origin}/healthz`)).status, 200);
+  const everywhere = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { HOST: '127.0.0.1', METRICS_PORT: '0', METRICS_HOST: '0.0.0.0' } });
+  gateways.push(everywhere);
+  assert.equal(new URL(everywhere.metricsUrl!).hostname, '0.0.0.0');
+});
+
 test('registration is rate limited per client address with a JSON 429, across web processes', async () => {
   // Its own Redis: the counters are shared by every web process on one Redis, which is the point.
   const ownRedis = await startRedis();

@@ -88,3 +88,9 @@ test('MAILPUSH_SECRET: at least 32 characters, 8 of them different, never the .e
   // Embedded mode without one generates its own (see embedded-secrets.ts): nothing to check at load.
   assert.equal(loadConfig({ DATA_DIR: '/nonexistent' }).secret, '');
 });
+
+test('METRICS_PORT listens on loopback whatever HOST says, unless METRICS_HOST names another address', () => {
+  assert.equal(loadConfig(base).metricsHost, '127.0.0.1');
+  assert.equal(loadConfig({ ...base, HOST: '0.0.0.0', METRICS_PORT: '9464' }).metricsHost, '127.0.0.1');
+  assert.equal(loadConfig({ ...base, HOST: '0.0.0.0', METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metricsHost, '0.0.0.0');
+});
