@@ -52,6 +52,8 @@ export interface Config {
   web: {
     bodyLimitBytes: number;
     registerRateLimitPerMinute: number;
+    /** Mailboxes one user may register; one more is 403 limit_reached. @default 10 */
+    maxAccountsPerUser: number;
     wsPingMs: number;
     wsAuthTimeoutMs: number;
   };
@@ -172,7 +174,7 @@ export const CONFIG_VARIABLES = [
   'IMAP_CONNECT_TIMEOUT_SECONDS', 'IMAP_POLL_INTERVAL_SECONDS', 'IMAP_RECONNECT_MIN_MS',
   'IMAP_RECONNECT_MAX_SECONDS', 'IMAP_AUTH_RETRY_SECONDS',
   'EVENT_BATCH_SIZE', 'EVENT_RETENTION_COUNT', 'EVENT_RETENTION_DAYS',
-  'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
+  'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'MAX_ACCOUNTS_PER_USER', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
@@ -255,6 +257,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     web: {
       bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
       registerRateLimitPerMinute: integer(env, 'REGISTER_RATE_LIMIT_PER_MINUTE', 20, 1, 1000000),
+      maxAccountsPerUser: integer(env, 'MAX_ACCOUNTS_PER_USER', 10, 1, 10000),
       wsPingMs: integer(env, 'WS_PING_SECONDS', 30, 1, 1740) * 1000,
       wsAuthTimeoutMs: integer(env, 'WS_AUTH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
     },

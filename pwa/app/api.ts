@@ -34,6 +34,7 @@ const MESSAGES: Partial<Record<FailureCode, string>> = {
   not_found: 'That item no longer exists. It may have been removed on another device.',
   push_not_configured: 'This gateway cannot send notifications (it has no push keys configured).',
   push_endpoint_not_allowed: 'The gateway does not accept this browser’s push service.',
+  limit_reached: 'This gateway watches no more mailboxes for you. Remove one under “Accounts” to add another.',
   push_subscription_limit: 'Too many devices receive notifications already. Turn them off on a device you no longer use.',
   network: 'Cannot reach the gateway. Check your connection; the app keeps trying.',
 };

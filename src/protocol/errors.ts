@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   imap_port_not_allowed: 403,
   imap_insecure_not_allowed: 403,
   push_endpoint_not_allowed: 403,
+  limit_reached: 403,
   not_found: 404,
   metrics_disabled: 404,
   method_not_allowed: 405,

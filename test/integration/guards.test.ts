@@ -111,6 +111,40 @@ test('METRICS_PORT listens on loopback though HOST is 0.0.0.0, and where METRICS
   assert.equal(new URL(everywhere.metricsUrl!).hostname, '0.0.0.0');
 });
 
+test('accounts per user: one past MAX_ACCOUNTS_PER_USER is 403 limit_reached before any login, racing ones too, and a delete frees a place', async () => {
+  const base = await gateway({ MAX_ACCOUNTS_PER_USER: '2' });
+  const users = await Promise.all([1, 2, 3, 4, 5].map(() => dovecot.addUser()));
+  const register = (user: { user: string; pass: string }, token?: string) =>
+    api(base, 'POST', '/v1/accounts', { ...(token ? { token } : {}), body: { imap: { user: user.user, pass: user.pass } } });
+  const first = await register(users[0]!);
+  assert.equal(first.status, 201);
+  const token = first.body.token as string;
+  assert.equal((await register(users[1]!, token)).status, 201);
+  const third = await register(users[2]!, token);
+  assert.equal(third.status, 403);
+  assert.equal(third.body.error.code, 'limit_reached');
+  assert.match(third.body.error.message, /MAX_ACCOUNTS_PER_USER/);
+  const log = await dovecot.readLog();
+  assert.ok(log.includes(users[0]!.user), 'Dovecot logs the logins it sees');
+  assert.ok(!log.includes(users[2]!.user), 'no login was tried for the refused mailbox');
+
+  const listed = async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts as Array<{ id: string }>;
+  const [kept] = await listed();
+  assert.equal((await api(base, 'DELETE', `/v1/accounts/${kept!.id}`, { token })).status, 204);
+  // One place free, three registrations at once: at most one gets it, the limit holds.
+  const racing = await Promise.all([users[2]!, users[3]!, users[4]!].map((user) => register(user, token)));
+  const statuses = racing.map((r) => r.status).sort();
+  assert.ok(statuses.every((s) => s === 201 || s === 403), `statuses ${statuses}`);
+  assert.ok(statuses.filter((s) => s === 201).length <= 1, `statuses ${statuses}`);
+  assert.ok(racing.filter((r) => r.status === 403).every((r) => r.body.error.code === 'limit_reached'));
+  assert.ok((await listed()).length <= 2, 'never more than the limit');
+  if (statuses.filter((s) => s === 201).length === 0) {
+    // All three raced past the first check and took their accounts back: the place is still free.
+    assert.equal((await register(users[2]!, token)).status, 201);
+  }
+  assert.equal((await listed()).length, 2, 'the freed place was taken again');
+});
+
 test('registration is rate limited per client address with a JSON 429, across web processes', async () => {
   // Its own Redis: the counters are shared by every web process on one Redis, which is the point.
   const ownRedis = await startRedis();

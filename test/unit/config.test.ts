@@ -17,6 +17,7 @@ test('defaults match the documented values', () => {
   assert.equal(config.imap.tlsRejectUnauthorized, true);
   assert.equal(config.imap.defaultSecurity, 'tls');
   assert.equal(config.events.batchSize, 25);
+  assert.equal(config.web.maxAccountsPerUser, 10);
   assert.ok(Object.isFrozen(config));
 });
 
