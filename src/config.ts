@@ -21,12 +21,16 @@ export interface Config {
   adminToken?: string;
   /** A separate port serving /metrics, /healthz and /readyz without a token (any role). */
   metricsPort?: number;
+  /** METRICS_PORT's bind address: loopback unless METRICS_HOST says otherwise (not HOST: the port has no token). @default 127.0.0.1 */
+  metricsHost: string;
   logLevel: LogLevel;
   imap: {
     defaultHost?: string;
     defaultPort?: number;
     defaultSecurity: ImapSecurity;
     allowedHosts: string[];
+    /** Ports accounts may use: 143, 993 and IMAP_ALLOWED_PORTS; 'any' for IMAP_ALLOWED_PORTS=* (unsafe). */
+    allowedPorts: readonly number[] | 'any';
     allowPrivate: boolean;
     allowInsecure: boolean;
     tlsRejectUnauthorized: boolean;
@@ -48,6 +52,8 @@ export interface Config {
   web: {
     bodyLimitBytes: number;
     registerRateLimitPerMinute: number;
+    /** Mailboxes one user may register; one more is 403 limit_reached. @default 10 */
+    maxAccountsPerUser: number;
     wsPingMs: number;
     wsAuthTimeoutMs: number;
   };
@@ -128,16 +134,47 @@ function redisUrl(env: Env): string | undefined {
   return value;
 }
 
+/** .env.example's MAILPUSH_SECRET: a deployment that copied the file unchanged must not start. */
+export const SECRET_PLACEHOLDER = 'change-me-to-a-long-random-secret';
+const SECRET_MIN_LENGTH = 32;
+const SECRET_MIN_DISTINCT = 8;
+
+/**
+ * A secret that carries about 32 bytes of entropy as text: at least 32 characters (what
+ * `openssl rand -base64 32` prints is 44), at least 8 different ones (no "aaaa…", "abab…"), and
+ * not the placeholder anyone can read in .env.example.
+ */
+export function isStrongSecret(secret: string): boolean {
+  const chars = [...secret];
+  return chars.length >= SECRET_MIN_LENGTH && new Set(chars).size >= SECRET_MIN_DISTINCT && secret !== SECRET_PLACEHOLDER;
+}
+
+/** The IMAP ports always allowed: IMAP with STARTTLS or plain, and IMAP over TLS. */
+export const STANDARD_IMAP_PORTS = [143, 993] as const;
+
+/** 143, 993 and IMAP_ALLOWED_PORTS (comma-separated); '*' allows any port, which makes registration a port scanner. */
+function allowedPorts(env: Env): readonly number[] | 'any' {
+  const value = raw(env, 'IMAP_ALLOWED_PORTS');
+  if (value === '*') return 'any';
+  const extra = (value ?? '').split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
+      throw new ConfigError('IMAP_ALLOWED_PORTS', `must be ports from 1 to 65535 separated by commas, or *, got "${p}"`);
+    }
+    return Number(p);
+  });
+  return [...new Set([...STANDARD_IMAP_PORTS, ...extra])];
+}
+
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'LOG_LEVEL',
-  'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS',
+  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
+  'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
   'IMAP_CONNECT_TIMEOUT_SECONDS', 'IMAP_POLL_INTERVAL_SECONDS', 'IMAP_RECONNECT_MIN_MS',
   'IMAP_RECONNECT_MAX_SECONDS', 'IMAP_AUTH_RETRY_SECONDS',
   'EVENT_BATCH_SIZE', 'EVENT_RETENTION_COUNT', 'EVENT_RETENTION_DAYS',
-  'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
+  'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'MAX_ACCOUNTS_PER_USER', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
@@ -169,7 +206,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const secret = redis
     ? required(env, 'MAILPUSH_SECRET', 'every process sharing REDIS_URL needs the same one; generate it with `openssl rand -base64 32`')
     : raw(env, 'MAILPUSH_SECRET') ?? '';
-  if (secret && secret.length < 16) throw new ConfigError('MAILPUSH_SECRET', 'must be at least 16 characters long');
+  if (secret && !isStrongSecret(secret)) {
+    throw new ConfigError('MAILPUSH_SECRET', `must be at least ${SECRET_MIN_LENGTH} characters with at least ${SECRET_MIN_DISTINCT} different ones, and not the .env.example placeholder; generate one with \`openssl rand -base64 32\``);
+  }
   const adminToken = raw(env, 'ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters long');
@@ -188,6 +227,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     secret,
     ...(adminToken ? { adminToken } : {}),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
+    metricsHost: raw(env, 'METRICS_HOST') ?? '127.0.0.1',
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     imap: {
       ...(defaultHost ? { defaultHost } : {}),
@@ -195,6 +235,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       defaultSecurity,
       allowedHosts: (raw(env, 'IMAP_ALLOWED_HOSTS') ?? '')
         .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+      allowedPorts: allowedPorts(env),
       allowPrivate: boolean(env, 'IMAP_ALLOW_PRIVATE', false),
       allowInsecure: boolean(env, 'IMAP_ALLOW_INSECURE', false),
       tlsRejectUnauthorized: boolean(env, 'IMAP_TLS_REJECT_UNAUTHORIZED', true),
@@ -216,6 +257,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     web: {
       bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
       registerRateLimitPerMinute: integer(env, 'REGISTER_RATE_LIMIT_PER_MINUTE', 20, 1, 1000000),
+      maxAccountsPerUser: integer(env, 'MAX_ACCOUNTS_PER_USER', 10, 1, 10000),
       wsPingMs: integer(env, 'WS_PING_SECONDS', 30, 1, 1740) * 1000,
       wsAuthTimeoutMs: integer(env, 'WS_AUTH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
     },
@@ -233,5 +275,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxAttempts: integer(env, 'PUSH_MAX_ATTEMPTS', 6, 1, 50),
     },
   };
+  const { defaultPort } = config.imap;
+  if (defaultPort !== undefined && !imapPortAllowed(defaultPort, config.imap.allowedPorts)) {
+    throw new ConfigError('IMAP_DEFAULT_PORT', `${defaultPort} is not an allowed port: add it to IMAP_ALLOWED_PORTS`);
+  }
   return Object.freeze(config);
+}
+
+export function imapPortAllowed(port: number, allowed: readonly number[] | 'any'): boolean {
+  return allowed === 'any' || allowed.includes(port);
 }

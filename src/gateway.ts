@@ -163,7 +163,7 @@ async function startParts(role: Role, givenConfig: Config, logger: Logger, teard
   // started" or "listening" in the log then means every port is up.
   let ops: OpsServer | undefined;
   if (config.metricsPort !== undefined) {
-    const started = await startOpsServer({ host: config.host, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
+    const started = await startOpsServer({ host: config.metricsHost, port: config.metricsPort, metrics, readiness: readinessCheck(adapters, worker) });
     teardown.push('metrics listener', () => started.close());
     ops = started;
   }

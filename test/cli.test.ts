@@ -18,9 +18,13 @@ test('a missing or bad variable stops start-up with one line naming it', () => {
   assert.equal(missing.status, 78);
   assert.equal(missing.stderr.trim().split('\n').length, 1);
   assert.match(missing.stderr, /MAILPUSH_SECRET is required: every process sharing REDIS_URL/);
-  const bad = run(['worker'], { REDIS_URL: 'redis://127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value', IMAP_CONNECT_CONCURRENCY: 'lots' });
+  const bad = run(['worker'], { REDIS_URL: 'redis://127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value-for-32-characters', IMAP_CONNECT_CONCURRENCY: 'lots' });
   assert.equal(bad.status, 78);
   assert.match(bad.stderr, /^mailpush: configuration error: IMAP_CONNECT_CONCURRENCY must be a whole number/);
+  const placeholder = run(['web'], { REDIS_URL: 'redis://127.0.0.1:1', MAILPUSH_SECRET: 'change-me-to-a-long-random-secret' });
+  assert.equal(placeholder.status, 78);
+  assert.equal(placeholder.stderr.trim().split('\n').length, 1);
+  assert.match(placeholder.stderr, /MAILPUSH_SECRET must be at least 32 characters.*openssl rand -base64 32/);
 });
 
 test('an unknown command is refused with the usage', () => {
@@ -51,7 +55,7 @@ test('each command has its own --help', () => {
 
 test('an unreachable Redis stops start-up within seconds, in one line that says what to do, without the password', () => {
   const started = Date.now();
-  const result = run(['web'], { REDIS_URL: 'redis://:hunter2-secret@127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value', LOG_LEVEL: 'silent' });
+  const result = run(['web'], { REDIS_URL: 'redis://:hunter2-secret@127.0.0.1:1', MAILPUSH_SECRET: 'long-enough-secret-value-for-32-characters', LOG_LEVEL: 'silent' });
   assert.ok(Date.now() - started < 10_000, 'fails fast instead of retrying for ever');
   assert.equal(result.status, 1);
   assert.equal(result.stderr.trim().split('\n').length, 1);

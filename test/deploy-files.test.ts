@@ -48,7 +48,7 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
   assert.deepEqual(web.command, ['web']);
   assert.deepEqual(worker.command, ['worker']);
   assert.equal(worker.deploy?.replicas, 2);
-  const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret' };
+  const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret-of-32-characters' };
   for (const service of [web, worker]) {
     const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
     for (const name of Object.keys(env)) {
@@ -60,6 +60,9 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
     const probePort = service === worker ? config.metricsPort : config.port;
     assert.ok(probePort, 'the service has a port to probe');
     assert.ok(service.healthcheck?.test?.join(' ').includes(`http://127.0.0.1:${probePort}/readyz`), `${service.command?.[0]} is probed on /readyz`);
+    // The probe's 127.0.0.1 must be an address the probed listener binds.
+    const probedHost = service === worker ? config.metricsHost : config.host;
+    assert.ok(['127.0.0.1', '0.0.0.0', '::'].includes(probedHost), `${service.command?.[0]} listens where it is probed (${probedHost})`);
   }
   assert.throws(() => interpolate(String(web.environment?.MAILPUSH_SECRET), { ...envExample(), MAILPUSH_SECRET: '' }), /MAILPUSH_SECRET/, 'compose refuses to start without a secret');
 });

@@ -273,7 +273,7 @@ test('a port taken between the probe and the bind is replaced: Dovecot, redis-se
       assert.match(await ownRedis.logTail(), /Ready to accept connections/);
 
       handOutNext(taken);
-      const web = await spawnMailpush('web', { REDIS_URL: ownRedis.url, MAILPUSH_SECRET: 'harness-secret-long-enough', LOG_LEVEL: 'info' });
+      const web = await spawnMailpush('web', { REDIS_URL: ownRedis.url, MAILPUSH_SECRET: 'harness-secret-long-enough-for-32-characters', LOG_LEVEL: 'info' });
       try {
         assert.notEqual(new URL(web.url!).port, String(taken));
         assert.equal((await fetch(`${web.url!}/healthz`)).status, 200);

@@ -15,7 +15,7 @@ const golden = new URL('../../test/golden/openapi.json', import.meta.url);
 
 test('GET /openapi.json matches the pinned document, and /docs serves a reader for it', async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'mailpush-openapi-'));
-  const config = loadConfig({ DATA_DIR: dataDir, MAILPUSH_SECRET: 'openapi-test-secret-long-enough' });
+  const config = loadConfig({ DATA_DIR: dataDir, MAILPUSH_SECRET: 'openapi-test-secret-long-enough-for-32-characters' });
   const adapters = createEmbeddedAdapters(config);
   const app = await buildWebApp({ config, adapters, logger: pino({ level: 'silent' }) });
   try {

@@ -11,7 +11,7 @@ import type { AccountRecord } from '../../src/core/types.js';
 import type { AccountRef } from '../../src/core/account-ref.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../../test/helpers/dovecot.js';
 
-export const BENCH_SECRET = 'bench-secret-that-is-long-enough';
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-32-characters';
 
 /**
  * Dovecot settings for `connections` IDLE sessions on one instance. All test users share the
@@ -137,7 +137,7 @@ export function mailpushEnv(redisUrl: string, dovecot: Dovecot | undefined, extr
     IMAP_ALLOW_PRIVATE: 'true',
     IMAP_ALLOW_INSECURE: 'true',
     REGISTER_RATE_LIMIT_PER_MINUTE: '100000',
-    ...(dovecot ? { IMAP_DEFAULT_HOST: dovecot.host, IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none' } : {}),
+    ...(dovecot ? { IMAP_DEFAULT_HOST: dovecot.host, IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_ALLOWED_PORTS: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none' } : {}),
     // --cpu-prof is not allowed in NODE_OPTIONS; this preload does the same through the inspector.
     ...(process.env.BENCH_PROFILE
       ? { NODE_OPTIONS: `--import ${new URL('./cpu-profile.js', import.meta.url).href}`, BENCH_PROFILE_DIR: process.env.BENCH_PROFILE }

@@ -25,6 +25,7 @@ export class ApiFailure extends Error {
 const MESSAGES: Partial<Record<FailureCode, string>> = {
   imap_auth_failed: 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',
   imap_host_not_allowed: 'This gateway is not allowed to connect to that mail server. Check the server name under “Server settings”, or ask the gateway’s operator.',
+  imap_port_not_allowed: 'This gateway does not connect to mail servers on that port. Use 993 (TLS) or 143 (STARTTLS) under “Server settings”, or ask the gateway’s operator.',
   imap_insecure_not_allowed: 'This gateway only connects to mail servers over an encrypted connection. Choose TLS or STARTTLS under “Server settings”.',
   imap_unreachable: 'Could not reach the mail server. Check the server name and port under “Server settings”, or try again in a moment.',
   account_exists: 'This mailbox is already registered on this device.',
@@ -33,6 +34,7 @@ const MESSAGES: Partial<Record<FailureCode, string>> = {
   not_found: 'That item no longer exists. It may have been removed on another device.',
   push_not_configured: 'This gateway cannot send notifications (it has no push keys configured).',
   push_endpoint_not_allowed: 'The gateway does not accept this browser’s push service.',
+  limit_reached: 'This gateway watches no more mailboxes for you. Remove one under “Accounts” to add another.',
   push_subscription_limit: 'Too many devices receive notifications already. Turn them off on a device you no longer use.',
   network: 'Cannot reach the gateway. Check your connection; the app keeps trying.',
 };

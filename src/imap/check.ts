@@ -100,7 +100,7 @@ export async function checkImap(options: CheckImapOptions, password: string, lin
       {
         config: {
           imap: {
-            allowedHosts: [], allowPrivate: true, allowInsecure: true, tlsRejectUnauthorized: !options.insecureTls,
+            allowedHosts: [], allowedPorts: 'any', allowPrivate: true, allowInsecure: true, tlsRejectUnauthorized: !options.insecureTls,
             defaultSecurity: options.security, idleRestartMs: 300_000, socketTimeoutMs: Math.max(timeoutMs, (options.watchSeconds + 30) * 1000),
             connectConcurrency: 1, connectTimeoutMs: timeoutMs, pollIntervalMs: 60_000, reconnectMinMs: 1000, reconnectMaxMs: 60_000,
             authRetryMs: 3600_000,

@@ -2,12 +2,12 @@
 // with TLS verified against the host name, within the per-host login limit, and with timeouts.
 
 import { ImapFlow } from 'imapflow';
-import type { Config } from '../config.js';
+import { imapPortAllowed, type Config } from '../config.js';
 import { HostNotAllowedError, HostUnresolvableError, resolveTarget } from '../core/address-policy.js';
 import type { ImapSettings } from '../core/types.js';
 import type { HostLimiter } from './host-limiter.js';
 
-export type ImapFailureKind = 'auth_failed' | 'host_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable';
+export type ImapFailureKind = 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable';
 
 /** Why a connection could not be made, in words safe to show the account's owner. */
 export class ImapConnectError extends Error {
@@ -57,6 +57,10 @@ export async function connectImap(
   const { imap } = options.config;
   if (settings.security === 'none' && !imap.allowInsecure) {
     throw new ImapConnectError('insecure_not_allowed', 'plaintext IMAP is not allowed on this gateway; use tls or starttls');
+  }
+  // Before any lookup or connection: otherwise registration would probe any port of an allowed host.
+  if (!imapPortAllowed(settings.port, imap.allowedPorts)) {
+    throw new ImapConnectError('port_not_allowed', `port ${settings.port} is not allowed on this gateway (143, 993 and IMAP_ALLOWED_PORTS are)`);
   }
   const target = await resolveTarget(settings.host, imap).catch((error: unknown) => {
     throw classifyImapError(error);

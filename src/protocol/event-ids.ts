@@ -6,6 +6,19 @@
 export const EVENT_ID_PATTERN_SOURCE = '^[0-9]{1,20}-[0-9]{1,20}$';
 export const EVENT_ID_PATTERN = new RegExp(EVENT_ID_PATTERN_SOURCE);
 export const EVENT_ID_MAX_LENGTH = 41;
+/** The largest value either side of an id may have: 2^64-1, as Redis stream ids. */
+const MAX_ID_PART = '18446744073709551615';
+/** The largest event id: nothing can follow it. */
+export const MAX_EVENT_ID = `${MAX_ID_PART}-${MAX_ID_PART}`;
+
+/**
+ * True when `id` matches EVENT_ID_PATTERN and each side fits in 64 bits. The pattern alone lets
+ * "99999999999999999999-0" through, which Redis refuses; the REST routes and the stream check this.
+ */
+export function isEventId(id: string): boolean {
+  if (!EVENT_ID_PATTERN.test(id)) return false;
+  return canonicalEventId(id).split('-').every((part) => part.length < MAX_ID_PART.length || part <= MAX_ID_PART);
+}
 
 /**
  * Compares two event ids in log order. Runs for every live event on every socket, so it compares

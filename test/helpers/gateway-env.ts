@@ -24,7 +24,7 @@ export interface GatewayEnvOptions {
   env?: Record<string, string>;
 }
 
-export const TEST_SECRET = 'test-secret-that-is-long-enough';
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-32-characters';
 
 export function gatewayEnv(options: GatewayEnvOptions): Record<string, string> {
   const vapid = options.vapid ?? (options.push ? webpush.generateVAPIDKeys() : undefined);
@@ -33,6 +33,9 @@ export function gatewayEnv(options: GatewayEnvOptions): Record<string, string> {
     ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     IMAP_DEFAULT_HOST: '127.0.0.1',
     IMAP_DEFAULT_PORT: String(options.imapPort),
+    // The test Dovecot listens on a high port: allowed like any other port an operator adds. A
+    // test whose IMAP ports appear only while it runs (proxies) sets its own list.
+    IMAP_ALLOWED_PORTS: String(options.imapPort),
     IMAP_DEFAULT_SECURITY: 'none',
     IMAP_ALLOW_PRIVATE: 'true',
     IMAP_ALLOW_INSECURE: 'true',

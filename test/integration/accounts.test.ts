@@ -13,12 +13,15 @@ let dovecot: Dovecot;
 let redis: RedisServer;
 let gateway: TestGateway;
 let base: string;
+/** A port nothing listens on, allowed like the Dovecot port so that a registration there is 502, not 403. */
+let closedPort: number;
 
 const fixtures = useFixtures();
 
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
-  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort });
+  closedPort = await freePort();
+  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${closedPort}` } });
   base = gateway.url!;
 });
 
@@ -75,7 +78,6 @@ describe('registration', () => {
   });
 
   test('an unreachable host is 502 imap_unreachable', async () => {
-    const closedPort = await freePort();
     const response = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port: closedPort, security: 'none', user: 'x', pass: 'y' } } });
     assert.equal(response.status, 502);
     assert.equal(response.body.error.code, 'imap_unreachable');

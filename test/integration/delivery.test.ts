@@ -38,6 +38,21 @@ async function imapSession(mailbox: { user: string; pass: string }): Promise<Ima
   return client;
 }
 
+describe('since', () => {
+  test('a since past 2^64-1 on either side answers 400 invalid_request (it used to reach Redis and answer 500); 2^64-1 itself is an id', async () => {
+    const { token, stream } = await watchedMailbox();
+    stream.close();
+    for (const since of ['99999999999999999999-0', '0-18446744073709551616', '18446744073709551616-0']) {
+      const response = await api(base, 'GET', `/v1/events?since=${since}`, { token });
+      assert.equal(response.status, 400, since);
+      assert.equal(response.body.error.code, 'invalid_request', since);
+    }
+    const largest = await api(base, 'GET', '/v1/events?since=18446744073709551615-18446744073709551615', { token });
+    assert.equal(largest.status, 200);
+    assert.deepEqual(largest.body.events, []);
+  });
+});
+
 describe('new mail', () => {
   test('an LMTP delivery becomes mail.new on the WebSocket with decoded headers', async () => {
     const { mailbox, accountId, stream } = await watchedMailbox();
@@ -97,6 +112,30 @@ describe('new mail', () => {
     assert.equal(await snippetOf('alternative'), 'Café at noon?');
     assert.equal(await snippetOf('nested'), 'Nested plain text');
     assert.equal(await snippetOf('html only'), 'Hello & welcome');
+    stream.close();
+  });
+
+  test('a 2 MB subject and a long sender name arrive capped with "…" at a character boundary, the event within 8 KiB', async () => {
+    const { mailbox, token, stream } = await watchedMailbox();
+    const frames: Buffer[] = [];
+    stream.socket.on('message', (data: Buffer) => frames.push(Buffer.from(data)));
+    const subject = `Grüße 🎉 ${'こんにちは 🚀 '.repeat(100_000)}`.trimEnd(); // about 2 MB of UTF-8
+    assert.ok(Buffer.byteLength(subject) > 2_000_000);
+    await dovecot.deliver(mailbox.email, buildMessage({
+      from: { name: `Zoë ${'Ünïcode '.repeat(200)}`.trimEnd(), address: 'zoe@example.test' },
+      to: mailbox.email,
+      subject,
+    }));
+    const event = await stream.waitFor((m) => m.type === 'mail.new', 20_000, 'mail.new');
+    assert.ok(event.data.subject.endsWith('…'));
+    assert.ok(subject.startsWith(event.data.subject.slice(0, -1)), 'the subject\'s start, cut between characters');
+    assert.ok(Buffer.byteLength(event.data.subject) <= 1024 && Buffer.byteLength(event.data.subject) > 1000);
+    assert.ok(event.data.from.name.startsWith('Zoë Ünïcode') && event.data.from.name.endsWith('…'));
+    assert.ok(Buffer.byteLength(event.data.from.name) <= 256);
+    const frame = frames.find((f) => f.includes('"mail.new"'));
+    assert.ok(frame && frame.length <= 8192, `the frame is ${frame?.length} bytes`);
+    const stored = await api(base, 'GET', '/v1/events', { token });
+    assert.equal(stored.body.events.find((e: { type: string }) => e.type === 'mail.new').data.subject, event.data.subject);
     stream.close();
   });
 
@@ -268,6 +307,10 @@ describe('stream authentication', () => {
     const closed = await badSince.waitForClose();
     assert.equal(closed.code, 4400);
     assert.match(closed.reason, /since is not an event id/);
+    const beyond64Bits = StreamRecorder.open(base, { token, since: '99999999999999999999-0' });
+    const closedBeyond = await beyond64Bits.waitForClose();
+    assert.equal(closedBeyond.code, 4400);
+    assert.match(closedBeyond.reason, /since is not an event id/);
     const fine = StreamRecorder.open(base, { token, query: '?heartbeat=60' });
     const ready = await fine.waitFor((m) => m.type === 'ready', 5000, 'ready');
     assert.equal(ready.heartbeat, 60);

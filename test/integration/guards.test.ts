@@ -65,7 +65,7 @@ test('a server that accepts but never greets is 502 within the configured timeou
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as { port: number }).port;
   try {
-    const base = await gateway({ IMAP_CONNECT_TIMEOUT_SECONDS: '1' });
+    const base = await gateway({ IMAP_CONNECT_TIMEOUT_SECONDS: '1', IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${port}` });
     const started = Date.now();
     const response = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port, security: 'none', user: 'x', pass: 'y' } } });
     assert.equal(response.status, 502);
@@ -75,6 +75,74 @@ test('a server that accepts but never greets is 502 within the configured timeou
     sockets.forEach((s) => s.destroy());
     silent.close();
   }
+});
+
+test('an IMAP port other than 143, 993 and IMAP_ALLOWED_PORTS is 403 imap_port_not_allowed, and nothing connects to it', async () => {
+  const connections: Socket[] = [];
+  const listener: Server = createServer((socket) => connections.push(socket));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as { port: number }).port;
+  try {
+    // Only the Dovecot port is allowed (as gatewayEnv sets it), on a host that is.
+    const base = await gateway({});
+    const user = await dovecot.addUser();
+    const refused = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port, security: 'none', user: user.user, pass: user.pass } } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'imap_port_not_allowed');
+    assert.match(refused.body.error.message, new RegExp(`port ${port} is not allowed`));
+    // The check comes before any connection: the answer above came after it would have connected.
+    assert.equal(connections.length, 0, 'no connection to the port');
+    const allowed = await api(base, 'POST', '/v1/accounts', { body: { imap: { host: '127.0.0.1', port: dovecot.imapPort, security: 'none', user: user.user, pass: user.pass } } });
+    assert.equal(allowed.status, 201, 'the allowed port still registers');
+  } finally {
+    connections.forEach((s) => s.destroy());
+    listener.close();
+  }
+});
+
+test('METRICS_PORT listens on loopback though HOST is 0.0.0.0, and where METRICS_HOST says', async () => {
+  const loopback = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { HOST: '0.0.0.0', METRICS_PORT: '0' } });
+  gateways.push(loopback);
+  const opsUrl = new URL(loopback.metricsUrl!);
+  assert.equal(opsUrl.hostname, '127.0.0.1');
+  assert.equal((await fetch(`${opsUrl.origin}/healthz`)).status, 200);
+  const everywhere = await startTestGateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { HOST: '127.0.0.1', METRICS_PORT: '0', METRICS_HOST: '0.0.0.0' } });
+  gateways.push(everywhere);
+  assert.equal(new URL(everywhere.metricsUrl!).hostname, '0.0.0.0');
+});
+
+test('accounts per user: one past MAX_ACCOUNTS_PER_USER is 403 limit_reached before any login, racing ones too, and a delete frees a place', async () => {
+  const base = await gateway({ MAX_ACCOUNTS_PER_USER: '2' });
+  const users = await Promise.all([1, 2, 3, 4, 5].map(() => dovecot.addUser()));
+  const register = (user: { user: string; pass: string }, token?: string) =>
+    api(base, 'POST', '/v1/accounts', { ...(token ? { token } : {}), body: { imap: { user: user.user, pass: user.pass } } });
+  const first = await register(users[0]!);
+  assert.equal(first.status, 201);
+  const token = first.body.token as string;
+  assert.equal((await register(users[1]!, token)).status, 201);
+  const third = await register(users[2]!, token);
+  assert.equal(third.status, 403);
+  assert.equal(third.body.error.code, 'limit_reached');
+  assert.match(third.body.error.message, /MAX_ACCOUNTS_PER_USER/);
+  const log = await dovecot.readLog();
+  assert.ok(log.includes(users[0]!.user), 'Dovecot logs the logins it sees');
+  assert.ok(!log.includes(users[2]!.user), 'no login was tried for the refused mailbox');
+
+  const listed = async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts as Array<{ id: string }>;
+  const [kept] = await listed();
+  assert.equal((await api(base, 'DELETE', `/v1/accounts/${kept!.id}`, { token })).status, 204);
+  // One place free, three registrations at once: at most one gets it, the limit holds.
+  const racing = await Promise.all([users[2]!, users[3]!, users[4]!].map((user) => register(user, token)));
+  const statuses = racing.map((r) => r.status).sort();
+  assert.ok(statuses.every((s) => s === 201 || s === 403), `statuses ${statuses}`);
+  assert.ok(statuses.filter((s) => s === 201).length <= 1, `statuses ${statuses}`);
+  assert.ok(racing.filter((r) => r.status === 403).every((r) => r.body.error.code === 'limit_reached'));
+  assert.ok((await listed()).length <= 2, 'never more than the limit');
+  if (statuses.filter((s) => s === 201).length === 0) {
+    // All three raced past the first check and took their accounts back: the place is still free.
+    assert.equal((await register(users[2]!, token)).status, 201);
+  }
+  assert.equal((await listed()).length, 2, 'the freed place was taken again');
 });
 
 test('registration is rate limited per client address with a JSON 429, across web processes', async () => {

@@ -1,7 +1,8 @@
-// Servers that are not the plain test Dovecot: IMAP over TLS, STARTTLS, and a server without IDLE.
+// Servers that are not the plain test Dovecot: IMAP over TLS, STARTTLS, and a server without IDLE or ESEARCH.
 
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -18,8 +19,8 @@ const fixtures = useFixtures();
 before(async () => {
   [tlsDovecot, noIdleDovecot, redis] = await Promise.all([
     fixtures.dovecot({ tls: true }),
-    // Everything Dovecot 2.3 announces after login, except IDLE.
-    fixtures.dovecot({ capabilities: 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE' }),
+    // Everything Dovecot 2.3 announces after login, except IDLE and ESEARCH (and what builds on it).
+    fixtures.dovecot({ capabilities: 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC WITHIN LIST-STATUS BINARY MOVE' }),
     fixtures.redis(),
   ]);
 });
@@ -65,7 +66,7 @@ test('IMAP over TLS: an untrusted certificate is refused unless verification is 
 });
 
 test('STARTTLS upgrades the plain port before logging in', async () => {
-  const base = await gateway(tlsDovecot.imapPort, { IMAP_TLS_REJECT_UNAUTHORIZED: 'false' });
+  const base = await gateway(tlsDovecot.imapPort, { IMAP_TLS_REJECT_UNAUTHORIZED: 'false', IMAP_ALLOWED_PORTS: `${tlsDovecot.imapPort},${noIdleDovecot.imapPort}` });
   const { created } = await registerAndWait(base, tlsDovecot, { security: 'starttls', port: tlsDovecot.imapPort }, 'idle');
   assert.equal(created.body.account.imap.security, 'starttls');
   // STARTTLS against a server that does not offer it must fail, never fall back to plaintext.
@@ -78,4 +79,28 @@ test('a server without IDLE is polled, with state "polling", and its mail still 
   const base = await gateway(noIdleDovecot.imapPort, { IMAP_POLL_INTERVAL_SECONDS: '1' });
   const { mail } = await registerAndWait(base, noIdleDovecot, {}, 'polling');
   assert.equal(mail.data.catchUp, false);
+});
+
+test('an import into a mailbox on a server without IDLE or ESEARCH becomes one mail.batch (UIDs counted as they stream)', async () => {
+  const base = await gateway(noIdleDovecot.imapPort, { IMAP_POLL_INTERVAL_SECONDS: '1', EVENT_BATCH_SIZE: '5' });
+  const { user, token } = await registerWatched(base, noIdleDovecot, { state: 'polling' });
+  const stream = await openReadyStream(base, token);
+  const imap = new ImapFlow({ host: '127.0.0.1', port: noIdleDovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: user.user, pass: user.pass }, logger: false });
+  imap.on('error', () => undefined);
+  await imap.connect();
+  try {
+    assert.equal(imap.capabilities.has('ESEARCH'), false);
+    await imap.mailboxCreate('Import');
+    for (let i = 0; i < 40; i++) await imap.append('Import', buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `imported ${i}` }));
+    await imap.mailboxOpen('Import');
+    await imap.messageCopy('1:*', 'INBOX');
+  } finally {
+    await imap.logout();
+  }
+  const batch = await stream.waitFor((m) => m.type === 'mail.batch', 15_000, 'mail.batch');
+  assert.deepEqual(batch.data, { count: 40, firstUid: 1, lastUid: 40, unseen: 40, catchUp: false });
+  await noIdleDovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'after the import' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after the import', 10_000, 'mail after the import');
+  assert.deepEqual(stream.events().map((e) => [e.type, e.data.uid ?? e.data.count]), [['mail.batch', 40], ['mail.new', 41]]);
+  stream.close();
 });

@@ -82,8 +82,8 @@ describe('a start that fails after some parts started', () => {
       }`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       env: {
-        PATH: process.env.PATH, REDIS_URL: redis.url, MAILPUSH_SECRET: 'lifecycle-secret-long-enough', PORT: String(port), HOST: '127.0.0.1',
-        METRICS_PORT: '0', IMAP_DEFAULT_HOST: '127.0.0.1', IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none',
+        PATH: process.env.PATH, REDIS_URL: redis.url, MAILPUSH_SECRET: 'lifecycle-secret-long-enough-for-32-characters', PORT: String(port), HOST: '127.0.0.1',
+        METRICS_PORT: '0', IMAP_DEFAULT_HOST: '127.0.0.1', IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_ALLOWED_PORTS: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none',
         VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'mailto:ops@example.test',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -18,11 +19,14 @@ let worker: TestGateway | undefined;
 let base: string;
 
 const fixtures = useFixtures();
-const startWorker = () => fixtures.gateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5' } });
+// A test below registers a mailbox behind a proxy whose port exists only once the gateways run:
+// these gateways allow any IMAP port (unsafe outside tests).
+const ANY_IMAP_PORT = { IMAP_ALLOWED_PORTS: '*' };
+const startWorker = () => fixtures.gateway({ role: 'worker', redisUrl: redis.url, imapPort: dovecot.imapPort, env: { EVENT_BATCH_SIZE: '5', ...ANY_IMAP_PORT } });
 
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
-  web = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort });
+  web = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: ANY_IMAP_PORT });
   base = web.url!;
   worker = await startWorker();
 });
@@ -56,6 +60,28 @@ test('a restarted worker catches up on mail that arrived meanwhile, once, then b
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after batch', 10_000, 'live after batch');
   const uids = stream.events('mail.new').map((e) => e.data.uid);
   assert.deepEqual(uids, [1, 2, 3, 12], 'every message once, in UID order');
+  stream.close();
+});
+
+test('an import copied into a watched mailbox while it IDLEs becomes one mail.batch (counted first: 40 EXISTS past the batch size), then mail goes on', async () => {
+  const { mailbox, stream } = await watchedMailbox();
+  const imap = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailbox.user, pass: mailbox.pass }, logger: false });
+  imap.on('error', () => undefined);
+  await imap.connect();
+  try {
+    await imap.mailboxCreate('Import');
+    for (let i = 0; i < 40; i++) await imap.append('Import', mail(mailbox.email, `imported ${i}`));
+    await imap.mailboxOpen('Import');
+    // One COPY: the worker hears one EXISTS announcing 40 messages.
+    await imap.messageCopy('1:*', 'INBOX');
+  } finally {
+    await imap.logout();
+  }
+  const batch = await stream.waitFor((m) => m.type === 'mail.batch', 15_000, 'mail.batch');
+  assert.deepEqual(batch.data, { count: 40, firstUid: 1, lastUid: 40, unseen: 40, catchUp: false });
+  await dovecot.deliver(mailbox.email, mail(mailbox.email, 'after the import'));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after the import', 10_000, 'live after the import');
+  assert.deepEqual(stream.events().map((e) => [e.type, e.data.uid ?? e.data.count]), [['mail.batch', 40], ['mail.new', 41]], 'every message once');
   stream.close();
 });
 

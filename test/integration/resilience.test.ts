@@ -34,7 +34,7 @@ const mail = (to: string, subject: string) => buildMessage({ from: { address: 'a
 test('a black-holed IMAP connection is detected by the socket timeout, reconnected and caught up', async () => {
   const proxy = await startTcpProxy(dovecot.imapPort);
   try {
-    const gw = await gateway({ IMAP_SOCKET_TIMEOUT_SECONDS: '2' });
+    const gw = await gateway({ IMAP_SOCKET_TIMEOUT_SECONDS: '2', IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${proxy.port}` });
     const { user, stream } = await watched(gw.url!, { port: proxy.port });
     proxy.blackHoleExisting();
     await dovecot.deliver(user.email, mail(user.email, 'sent into the void'));

@@ -30,7 +30,7 @@ after(async () => {
 });
 
 function registration(env: Record<string, string> = {}): AccountRegistration {
-  const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length', ...env });
+  const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters', ...env });
   const { accounts, users, control } = adapters;
   return new AccountRegistration({ config, accounts, users, control, secretBox: new SecretBox(config.secret), imap: { config, limiter: new HostLimiter(1) } });
 }

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, imapPortAllowed, isStrongSecret, loadConfig, SECRET_PLACEHOLDER } from '../../src/config.js';
 
-const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length' };
+const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
 
 test('defaults match the documented values', () => {
   const config = loadConfig(base);
@@ -16,6 +17,7 @@ test('defaults match the documented values', () => {
   assert.equal(config.imap.tlsRejectUnauthorized, true);
   assert.equal(config.imap.defaultSecurity, 'tls');
   assert.equal(config.events.batchSize, 25);
+  assert.equal(config.web.maxAccountsPerUser, 10);
   assert.ok(Object.isFrozen(config));
 });
 
@@ -51,4 +53,45 @@ test('without REDIS_URL the gateway runs embedded, with a data directory and no 
 test('IDLE restart may be set up to RFC 2177\'s 29 minutes', () => {
   assert.equal(loadConfig({ ...base, IMAP_IDLE_RESTART_SECONDS: '1740' }).imap.idleRestartMs, 1_740_000);
   assert.deepEqual(loadConfig({ ...base, IMAP_ALLOWED_HOSTS: ' Mail.Example.com, imap.test ' }).imap.allowedHosts, ['mail.example.com', 'imap.test']);
+});
+
+test('IMAP ports: 143 and 993 always, IMAP_ALLOWED_PORTS besides, * for any; the default port must be one of them', () => {
+  assert.deepEqual(loadConfig(base).imap.allowedPorts, [143, 993]);
+  assert.deepEqual(loadConfig({ ...base, IMAP_ALLOWED_PORTS: ' 1143, 10993,143' }).imap.allowedPorts, [143, 993, 1143, 10993]);
+  assert.equal(loadConfig({ ...base, IMAP_ALLOWED_PORTS: '*' }).imap.allowedPorts, 'any');
+  for (const bad of ['0', '65536', 'imap', '143;993', '-1']) {
+    assert.throws(() => loadConfig({ ...base, IMAP_ALLOWED_PORTS: bad }), (e: unknown) => e instanceof ConfigError && e.variable === 'IMAP_ALLOWED_PORTS', bad);
+  }
+  assert.throws(() => loadConfig({ ...base, IMAP_DEFAULT_PORT: '1143' }), (e: unknown) => e instanceof ConfigError && e.variable === 'IMAP_DEFAULT_PORT' && /IMAP_ALLOWED_PORTS/.test(e.message));
+  assert.equal(loadConfig({ ...base, IMAP_DEFAULT_PORT: '1143', IMAP_ALLOWED_PORTS: '1143' }).imap.defaultPort, 1143);
+  assert.equal(imapPortAllowed(25, [143, 993]), false);
+  assert.equal(imapPortAllowed(993, [143, 993]), true);
+  assert.equal(imapPortAllowed(25, 'any'), true);
+});
+
+test('MAILPUSH_SECRET: at least 32 characters, 8 of them different, never the .env.example placeholder; the error says how to make one', () => {
+  const example = /^MAILPUSH_SECRET=(.*)$/m.exec(readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8'))?.[1];
+  assert.equal(example, SECRET_PLACEHOLDER, '.env.example carries the placeholder this refuses');
+  const weak = [SECRET_PLACEHOLDER, 'a'.repeat(64), 'ab'.repeat(32), '0123456'.repeat(10), 'x'.repeat(31), 'Zq8#kL2!vR5@wT9$mN3%pB6^cF1&hJ4', '🔑'.repeat(40)];
+  for (const secret of weak) {
+    assert.equal(isStrongSecret(secret), false, secret);
+    assert.throws(() => loadConfig({ ...base, MAILPUSH_SECRET: secret }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError && e.variable === 'MAILPUSH_SECRET');
+      assert.match(e.message, /openssl rand -base64 32/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    }, secret);
+  }
+  for (const secret of ['2Xq5m8Zr0VtK1yWcN4bHdL7sPjGfR9eA3uQ6iO0o+Ck=', 'Zq8#kL2!vR5@wT9$mN3%pB6^cF1&hJ4*', base.MAILPUSH_SECRET]) {
+    assert.equal(isStrongSecret(secret), true, secret);
+    assert.equal(loadConfig({ ...base, MAILPUSH_SECRET: secret }).secret, secret);
+  }
+  // Embedded mode without one generates its own (see embedded-secrets.ts): nothing to check at load.
+  assert.equal(loadConfig({ DATA_DIR: '/nonexistent' }).secret, '');
+});
+
+test('METRICS_PORT listens on loopback whatever HOST says, unless METRICS_HOST names another address', () => {
+  assert.equal(loadConfig(base).metricsHost, '127.0.0.1');
+  assert.equal(loadConfig({ ...base, HOST: '0.0.0.0', METRICS_PORT: '9464' }).metricsHost, '127.0.0.1');
+  assert.equal(loadConfig({ ...base, HOST: '0.0.0.0', METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metricsHost, '0.0.0.0');
 });

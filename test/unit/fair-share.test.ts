@@ -27,7 +27,7 @@ afterEach(async () => {
 async function setup(accountCount: number, env: Record<string, string> = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-fair-share-'));
   const config = loadConfig({
-    DATA_DIR: dir, MAILPUSH_SECRET: 'fair-share-secret-long-enough', IMAP_ALLOW_PRIVATE: 'true', IMAP_ALLOW_INSECURE: 'true',
+    DATA_DIR: dir, MAILPUSH_SECRET: 'fair-share-secret-long-enough-for-32-characters', IMAP_ALLOW_PRIVATE: 'true', IMAP_ALLOW_INSECURE: 'true',
     // Long enough that no timer scans or renews during a test: only what the test does moves anything.
     LEASE_TTL_MS: '60000', LOG_LEVEL: 'silent', ...env,
   });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newMailEvents, senderOf } from '../../src/core/mail-events.js';
+import { batchEvent, NewMailCollector, newMailEvents, senderOf, uidSpanOf } from '../../src/core/mail-events.js';
 import { HostLimiter } from '../../src/imap/host-limiter.js';
 import { backoffDelay } from '../../src/core/backoff.js';
 
@@ -46,4 +46,26 @@ test('backoff grows, is capped and jittered', () => {
     const ceiling = Math.min(300_000, 1000 * 2 ** attempt);
     assert.ok(delay >= ceiling / 2 && delay <= ceiling, `${attempt}: ${delay}`);
   }
+});
+
+test('a mailbox import of 200,000 UIDs becomes one mail.batch with its count and bounds, in constant memory', () => {
+  const uids = Array.from({ length: 200_000 }, (_, i) => 1_000_000 - i * 3); // descending, past the spread limit
+  const span = uidSpanOf(uids)!;
+  assert.deepEqual(span, { count: 200_000, first: 1_000_000 - 199_999 * 3, last: 1_000_000 });
+  assert.deepEqual(batchEvent(span, ctx).data, { count: 200_000, firstUid: 400_003, lastUid: 1_000_000, unseen: 3, catchUp: false });
+  assert.equal(uidSpanOf([]), undefined);
+
+  const collector = new NewMailCollector<{ uid: number }>(25);
+  let most = 0;
+  for (const uid of uids) {
+    collector.add({ uid });
+    most = Math.max(most, collector.messages()?.length ?? 0);
+  }
+  assert.equal(collector.messages(), undefined, 'past the limit only the span is kept');
+  assert.equal(most, 25, 'never more than the batch size held');
+  assert.deepEqual(collector.spanOf(), span);
+
+  const few = new NewMailCollector<{ uid: number }>(25);
+  [7, 5, 9].forEach((uid) => few.add({ uid }));
+  assert.deepEqual(few.messages()!.map((m) => m.uid), [7, 5, 9]);
 });

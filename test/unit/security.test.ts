@@ -35,6 +35,44 @@ test('private, loopback and link-local addresses are not public', () => {
   }
 });
 
+test('IPv6 forms that embed an IPv4 address are judged by that address: private ones refused, public ones allowed', () => {
+  // [form, its IPv6 text for an IPv4 address]
+  const hex = (v4: string) => {
+    const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number];
+    return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
+  };
+  const inverted = (v4: string) => v4.split('.').map((n) => String(Number(n) ^ 0xff)).join('.');
+  const forms: Array<[string, (v4: string) => string]> = [
+    ['NAT64 64:ff9b::/96', (v4) => `64:ff9b::${v4}`],
+    ['NAT64 64:ff9b::/96, hex', (v4) => `64:ff9b::${hex(v4).join(':')}`],
+    ['NAT64 local-use 64:ff9b:1::/48 at /96', (v4) => `64:ff9b:1::${v4}`],
+    ['NAT64 local-use 64:ff9b:1::/48 at /48', (v4) => {
+      const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number];
+      return `64:ff9b:1:${((a << 8) | b).toString(16)}:${c.toString(16)}:${(d << 8).toString(16)}::`;
+    }],
+    ['IPv4-compatible ::/96', (v4) => `::${v4}`],
+    ['IPv4-compatible ::/96, hex', (v4) => `::${hex(v4).join(':')}`],
+    ['IPv4-mapped ::ffff:0:0/96, hex', (v4) => `::ffff:${hex(v4).join(':')}`],
+    ['IPv4-mapped ::ffff:0:0/96', (v4) => `::ffff:${v4}`],
+    ['SIIT ::ffff:0:0:0/96', (v4) => `::ffff:0:${v4}`],
+    ['6to4 2002::/16', (v4) => `2002:${hex(v4).join(':')}::1`],
+    ['Teredo 2001::/32, server', (v4) => `2001:0:${hex(v4).join(':')}:8000:63bf:${hex(inverted('93.184.216.34')).join(':')}`],
+    ['Teredo 2001::/32, client', (v4) => `2001:0:${hex('93.184.216.34').join(':')}:8000:63bf:${hex(inverted(v4)).join(':')}`],
+  ];
+  for (const [form, write] of forms) {
+    for (const v4 of ['127.0.0.1', '10.1.2.3', '192.168.1.20', '169.254.169.254', '0.0.0.0']) {
+      assert.equal(isPublicAddress(write(v4)), false, `${form}: ${write(v4)} embeds ${v4}`);
+    }
+    assert.equal(isPublicAddress(write('93.184.216.34')), true, `${form}: ${write('93.184.216.34')} embeds a public address`);
+  }
+  // The local-use NAT64 prefix's length is the operator's: a private address at any RFC 6052 position that fits is refused.
+  assert.equal(isPublicAddress('64:ff9b:1:7f00:1::'), false);
+  assert.equal(isPublicAddress('::'), false);
+  assert.equal(isPublicAddress('::1'), false);
+  assert.equal(isPublicAddress('fe80::1%eth0'), false);
+  assert.equal(isPublicAddress('2001:db8::1'), false);
+});
+
 test('a host resolving to loopback is refused unless allowed', async () => {
   await assert.rejects(resolveTarget('localhost', { allowPrivate: false, allowedHosts: [] }), HostNotAllowedError);
   await assert.rejects(resolveTarget('127.0.0.1', { allowPrivate: false, allowedHosts: [] }), HostNotAllowedError);

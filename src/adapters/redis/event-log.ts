@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { canonicalEventId, compareEventIds } from '../../core/event-ids.js';
+import { MAX_EVENT_ID, canonicalEventId, compareEventIds } from '../../core/event-ids.js';
 import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
 import type { AccountRef } from '../../core/account-ref.js';
@@ -46,6 +46,8 @@ export class RedisEventLog implements EventLog {
   }
 
   async read(userId: string, since: string | undefined, limit: number): Promise<MailEvent[]> {
+    // Redis refuses an exclusive start at the largest id (it has no successor); nothing follows it.
+    if (since !== undefined && canonicalEventId(since) === MAX_EVENT_ID) return [];
     const start = since ? `(${since}` : '-';
     const entries = await this.redis.xrange(this.keys.events(userId), start, '+', 'COUNT', limit);
     const events: MailEvent[] = [];

@@ -27,7 +27,7 @@ export interface Registration {
 }
 
 export interface AccountRegistrationDeps {
-  config: Pick<Config, 'imap'>;
+  config: Pick<Config, 'imap' | 'web'>;
   accounts: AccountStore;
   users: UserStore;
   control: ControlBus;
@@ -45,7 +45,8 @@ export class AccountRegistration {
 
   /**
    * Registers the mailbox for `userId`, or for a new user when there is none. Throws ApiError:
-   * 400 invalid_request without a host (and no default), 409 account_exists, and proveLogin's.
+   * 400 invalid_request without a host (and no default), 409 account_exists, 403 limit_reached
+   * when the user has MAX_ACCOUNTS_PER_USER already, and proveLogin's.
    */
   async register(request: RegistrationRequest, userId: string | undefined): Promise<Registration> {
     const { config, accounts, users, control, secretBox } = this.deps;
@@ -61,6 +62,8 @@ export class AccountRegistration {
     if (userId && (await accounts.findIdentity(userId, identityOf(settings)))) {
       throw new ApiError(409, 'account_exists', 'this mailbox is already registered');
     }
+    // Before the login: a user at the limit costs the IMAP server nothing.
+    if (userId && (await accounts.listForUser(userId)).length >= config.web.maxAccountsPerUser) throw this.limitReached();
     await this.proveLogin(settings, request.imap.pass);
 
     let token: string | undefined;
@@ -85,13 +88,27 @@ export class AccountRegistration {
     if ((await accounts.create(record, identityOf(settings))) === 'exists') {
       throw new ApiError(409, 'account_exists', 'this mailbox is already registered');
     }
+    // Registrations at once may all have passed the check above. Each looks again after its
+    // create and, finding the user over the limit, takes its own account back: an account stays
+    // only if it was within the limit with every account created before it, so the limit holds
+    // (at the cost that racing registrations may all be refused; a retry succeeds).
+    if ((await accounts.listForUser(userId)).length > config.web.maxAccountsPerUser) {
+      await accounts.delete({ userId, accountId });
+      // Never announced as created, but a worker's scan may have seen it meanwhile.
+      await control.publish({ kind: 'deleted', userId, accountId });
+      throw this.limitReached();
+    }
     await control.publish({ kind: 'created', userId, accountId });
     return { record, ...(token ? { token } : {}) };
   }
 
+  private limitReached(): ApiError {
+    return new ApiError(403, 'limit_reached', `this user has ${this.deps.config.web.maxAccountsPerUser} accounts already (MAX_ACCOUNTS_PER_USER); delete one to add another`);
+  }
+
   /**
    * Logs in to the mailbox and out again, within IMAP_CONNECT_TIMEOUT_SECONDS. Throws ApiError: 422
-   * imap_auth_failed, 403 imap_host_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
+   * imap_auth_failed, 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
    */
   async proveLogin(settings: ImapSettings, password: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -107,6 +124,8 @@ export class AccountRegistration {
           throw new ApiError(422, 'imap_auth_failed', 'the IMAP server rejected the user name or password');
         case 'host_not_allowed':
           throw new ApiError(403, 'imap_host_not_allowed', `connecting to ${settings.host} is not allowed: ${error.message}`);
+        case 'port_not_allowed':
+          throw new ApiError(403, 'imap_port_not_allowed', error.message);
         case 'insecure_not_allowed':
           throw new ApiError(403, 'imap_insecure_not_allowed', error.message);
         default:

@@ -3,6 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import { capText, FIELD_CAPS } from '../../core/field-caps.js';
 import type { AccountStore, EventLog, Lease } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
@@ -85,7 +86,8 @@ export class AccountSession {
       if (!worst || SEVERITY.indexOf(s.state) > SEVERITY.indexOf(worst.state)) worst = s;
       if (s.unseen !== undefined) unseen = (unseen ?? 0) + s.unseen;
     }
-    if (worst) this.publish({ state: worst.state, ...(worst.error ? { error: worst.error } : {}), ...(unseen !== undefined ? { unseen } : {}) });
+    // The error text may come from the IMAP server: capped like any field an event carries.
+    if (worst) this.publish({ state: worst.state, ...(worst.error ? { error: capText(worst.error, FIELD_CAPS.error) } : {}), ...(unseen !== undefined ? { unseen } : {}) });
   }
 
   /** Stores the account's state, and tells its user when the state itself changed. */

@@ -5,11 +5,12 @@
 // store says which UIDs were already notified, and it only moves in the same atomic step that
 // appends their events, so a crash at any point can neither lose nor repeat a notification.
 
-import type { ImapFlow, FetchMessageObject, FlagsEvent, ExpungeEvent } from 'imapflow';
+import type { ImapFlow, ExistsEvent, FetchMessageObject, FlagsEvent, ExpungeEvent } from 'imapflow';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { backoffDelay } from '../../core/backoff.js';
-import { batchEvent, isoDate, newMailEvents, senderOf, type NewMessage } from '../../core/mail-events.js';
+import { capFlags } from '../../core/field-caps.js';
+import { batchEvent, expungedData, isoDate, NewMailCollector, newMailEvents, senderOf, widenSpan, type NewMessage, type UidSpan } from '../../core/mail-events.js';
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally, type FetchedFlags } from '../../core/unseen-tally.js';
@@ -68,6 +69,8 @@ export class MailboxWatcher {
   private readonly tally = new UnseenTally();
   /** When the server's first EXISTS not yet synced arrived: a mail.new's `time`, so latency is measured from there. */
   private existsAt: number | undefined;
+  /** Messages the server announced (EXISTS growth) since the last sync began: many means count first, fetch no envelopes. */
+  private arrivals = 0;
   private state: WatcherState = 'connecting';
 
   constructor(private readonly options: MailboxWatcherOptions) {}
@@ -111,7 +114,7 @@ export class MailboxWatcher {
           this.setStatus({ state: 'auth_failed', error: failure.message });
           delay = this.options.config.imap.authRetryMs;
         } else {
-          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
+          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'port_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
           this.setStatus({ state: hard ? 'error' : 'reconnecting', error: failure.message });
           delay = hard
             ? this.options.config.imap.reconnectMaxMs
@@ -136,6 +139,7 @@ export class MailboxWatcher {
     this.client = client;
     // Whatever changed while no connection was open was not seen: the next count comes from STATUS.
     this.tally.forget();
+    this.arrivals = 0;
     options.metrics?.imapConnected();
     const closed = new Promise<void>((resolve) => client.once('close', () => {
       options.metrics?.imapClosed();
@@ -148,8 +152,9 @@ export class MailboxWatcher {
         return;
       }
       // Listeners first: mail that arrives during the catch-up below queues another sync.
-      client.on('exists', () => {
+      client.on('exists', (event: ExistsEvent) => {
         this.existsAt ??= Date.now();
+        this.arrivals += Math.max(0, event.count - event.prevCount);
         this.requestSync(false);
       });
       client.on('flags', (event: FlagsEvent) => this.onFlags(event));
@@ -183,7 +188,9 @@ export class MailboxWatcher {
       this.syncQueued = false;
       const seenAt = this.existsAt;
       this.existsAt = undefined;
-      if (client && client === this.client && client.usable) await this.sync(client, catchUp, undefined, seenAt);
+      const arrivals = this.arrivals;
+      this.arrivals = 0;
+      if (client && client === this.client && client.usable) await this.sync(client, catchUp, undefined, seenAt, arrivals);
     }).catch((error: unknown) => this.fail(client, error));
   }
 
@@ -192,7 +199,7 @@ export class MailboxWatcher {
    * the mailbox's current end instead of announcing old mail, and lets a long catch-up be counted
    * without fetching thousands of envelopes.
    */
-  private async sync(client: ImapFlow, catchUp: boolean, uidNext?: number, seenAt?: number): Promise<void> {
+  private async sync(client: ImapFlow, catchUp: boolean, uidNext?: number, seenAt?: number, arrivals = 0): Promise<void> {
     const { options } = this;
     const ref = options.lease;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -206,20 +213,22 @@ export class MailboxWatcher {
         continue;
       }
       const fetchStarted = performance.now();
-      const fresh = await this.fetchAbove(client, stored.lastUid, catchUp && uidNext !== undefined ? uidNext : undefined);
-      if (fresh.messages.length === 0 && fresh.uids.length === 0) return;
+      // Many new messages expected (a long absence, or an import announced by EXISTS): count them first.
+      const expected = catchUp && uidNext !== undefined ? uidNext - 1 - stored.lastUid : arrivals;
+      const fresh = await this.fetchAbove(client, stored.lastUid, expected > options.config.events.batchSize);
+      if (fresh.messages.length === 0 && !fresh.span) return;
       const unseenStarted = performance.now();
       // Counted from what the fetch brought when this connection knows the count and the fetch
       // brought every new message's flags (a long absence counts UIDs only); else one STATUS.
-      const tallied = fresh.uids.length === 0 ? this.tally.add(fresh.flags) : undefined;
+      const tallied = fresh.span ? undefined : this.tally.add(fresh.flags);
       const unseen = tallied ?? (await this.unseenCount(client));
       const appendStarted = performance.now();
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
         batchSize: options.config.events.batchSize, now: new Date(seenAt ?? Date.now()),
       };
-      const events = fresh.messages.length ? newMailEvents(fresh.messages, ctx) : [batchEvent(fresh.uids, ctx)];
-      const lastUid = Math.max(...fresh.uids, ...fresh.messages.map((m) => m.uid));
+      const events = fresh.span ? [batchEvent(fresh.span, ctx)] : newMailEvents(fresh.messages, ctx);
+      const lastUid = fresh.span ? fresh.span.last : fresh.messages.reduce((max, m) => Math.max(max, m.uid), 0);
       const appended = await this.append(events, stored, { uidValidity: current, lastUid });
       // The account's stored count follows the event, not ahead of it on the way to the socket.
       if (tallied !== undefined) this.noteUnseen(tallied);
@@ -234,19 +243,29 @@ export class MailboxWatcher {
     throw new Error('watermark kept moving under this worker');
   }
 
-  private async fetchAbove(client: ImapFlow, lastUid: number, uidNext: number | undefined): Promise<{ messages: NewMessage[]; uids: number[]; flags: FetchedFlags[] }> {
+  /**
+   * The messages above the watermark: their envelopes and snippets when at most batchSize came
+   * (one mail.new each), else only how many and which UIDs (`span`, one mail.batch). Memory stays
+   * bounded whatever the count: the FETCH is consumed as a stream, and when many are expected
+   * (`countFirst`) the server is asked for the count and bounds alone before any envelope.
+   */
+  private async fetchAbove(client: ImapFlow, lastUid: number, countFirst: boolean): Promise<{ messages: NewMessage[]; span?: UidSpan; flags: FetchedFlags[] }> {
     const range = `${lastUid + 1}:*`;
-    // A long absence: count the UIDs, and skip the envelopes a mail.batch would not use anyway.
-    if (uidNext !== undefined && uidNext - 1 - lastUid > this.options.config.events.batchSize) {
-      const found = await client.search({ uid: range }, { uid: true });
-      const uids = (Array.isArray(found) ? found : []).filter((uid) => uid > lastUid);
+    const batchSize = this.options.config.events.batchSize;
+    if (countFirst) {
+      const span = await this.uidSpanAbove(client, lastUid);
+      if (!span) return { messages: [], flags: [] };
       // No flags come with a count of UIDs: the unread count for a mail.batch comes from STATUS.
-      if (uids.length > this.options.config.events.batchSize) return { messages: [], uids, flags: [] };
+      if (span.count > batchSize) return { messages: [], span, flags: [] };
     }
     // Part 1 comes along: it is the text of most mail, which then needs no FETCH of its own.
-    const fetched = await client.fetchAll(range, { uid: true, flags: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
-    // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
-    const fresh = fetched.filter((m) => m.uid > lastUid);
+    const collector = new NewMailCollector<FetchMessageObject>(batchSize);
+    for await (const message of client.fetch(range, { uid: true, flags: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true })) {
+      // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
+      if (message.uid > lastUid) collector.add(message);
+    }
+    const fresh = collector.messages();
+    if (!fresh) return { messages: [], span: collector.spanOf(), flags: [] };
     const snippets = await this.fetchSnippets(client, fresh);
     const messages = fresh.map((m) => ({
       uid: m.uid,
@@ -257,7 +276,29 @@ export class MailboxWatcher {
       snippet: snippets.get(m.uid) ?? null,
     }));
     const flags = fresh.map((m) => ({ uid: m.uid, seen: m.flags?.has('\\Seen') ?? false }));
-    return { messages, uids: [], flags };
+    return { messages, flags };
+  }
+
+  /**
+   * How many UIDs lie above `lastUid`, and their bounds, without listing them: one
+   * `UID SEARCH RETURN (MIN MAX COUNT)` (ESEARCH), else a stream of `UID FETCH (UID)` counted as it
+   * comes. Undefined when there are none.
+   */
+  private async uidSpanAbove(client: ImapFlow, lastUid: number): Promise<UidSpan | undefined> {
+    const range = `${lastUid + 1}:*`;
+    if (client.capabilities.has('ESEARCH')) {
+      const found = await client.search({ uid: range }, { uid: true, returnOptions: ['MIN', 'MAX', 'COUNT'] });
+      if (found && !Array.isArray(found)) {
+        // "n:*" is the highest UID alone when that is below n: then nothing is new.
+        if (!found.count || found.min === undefined || found.max === undefined || found.max <= lastUid) return undefined;
+        return { count: found.count, first: found.min, last: found.max };
+      }
+    }
+    let span: UidSpan | undefined;
+    for await (const message of client.fetch(range, { uid: true }, { uid: true })) {
+      if (message.uid > lastUid) span = widenSpan(span, message.uid);
+    }
+    return span;
   }
 
   /**
@@ -315,7 +356,7 @@ export class MailboxWatcher {
       if (!client.usable) return;
       const unseen = await this.unseenCount(client);
       // \Recent belongs to one IMAP session (and is gone in IMAP4rev2): not a property of the mail.
-      const flags = [...event.flags].filter((flag) => flag !== '\\Recent').sort();
+      const flags = capFlags([...event.flags].filter((flag) => flag !== '\\Recent').sort());
       await this.append([this.event('mail.flags', { uid, seen: event.flags.has('\\Seen'), flags, unseen })]);
     }).catch((error: unknown) => this.fail(client, error));
   }
@@ -334,7 +375,7 @@ export class MailboxWatcher {
       this.expunged = undefined;
       if (!client.usable) return;
       const unseen = await this.unseenCount(client);
-      await this.append([this.event('mail.expunged', { ...(uids.length ? { uids: uids.sort((a, b) => a - b) } : {}), unseen })]);
+      await this.append(expungedData(uids, unseen).map((data) => this.event('mail.expunged', data)));
     }).catch((error: unknown) => this.fail(client, error));
   }
 

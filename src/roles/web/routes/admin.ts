@@ -7,6 +7,7 @@ import type { Config } from '../../../config.js';
 import type { AccountStore, EventLog, LeaseManager, WorkerRegistry } from '../../../core/ports.js';
 import { toAccountView, type AccountRecord } from '../../../core/types.js';
 import type { Authenticator } from '../auth.js';
+import { checkSince } from './events.js';
 import { Account, EventList, EventsQuery, errorResponses } from '../schemas.js';
 
 const AdminAccount = Type.Intersect([Account, Type.Object({ userId: Type.String(), worker: Type.Optional(Type.String()) })]);
@@ -69,6 +70,7 @@ export function adminRoutes(deps: AdminRoutesDeps) {
     }, async (request) => {
       await deps.auth.requireAdmin(request);
       const { since, limit = 100 } = request.query;
+      checkSince(since);
       const events = await deps.eventLog.read(request.params.userId, since, limit);
       return { events, resyncRequired: since ? await deps.eventLog.isTrimmedAfter(request.params.userId, since) : false };
     });

@@ -9,7 +9,7 @@ import type { Config } from '../../../config.js';
 import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
 import { toAccountView } from '../../../core/types.js';
 import type { GatewayMetrics } from '../../../observability/metrics.js';
-import { EVENT_ID_PATTERN } from '../../../protocol/event-ids.js';
+import { isEventId } from '../../../protocol/event-ids.js';
 import { CloseCode, HEARTBEAT_SECONDS, type AuthMessage, type PingMessage, type PongMessage, type ReadyMessage } from '../../../protocol/stream.js';
 import { bearerToken, type Authenticator } from '../auth.js';
 import { StreamQuery } from '../schemas.js';
@@ -50,7 +50,7 @@ export function streamRoutes(deps: StreamDeps) {
   async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions): Promise<void> {
     const fail = (reason: string, code: number = CloseCode.unauthorized) => socket.close(code, reason);
     const since = options.since as string | undefined;
-    if (since !== undefined && !EVENT_ID_PATTERN.test(since)) return fail('since is not an event id', CloseCode.badMessage);
+    if (since !== undefined && (typeof since !== 'string' || !isEventId(since))) return fail('since is not an event id', CloseCode.badMessage);
     const pingMs = heartbeatMs(options.heartbeat, deps.config.web.wsPingMs);
     if (pingMs === undefined) return fail(`heartbeat must be ${HEARTBEAT_SECONDS.min} to ${HEARTBEAT_SECONDS.max} seconds`, CloseCode.badMessage);
     const principal = options.token ? await deps.auth.principal(options.token) : undefined;
