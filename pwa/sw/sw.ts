@@ -74,7 +74,19 @@ async function handlePush(payload: PushPayload | undefined): Promise<void> {
     await sw.registration.showNotification('New mail', { tag: 'mailpush', icon: '/icons/icon-192.png', badge: '/icons/badge-96.png' });
     return;
   }
-  if (payload.accountId && typeof payload.unseen === 'number') await updateBadge(payload.accountId, payload.unseen);
+  // The badge is a nicety: a failure there must never cost the notification (and a push that shows
+  // none may earn the site the browser's generic notice), so it runs beside it and only logs.
+  const badge = payload.accountId && typeof payload.unseen === 'number'
+    ? updateBadge(payload.accountId, payload.unseen).catch((error: unknown) => console.warn('badge update failed', error))
+    : undefined;
+  try {
+    await showOrDismiss(payload);
+  } finally {
+    await badge;
+  }
+}
+
+async function showOrDismiss(payload: PushPayload): Promise<void> {
   if (payload.type === 'dismiss') {
     // Read or deleted elsewhere: close the notification of that message, if it is still shown.
     // Nothing new is shown: Chromium allows a few such pushes before it shows a generic notice

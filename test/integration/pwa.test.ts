@@ -272,8 +272,9 @@ describe('the web app', () => {
     assert.equal(received.payload.title, 'Grace Hopper');
     const worker = await ServiceWorkerPush.attach(page, base);
     try {
-      await worker.deliver(received.payload);
-      const shown = await waitFor(async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag), { timeoutMs: 15_000, what: 'the notification' });
+      const showing = async () => (await shownNotifications(page)).find((n) => n.tag === received.payload.tag);
+      await worker.deliverUntil(received.payload, async () => (await showing()) !== undefined, 'the notification');
+      const shown = (await showing())!;
       assert.equal(shown.title, 'Grace Hopper');
       assert.match(shown.body, /^Compiler ready/);
 
@@ -287,8 +288,7 @@ describe('the web app', () => {
       await phone.logout();
       const dismiss = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'dismiss'), { timeoutMs: 10_000, what: 'the dismiss' });
       assert.deepEqual(dismiss.payload.tags, [received.payload.tag]);
-      await worker.deliver(dismiss.payload);
-      await waitFor(async () => !(await shownNotifications(page)).some((n) => n.tag === received.payload.tag), { timeoutMs: 15_000, what: 'the notification to close' });
+      await worker.deliverUntil(dismiss.payload, async () => (await showing()) === undefined, 'the notification to close');
     } finally {
       await worker.detach();
     }
