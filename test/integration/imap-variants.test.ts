@@ -2,7 +2,7 @@
 
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImapFlow } from 'imapflow';
+import { importIntoInbox } from '../helpers/mass-import.js';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -85,18 +85,7 @@ test('an import into a mailbox on a server without IDLE or ESEARCH becomes one m
   const base = await gateway(noIdleDovecot.imapPort, { IMAP_POLL_INTERVAL_SECONDS: '1', EVENT_BATCH_SIZE: '5' });
   const { user, token } = await registerWatched(base, noIdleDovecot, { state: 'polling' });
   const stream = await openReadyStream(base, token);
-  const imap = new ImapFlow({ host: '127.0.0.1', port: noIdleDovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: user.user, pass: user.pass }, logger: false });
-  imap.on('error', () => undefined);
-  await imap.connect();
-  try {
-    assert.equal(imap.capabilities.has('ESEARCH'), false);
-    await imap.mailboxCreate('Import');
-    for (let i = 0; i < 40; i++) await imap.append('Import', buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: `imported ${i}` }));
-    await imap.mailboxOpen('Import');
-    await imap.messageCopy('1:*', 'INBOX');
-  } finally {
-    await imap.logout();
-  }
+  await importIntoInbox(noIdleDovecot.imapPort, user, 40, (imap) => assert.equal(imap.capabilities.has('ESEARCH'), false));
   const batch = await stream.waitFor((m) => m.type === 'mail.batch', 15_000, 'mail.batch');
   assert.deepEqual(batch.data, { count: 40, firstUid: 1, lastUid: 40, unseen: 40, catchUp: false });
   await noIdleDovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'after the import' }));

@@ -3,7 +3,7 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImapFlow } from 'imapflow';
+import { importIntoInbox } from '../helpers/mass-import.js';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -65,18 +65,8 @@ test('a restarted worker catches up on mail that arrived meanwhile, once, then b
 
 test('an import copied into a watched mailbox while it IDLEs becomes one mail.batch (counted first: 40 EXISTS past the batch size), then mail goes on', async () => {
   const { mailbox, stream } = await watchedMailbox();
-  const imap = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailbox.user, pass: mailbox.pass }, logger: false });
-  imap.on('error', () => undefined);
-  await imap.connect();
-  try {
-    await imap.mailboxCreate('Import');
-    for (let i = 0; i < 40; i++) await imap.append('Import', mail(mailbox.email, `imported ${i}`));
-    await imap.mailboxOpen('Import');
-    // One COPY: the worker hears one EXISTS announcing 40 messages.
-    await imap.messageCopy('1:*', 'INBOX');
-  } finally {
-    await imap.logout();
-  }
+  // One COPY: the worker hears one EXISTS announcing 40 messages.
+  await importIntoInbox(dovecot.imapPort, mailbox, 40);
   const batch = await stream.waitFor((m) => m.type === 'mail.batch', 15_000, 'mail.batch');
   assert.deepEqual(batch.data, { count: 40, firstUid: 1, lastUid: 40, unseen: 40, catchUp: false });
   await dovecot.deliver(mailbox.email, mail(mailbox.email, 'after the import'));
