@@ -5,20 +5,20 @@
 // store says which UIDs were already notified, and it only moves in the same atomic step that
 // appends their events, so a crash at any point can neither lose nor repeat a notification.
 
-import type { ImapFlow, ExistsEvent, FetchMessageObject, FlagsEvent, ExpungeEvent } from 'imapflow';
+import type { ImapFlow, ExistsEvent, FlagsEvent, ExpungeEvent } from 'imapflow';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { backoffDelay } from '../../core/backoff.js';
 import { capFlags } from '../../core/field-caps.js';
-import { batchEvent, expungedData, isoDate, NewMailCollector, newMailEvents, senderOf, widenSpan, type NewMessage, type UidSpan } from '../../core/mail-events.js';
+import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.js';
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
-import { UnseenTally, type FetchedFlags } from '../../core/unseen-tally.js';
+import { UnseenTally } from '../../core/unseen-tally.js';
 import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
-import { findTextPart, SNIPPET_FETCH_BYTES, snippetFrom, type TextPart } from '../../imap/snippet.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
+import { fetchNewMail } from './new-mail-fetch.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
 
@@ -215,7 +215,7 @@ export class MailboxWatcher {
       const fetchStarted = performance.now();
       // Many new messages expected (a long absence, or an import announced by EXISTS): count them first.
       const expected = catchUp && uidNext !== undefined ? uidNext - 1 - stored.lastUid : arrivals;
-      const fresh = await this.fetchAbove(client, stored.lastUid, expected > options.config.events.batchSize);
+      const fresh = await fetchNewMail(client, stored.lastUid, options.config.events.batchSize, expected > options.config.events.batchSize);
       if (fresh.messages.length === 0 && !fresh.span) return;
       const unseenStarted = performance.now();
       // Counted from what the fetch brought when this connection knows the count and the fetch
@@ -241,91 +241,6 @@ export class MailboxWatcher {
       if (appended) return;
     }
     throw new Error('watermark kept moving under this worker');
-  }
-
-  /**
-   * The messages above the watermark: their envelopes and snippets when at most batchSize came
-   * (one mail.new each), else only how many and which UIDs (`span`, one mail.batch). Memory stays
-   * bounded whatever the count: the FETCH is consumed as a stream, and when many are expected
-   * (`countFirst`) the server is asked for the count and bounds alone before any envelope.
-   */
-  private async fetchAbove(client: ImapFlow, lastUid: number, countFirst: boolean): Promise<{ messages: NewMessage[]; span?: UidSpan; flags: FetchedFlags[] }> {
-    const range = `${lastUid + 1}:*`;
-    const batchSize = this.options.config.events.batchSize;
-    if (countFirst) {
-      const span = await this.uidSpanAbove(client, lastUid);
-      if (!span) return { messages: [], flags: [] };
-      // No flags come with a count of UIDs: the unread count for a mail.batch comes from STATUS.
-      if (span.count > batchSize) return { messages: [], span, flags: [] };
-    }
-    // Part 1 comes along: it is the text of most mail, which then needs no FETCH of its own.
-    const collector = new NewMailCollector<FetchMessageObject>(batchSize);
-    for await (const message of client.fetch(range, { uid: true, flags: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true })) {
-      // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
-      if (message.uid > lastUid) collector.add(message);
-    }
-    const fresh = collector.messages();
-    if (!fresh) return { messages: [], span: collector.spanOf(), flags: [] };
-    const snippets = await this.fetchSnippets(client, fresh);
-    const messages = fresh.map((m) => ({
-      uid: m.uid,
-      messageId: m.envelope?.messageId ?? null,
-      from: senderOf(m.envelope?.from),
-      subject: m.envelope?.subject ?? '',
-      date: isoDate(m.envelope?.date),
-      snippet: snippets.get(m.uid) ?? null,
-    }));
-    const flags = fresh.map((m) => ({ uid: m.uid, seen: m.flags?.has('\\Seen') ?? false }));
-    return { messages, flags };
-  }
-
-  /**
-   * How many UIDs lie above `lastUid`, and their bounds, without listing them: one
-   * `UID SEARCH RETURN (MIN MAX COUNT)` (ESEARCH), else a stream of `UID FETCH (UID)` counted as it
-   * comes. Undefined when there are none.
-   */
-  private async uidSpanAbove(client: ImapFlow, lastUid: number): Promise<UidSpan | undefined> {
-    const range = `${lastUid + 1}:*`;
-    if (client.capabilities.has('ESEARCH')) {
-      const found = await client.search({ uid: range }, { uid: true, returnOptions: ['MIN', 'MAX', 'COUNT'] });
-      if (found && !Array.isArray(found)) {
-        // "n:*" is the highest UID alone when that is below n: then nothing is new.
-        if (!found.count || found.min === undefined || found.max === undefined || found.max <= lastUid) return undefined;
-        return { count: found.count, first: found.min, last: found.max };
-      }
-    }
-    let span: UidSpan | undefined;
-    for await (const message of client.fetch(range, { uid: true }, { uid: true })) {
-      if (message.uid > lastUid) span = widenSpan(span, message.uid);
-    }
-    return span;
-  }
-
-  /**
-   * The first bytes of each message's text part: from the part 1 prefetched with the envelope when
-   * that is the text part (of a single-part message, part 1 is its body), else one FETCH per
-   * distinct part number.
-   */
-  private async fetchSnippets(client: ImapFlow, messages: FetchMessageObject[]): Promise<Map<number, string>> {
-    const byKey = new Map<string, Array<{ uid: number; part: TextPart }>>();
-    const snippets = new Map<number, string>();
-    for (const message of messages) {
-      const part = findTextPart(message.bodyStructure);
-      if (!part) continue;
-      const prefetched = part.key === '1' || part.key === 'TEXT' ? message.bodyParts?.get('1') : undefined;
-      if (prefetched) snippets.set(message.uid, snippetFrom(prefetched, part));
-      else byKey.set(part.key, [...(byKey.get(part.key) ?? []), { uid: message.uid, part }]);
-    }
-    for (const [key, wanted] of byKey) {
-      const uids = wanted.map((w) => w.uid).join(',');
-      const bodies = await client.fetchAll(uids, { uid: true, bodyParts: [{ key, start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
-      for (const body of bodies) {
-        const raw = body.bodyParts?.get(key.toLowerCase()) ?? body.bodyParts?.get(key) ?? [...(body.bodyParts?.values() ?? [])][0];
-        const part = wanted.find((w) => w.uid === body.uid)?.part;
-        if (raw && part) snippets.set(body.uid, snippetFrom(raw, part));
-      }
-    }
-    return snippets;
   }
 
   /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
