@@ -203,6 +203,7 @@ onLanguageChange(() => {
   // The service worker renders notifications in the same language: it reads it from the mirror.
   deviceStore.setLocale(locale());
   showTransientText();
+  accountsView.notify(undefined); // a notice from before the switch would stay in the old language
   refresh();
   if (currentView === 'register') registerView.show(Boolean(deviceStore.token()));
   if (currentView === 'settings') void notifications.refresh(config?.push.enabled ?? true);
