@@ -54,6 +54,11 @@ export function setLanguageChoice(next: LanguageChoice): void {
   listeners.forEach((listener) => listener());
 }
 
+// The browser's languages changed while the app is open: follow them, unless one was chosen here.
+addEventListener('languagechange', () => {
+  if (choice === 'auto' && resolve('auto') !== current) setLanguageChoice('auto');
+});
+
 /** Called after a change of language, to redraw what the views rendered. */
 export function onLanguageChange(listener: () => void): void {
   listeners.add(listener);

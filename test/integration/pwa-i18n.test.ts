@@ -74,6 +74,9 @@ const deliver = (subject: string, from = { name: 'Ada Lovelace', address: 'ada@e
 const tabNames = () => page.locator('#tabs a > [data-i18n], #tabs a[data-i18n]').allInnerTexts();
 const feedItem = (subject: string) => page.locator('#feed > li', { hasText: subject });
 
+/** Tags of the pushes already handed to the worker: each test takes the next new one. */
+const shownTags = new Set<string>();
+
 /** Hands the push the gateway sent for `subject` to the page's service worker; answers what it showed. */
 async function notificationFor(subject: string): Promise<{ title: string; body: string }> {
   const received = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new' && !shownTags.has(String(r.payload.tag))), {
@@ -83,7 +86,6 @@ async function notificationFor(subject: string): Promise<{ title: string; body: 
   shownTags.add(tag);
   return showInWorker(received.payload, tag);
 }
-const shownTags = new Set<string>();
 
 async function showInWorker(payload: unknown, tag: string): Promise<{ title: string; body: string }> {
   const worker = await ServiceWorkerPush.attach(page, base);
