@@ -3,15 +3,16 @@
 
 import { Api, describeError, type Account, type AccountState } from './api.js';
 import { byId, el, say } from './dom.js';
+import { t, type PlainKey } from './i18n.js';
 
-const STATE_LABELS: Record<AccountState, string> = {
-  connecting: 'Connecting…',
-  idle: 'Connected',
-  polling: 'Connected (checking periodically)',
-  reconnecting: 'Reconnecting…',
-  auth_failed: 'Password rejected',
-  error: 'Error',
-  disabled: 'Paused',
+const STATE_LABELS: Record<AccountState, PlainKey> = {
+  connecting: 'accounts.state.connecting',
+  idle: 'accounts.state.idle',
+  polling: 'accounts.state.polling',
+  reconnecting: 'accounts.state.reconnecting',
+  auth_failed: 'accounts.state.authFailed',
+  error: 'accounts.state.error',
+  disabled: 'accounts.state.disabled',
 };
 
 export interface AccountsViewOptions {
@@ -40,7 +41,7 @@ export class AccountsView {
       if (input) input.value = value;
     });
     if (focusedId) document.getElementById(focusedId)?.focus();
-    if (accounts.length === 0) this.list.append(el('li', { class: 'empty', text: 'No mailbox yet.' }));
+    if (accounts.length === 0) this.list.append(el('li', { class: 'empty', text: t('accounts.none') }));
   }
 
   notify(message: string | undefined, tone?: 'ok'): void {
@@ -56,13 +57,13 @@ export class AccountsView {
           el('p', { class: 'account-email', text: account.email }),
           el('p', { class: 'account-server', text: `${account.imap.host}:${account.imap.port} · ${account.mailboxes.join(', ')}` })),
         el('div', { class: 'account-facts' },
-          el('span', { class: 'state', text: STATE_LABELS[account.state] ?? account.state, attrs: { 'data-state': account.state } }),
-          el('span', { class: 'unread', text: unseen === 1 ? '1 unread' : `${unseen} unread` }))),
-      account.state === 'auth_failed' && el('p', { class: 'account-error', text: 'The mail server no longer accepts the password. Enter the new one below.' }),
+          el('span', { class: 'state', text: account.state in STATE_LABELS ? t(STATE_LABELS[account.state]) : account.state, attrs: { 'data-state': account.state } }),
+          el('span', { class: 'unread', text: t('accounts.unread', { count: unseen }) }))),
+      account.state === 'auth_failed' && el('p', { class: 'account-error', text: t('accounts.passwordRejected') }),
       account.state === 'error' && account.lastError !== undefined && el('p', { class: 'account-error', text: account.lastError }),
     );
-    const fix = el('button', { class: 'secondary', text: 'Change password', attrs: { type: 'button', 'aria-expanded': 'false', 'aria-controls': `password-form-${id}` } });
-    const remove = el('button', { class: 'danger', text: 'Remove', attrs: { type: 'button', 'aria-label': `Remove ${account.email}` } });
+    const fix = el('button', { class: 'secondary', text: t('accounts.changePassword'), attrs: { type: 'button', 'aria-expanded': 'false', 'aria-controls': `password-form-${id}` } });
+    const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
     node.append(el('div', { class: 'actions' }, fix, remove));
     const form = this.passwordForm(account);
     node.append(form);
@@ -86,18 +87,18 @@ export class AccountsView {
     const input = el('input', { attrs: { id: inputId, type: 'password', autocomplete: 'current-password', required: '' } });
     const error = el('p', { class: 'error', attrs: { role: 'alert' } });
     error.hidden = true;
-    const save = el('button', { class: 'primary', text: 'Save password', attrs: { type: 'submit' } });
+    const save = el('button', { class: 'primary', text: t('accounts.savePassword'), attrs: { type: 'submit' } });
     const form = el('form', { class: 'password-form', attrs: { id: `password-form-${account.id}`, novalidate: '' } },
-      el('div', { class: 'field' }, el('label', { text: `New password for ${account.email}`, attrs: { for: inputId } }), input),
+      el('div', { class: 'field' }, el('label', { text: t('accounts.newPasswordLabel', { email: account.email }), attrs: { for: inputId } }), input),
       error,
       el('div', { class: 'actions' }, save));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      if (!input.value) return say(error, 'Enter the new password.');
+      if (!input.value) return say(error, t('accounts.needNewPassword'));
       save.disabled = true;
       this.options.api.changePassword(account.id, input.value).then((updated) => {
         this.openForms.delete(account.id);
-        this.notify(`The new password for ${updated.email} works.`, 'ok');
+        this.notify(t('accounts.passwordWorks', { email: updated.email }), 'ok');
         this.options.onChanged(updated);
       }, (failure: unknown) => {
         say(error, describeError(failure));
@@ -108,11 +109,11 @@ export class AccountsView {
   }
 
   private async remove(account: Account, button: HTMLButtonElement): Promise<void> {
-    if (!confirm(`Remove ${account.email}? Its mail will no longer be pushed to you.`)) return;
+    if (!confirm(t('accounts.confirmRemove', { email: account.email }))) return;
     button.disabled = true;
     try {
       await this.options.api.removeAccount(account.id);
-      this.notify(`${account.email} was removed.`, 'ok');
+      this.notify(t('accounts.removed', { email: account.email }), 'ok');
       this.options.onRemoved(account.id);
     } catch (error) {
       this.notify(describeError(error));

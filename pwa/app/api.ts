@@ -3,6 +3,7 @@
 import type { AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, PatchAccountRequest, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
 import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
+import { t } from './i18n.js';
 
 // The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
 export type { AccountState, ImapSecurity, PublicConfig } from '../../src/protocol/accounts.js';
@@ -22,33 +23,25 @@ export class ApiFailure extends Error {
   }
 }
 
-const MESSAGES: Partial<Record<FailureCode, string>> = {
-  imap_auth_failed: 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',
-  imap_host_not_allowed: 'This gateway is not allowed to connect to that mail server. Check the server name under “Server settings”, or ask the gateway’s operator.',
-  imap_port_not_allowed: 'This gateway does not connect to mail servers on that port. Use 993 (TLS) or 143 (STARTTLS) under “Server settings”, or ask the gateway’s operator.',
-  imap_insecure_not_allowed: 'This gateway only connects to mail servers over an encrypted connection. Choose TLS or STARTTLS under “Server settings”.',
-  imap_unreachable: 'Could not reach the mail server. Check the server name and port under “Server settings”, or try again in a moment.',
-  account_exists: 'This mailbox is already registered on this device.',
-  rate_limited: 'Too many attempts in a short time. Wait a minute, then try again.',
-  unauthorized: 'This device is no longer signed in. Add your mailbox again.',
-  not_found: 'That item no longer exists. It may have been removed on another device.',
-  push_not_configured: 'This gateway cannot send notifications (it has no push keys configured).',
-  push_endpoint_not_allowed: 'The gateway does not accept this browser’s push service.',
-  limit_reached: 'This gateway watches no more mailboxes for you. Remove one under “Accounts” to add another.',
-  push_subscription_limit: 'Too many devices receive notifications already. Turn them off on a device you no longer use.',
-  network: 'Cannot reach the gateway. Check your connection; the app keeps trying.',
-};
+/** The codes with a sentence of their own in the catalog (error.<code>). */
+const EXPLAINED = [
+  'imap_auth_failed', 'imap_host_not_allowed', 'imap_port_not_allowed', 'imap_insecure_not_allowed', 'imap_unreachable',
+  'account_exists', 'rate_limited', 'unauthorized', 'not_found', 'push_not_configured', 'push_endpoint_not_allowed',
+  'limit_reached', 'push_subscription_limit', 'network',
+] as const satisfies readonly FailureCode[];
+type ExplainedCode = (typeof EXPLAINED)[number];
+const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as readonly FailureCode[]).includes(code);
 
-/** A sentence a person can act on, for any failure. */
+/** A sentence a person can act on, in the app's language, for any failure. */
 export function describeError(error: unknown): string {
   if (error instanceof ApiFailure) {
-    const sentence = MESSAGES[error.code];
-    if (sentence) return sentence;
-    if (error.code === 'invalid_request') return `Please check the details you entered (${error.message}).`;
-    if (error.status >= 500) return 'The gateway had a problem. Try again in a moment.';
-    return error.message;
+    if (isExplained(error.code)) return t(`error.${error.code}`);
+    if (error.code === 'invalid_request') return t('error.invalid_request', { detail: error.message });
+    if (error.status >= 500) return t('error.server');
+    return t('error.unexpected', { detail: error.message });
   }
-  return error instanceof Error ? error.message : String(error);
+  // The app's own errors (notifications.ts) are already sentences from the catalog.
+  return error instanceof Error ? error.message : t('error.unexpected', { detail: String(error) });
 }
 
 export class Api {

@@ -1,11 +1,12 @@
 // What this device remembers: the access token, the feed with the id of the last event it holds,
 // and the notification settings. localStorage for the page; the service worker cannot read
 // localStorage, so what it needs (token, preview, subscription id) is mirrored into Cache Storage,
-// which both can reach. The feed and its last id are written together, so a reload resumes from
+// which both can reach (the language too: the worker renders notifications in it). The feed and its last id are written together, so a reload resumes from
 // exactly the events that are on screen: nothing missed, nothing twice.
 
 import type { Preview } from './api.js';
 import type { FeedState } from './feed.js';
+import type { Locale } from './i18n.js';
 
 const KEYS = {
   token: 'mailpush.token',
@@ -67,6 +68,13 @@ export const deviceStore = {
     void mirrorForWorker();
   },
 
+  /** The page's language, for the worker's notifications (the choice itself is kept by i18n.ts). */
+  setLocale(locale: Locale): void {
+    if (workerLocale === locale) return;
+    workerLocale = locale;
+    void mirrorForWorker();
+  },
+
   /**
    * The service worker renews a push subscription on its own (`pushsubscriptionchange`, maybe with
    * no page open) and records the new id in the mirrored settings: adopt it, or sign-out and
@@ -86,7 +94,14 @@ export const deviceStore = {
   },
 };
 
-/** What sw.ts needs to renew a push subscription on its own (`pushsubscriptionchange`). */
+let workerLocale: Locale | undefined;
+
+/**
+ * What sw.ts needs to renew a push subscription on its own (`pushsubscriptionchange`), and the
+ * language to show notifications in. Cache Storage rather than a message to the worker: the worker
+ * is stopped between pushes and has no storage of its own that survives, and it reads this file
+ * already; a push can come with no page open, long after the language was chosen.
+ */
 async function mirrorForWorker(): Promise<void> {
   if (!('caches' in self)) return;
   const token = deviceStore.token();
@@ -95,6 +110,6 @@ async function mirrorForWorker(): Promise<void> {
     await cache.delete(DEVICE_SETTINGS_URL);
     return;
   }
-  const settings = { token, preview: deviceStore.preview(), subscriptionId: deviceStore.subscriptionId() ?? null };
+  const settings = { token, preview: deviceStore.preview(), subscriptionId: deviceStore.subscriptionId() ?? null, ...(workerLocale ? { locale: workerLocale } : {}) };
   await cache.put(DEVICE_SETTINGS_URL, new Response(JSON.stringify(settings), { headers: { 'content-type': 'application/json' } }));
 }

@@ -28,13 +28,3 @@ export function say(node: HTMLElement, message: string | undefined, tone?: 'ok')
   node.hidden = message === undefined;
   node.classList.toggle('ok', tone === 'ok');
 }
-
-const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const dayAndTime = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-
-/** "14:05" today, "3 Mar, 14:05" before. */
-export function shortTime(iso: string): string {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return '';
-  return date.toDateString() === new Date().toDateString() ? timeOfDay.format(date) : dayAndTime.format(date);
-}

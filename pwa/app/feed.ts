@@ -88,9 +88,10 @@ export class Feed {
         const from: Partial<Record<'name' | 'address', unknown>> = data.from ?? {};
         this.add({
           key, eventId: event.id, accountId: event.accountId, mailbox: event.mailbox, kind: 'mail',
-          from: text(from.name) ?? text(from.address) ?? 'Unknown sender',
+          // No sender or subject stays absent: the view says so in the language of the moment.
+          ...(text(from.name) ?? text(from.address) ? { from: (text(from.name) ?? text(from.address))! } : {}),
           ...(text(from.address) ? { fromAddress: text(from.address)! } : {}),
-          subject: text(data.subject) ?? '(no subject)',
+          ...(text(data.subject) ? { subject: text(data.subject)! } : {}),
           ...(text(data.snippet) ? { snippet: text(data.snippet)! } : {}),
           time: event.time, read: false,
         });

@@ -11,15 +11,16 @@ import { Feed } from './feed.js';
 import { FeedView } from './feed-view.js';
 import { Notifications } from './notifications.js';
 import { RegisterView } from './register-view.js';
+import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
 
 type ViewName = 'register' | 'mail' | 'accounts' | 'settings';
 const VIEWS: readonly ViewName[] = ['register', 'mail', 'accounts', 'settings'];
 
-const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  connecting: 'Connecting…',
-  live: 'Live',
-  reconnecting: 'Reconnecting…',
-  offline: 'Offline',
+const CONNECTION_LABELS: Record<ConnectionState, PlainKey> = {
+  connecting: 'connection.connecting',
+  live: 'connection.live',
+  reconnecting: 'connection.reconnecting',
+  offline: 'connection.offline',
 };
 
 const api = new Api(() => deviceStore.token());
@@ -27,6 +28,9 @@ let feed = new Feed(deviceStore.loadFeed());
 const accounts = new Map<string, Account>();
 let config: PublicConfig | undefined;
 let currentView: ViewName | undefined;
+let connectionState: ConnectionState | undefined;
+/** Set when the feed lost events while away; shown until the next start. */
+let resyncNoticeShown = false;
 
 const feedView = new FeedView();
 const notifications = new Notifications(api);
@@ -81,15 +85,15 @@ const stream = new EventStream({
     refresh();
   },
   onResyncRequired() {
-    const notice = byId('feed-notice');
-    notice.textContent = 'You were away for a long time: some older notifications are no longer available.';
-    notice.hidden = false;
+    resyncNoticeShown = true;
+    showTransientText();
   },
   onState(state) {
+    connectionState = state;
     const pill = byId('connection');
-    pill.textContent = CONNECTION_LABELS[state];
     pill.dataset.state = state;
     pill.hidden = !deviceStore.token();
+    showTransientText();
   },
   onUnauthorized() {
     void signOut();
@@ -105,15 +109,24 @@ function refresh(): void {
   feedView.render(feed, accounts);
   accountsView.render([...accounts.values()]);
   const unread = feed.totalUnseen();
-  document.title = unread > 0 ? `(${unread}) mailpush` : 'mailpush';
+  document.title = unread > 0 ? t('app.titleWithUnread', { count: unread }) : 'mailpush';
   const count = byId('unread-count');
-  count.textContent = String(unread);
+  count.textContent = formatCount(unread);
   count.hidden = unread === 0;
-  count.setAttribute('aria-label', `${unread} unread`);
+  count.setAttribute('aria-label', t('nav.unreadCount', { count: unread }));
   // The Badging API exists in installed Chromium apps (and Safari); elsewhere the title does it.
   if ('setAppBadge' in navigator) {
     void (unread > 0 ? navigator.setAppBadge(unread) : navigator.clearAppBadge()).catch(() => undefined);
   }
+}
+
+/** Text drawn from state outside the views: the connection pill and the feed's notice. */
+function showTransientText(): void {
+  const pill = byId('connection');
+  pill.textContent = connectionState ? t(CONNECTION_LABELS[connectionState]) : '';
+  const notice = byId('feed-notice');
+  notice.textContent = resyncNoticeShown ? t('feed.resyncNotice') : '';
+  notice.hidden = !resyncNoticeShown;
 }
 
 function viewFromHash(): ViewName {
@@ -182,6 +195,21 @@ async function signOut(): Promise<void> {
 }
 
 byId('sign-out').addEventListener('click', () => void signOut());
+
+const languageSelect = byId<HTMLSelectElement>('language');
+languageSelect.value = languageChoice();
+languageSelect.addEventListener('change', () => setLanguageChoice(languageSelect.value as LanguageChoice));
+onLanguageChange(() => {
+  // The service worker renders notifications in the same language: it reads it from the mirror.
+  deviceStore.setLocale(locale());
+  showTransientText();
+  accountsView.notify(undefined); // a notice from before the switch would stay in the old language
+  refresh();
+  if (currentView === 'register') registerView.show(Boolean(deviceStore.token()));
+  if (currentView === 'settings') void notifications.refresh(config?.push.enabled ?? true);
+});
+// "5 minutes ago" in the feed moves on by itself.
+setInterval(() => feedView.render(feed, accounts), 60_000);
 addEventListener('hashchange', route);
 
 if ('serviceWorker' in navigator) {
@@ -194,6 +222,8 @@ if ('serviceWorker' in navigator) {
   void deviceStore.adoptWorkerSubscriptionId();
 }
 
+applyStaticText();
+deviceStore.setLocale(locale());
 void loadConfig();
 refresh();
 route();

@@ -5,6 +5,7 @@
 import { Api, describeError, type Preview } from './api.js';
 import { deviceStore } from './device-store.js';
 import { byId, say } from './dom.js';
+import { t } from './i18n.js';
 
 /** The VAPID key arrives base64url; PushManager wants the raw bytes. */
 function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
@@ -39,12 +40,12 @@ export class Notifications {
 
   /** Reflects the device's current permission and subscription. */
   async refresh(pushEnabledOnGateway: boolean): Promise<void> {
-    if (!pushEnabledOnGateway) return this.show('This gateway does not send notifications.', false);
-    if (!Notifications.supported()) return this.show('This browser cannot receive push notifications. Installing the app may help.', false);
-    if (Notification.permission === 'denied') return this.show('Notifications are blocked for this site. Allow them in the browser’s site settings.', false);
+    if (!pushEnabledOnGateway) return this.show(t('settings.pushNotOnGateway'), false);
+    if (!Notifications.supported()) return this.show(t('settings.pushUnsupported'), false);
+    if (Notification.permission === 'denied') return this.show(t('settings.pushBlocked'), false);
     const registration = await navigator.serviceWorker.getRegistration();
     const subscribed = Boolean(deviceStore.subscriptionId() && (await registration?.pushManager.getSubscription()));
-    this.show(subscribed ? 'Notifications are on for this device.' : 'Notifications are off on this device.', !subscribed);
+    this.show(t(subscribed ? 'settings.pushOn' : 'settings.pushOff'), !subscribed);
   }
 
   private show(text: string, offerButton: boolean): void {
@@ -56,11 +57,11 @@ export class Notifications {
     say(this.error, undefined);
     this.enable.disabled = true;
     try {
-      if (!Notifications.supported()) throw new Error('This browser cannot receive push notifications.');
+      if (!Notifications.supported()) throw new Error(t('settings.pushUnsupportedShort'));
       const permission = await Notification.requestPermission();
-      if (permission !== 'granted') throw new Error('Notifications were not allowed. You can allow them in the browser’s site settings.');
+      if (permission !== 'granted') throw new Error(t('settings.pushNotAllowed'));
       await this.subscribe(this.preview.value as Preview);
-      this.show('Notifications are on for this device.', false);
+      this.show(t('settings.pushOn'), false);
     } catch (error) {
       say(this.error, describeError(error));
     } finally {
@@ -80,7 +81,7 @@ export class Notifications {
     }
     subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
     const json = subscription.toJSON();
-    if (!json.endpoint || !json.keys?.p256dh || !json.keys.auth) throw new Error('The browser returned an incomplete push subscription.');
+    if (!json.endpoint || !json.keys?.p256dh || !json.keys.auth) throw new Error(t('settings.pushIncomplete'));
     const saved = await this.api.subscribe({ endpoint: json.endpoint, expirationTime: json.expirationTime ?? null, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } }, preview);
     deviceStore.setSubscriptionId(saved.id);
     deviceStore.setPreview(saved.preview);
@@ -92,7 +93,7 @@ export class Notifications {
     if (!deviceStore.subscriptionId()) return;
     try {
       await this.subscribe(preview);
-      this.state.textContent = 'Notifications are on for this device. Preview updated.';
+      this.state.textContent = t('settings.pushOnPreviewUpdated');
     } catch (error) {
       say(this.error, describeError(error));
     }

@@ -4,6 +4,7 @@
 
 import { Api, describeError, type Account, type ImapSecurity, type PublicConfig } from './api.js';
 import { byId, say } from './dom.js';
+import { t } from './i18n.js';
 
 export interface RegisterViewOptions {
   api: Api;
@@ -46,7 +47,7 @@ export class RegisterView {
 
   /** Shown as "add another mailbox" once signed in. */
   show(signedIn: boolean): void {
-    byId('register-title').textContent = signedIn ? 'Add another mailbox' : 'Add your mailbox';
+    byId('register-title').textContent = t(signedIn ? 'register.titleAnother' : 'register.titleFirst');
     byId('register-cancel').hidden = !signedIn;
     say(this.error, undefined);
   }
@@ -56,11 +57,11 @@ export class RegisterView {
   }
 
   private problem(): { message: string; field: HTMLElement } | undefined {
-    if (!this.email.value.trim()) return { message: 'Enter your email address.', field: this.email };
-    if (!this.password.value) return { message: 'Enter your password.', field: this.password };
-    if (!this.host.value.trim()) return { message: 'Enter your IMAP server under “Server settings”.', field: this.host };
+    if (!this.email.value.trim()) return { message: t('register.needEmail'), field: this.email };
+    if (!this.password.value) return { message: t('register.needPassword'), field: this.password };
+    if (!this.host.value.trim()) return { message: t('register.needHost'), field: this.host };
     const port = Number(this.port.value);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return { message: 'The port is a number from 1 to 65535.', field: this.port };
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return { message: t('register.badPort'), field: this.port };
     return undefined;
   }
 
@@ -74,7 +75,7 @@ export class RegisterView {
     }
     say(this.error, undefined);
     this.submit.disabled = true;
-    this.submit.textContent = 'Checking your mailbox…';
+    this.submit.textContent = t('register.checking');
     try {
       const { account, token } = await this.options.api.register({
         email: this.email.value.trim(),
@@ -91,7 +92,7 @@ export class RegisterView {
       this.password.focus();
     } finally {
       this.submit.disabled = false;
-      this.submit.textContent = 'Add mailbox';
+      this.submit.textContent = t('register.submit');
     }
   }
 }

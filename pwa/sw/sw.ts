@@ -1,5 +1,7 @@
 // The service worker: the app shell for offline starts, push notifications, and their clicks.
 // A classic script (no imports), because module service workers are not supported everywhere.
+// Notification text comes from the app's one catalog (src/protocol/i18n), whose compiled code
+// pwa/tools/build.mjs puts in front of this file as MAILPUSH_I18N.
 //
 // The shell list and its version are written in by pwa/tools/build.mjs, so any change to the app
 // changes this file's bytes, which is what makes a browser install the new version.
@@ -17,11 +19,16 @@ const UNSEEN_URL = '/__device/unseen.json';
 // import statement would make this file a module; they are erased, so nothing is loaded at run time.
 type PushPayload = import('../../src/protocol/push.js').PushPayload;
 type PreviewLevel = import('../../src/protocol/accounts.js').PreviewLevel;
+type Locale = import('../../src/protocol/i18n/translate.js').Locale;
+/** The shared catalog's module, inlined by build.mjs (declared here, defined there). */
+declare const MAILPUSH_I18N: typeof import('../../src/protocol/i18n/translate.js');
 
 interface DeviceSettings {
   token: string;
   preview: PreviewLevel;
   subscriptionId: string | null;
+  /** The page's language (device-store.ts); absent from settings an older page wrote. */
+  locale?: string;
 }
 
 // ---- App shell ------------------------------------------------------------------------------
@@ -70,8 +77,9 @@ sw.addEventListener('push', (event) => {
 });
 
 async function handlePush(payload: PushPayload | undefined): Promise<void> {
+  const locale = await deviceLocale();
   if (!payload || payload.v !== 1) {
-    await sw.registration.showNotification('New mail', { tag: 'mailpush', icon: '/icons/icon-192.png', badge: '/icons/badge-96.png' });
+    await sw.registration.showNotification(MAILPUSH_I18N.translate(locale, 'push.newMail'), { tag: 'mailpush', icon: '/icons/icon-192.png', badge: '/icons/badge-96.png' });
     return;
   }
   // The badge is a nicety: a failure there must never cost the notification (and a push that shows
@@ -80,13 +88,13 @@ async function handlePush(payload: PushPayload | undefined): Promise<void> {
     ? updateBadge(payload.accountId, payload.unseen).catch((error: unknown) => console.warn('badge update failed', error))
     : undefined;
   try {
-    await showOrDismiss(payload);
+    await showOrDismiss(payload, locale);
   } finally {
     await badge;
   }
 }
 
-async function showOrDismiss(payload: PushPayload): Promise<void> {
+async function showOrDismiss(payload: PushPayload, locale: Locale): Promise<void> {
   if (payload.type === 'dismiss') {
     // Read or deleted elsewhere: close the notification of that message, if it is still shown.
     // Nothing new is shown: Chromium allows a few such pushes before it shows a generic notice
@@ -97,16 +105,51 @@ async function showOrDismiss(payload: PushPayload): Promise<void> {
     shown.filter((notification) => tags.has(notification.tag)).forEach((notification) => notification.close());
     return;
   }
-  // Title and body were chosen by the gateway for the subscription's preview level (sender as
-  // title, subject as body, or less). The tag makes a repeat replace, not pile up.
-  await sw.registration.showNotification(payload.title ?? 'New mail', {
-    body: payload.body ?? '',
+  // The tag makes a repeat replace, not pile up.
+  const { title, body } = notificationText(payload, locale);
+  await sw.registration.showNotification(title, {
+    body,
     tag: payload.tag ?? `mailpush-${payload.type}`,
     icon: '/icons/icon-192.png',
     badge: '/icons/badge-96.png',
     data: { url: '/#/mail', accountId: payload.accountId, eventId: payload.eventId },
     ...(payload.time ? { timestamp: Date.parse(payload.time) } : {}),
   } as NotificationOptions);
+}
+
+/** The language the page chose (mirrored into Cache Storage), else the browser's own. */
+async function deviceLocale(): Promise<Locale> {
+  const settings = await readDeviceSettings().catch(() => undefined);
+  if (MAILPUSH_I18N.isLocale(settings?.locale)) return settings.locale;
+  return MAILPUSH_I18N.negotiateLocale(navigator.languages ?? []);
+}
+
+/**
+ * What a notification says. The gateway sends data (the preview level its text was chosen for,
+ * counts) besides English text: what the gateway wrote itself is rendered here from the catalog in
+ * the device's language; what the mail said (sender, subject) is shown as it came. A payload
+ * without `preview` (an older gateway) is shown as sent.
+ */
+function notificationText(payload: PushPayload, locale: Locale): { title: string; body: string } {
+  const t = MAILPUSH_I18N.translate;
+  const unread = typeof payload.unseen === 'number' ? t(locale, 'push.unread', { count: payload.unseen }) : '';
+  switch (payload.type) {
+    case 'mail.batch':
+      return typeof payload.count === 'number'
+        ? { title: t(locale, 'push.newMessages', { count: payload.count }), body: unread }
+        : { title: payload.title ?? t(locale, 'push.newMail'), body: payload.body ?? '' };
+    case 'test':
+      return { title: t(locale, 'push.testTitle'), body: t(locale, 'push.testBody') };
+    default:
+      if (payload.preview === 'none') return { title: t(locale, 'push.newMail'), body: unread };
+      if (payload.preview === 'sender') return { title: payload.title ?? t(locale, 'push.newMail'), body: t(locale, 'push.newMessage') };
+      return { title: payload.title ?? t(locale, 'push.newMail'), body: payload.body ?? '' };
+  }
+}
+
+async function readDeviceSettings(): Promise<DeviceSettings | undefined> {
+  const cache = await caches.open(DEVICE_CACHE);
+  return (await (await cache.match(DEVICE_SETTINGS_URL))?.json().catch(() => undefined)) as DeviceSettings | undefined;
 }
 
 /** The icon badge counts unread mail of every account; a push only knows its own account's. */
@@ -154,7 +197,7 @@ sw.addEventListener('pushsubscriptionchange', (event) => {
 
 async function renewSubscription(old: PushSubscription | null, renewed: PushSubscription | null): Promise<void> {
   const cache = await caches.open(DEVICE_CACHE);
-  const settings = (await (await cache.match(DEVICE_SETTINGS_URL))?.json().catch(() => undefined)) as DeviceSettings | undefined;
+  const settings = await readDeviceSettings();
   if (!settings?.token) return; // signed out: nothing to renew
   const auth = { authorization: `Bearer ${settings.token}` };
   let subscription = renewed;

@@ -7,6 +7,9 @@
 // js/pwa/app/*.js and the protocol they share with the gateway, js/src/protocol/*.js. The service
 // worker (pwa/sw/tsconfig.json) uses the protocol's types only, but they still put src/protocol in
 // its program, so it compiles into dist/pwa-sw/ (the same layout) and only its sw.js is taken.
+// The one runtime code it shares with the page, the catalog (src/protocol/i18n), is put in front
+// of sw.js as MAILPUSH_I18N: a classic worker cannot import modules, and the page must not get a
+// second copy of the text to drift apart (see inlineModules below).
 // Plain node, no dependencies: it also runs in the Docker build stage.
 
 import { createHash } from 'node:crypto';
@@ -43,8 +46,38 @@ const hash = createHash('sha256');
 for (const file of files) hash.update(file).update('\0').update(readFileSync(path.join(out, file))).update('\0');
 const version = hash.digest('hex').slice(0, 16);
 
+/**
+ * Joins compiled ES modules (dependencies first) into one classic-script expression whose value is
+ * the last module's exports. Each module keeps its own scope; an `import { a, b } from './x.js'` of
+ * an earlier one becomes a binding to its exports. Anything else (imports from elsewhere, default
+ * or re-exports) is refused, so the shared code stays the plain, self-contained kind this handles.
+ */
+function inlineModules(dir, names) {
+  const chunks = [];
+  for (const name of names) {
+    let code = readFileSync(path.join(dir, name), 'utf8');
+    code = code.replace(/^import \{([^}]*)\} from '\.\/([\w.-]+)';$/gm, (line, bindings, from) => {
+      if (!names.slice(0, names.indexOf(name)).includes(from)) throw new Error(`${name}: ${line} is not one of the inlined modules before it`);
+      return `const {${bindings}} = __modules[${JSON.stringify(from)}];`;
+    });
+    const exported = [];
+    code = code.replace(/^export (const|let|function|class) (\w+)/gm, (_, kind, id) => {
+      exported.push(id);
+      return `${kind} ${id}`;
+    });
+    if (/^\s*(import|export)\b/m.test(code)) throw new Error(`${name}: only named imports of the inlined modules and exported declarations can be inlined`);
+    chunks.push(`__modules[${JSON.stringify(name)}] = (() => {\n${code}\nreturn { ${exported.join(', ')} };\n})();`);
+  }
+  return `(() => {\nconst __modules = {};\n${chunks.join('\n')}\nreturn __modules[${JSON.stringify(names.at(-1))}];\n})()`;
+}
+
+const i18n = inlineModules(path.join(swBuild, 'src', 'protocol', 'i18n'), ['messages-en.js', 'messages-ja.js', 'translate.js']);
+
 const placeholder = "{ version: 'SHELL_VERSION', files: ['SHELL_FILES'] }";
 const source = readFileSync(path.join(swBuild, 'pwa', 'sw', 'sw.js'), 'utf8');
 if (!source.includes(placeholder)) throw new Error('dist/pwa-sw/pwa/sw/sw.js has no shell placeholder: was pwa/sw/sw.ts changed?');
-writeFileSync(swFile, source.replace(placeholder, JSON.stringify({ version, files })));
+if (!source.includes('MAILPUSH_I18N')) throw new Error('dist/pwa-sw/pwa/sw/sw.js does not use MAILPUSH_I18N: drop the inlined catalog from build.mjs too');
+const withShell = source.replace(placeholder, JSON.stringify({ version, files }));
+// After the file's opening comment, before its code: the worker's first statement may use it.
+writeFileSync(swFile, `// The app's catalog and formatter (src/protocol/i18n), inlined by pwa/tools/build.mjs.\nconst MAILPUSH_I18N = ${i18n};\n// End of the inlined catalog.\n\n${withShell}`);
 console.log(`pwa: ${files.length} shell files, version ${version}`);

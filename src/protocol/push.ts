@@ -14,9 +14,17 @@ export interface PushPayload {
   tag?: string;
   /** Tags of notifications to close (dismiss). */
   tags?: string[];
-  /** Chosen by the gateway for the subscription's preview level. */
+  /**
+   * Chosen by the gateway for the subscription's preview level, in English. The service worker
+   * renders the gateway's own words (not the sender or subject) from the app's catalog in the
+   * device's language, using `preview`, `count` and `unseen`; title and body are the fallback.
+   */
   title?: string;
   body?: string;
+  /** mail.new: the preview level title and body were chosen for. */
+  preview?: PreviewLevel;
+  /** mail.batch: how many new messages. */
+  count?: number;
   /** The account's unread count, for the icon badge. */
   unseen?: number;
   eventId?: string;

@@ -94,7 +94,7 @@ export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | 
       const full = [data.subject || '(no subject)', data.snippet].filter(Boolean).join('\n');
       const body = preview === 'full' ? full : preview === 'sender' ? 'New message' : `${data.unseen} unread`;
       return {
-        payload: fitPayload({ ...base, type: 'mail.new', tag: notificationTag(event.accountId, event.mailbox, data.uid), title, body, unseen: data.unseen }),
+        payload: fitPayload({ ...base, type: 'mail.new', tag: notificationTag(event.accountId, event.mailbox, data.uid), title, body, preview, unseen: data.unseen }),
         urgency: 'high',
         topicKey: event.accountId,
       };
@@ -102,7 +102,7 @@ export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | 
     case 'mail.batch': {
       const data = (event as MailEvent<'mail.batch'>).data;
       return {
-        payload: fitPayload({ ...base, type: 'mail.batch', tag: batchNotificationTag(event.accountId, event.mailbox), title: `${data.count} new messages`, body: `${data.unseen} unread`, unseen: data.unseen }),
+        payload: fitPayload({ ...base, type: 'mail.batch', tag: batchNotificationTag(event.accountId, event.mailbox), title: `${data.count} new messages`, body: `${data.unseen} unread`, count: data.count, unseen: data.unseen }),
         urgency: 'high',
         topicKey: event.accountId,
       };

@@ -1,0 +1,133 @@
+// The English catalog: every sentence the web app and its service worker show. It is the reference
+// the other catalogs are checked against (same keys, same {placeholders}; test/unit/i18n.test.ts),
+// and the source of the message types, so a view cannot ask for a key or a parameter that is not here.
+//
+// A message is a string with {name} placeholders, or plural forms chosen by Intl.PluralRules for
+// the `count` parameter (CLDR categories; `other` is required). Numbers are formatted for the
+// locale; everything else is inserted as given. No markup: views put text in with textContent.
+
+export const en = {
+  // The page's frame
+  'app.description': 'New mail from your IMAP mailboxes, pushed the moment it arrives.',
+  'app.titleWithUnread': '({count}) mailpush',
+  'app.skipLink': 'Skip to content',
+  'app.sections': 'Sections',
+  'nav.mail': 'Mail',
+  'nav.accounts': 'Accounts',
+  'nav.settings': 'Settings',
+  'nav.unreadCount': { one: '{count} unread', other: '{count} unread' },
+  'connection.connecting': 'Connecting…',
+  'connection.live': 'Live',
+  'connection.reconnecting': 'Reconnecting…',
+  'connection.offline': 'Offline',
+
+  // Adding a mailbox
+  'register.titleFirst': 'Add your mailbox',
+  'register.titleAnother': 'Add another mailbox',
+  'register.lead': 'New mail is pushed to this device the moment it arrives. Your password is checked with your mail server and stored encrypted.',
+  'register.email': 'Email address',
+  'register.password': 'Password',
+  'register.passwordHint': 'Your mail password, or an app password if your provider uses them.',
+  'register.serverSettings': 'Server settings',
+  'register.host': 'IMAP server',
+  'register.port': 'Port',
+  'register.security': 'Security',
+  'register.securityTls': 'TLS',
+  'register.securityStarttls': 'STARTTLS',
+  'register.securityNone': 'None (unencrypted)',
+  'register.submit': 'Add mailbox',
+  'register.checking': 'Checking your mailbox…',
+  'register.cancel': 'Cancel',
+  'register.needEmail': 'Enter your email address.',
+  'register.needPassword': 'Enter your password.',
+  'register.needHost': 'Enter your IMAP server under “Server settings”.',
+  'register.badPort': 'The port is a number from 1 to 65535.',
+
+  // The mail feed
+  'feed.title': 'New mail',
+  'feed.empty': 'No new mail yet. It shows up here the moment it arrives.',
+  'feed.resyncNotice': 'You were away for a long time: some older notifications are no longer available.',
+  'feed.newMessages': { one: '{count} new message', other: '{count} new messages' },
+  'feed.unreadMarker': 'Unread:',
+  'feed.unknownSender': 'Unknown sender',
+  'feed.noSubject': '(no subject)',
+
+  // Accounts
+  'accounts.title': 'Accounts',
+  'accounts.addAnother': 'Add another mailbox',
+  'accounts.none': 'No mailbox yet.',
+  'accounts.unread': { one: '{count} unread', other: '{count} unread' },
+  'accounts.state.connecting': 'Connecting…',
+  'accounts.state.idle': 'Connected',
+  'accounts.state.polling': 'Connected (checking periodically)',
+  'accounts.state.reconnecting': 'Reconnecting…',
+  'accounts.state.authFailed': 'Password rejected',
+  'accounts.state.error': 'Error',
+  'accounts.state.disabled': 'Paused',
+  'accounts.passwordRejected': 'The mail server no longer accepts the password. Enter the new one below.',
+  'accounts.changePassword': 'Change password',
+  'accounts.remove': 'Remove',
+  'accounts.removeLabel': 'Remove {email}',
+  'accounts.newPasswordLabel': 'New password for {email}',
+  'accounts.savePassword': 'Save password',
+  'accounts.needNewPassword': 'Enter the new password.',
+  'accounts.passwordWorks': 'The new password for {email} works.',
+  'accounts.confirmRemove': 'Remove {email}? Its mail will no longer be pushed to you.',
+  'accounts.removed': '{email} was removed.',
+
+  // Settings
+  'settings.notificationsTitle': 'Notifications',
+  'settings.previewLabel': 'Notifications show',
+  'settings.previewNone': 'Only that new mail arrived',
+  'settings.previewSender': 'The sender',
+  'settings.previewFull': 'The sender and the subject',
+  'settings.turnOn': 'Turn on notifications',
+  'settings.pushOn': 'Notifications are on for this device.',
+  'settings.pushOff': 'Notifications are off on this device.',
+  'settings.pushOnPreviewUpdated': 'Notifications are on for this device. Preview updated.',
+  'settings.pushNotOnGateway': 'This gateway does not send notifications.',
+  'settings.pushUnsupported': 'This browser cannot receive push notifications. Installing the app may help.',
+  'settings.pushUnsupportedShort': 'This browser cannot receive push notifications.',
+  'settings.pushBlocked': 'Notifications are blocked for this site. Allow them in the browser’s site settings.',
+  'settings.pushNotAllowed': 'Notifications were not allowed. You can allow them in the browser’s site settings.',
+  'settings.pushIncomplete': 'The browser returned an incomplete push subscription.',
+  'settings.languageTitle': 'Language',
+  'settings.languageLabel': 'Language of the app and its notifications',
+  'settings.languageAuto': 'Same as the browser',
+  // Each language is offered in its own name, in every catalog
+  'language.en': 'English',
+  'language.ja': '日本語',
+  'settings.deviceTitle': 'This device',
+  'settings.signOutExplained': 'Signing out forgets this device’s access key. Your accounts stay registered on the gateway; remove them under Accounts first if they should no longer be watched.',
+  'settings.signOut': 'Sign out',
+
+  // Times (the feed): relative for the last hour, then the time of day, then day and time
+  'time.justNow': 'just now',
+
+  // Notifications the service worker shows, rendered from the push payload's data
+  'push.newMail': 'New mail',
+  'push.newMessage': 'New message',
+  'push.unread': { one: '{count} unread', other: '{count} unread' },
+  'push.newMessages': { one: '{count} new message', other: '{count} new messages' },
+  'push.testTitle': 'mailpush',
+  'push.testBody': 'Notifications work on this device.',
+
+  // Errors, by the gateway's error code or the app's own
+  'error.imap_auth_failed': 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',
+  'error.imap_host_not_allowed': 'This gateway is not allowed to connect to that mail server. Check the server name under “Server settings”, or ask the gateway’s operator.',
+  'error.imap_port_not_allowed': 'This gateway does not connect to mail servers on that port. Use 993 (TLS) or 143 (STARTTLS) under “Server settings”, or ask the gateway’s operator.',
+  'error.imap_insecure_not_allowed': 'This gateway only connects to mail servers over an encrypted connection. Choose TLS or STARTTLS under “Server settings”.',
+  'error.imap_unreachable': 'Could not reach the mail server. Check the server name and port under “Server settings”, or try again in a moment.',
+  'error.account_exists': 'This mailbox is already registered on this device.',
+  'error.rate_limited': 'Too many attempts in a short time. Wait a minute, then try again.',
+  'error.unauthorized': 'This device is no longer signed in. Add your mailbox again.',
+  'error.not_found': 'That item no longer exists. It may have been removed on another device.',
+  'error.push_not_configured': 'This gateway cannot send notifications (it has no push keys configured).',
+  'error.push_endpoint_not_allowed': 'The gateway does not accept this browser’s push service.',
+  'error.limit_reached': 'This gateway watches no more mailboxes for you. Remove one under “Accounts” to add another.',
+  'error.push_subscription_limit': 'Too many devices receive notifications already. Turn them off on a device you no longer use.',
+  'error.network': 'Cannot reach the gateway. Check your connection; the app keeps trying.',
+  'error.invalid_request': 'Please check the details you entered ({detail}).',
+  'error.server': 'The gateway had a problem. Try again in a moment.',
+  'error.unexpected': 'Something went wrong ({detail}).',
+} as const;
