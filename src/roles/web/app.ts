@@ -19,7 +19,8 @@ import { pushRoutes } from './routes/push.js';
 import type { PushQueue } from '../../push/delivery.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
-import { StreamAdmission } from './stream-admission.js';
+import { StreamAdmission, clientAddressKey } from './stream-admission.js';
+import { MailboxLoginBudget } from './mailbox-login-budget.js';
 import { configRoutes } from './routes/config.js';
 import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from './web-client.js';
 import { CloseCode } from '../../protocol/stream.js';
@@ -69,7 +70,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
     global: false,
     // An IPv6 client is counted per /64 (one host usually has a whole /64 to pick addresses from),
     // an IPv4-mapped IPv6 address as its IPv4 address.
-    ipv6Subnet: 64,
+    keyGenerator: (request) => clientAddressKey(request.ip),
     ...adapters.rateLimitStore,
   });
   await app.register(websocket, {
@@ -106,7 +107,8 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
 
   const auth = new Authenticator(adapters.users, config.adminToken);
   const imap = { config, limiter: limiter ?? new HostLimiter(config.imap.connectConcurrency) };
-  await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
+  const loginBudget = new MailboxLoginBudget(app, { max: config.web.mailboxLoginLimit, windowMs: config.web.mailboxLoginWindowMs });
+  await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap, loginBudget }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));

@@ -14,9 +14,12 @@ export interface StreamLimits {
   maxUnauthenticatedPerAddress: number;
 }
 
-/** The address a client is limited by: IPv4-mapped IPv6 as IPv4, other IPv6 as its /64. */
-export function clientAddressKey(ip: string): string {
-  return normalizeIP(ip, 64);
+/**
+ * The address a client is limited by: IPv4-mapped IPv6 as IPv4, other IPv6 as its /64. A request
+ * whose connection was reset before it was read has no address any more; those share one key.
+ */
+export function clientAddressKey(ip: string | undefined): string {
+  return ip ? normalizeIP(ip, 64) : 'gone';
 }
 
 export class StreamAdmission {
@@ -28,7 +31,7 @@ export class StreamAdmission {
   constructor(private readonly limits: StreamLimits) {}
 
   /** A place for a socket that has not authenticated yet; undefined when its address has none left. */
-  admitUnauthenticated(ip: string): Release | undefined {
+  admitUnauthenticated(ip: string | undefined): Release | undefined {
     return take(this.unauthenticated, clientAddressKey(ip), this.limits.maxUnauthenticatedPerAddress);
   }
 
