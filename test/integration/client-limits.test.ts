@@ -333,11 +333,17 @@ describe('sockets that close while their stream is being set up', () => {
     assert.ok(afterwards.descriptors <= before.descriptors + 2, `descriptors ${before.descriptors} → ${afterwards.descriptors}`);
     assert.ok(afterwards.timers <= before.timers + 2, `timers ${before.timers} → ${afterwards.timers}`);
 
-    // The address and the user still have all their places: a real client gets its stream.
-    const stream = StreamRecorder.open(web.url!, { token });
-    await stream.waitFor((m) => m.type === 'ready', 5000, 'ready');
+    // The address still has all its places for sockets that authenticate (WS_MAX_UNAUTHENTICATED_PER_ADDRESS, 10)...
+    const waiting = Array.from({ length: 10 }, () => StreamRecorder.open(web.url!));
+    await Promise.all(waiting.map((s) => new Promise<void>((resolve, reject) => {
+      s.socket.once('open', () => resolve());
+      s.socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused with ${response.statusCode}: a place was never given back`)));
+    })));
+    // ...and the user its places for streams: a real client gets its stream.
+    waiting[0]!.socket.send(JSON.stringify({ type: 'auth', token }));
+    await waiting[0]!.waitFor((m) => m.type === 'ready', 5000, 'ready');
     await waitFor(async () => (await subscribers()) === 1, { what: 'one subscription for the new stream' });
-    stream.close();
+    waiting.forEach((s) => s.socket.terminate());
   });
 });
 

@@ -133,7 +133,10 @@ export function streamRoutes(deps: StreamDeps) {
         return reply.code(429).header('retry-after', retryAfter)
           .send(errorBody('rate_limited', 'too many sockets from this address are still authenticating; try again later'));
       }
-      request.raw.socket.once('close', release);
+      // A connection reset before this hook ran has closed already: no 'close' is coming for it.
+      const connection = request.raw.socket;
+      if (connection.destroyed) return release();
+      connection.once('close', release);
       unauthenticatedPlaces.set(request.raw, release);
     };
     app.get('/v1/stream', { websocket: true, schema, attachValidation: true, onRequest }, (socket, request) => {
