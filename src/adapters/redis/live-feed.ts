@@ -63,11 +63,6 @@ export class RedisLiveFeed implements LiveFeed {
     return unsubscribe;
   }
 
-  /** Channels with listeners in this process (each is one SUBSCRIBE). */
-  subscribedChannels(): number {
-    return this.listeners.size;
-  }
-
   onReconnect(listener: () => void): void {
     this.reconnectListeners.push(listener);
   }

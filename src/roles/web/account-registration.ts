@@ -110,8 +110,8 @@ export class AccountRegistration {
 
   /**
    * Logs in to the mailbox and out again, within IMAP_CONNECT_TIMEOUT_SECONDS. Throws ApiError: 429
-   * rate_limited when the mailbox's login budget is spent, 422
-   * imap_auth_failed, 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
+   * rate_limited when the mailbox's login budget is spent (before connecting), 422 imap_auth_failed,
+   * 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
    */
   async proveLogin(settings: ImapSettings, password: string): Promise<void> {
     await this.deps.loginBudget?.spend(settings);

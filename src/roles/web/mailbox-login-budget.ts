@@ -8,7 +8,9 @@
 // checks per change; MAILBOX_LOGIN_LIMIT leaves room for typos.
 //
 // The counter lives in @fastify/rate-limit's store (Redis when the gateway has it, else in
-// memory), so it expires like any other rate limit and needs no storage of its own.
+// memory), so it expires like any other rate limit and needs no storage of its own. (In Redis its
+// key is the rate-limit prefix, then "undefinedundefined-" where a route's limits have their
+// method and URL: createRateLimit's limiters have no route.)
 
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
