@@ -2,6 +2,7 @@
 // frozen object. A bad value stops start-up with a single line that names the variable, so an
 // operator reading a container log knows exactly what to fix.
 
+import { isIP } from 'node:net';
 import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
 
 export type { ImapSecurity };
@@ -12,6 +13,12 @@ export interface Config {
   port: number;
   /** Address the web role listens on. @default 127.0.0.1 */
   host: string;
+  /**
+   * Fastify's `trustProxy`: which peers may set X-Forwarded-For (the client address every per-address
+   * limit counts). false (the default: the TCP peer is the client), true (any peer: only behind a
+   * proxy that overwrites the header), a hop count, or addresses/CIDRs of the proxies.
+   */
+  trustProxy: boolean | number | string[];
   /** Shared Redis for multi-process deployments; without it, one process runs embedded. */
   redisUrl?: string;
   /** Embedded mode's store (SQLite) and generated secrets. @default ./data */
@@ -56,6 +63,18 @@ export interface Config {
     maxAccountsPerUser: number;
     wsPingMs: number;
     wsAuthTimeoutMs: number;
+    /** PATCH /v1/accounts/:id per client address per minute. @default 20 */
+    accountUpdateRateLimitPerMinute: number;
+    /** POST /v1/push/subscriptions/:id/test per client address per minute. @default 6 */
+    pushTestRateLimitPerMinute: number;
+    /** IMAP login checks (registration, new password) one mailbox may get per window, from all addresses. @default 10 */
+    mailboxLoginLimit: number;
+    /** @default 15 minutes */
+    mailboxLoginWindowMs: number;
+    /** Open streams one user may have on one web process; one more is refused with 4429. @default 20 */
+    wsMaxPerUser: number;
+    /** Sockets of one client address (IPv6: its /64) not yet authenticated; one more upgrade is 429. @default 10 */
+    wsMaxUnauthenticatedPerAddress: number;
   };
   worker: {
     capacity: number;
@@ -165,9 +184,35 @@ function allowedPorts(env: Env): readonly number[] | 'any' {
   return [...new Set([...STANDARD_IMAP_PORTS, ...extra])];
 }
 
+/**
+ * TRUST_PROXY: true/false, a hop count, or a comma list of proxy addresses/CIDRs. Only a proxy that
+ * overwrites X-Forwarded-For may be trusted: otherwise any client picks the address it is limited by.
+ */
+function trustProxy(env: Env): Config['trustProxy'] {
+  const value = raw(env, 'TRUST_PROXY');
+  if (value === undefined) return false;
+  const lower = value.toLowerCase();
+  if (['true', 'false'].includes(lower)) return lower === 'true';
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops < 1 || hops > 10) throw new ConfigError('TRUST_PROXY', `hop count must be between 1 and 10, got ${hops}`);
+    return hops;
+  }
+  return value.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const maxPrefix = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= maxPrefix);
+    if (!family || !prefixOk || rest.length) {
+      throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count, or proxy addresses/CIDRs separated by commas, got "${entry}"`);
+    }
+    return entry;
+  });
+}
+
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
+  'PORT', 'HOST', 'TRUST_PROXY', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
@@ -175,6 +220,8 @@ export const CONFIG_VARIABLES = [
   'IMAP_RECONNECT_MAX_SECONDS', 'IMAP_AUTH_RETRY_SECONDS',
   'EVENT_BATCH_SIZE', 'EVENT_RETENTION_COUNT', 'EVENT_RETENTION_DAYS',
   'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'MAX_ACCOUNTS_PER_USER', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
+  'ACCOUNT_UPDATE_RATE_LIMIT_PER_MINUTE', 'PUSH_TEST_RATE_LIMIT_PER_MINUTE', 'MAILBOX_LOGIN_LIMIT', 'MAILBOX_LOGIN_WINDOW_SECONDS',
+  'WS_MAX_PER_USER', 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
@@ -222,6 +269,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',
+    trustProxy: trustProxy(env),
     ...(redis ? { redisUrl: redis } : {}),
     dataDir: raw(env, 'DATA_DIR') ?? './data',
     secret,
@@ -260,6 +308,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxAccountsPerUser: integer(env, 'MAX_ACCOUNTS_PER_USER', 10, 1, 10000),
       wsPingMs: integer(env, 'WS_PING_SECONDS', 30, 1, 1740) * 1000,
       wsAuthTimeoutMs: integer(env, 'WS_AUTH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
+      accountUpdateRateLimitPerMinute: integer(env, 'ACCOUNT_UPDATE_RATE_LIMIT_PER_MINUTE', 20, 1, 1000000),
+      pushTestRateLimitPerMinute: integer(env, 'PUSH_TEST_RATE_LIMIT_PER_MINUTE', 6, 1, 1000000),
+      mailboxLoginLimit: integer(env, 'MAILBOX_LOGIN_LIMIT', 10, 1, 1000000),
+      mailboxLoginWindowMs: integer(env, 'MAILBOX_LOGIN_WINDOW_SECONDS', 900, 1, 86400) * 1000,
+      wsMaxPerUser: integer(env, 'WS_MAX_PER_USER', 20, 1, 100000),
+      wsMaxUnauthenticatedPerAddress: integer(env, 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS', 10, 1, 100000),
     },
     worker: {
       capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),

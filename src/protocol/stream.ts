@@ -21,6 +21,8 @@ export const CloseCode = {
   badMessage: 4400,
   /** Missing, wrong or late credentials: the client is signed out. */
   unauthorized: 4401,
+  /** The user has WS_MAX_PER_USER streams open already: this new one is refused (the others stay). Retry later, with backoff. */
+  tooManyStreams: 4429,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -42,18 +42,25 @@ export class RedisLiveFeed implements LiveFeed {
       this.listeners.set(channel, set);
     }
     set.add(listener);
-    // Every caller awaits the SUBSCRIBE, even when it was not the first: the reply tells it the
-    // channel is live. Redis answers a repeated SUBSCRIBE without side effects.
-    await this.subscriber.subscribe(channel);
-    return async () => {
+    const unsubscribe = async (): Promise<void> => {
       const current = this.listeners.get(channel);
-      if (!current) return;
-      current.delete(listener);
+      if (!current?.delete(listener)) return;
       if (current.size === 0) {
         this.listeners.delete(channel);
+        // Commands go out in order: a SUBSCRIBE for the same channel issued after this one wins.
         await this.subscriber.unsubscribe(channel).catch(() => undefined);
       }
     };
+    // Every caller awaits the SUBSCRIBE, even when it was not the first: the reply tells it the
+    // channel is live. Redis answers a repeated SUBSCRIBE without side effects.
+    try {
+      await this.subscriber.subscribe(channel);
+    } catch (error) {
+      // The caller gets no unsubscribe to call: take the listener (and, if last, the channel) back here.
+      await unsubscribe();
+      throw error;
+    }
+    return unsubscribe;
   }
 
   onReconnect(listener: () => void): void {

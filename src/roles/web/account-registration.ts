@@ -33,6 +33,8 @@ export interface AccountRegistrationDeps {
   control: ControlBus;
   secretBox: SecretBox;
   imap: ImapClientOptions;
+  /** Counts each login check against the mailbox's budget (MAILBOX_LOGIN_LIMIT); throws 429 when spent. */
+  loginBudget?: { spend(settings: ImapSettings): Promise<void> };
 }
 
 /** One mailbox, however the user spelled its host or login. */
@@ -107,10 +109,12 @@ export class AccountRegistration {
   }
 
   /**
-   * Logs in to the mailbox and out again, within IMAP_CONNECT_TIMEOUT_SECONDS. Throws ApiError: 422
-   * imap_auth_failed, 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
+   * Logs in to the mailbox and out again, within IMAP_CONNECT_TIMEOUT_SECONDS. Throws ApiError: 429
+   * rate_limited when the mailbox's login budget is spent (before connecting), 422 imap_auth_failed,
+   * 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
    */
   async proveLogin(settings: ImapSettings, password: string): Promise<void> {
+    await this.deps.loginBudget?.spend(settings);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ImapConnectError('unreachable', 'timed out')), this.deps.config.imap.connectTimeoutMs);

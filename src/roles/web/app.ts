@@ -19,6 +19,8 @@ import { pushRoutes } from './routes/push.js';
 import type { PushQueue } from '../../push/delivery.js';
 import { eventRoutes } from './routes/events.js';
 import { streamRoutes } from './routes/stream.js';
+import { StreamAdmission, clientAddressKey } from './stream-admission.js';
+import { MailboxLoginBudget } from './mailbox-login-budget.js';
 import { configRoutes } from './routes/config.js';
 import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from './web-client.js';
 import { CloseCode } from '../../protocol/stream.js';
@@ -42,10 +44,21 @@ export interface WebAppOptions {
   limiter?: HostLimiter;
 }
 
+/**
+ * Fastify 5 trusts no one for a bare hop count (it cannot tell a proxy from a direct client), so a
+ * count is given as the function Express would build: the nearest `hops` peers are proxies. Like
+ * `true`, that is only safe when nothing but the proxies can reach the port.
+ */
+function trustProxyOption(trust: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust;
+}
+
 export async function buildWebApp({ config, adapters, logger, pushQueue, metrics, readiness, limiter }: WebAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.web.bodyLimitBytes,
+    // Who may set X-Forwarded-For (TRUST_PROXY); request.ip, which every per-address limit counts, follows it.
+    trustProxy: trustProxyOption(config.trustProxy),
     // While shutting down, new requests get a 503 so a load balancer retries them elsewhere.
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
@@ -55,6 +68,9 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
 
   await app.register(rateLimit, {
     global: false,
+    // An IPv6 client is counted per /64 (one host usually has a whole /64 to pick addresses from),
+    // an IPv4-mapped IPv6 address as its IPv4 address.
+    keyGenerator: (request) => clientAddressKey(request.ip),
     ...adapters.rateLimitStore,
   });
   await app.register(websocket, {
@@ -91,14 +107,17 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
 
   const auth = new Authenticator(adapters.users, config.adminToken);
   const imap = { config, limiter: limiter ?? new HostLimiter(config.imap.connectConcurrency) };
-  await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap }));
+  const loginBudget = new MailboxLoginBudget(app, { max: config.web.mailboxLoginLimit, windowMs: config.web.mailboxLoginWindowMs });
+  await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap, loginBudget }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
   await app.register(configRoutes({ config }));
-  await app.register(streamRoutes({ config, auth, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, ...(metrics ? { metrics } : {}) }));
+  const admission = new StreamAdmission({ maxPerUser: config.web.wsMaxPerUser, maxUnauthenticatedPerAddress: config.web.wsMaxUnauthenticatedPerAddress });
+  await app.register(streamRoutes({ config, auth, admission, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, ...(metrics ? { metrics } : {}) }));
   await app.register(opsRoutes({ auth, readiness: readiness ?? readinessCheck(adapters), ...(metrics ? { metrics } : {}), ...(config.adminToken ? { adminToken: config.adminToken } : {}) }));
-  metrics?.provide({ webSocketClients: () => app.websocketServer.clients.size });
+  // Authenticated streams (sockets still authenticating are not streams yet).
+  metrics?.provide({ webSocketClients: () => admission.clients.size });
 
   // The installable web app at `/` (static files, hidden from the OpenAPI document).
   await registerPwa(app);

@@ -14,7 +14,8 @@ export const ErrorBodyRef = Type.Ref('ErrorBody');
 
 /** An answer other than 2xx. The status must be the one the protocol gives the code. */
 export class ApiError<C extends ErrorCode = ErrorCode> extends Error {
-  constructor(readonly statusCode: ErrorStatus<C>, readonly code: C, message: string) {
+  /** `retryAfterSeconds` becomes a Retry-After header (429, 503). */
+  constructor(readonly statusCode: ErrorStatus<C>, readonly code: C, message: string, readonly retryAfterSeconds?: number) {
     super(message);
     this.name = 'ApiError';
   }
@@ -27,6 +28,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.addSchema(ErrorBody);
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     if (error instanceof ApiError) {
+      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', error.retryAfterSeconds);
       return reply.code(error.statusCode).send(errorBody(error.code, error.message));
     }
     const status = error.statusCode ?? 500;

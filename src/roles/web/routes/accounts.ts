@@ -12,6 +12,7 @@ import { toAccountView } from '../../../core/types.js';
 import type { ImapClientOptions } from '../../../imap/client.js';
 import { AccountRegistration } from '../account-registration.js';
 import type { Authenticator } from '../auth.js';
+import type { MailboxLoginBudget } from '../mailbox-login-budget.js';
 import { ApiError, notFound } from '../errors.js';
 import {
   AccountEnvelope, AccountIdParams, AccountList, CreateAccountBody, CreatedAccount, PatchAccountBody, errorResponses,
@@ -23,12 +24,13 @@ export interface AccountRoutesDeps {
   auth: Authenticator;
   secretBox: SecretBox;
   imap: ImapClientOptions;
+  loginBudget?: MailboxLoginBudget;
 }
 
 export function accountRoutes(deps: AccountRoutesDeps) {
   const { config, adapters, auth, secretBox } = deps;
   const { accounts, users, control } = adapters;
-  const registration = new AccountRegistration({ config, accounts, users, control, secretBox, imap: deps.imap });
+  const registration = new AccountRegistration({ config, accounts, users, control, secretBox, imap: deps.imap, ...(deps.loginBudget ? { loginBudget: deps.loginBudget } : {}) });
 
   return async function register(appBase: FastifyInstance): Promise<void> {
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
@@ -62,6 +64,8 @@ export function accountRoutes(deps: AccountRoutesDeps) {
 
     app.patch('/v1/accounts/:id', {
       schema: { params: AccountIdParams, body: PatchAccountBody, response: { 200: AccountEnvelope, ...errorResponses } },
+      // A new password is a login at the user's IMAP server: limited per client address, and per mailbox by proveLogin.
+      config: { rateLimit: { max: config.web.accountUpdateRateLimitPerMinute, timeWindow: 60_000 } },
     }, async (request) => {
       const userId = await auth.requireUser(request);
       const ref = { userId, accountId: request.params.id };

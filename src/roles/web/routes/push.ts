@@ -149,6 +149,8 @@ export function pushRoutes(deps: PushRoutesDeps) {
 
     app.post('/v1/push/subscriptions/:id/test', {
       schema: { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }), response: { 202: Type.Object({ queued: Type.Boolean() }), ...errorResponses } },
+      // Each test is a request to a push service the user chose: limited per client address.
+      config: { rateLimit: { max: config.web.pushTestRateLimitPerMinute, timeWindow: 60_000 } },
     }, async (request, reply) => {
       const userId = await deps.auth.requireUser(request);
       const queue = requirePush();

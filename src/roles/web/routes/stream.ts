@@ -1,7 +1,7 @@
 // GET /v1/stream: the live WebSocket. A browser cannot set headers on a WebSocket, so besides
 // `Authorization: Bearer` a client may authenticate with a first message {"type":"auth","token"}.
 
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket'; // adds the { websocket: true } route option
 import { Type } from 'typebox';
@@ -14,6 +14,8 @@ import { CloseCode, HEARTBEAT_SECONDS, type AuthMessage, type PingMessage, type 
 import { bearerToken, type Authenticator } from '../auth.js';
 import { StreamQuery } from '../schemas.js';
 import { StreamClient } from '../stream-client.js';
+import type { Release, StreamAdmission } from '../stream-admission.js';
+import { errorBody } from '../../../protocol/errors.js';
 
 export interface StreamDeps {
   config: Config;
@@ -22,6 +24,8 @@ export interface StreamDeps {
   accounts: AccountStore;
   auth: Authenticator;
   metrics?: GatewayMetrics;
+  /** Per-address and per-user places (WS_MAX_UNAUTHENTICATED_PER_ADDRESS, WS_MAX_PER_USER). */
+  admission: StreamAdmission;
 }
 
 /** The client's values, from the query or the auth message, not yet checked. */
@@ -43,28 +47,51 @@ const PING = JSON.stringify({ type: 'ping' } satisfies PingMessage);
 const PONG = JSON.stringify({ type: 'pong' } satisfies PongMessage);
 
 export function streamRoutes(deps: StreamDeps) {
-  const clients = new Set<StreamClient>();
+  const { admission } = deps;
   // The live feed lost its connection for a moment: every client re-reads what it may have missed.
-  deps.liveFeed.onReconnect(() => clients.forEach((client) => void client.resume()));
+  deps.liveFeed.onReconnect(() => admission.clients.forEach((client) => void client.resume()));
+  /** The unauthenticated place each upgrading request holds, taken before the upgrade. */
+  const unauthenticatedPlaces = new WeakMap<FastifyRequest['raw'], Release>();
 
-  async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions): Promise<void> {
+  async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions, authenticated: Release): Promise<void> {
     const fail = (reason: string, code: number = CloseCode.unauthorized) => socket.close(code, reason);
     const since = options.since as string | undefined;
     if (since !== undefined && (typeof since !== 'string' || !isEventId(since))) return fail('since is not an event id', CloseCode.badMessage);
     const pingMs = heartbeatMs(options.heartbeat, deps.config.web.wsPingMs);
     if (pingMs === undefined) return fail(`heartbeat must be ${HEARTBEAT_SECONDS.min} to ${HEARTBEAT_SECONDS.max} seconds`, CloseCode.badMessage);
     const principal = options.token ? await deps.auth.principal(options.token) : undefined;
+    // A refused socket keeps its unauthenticated place until it is closed, so a stranger cannot
+    // hold more by leaving close handshakes unanswered.
     if (principal?.kind !== 'user') return fail('invalid token');
     if (socket.readyState !== socket.OPEN) return;
+    authenticated();
+    const leaveUser = admission.admitStream(principal.userId);
+    // The new stream is refused, not the oldest closed: streams that work are never disturbed, and
+    // two clients of one user over the limit cannot take turns evicting each other for ever.
+    if (!leaveUser) return fail(`this user has ${deps.config.web.wsMaxPerUser} streams open already`, CloseCode.tooManyStreams);
 
     const client = new StreamClient(principal.userId, socket, deps.eventLog);
-    const unsubscribe = await deps.liveFeed.subscribe(principal.userId, (event) => {
+    // Everything the stream holds is let go in this one place. It is listening before the first
+    // await, so a socket that closes while its subscription is being set up leaks nothing.
+    let unsubscribe: (() => Promise<void>) | undefined;
+    let pinger: NodeJS.Timeout | undefined;
+    let closed = false;
+    socket.once('close', () => {
+      closed = true;
+      leaveUser();
+      admission.clients.delete(client);
+      clearInterval(pinger);
+      void unsubscribe?.();
+    });
+    const subscription = await deps.liveFeed.subscribe(principal.userId, (event) => {
       deps.metrics?.fanningOut(event);
       client.deliver(event);
     });
-    clients.add(client);
+    if (closed) return void (await subscription());
+    unsubscribe = subscription;
+    admission.clients.add(client);
     let alive = true;
-    const pinger = setInterval(() => {
+    pinger = setInterval(() => {
       if (!alive) return socket.terminate(); // no pong since the last ping: the peer is gone
       alive = false;
       socket.ping();
@@ -75,11 +102,6 @@ export function streamRoutes(deps: StreamDeps) {
     socket.on('message', (data: Buffer) => {
       alive = true;
       if (data.length <= 64 && data.toString() === PING) client.sendRaw(PONG);
-    });
-    socket.once('close', () => {
-      clearInterval(pinger);
-      clients.delete(client);
-      void unsubscribe();
     });
     const accounts = await deps.accounts.listForUser(principal.userId);
     client.sendRaw(JSON.stringify({ type: 'ready', accounts: accounts.map(toAccountView), heartbeat: pingMs / 1000 } satisfies ReadyMessage));
@@ -100,15 +122,34 @@ export function streamRoutes(deps: StreamDeps) {
       querystring: StreamQuery,
       response: { 101: Type.Null({ description: 'Switching Protocols: the WebSocket (see the README for its messages and close codes)' }) },
     };
-    app.get('/v1/stream', { websocket: true, schema, attachValidation: true }, (socket, request) => {
+    // Before the upgrade: an address with WS_MAX_UNAUTHENTICATED_PER_ADDRESS sockets still
+    // authenticating gets a plain HTTP 429. The place is given back when the socket authenticates
+    // or its connection ends (also when the upgrade itself fails).
+    const onRequest = async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!request.ws) return;
+      const release = admission.admitUnauthenticated(request.ip);
+      if (!release) {
+        const retryAfter = Math.ceil(deps.config.web.wsAuthTimeoutMs / 1000);
+        return reply.code(429).header('retry-after', retryAfter)
+          .send(errorBody('rate_limited', 'too many sockets from this address are still authenticating; try again later'));
+      }
+      // A connection reset before this hook ran has closed already: no 'close' is coming for it.
+      const connection = request.raw.socket;
+      if (connection.destroyed) return release();
+      connection.once('close', release);
+      unauthenticatedPlaces.set(request.raw, release);
+    };
+    app.get('/v1/stream', { websocket: true, schema, attachValidation: true, onRequest }, (socket, request) => {
       const query = request.query as Record<string, unknown>;
+      const authenticated = unauthenticatedPlaces.get(request.raw) ?? (() => undefined);
+      socket.once('close', authenticated);
       const onError = (error: unknown) => {
         request.log.warn({ err: (error as Error).message }, 'stream failed');
         socket.close(CloseCode.tryAgainLater, 'internal error; reconnect');
       };
       const headerToken = bearerToken(request.headers.authorization);
       if (headerToken !== undefined) {
-        open(socket, request, { token: headerToken, since: query.since, heartbeat: query.heartbeat }).catch(onError);
+        open(socket, request, { token: headerToken, since: query.since, heartbeat: query.heartbeat }, authenticated).catch(onError);
         return;
       }
       // No header: the first message must authenticate, within the configured time.
@@ -126,7 +167,7 @@ export function streamRoutes(deps: StreamDeps) {
         }
         const since = typeof message.since === 'string' ? message.since : query.since;
         const heartbeat = message.heartbeat ?? query.heartbeat;
-        open(socket, request, { token: message.token, since, heartbeat }).catch(onError);
+        open(socket, request, { token: message.token, since, heartbeat }, authenticated).catch(onError);
       });
       socket.once('close', () => clearTimeout(timer));
     });
