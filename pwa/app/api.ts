@@ -17,7 +17,8 @@ export type FailureCode = ErrorCode | 'network' | 'http_error';
 
 /** An answer other than 2xx, or no answer at all (`code` 'network'). */
 export class ApiFailure extends Error {
-  constructor(readonly status: number, readonly code: FailureCode, message: string) {
+  /** `retryAfterSeconds`: the answer's Retry-After (a rate limit says when it lets go). */
+  constructor(readonly status: number, readonly code: FailureCode, message: string, readonly retryAfterSeconds?: number) {
     super(message);
     this.name = 'ApiFailure';
   }
@@ -35,6 +36,12 @@ const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as 
 /** A sentence a person can act on, in the app's language, for any failure. */
 export function describeError(error: unknown): string {
   if (error instanceof ApiFailure) {
+    // Most limits let go within a minute; the per-mailbox login budget can take a quarter of an
+    // hour, and "wait a minute" would send the person into another refusal.
+    const waitSeconds = error.retryAfterSeconds ?? 0;
+    if (error.code === 'rate_limited' && waitSeconds > 90) {
+      return t('error.rate_limited_minutes', { count: Math.ceil(waitSeconds / 60) });
+    }
     if (isExplained(error.code)) return t(`error.${error.code}`);
     if (error.code === 'invalid_request') return t('error.invalid_request', { detail: error.message });
     if (error.status >= 500) return t('error.server');
@@ -67,7 +74,9 @@ export class Api {
     }
     if (!response.ok) {
       const error = (parsed as Partial<ErrorBody> | undefined)?.error;
-      throw new ApiFailure(response.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${response.status}`);
+      const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
+      throw new ApiFailure(response.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${response.status}`,
+        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
     }
     return parsed as T;
   }

@@ -120,6 +120,10 @@ export const en = {
   'error.imap_unreachable': 'Could not reach the mail server. Check the server name and port under “Server settings”, or try again in a moment.',
   'error.account_exists': 'This mailbox is already registered on this device.',
   'error.rate_limited': 'Too many attempts in a short time. Wait a minute, then try again.',
+  'error.rate_limited_minutes': {
+    one: 'Too many attempts in a short time. Wait {count} minute, then try again.',
+    other: 'Too many attempts in a short time. Wait {count} minutes, then try again.',
+  },
   'error.unauthorized': 'This device is no longer signed in. Add your mailbox again.',
   'error.not_found': 'That item no longer exists. It may have been removed on another device.',
   'error.push_not_configured': 'This gateway cannot send notifications (it has no push keys configured).',

@@ -109,6 +109,7 @@ export const ja: Catalog = {
   'error.imap_unreachable': 'メールサーバーに接続できませんでした。「サーバー設定」のサーバー名とポートをご確認いただくか、しばらくしてからもう一度お試しください。',
   'error.account_exists': 'このメールボックスはこの端末に登録済みです。',
   'error.rate_limited': '短時間に何度も試行されました。1 分ほど待ってから、もう一度お試しください。',
+  'error.rate_limited_minutes': { other: '短時間に何度も試行されました。{count} 分ほど待ってから、もう一度お試しください。' },
   'error.unauthorized': 'この端末はサインアウトされています。もう一度メールアカウントを追加してください。',
   'error.not_found': 'その項目はもうありません。別の端末で削除された可能性があります。',
   'error.push_not_configured': 'このゲートウェイは通知を送信できません（プッシュ通知の鍵が設定されていません）。',
