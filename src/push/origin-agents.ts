@@ -38,6 +38,11 @@ export class OriginAgents {
     return this.pool.size;
   }
 
+  /** The origins with an agent, least recently used first. */
+  origins(): string[] {
+    return [...this.pool.keys()];
+  }
+
   /** An agent for one request to `origin`; call `release` once the request is over. */
   acquire(origin: string): { agent: Agent; release: () => void } {
     let pooled = this.pool.get(origin);
