@@ -26,14 +26,19 @@ export class MemoryPushQueue implements PushQueue {
   private readonly timers = new Map<Scheduled<Attempted>, NodeJS.Timeout>();
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
+  /** Whether the queue-full warning was logged since the queue was last below its bound. */
+  private warnedFull = false;
 
   constructor(private readonly options: MemoryQueueOptions, private readonly deps: DeliveryDeps) {
     this.scheduler = new FairScheduler(new SendLimits(options), options.maxQueued);
   }
 
   async enqueue(jobs: PushJob[]): Promise<void> {
-    for (const job of jobs) this.add({ job, attempts: 0 });
-    this.pump();
+    // Sending as they come in: what can leave at once does not count against the bound.
+    for (const job of jobs) {
+      this.add({ job, attempts: 0 });
+      this.pump();
+    }
   }
 
   async depth(): Promise<number> {
@@ -56,7 +61,11 @@ export class MemoryPushQueue implements PushQueue {
       const timer = this.timers.get(lost);
       if (timer) clearTimeout(timer);
       this.timers.delete(lost);
-      this.deps.log.warn({ userId: lost.userId, subscriptionId: lost.item.job.subscriptionId }, 'push queue full; dropped this user\'s oldest push');
+      // One warning per episode, not one per push: a flood would otherwise flood the log too.
+      if (!this.warnedFull) {
+        this.deps.log.warn({ limit: this.options.maxQueued, userId: lost.userId }, 'push queue full: dropping the oldest pushes of the users with the most waiting (see mailpush_push_dropped_total)');
+        this.warnedFull = true;
+      }
       this.deps.onQueueDrop?.('queue_full', lost.item.job);
     }
     if (delayMs === undefined || dropped.includes(entry)) return;
@@ -72,6 +81,7 @@ export class MemoryPushQueue implements PushQueue {
       const next = this.scheduler.next();
       if (!next) return;
       const { entry, release } = next;
+      if (this.scheduler.size <= this.options.maxQueued / 2) this.warnedFull = false;
       const running = this.run(entry.item).finally(() => {
         release();
         this.inFlight.delete(running);

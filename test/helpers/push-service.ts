@@ -97,6 +97,8 @@ export interface PushService {
    * what closes them is the gateway.
    */
   addOrigin(): Promise<string>;
+  /** Drops the connections of every request left hanging so far (the gateway sees a network error). */
+  releaseHanging(): void;
   /** An origin whose server accepts TCP connections and never says a word (not even TLS's). */
   addSilentOrigin(): Promise<string>;
   /** Connections open to these origins (default: the push service and every added one), as the servers see them. */
@@ -194,6 +196,10 @@ export async function startPushService(): Promise<PushService> {
       listeners.push(listener);
     },
     addOrigin: () => listen({ keepIdleConnections: true }),
+    releaseHanging() {
+      hanging.forEach((res) => res.destroy());
+      hanging.clear();
+    },
     async addSilentOrigin() {
       const server = createTcpServer((socket) => {
         silentSockets.add(socket);

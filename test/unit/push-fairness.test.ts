@@ -4,9 +4,15 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pino } from 'pino';
+import type { PushSubscriptionRecord } from '../../src/core/ports.js';
+import { testJob } from '../../src/push/delivery.js';
 import { FairScheduler, type Scheduled } from '../../src/push/fair-scheduler.js';
+import { MemoryPushQueue } from '../../src/push/memory-queue.js';
 import { OriginAgents } from '../../src/push/origin-agents.js';
+import { PushSender, type SendResult } from '../../src/push/sender.js';
 import { originOf, SendLimits } from '../../src/push/send-limits.js';
+import { generateVapidKeys, VapidSigner } from '../../src/push/vapid.js';
 import { waitFor } from '../helpers/wait.js';
 
 function scheduler(limits: { concurrency: number; perUser: number; perOrigin: number }, maxQueued = 1000) {
@@ -182,4 +188,60 @@ test('keep-alive agents unused for idleMs are closed; a busy one is kept however
   await waitFor(() => agents.size === 0, { timeoutMs: 5000, what: 'the second agent to be closed once idle' });
   assert.ok(closed.has(busy.agent));
   agents.close();
+});
+
+/** A sender whose sends to hanging endpoints never settle (until released); the others answer 201. */
+class HangingSender extends PushSender {
+  readonly sent: string[] = [];
+  private readonly held: Array<() => void> = [];
+  constructor() {
+    super({ vapid: new VapidSigner({ ...generateVapidKeys(), subject: 'mailto:a@example.test' }), ttlSeconds: 60, timeoutMs: 1000, allowPrivateEndpoints: true });
+  }
+
+  override async send(subscription: PushSubscriptionRecord): Promise<SendResult> {
+    if (subscription.endpoint.startsWith('https://hang.test/')) {
+      await new Promise<void>((resolve) => this.held.push(resolve));
+      return { status: 201 };
+    }
+    this.sent.push(subscription.id);
+    return { status: 201 };
+  }
+
+  releaseAll(): void {
+    this.held.splice(0).forEach((resolve) => resolve());
+  }
+
+  get hanging(): number {
+    return this.held.length;
+  }
+}
+
+function record(userId: string, id: string, endpoint: string): PushSubscriptionRecord {
+  const now = new Date().toISOString();
+  return { id, userId, endpoint, keys: { p256dh: 'p', auth: 'a' }, expirationTime: null, accounts: [], preview: 'full', createdAt: now, updatedAt: now };
+}
+
+test('the memory queue: a user whose endpoints hang holds perUser slots, drops are hers and counted, and others are sent at once', async () => {
+  const sender = new HangingSender();
+  const drops: string[] = [];
+  const queue = new MemoryPushQueue({ concurrency: 4, perUser: 2, perOrigin: 3, maxAttempts: 1, maxQueued: 5 }, {
+    sender,
+    subscriptions: { upsert: async () => 'limit', list: async () => [], get: async () => undefined, delete: async () => false },
+    log: pino({ level: 'silent' }),
+    onQueueDrop: (reason, job) => drops.push(`${reason}:${job.subscriptionId}`),
+  });
+  const malloryJobs = Array.from({ length: 10 }, (_, i) => testJob(record('mallory', `m${i}`, `https://hang.test/${i}`)));
+  await queue.enqueue(malloryJobs);
+  assert.equal(sender.hanging, 2, 'two of hers in flight');
+  assert.equal(await queue.depth(), 5, 'the rest waits up to the bound');
+  assert.deepEqual(drops, ['queue_full:m2', 'queue_full:m3', 'queue_full:m4'], 'her oldest waiting ones were dropped');
+  await queue.enqueue([testJob(record('bob', 'b0', 'https://fcm.test/b0'))]);
+  await waitFor(() => sender.sent.includes('b0'), { timeoutMs: 2000, what: 'bob\'s push' });
+  assert.deepEqual(drops.slice(3), ['queue_full:m5'], 'bob\'s push into a full queue cost mallory her oldest waiting one');
+  // Her endpoints answer again: what she has left goes out.
+  await waitFor(async () => {
+    sender.releaseAll();
+    return (await queue.depth()) === 0 && sender.hanging === 0;
+  }, { timeoutMs: 2000, what: 'the queue to drain' });
+  await queue.close();
 });
