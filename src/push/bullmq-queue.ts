@@ -73,10 +73,13 @@ export class BullmqPushQueue implements PushQueue {
 
 /**
  * How long a job waits when its user or push service is at its cap, before it is tried again: a
- * quarter to half a second, spread so that deferred jobs do not all come back together.
+ * quarter second the first time, doubling for a job deferred again up to 4 s (a user whose
+ * endpoints hang for good then costs Redis a few commands per job every few seconds, not a
+ * stream of them), plus up to half again so that deferred jobs do not all come back together.
  */
-function deferralMs(): number {
-  return 250 + Math.floor(Math.random() * 250);
+export function deferralMs(deferredBefore: number): number {
+  const base = 250 * 2 ** Math.min(Math.max(deferredBefore, 0), 4);
+  return base + Math.floor(Math.random() * base * 0.5);
 }
 
 /**
@@ -125,7 +128,8 @@ export class BullmqPushDispatcher {
   private async process(job: Job<PushJob>, token?: string): Promise<void> {
     const release = this.limits.tryStart(job.data.userId, originOf(job.data));
     if (!release) {
-      await job.moveToDelayed(Date.now() + deferralMs(), token);
+      // attemptsStarted counts every time the job became active: this one, earlier attempts, earlier deferrals.
+      await job.moveToDelayed(Date.now() + deferralMs(job.attemptsStarted - 1 - job.attemptsMade), token);
       throw new DelayedError();
     }
     try {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import type { PushSubscriptionRecord } from '../../src/core/ports.js';
 import { testJob } from '../../src/push/delivery.js';
+import { deferralMs } from '../../src/push/bullmq-queue.js';
 import { FairScheduler, type Scheduled } from '../../src/push/fair-scheduler.js';
 import { MemoryPushQueue } from '../../src/push/memory-queue.js';
 import { OriginAgents } from '../../src/push/origin-agents.js';
@@ -244,4 +245,15 @@ test('the memory queue: a user whose endpoints hang holds perUser slots, drops a
     return (await queue.depth()) === 0 && sender.hanging === 0;
   }, { timeoutMs: 2000, what: 'the queue to drain' });
   await queue.close();
+});
+
+test('BullMQ deferral: a quarter second first, doubling for a job deferred again, never more than 6 s', () => {
+  for (let i = 0; i < 50; i++) {
+    const first = deferralMs(0);
+    assert.ok(first >= 250 && first < 375, `first deferral ${first} ms`);
+    const third = deferralMs(2);
+    assert.ok(third >= 1000 && third < 1500, `third deferral ${third} ms`);
+    const late = deferralMs(100);
+    assert.ok(late >= 4000 && late < 6000, `a long-deferred job waits ${late} ms`);
+  }
 });
