@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import type { PushSubscriptionRecord } from '../../src/core/ports.js';
 import { testJob } from '../../src/push/delivery.js';
 import { deferralMs } from '../../src/push/bullmq-queue.js';
@@ -255,5 +256,17 @@ test('BullMQ deferral: a quarter second first, doubling for a job deferred again
     assert.ok(third >= 1000 && third < 1500, `third deferral ${third} ms`);
     const late = deferralMs(100);
     assert.ok(late >= 4000 && late < 6000, `a long-deferred job waits ${late} ms`);
+  }
+});
+
+test('config: the push limits have safe defaults, and a bad value names its variable', () => {
+  const base = { DATA_DIR: '/tmp/unused', LOG_LEVEL: 'silent' };
+  const { push } = loadConfig(base);
+  assert.deepEqual(
+    { perUser: push.concurrencyPerUser, perOrigin: push.concurrencyPerOrigin, queueLimit: push.queueLimit, maxOriginAgents: push.maxOriginAgents, originIdleMs: push.originIdleMs, timeoutMs: push.timeoutMs },
+    { perUser: 4, perOrigin: 16, queueLimit: 10000, maxOriginAgents: 64, originIdleMs: 60_000, timeoutMs: 10_000 },
+  );
+  for (const variable of ['PUSH_CONCURRENCY_PER_USER', 'PUSH_CONCURRENCY_PER_ORIGIN', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS']) {
+    assert.throws(() => loadConfig({ ...base, [variable]: '0' }), (error: Error) => error instanceof ConfigError && error.message.startsWith(`${variable} must be between 1 and`));
   }
 });
