@@ -86,9 +86,21 @@ export interface Config {
     allowPrivateEndpoints: boolean;
     ttlSeconds: number;
     maxSubscriptionsPerUser: number;
+    /** Sends in flight per process. @default 50 */
     concurrency: number;
+    /** Sends in flight per user, per process: what one user's slow endpoints can hold. @default 4 */
+    concurrencyPerUser: number;
+    /** Sends in flight (and sockets) per push-service origin, per process. @default 16 */
+    concurrencyPerOrigin: number;
+    /** Deadline of one attempt: DNS, connect, TLS and the whole answer. @default 10 s */
     timeoutMs: number;
     maxAttempts: number;
+    /** Embedded mode: pushes that may wait; beyond, the oldest of the user with the most is dropped. @default 10000 */
+    queueLimit: number;
+    /** Keep-alive agents (one per push-service origin) kept at most. @default 64 */
+    maxOriginAgents: number;
+    /** A push-service origin unused this long has its keep-alive connections closed. @default 60 s */
+    originIdleMs: number;
   };
 }
 
@@ -224,7 +236,8 @@ export const CONFIG_VARIABLES = [
   'WS_MAX_PER_USER', 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
-  'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
+  'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_CONCURRENCY_PER_USER', 'PUSH_CONCURRENCY_PER_ORIGIN',
+  'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS',
 ] as const;
 
 /** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
@@ -325,8 +338,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       ttlSeconds: integer(env, 'PUSH_TTL_SECONDS', 86400, 0, 28 * 86400),
       maxSubscriptionsPerUser: integer(env, 'PUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
       concurrency: integer(env, 'PUSH_CONCURRENCY', 50, 1, 1000),
+      concurrencyPerUser: integer(env, 'PUSH_CONCURRENCY_PER_USER', 4, 1, 1000),
+      concurrencyPerOrigin: integer(env, 'PUSH_CONCURRENCY_PER_ORIGIN', 16, 1, 1000),
       timeoutMs: integer(env, 'PUSH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
       maxAttempts: integer(env, 'PUSH_MAX_ATTEMPTS', 6, 1, 50),
+      queueLimit: integer(env, 'PUSH_QUEUE_LIMIT', 10000, 1, 10_000_000),
+      maxOriginAgents: integer(env, 'PUSH_MAX_ORIGINS', 64, 1, 100000),
+      originIdleMs: integer(env, 'PUSH_ORIGIN_IDLE_SECONDS', 60, 1, 3600) * 1000,
     },
   };
   const { defaultPort } = config.imap;

@@ -18,6 +18,7 @@ import { readinessCheck } from './observability/readiness.js';
 import { BullmqPushDispatcher, BullmqPushQueue } from './push/bullmq-queue.js';
 import type { DeliveryDeps, PushQueue } from './push/delivery.js';
 import { MemoryPushQueue } from './push/memory-queue.js';
+import type { SendLimitOptions } from './push/send-limits.js';
 import { PushHandoff } from './push/push-handoff.js';
 import { PushSender } from './push/sender.js';
 import { VapidSigner } from './push/vapid.js';
@@ -104,7 +105,7 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
         close: () => queue?.close() ?? Promise.resolve(),
       },
       startDelivery(deps) {
-        queue = new MemoryPushQueue({ concurrency: config.push.concurrency, maxAttempts: config.push.maxAttempts }, deps);
+        queue = new MemoryPushQueue({ ...sendLimits(config), maxAttempts: config.push.maxAttempts, maxQueued: config.push.queueLimit }, deps);
         return { close: () => queue!.close() };
       },
     };
@@ -120,8 +121,13 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
     config: given,
     adapters,
     pushQueue,
-    startDelivery: (deps) => new BullmqPushDispatcher({ ...queueOptions, concurrency: given.push.concurrency }, deps),
+    startDelivery: (deps) => new BullmqPushDispatcher({ ...queueOptions, ...sendLimits(given) }, deps),
   };
+}
+
+/** What one process may have in flight, overall, per user and per push service (push/send-limits.ts). */
+function sendLimits(config: Config): SendLimitOptions {
+  return { concurrency: config.push.concurrency, perUser: config.push.concurrencyPerUser, perOrigin: config.push.concurrencyPerOrigin };
 }
 
 /**
@@ -172,16 +178,22 @@ async function startParts(role: Role, givenConfig: Config, logger: Logger, teard
     // Web processes deliver the pushes: they are the role that scales with outbound traffic.
     // Started before the worker, so it stops after it: the pushes of the worker's last appends
     // still go out (embedded, the memory queue only exists once delivery started).
+    const sender = new PushSender({
+      vapid: new VapidSigner(vapid),
+      ttlSeconds: config.push.ttlSeconds,
+      timeoutMs: config.push.timeoutMs,
+      allowPrivateEndpoints: config.push.allowPrivateEndpoints,
+      maxSocketsPerOrigin: config.push.concurrencyPerOrigin,
+      maxOriginAgents: config.push.maxOriginAgents,
+      originIdleMs: config.push.originIdleMs,
+    });
+    metrics.provide({ pushOriginAgents: () => sender.originAgents });
     const delivery = startDelivery({
       subscriptions: adapters.pushSubscriptions,
       log: webLog.child({ part: 'push' }),
       onOutcome: (outcome, job) => metrics.pushOutcome(outcome, job.event),
-      sender: new PushSender({
-        vapid: new VapidSigner(vapid),
-        ttlSeconds: config.push.ttlSeconds,
-        timeoutMs: config.push.timeoutMs,
-        allowPrivateEndpoints: config.push.allowPrivateEndpoints,
-      }),
+      onQueueDrop: (reason) => metrics.pushDropped(reason),
+      sender,
     });
     teardown.push('push delivery', () => delivery.close());
   }

@@ -9,7 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AccountState, EventType, MailEvent } from '../core/types.js';
 import { ACCOUNT_STATES } from '../protocol/accounts.js';
 import { isCatchUpMail, type LiveEvent } from '../core/live-event.js';
-import type { PushOutcome } from '../push/delivery.js';
+import type { PushOutcome, QueueDropReason } from '../push/delivery.js';
 
 /** What a role lends the registry to read at scrape time. */
 export interface MetricSources {
@@ -19,6 +19,8 @@ export interface MetricSources {
   webSocketClients?(): number;
   /** Pushes waiting to be sent (queued or delayed for a retry). */
   pushQueueDepth?(): Promise<number>;
+  /** Keep-alive agents the push sender holds, one per recently used push-service origin. */
+  pushOriginAgents?(): number;
 }
 
 
@@ -27,6 +29,7 @@ export class GatewayMetrics {
   private readonly sources: MetricSources = {};
   private readonly eventsAppended: Counter<'type'>;
   private readonly pushes: Counter<'outcome'>;
+  private readonly pushesDropped: Counter<'reason'>;
   private readonly imapConnections: Gauge;
   private readonly imapConnects: Counter<'result'>;
   private readonly imapReconnects: Counter;
@@ -71,6 +74,20 @@ export class GatewayMetrics {
       async collect() {
         if (sources.pushQueueDepth) this.set(await sources.pushQueueDepth().catch(() => Number.NaN));
       },
+    });
+    new Gauge({
+      name: 'mailpush_push_origin_agents',
+      help: 'Keep-alive agents held for push-service origins (bounded by PUSH_MAX_ORIGINS, closed after PUSH_ORIGIN_IDLE_SECONDS unused)',
+      registers,
+      collect() {
+        if (sources.pushOriginAgents) this.set(sources.pushOriginAgents());
+      },
+    });
+    this.pushesDropped = new Counter({
+      name: 'mailpush_push_dropped_total',
+      help: 'Pushes a queue let go of unsent, by reason (queue_full: the embedded queue was at PUSH_QUEUE_LIMIT and this was the oldest push of the user with the most waiting)',
+      labelNames: ['reason'],
+      registers,
     });
     this.imapConnections = new Gauge({ name: 'mailpush_imap_connections', help: 'Open IMAP connections', registers });
     this.imapConnects = new Counter({
@@ -156,6 +173,11 @@ export class GatewayMetrics {
     this.pushes.inc({ outcome });
     if (outcome !== 'sent' || event?.type !== 'mail.new' || isCatchUpMail(event)) return;
     observeSince(this.pushLatency, Date.parse(event.time));
+  }
+
+  /** Counts a push dropped unsent by its queue (not also in mailpush_pushes_total). */
+  pushDropped(reason: QueueDropReason): void {
+    this.pushesDropped.inc({ reason });
   }
 
   /**

@@ -32,6 +32,9 @@ export interface PushQueue {
 
 export type PushOutcome = 'sent' | 'gone' | 'dropped' | 'failed';
 
+/** Why a queue let go of a push before sending it; see mailpush_push_dropped_total. */
+export type QueueDropReason = 'queue_full';
+
 /** Try again later; `delayMs` when the push service said how long (429 Retry-After). */
 export class RetryLater extends Error {
   constructor(message: string, readonly delayMs?: number) {
@@ -45,6 +48,8 @@ export interface DeliveryDeps {
   log: Logger;
   /** Called with each final outcome, for metrics and tests. */
   onOutcome?(outcome: PushOutcome, job: PushJob): void;
+  /** Called instead of onOutcome for a push a queue dropped unsent (the embedded queue's bound). */
+  onQueueDrop?(reason: QueueDropReason, job: PushJob): void;
 }
 
 /** The jobs for some appended events: one per pushable event and interested subscription. */

@@ -1,16 +1,21 @@
 // Sends one encrypted notification to one push service (RFC 8030 + RFC 8291 + RFC 8292).
 //
-// Kept lean on purpose: one keep-alive agent per push-service origin, the VAPID JWT reused per
-// origin (see vapid.ts), and the address checked when the socket is opened, because a push
-// endpoint is a URL a user gave us and DNS may have changed since it was registered.
+// Kept lean on purpose: keep-alive agents per push-service origin, bounded (origin-agents.ts), the
+// VAPID JWT reused per origin (see vapid.ts), and the address checked when the socket is opened,
+// because a push endpoint is a URL a user gave us and DNS may have changed since it was registered.
+// Each attempt has one deadline for all of it (DNS, connect, TLS, the answer and its body): an
+// endpoint that accepts the connection and never answers, or answers one byte a minute, costs a
+// send slot for `timeoutMs` and no longer.
 
 import { createHash } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { Agent, request } from 'node:https';
+import type { ClientRequest } from 'node:http';
+import { request } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import webpush from 'web-push';
 import { isPublicAddress } from '../core/address-policy.js';
 import type { PushSubscriptionRecord } from '../core/ports.js';
+import { OriginAgents } from './origin-agents.js';
 import type { PushMessage } from './payload.js';
 import type { VapidSigner } from './vapid.js';
 
@@ -27,10 +32,15 @@ export class EndpointNotAllowedError extends Error {
 export interface PushSenderOptions {
   vapid: VapidSigner;
   ttlSeconds: number;
+  /** Deadline of one attempt, from the DNS lookup to the end of the answer. */
   timeoutMs: number;
   allowPrivateEndpoints: boolean;
-  /** Sockets kept open per push-service origin. */
+  /** Sockets per push-service origin; the per-origin send cap. @default 16 */
   maxSocketsPerOrigin?: number;
+  /** Keep-alive agents kept at most (one per origin). @default 64 */
+  maxOriginAgents?: number;
+  /** An origin's agent unused this long is closed. @default 60000 */
+  originIdleMs?: number;
 }
 
 /** A topic is at most 32 URL-safe characters (RFC 8030 §5.4): a hash keeps it short and opaque. */
@@ -48,10 +58,15 @@ function parseRetryAfter(value: string | string[] | undefined): number | undefin
 }
 
 export class PushSender {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents: OriginAgents;
   private readonly checkedLookup: LookupFunction;
 
   constructor(private readonly options: PushSenderOptions) {
+    this.agents = new OriginAgents({
+      maxAgents: options.maxOriginAgents ?? 64,
+      idleMs: options.originIdleMs ?? 60_000,
+      socketsPerOrigin: options.maxSocketsPerOrigin ?? 16,
+    });
     this.checkedLookup = (hostname, lookupOptions, callback) => {
       dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses: LookupAddress[]) => {
         if (error) return callback(error, '', 0);
@@ -81,29 +96,43 @@ export class PushSender {
       authorization: this.options.vapid.authorization(url.origin),
       ...(message.topicKey ? { topic: topicFor(message.topicKey) } : {}),
     };
+    const { agent, release } = this.agents.acquire(url.origin);
+    const { timeoutMs } = this.options;
     return new Promise<SendResult>((resolve, reject) => {
-      const req = request(url, { method: 'POST', headers, agent: this.agentFor(url.origin), lookup: this.checkedLookup, timeout: this.options.timeoutMs }, (res) => {
-        res.resume(); // the body is not needed, but must be read for the socket to be reused
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(res.statusCode === 429 ? { retryAfterMs: parseRetryAfter(res.headers['retry-after']) } : {}) }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`push service did not answer within ${this.options.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
+      let req: ClientRequest | undefined;
+      let deadline: NodeJS.Timeout | undefined = setTimeout(() => {
+        const error = Object.assign(new Error(`push service did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+        settle(() => reject(error));
+        req?.destroy(error); // closes the socket: a late answer must not reach the next request on it
+      }, timeoutMs);
+      const settle = (outcome: () => void) => {
+        if (!deadline) return;
+        clearTimeout(deadline);
+        deadline = undefined;
+        release();
+        outcome();
+      };
+      try {
+        req = request(url, { method: 'POST', headers, agent, lookup: this.checkedLookup }, (res) => {
+          res.resume(); // the body is not needed, but must be read for the socket to be reused
+          res.on('end', () => settle(() => resolve({ status: res.statusCode ?? 0, ...(res.statusCode === 429 ? { retryAfterMs: parseRetryAfter(res.headers['retry-after']) } : {}) })));
+          res.on('error', (error) => settle(() => reject(error)));
+        });
+      } catch (error) {
+        settle(() => reject(error as Error));
+        return;
+      }
+      req.on('error', (error) => settle(() => reject(error)));
       req.end(encrypted.cipherText);
     });
   }
 
-  close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+  /** Keep-alive agents open now, one per recently used origin. */
+  get originAgents(): number {
+    return this.agents.size;
   }
 
-  private agentFor(origin: string): Agent {
-    let agent = this.agents.get(origin);
-    if (!agent) {
-      agent = new Agent({ keepAlive: true, maxSockets: this.options.maxSocketsPerOrigin ?? 32, scheduling: 'lifo' });
-      this.agents.set(origin, agent);
-    }
-    return agent;
+  close(): void {
+    this.agents.close();
   }
 }

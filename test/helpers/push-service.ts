@@ -6,7 +6,9 @@
 import { createDecipheriv, createECDH, createHmac, createPublicKey, randomBytes, verify, type ECDH } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -84,7 +86,23 @@ export interface PushService {
   received: Received[];
   /** Requests refused as invalid (bad VAPID, undecryptable body), with the reason. */
   rejected: string[];
-  subscribe(name: string, behaviours?: Behaviour[]): TestSubscription;
+  /**
+   * Subscribes `name` (its endpoint answers as `behaviours` say; 'hang' accepts the request and
+   * never answers). `origin`: one from addOrigin(), for an endpoint on a push service of its own.
+   */
+  subscribe(name: string, behaviours?: Behaviour[], options?: { origin?: string }): TestSubscription;
+  /**
+   * Another HTTPS push service on its own loopback port (same certificate, same endpoints and
+   * records), for tests that need many origins. It keeps idle connections open (like FCM does), so
+   * what closes them is the gateway.
+   */
+  addOrigin(): Promise<string>;
+  /** Drops the connections of every request left hanging so far (the gateway sees a network error). */
+  releaseHanging(): void;
+  /** An origin whose server accepts TCP connections and never says a word (not even TLS's). */
+  addSilentOrigin(): Promise<string>;
+  /** Connections open to these origins (default: the push service and every added one), as the servers see them. */
+  openConnections(origins?: string[]): Promise<number>;
   setBehaviour(name: string, behaviours: Behaviour[]): void;
   /** Requests that reached an endpoint, whatever they were answered. */
   requests(name: string): number;
@@ -103,10 +121,24 @@ export async function startPushService(): Promise<PushService> {
   const received: Received[] = [];
   const rejected: string[] = [];
   const listeners: Array<(push: Received) => void> = [];
-  const hanging = new Set<import('node:http').ServerResponse>();
-  let origin = '';
+  const hanging = new Set<ServerResponse>();
+  const silentServers: TcpServer[] = [];
+  const silentSockets = new Set<Socket>();
 
-  const server: Server = createServer({ key: await readFile(keyFile), cert: await readFile(caFile) }, (req, res) => {
+  const tls = { key: await readFile(keyFile), cert: await readFile(caFile) };
+  const servers = new Map<string, Server>();
+  /** Starts one HTTPS push service on a free loopback port; resolves with its origin. */
+  const listen = async (options: { keepIdleConnections?: boolean } = {}): Promise<string> => {
+    let serverOrigin = '';
+    const server = createServer(tls, (req, res) => handle(req, res, serverOrigin));
+    // Idle connections stay open until the client closes them (Node's default closes them after 5 s).
+    if (options.keepIdleConnections) server.keepAliveTimeout = 600_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    serverOrigin = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    servers.set(serverOrigin, server);
+    return serverOrigin;
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse, serverOrigin: string) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -126,7 +158,7 @@ export async function startPushService(): Promise<PushService> {
       try {
         const body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] !== 'aes128gcm') throw new Error('content-encoding is not aes128gcm');
-        const vapid = verifyVapid(req.headers.authorization, origin);
+        const vapid = verifyVapid(req.headers.authorization, serverOrigin);
         const payload = JSON.parse(decryptAes128gcm(body, user.ecdh, user.auth).toString('utf8'));
         if (behaviour.status < 300) {
           const push: Received = { name, at: Date.now(), arrivedAt, headers: req.headers, vapid, payload, bodyBytes: body.length };
@@ -139,21 +171,20 @@ export async function startPushService(): Promise<PushService> {
         res.writeHead(400).end();
       }
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+  };
+  const origin = await listen();
 
   return {
     origin,
     caFile,
     received,
     rejected,
-    subscribe(name, behaviours = [{ status: 201 }]) {
+    subscribe(name, behaviours = [{ status: 201 }], options = {}) {
       const ecdh = createECDH('prime256v1');
       ecdh.generateKeys();
       const auth = randomBytes(16);
       users.set(name, { ecdh, auth, behaviours: [...behaviours], requests: 0 });
-      return { endpoint: `${origin}/push/${encodeURIComponent(name)}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: auth.toString('base64url') } };
+      return { endpoint: `${options.origin ?? origin}/push/${encodeURIComponent(name)}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: auth.toString('base64url') } };
     },
     setBehaviour(name, behaviours) {
       users.get(name)!.behaviours = [...behaviours];
@@ -164,10 +195,33 @@ export async function startPushService(): Promise<PushService> {
     onReceived(listener) {
       listeners.push(listener);
     },
+    addOrigin: () => listen({ keepIdleConnections: true }),
+    releaseHanging() {
+      hanging.forEach((res) => res.destroy());
+      hanging.clear();
+    },
+    async addSilentOrigin() {
+      const server = createTcpServer((socket) => {
+        silentSockets.add(socket);
+        socket.on('close', () => silentSockets.delete(socket));
+        socket.on('error', () => undefined);
+      });
+      silentServers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    },
+    async openConnections(origins = [...servers.keys()]) {
+      const counts = await Promise.all(origins.map((o) => servers.get(o)!).map((server) => new Promise<number>((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n))))));
+      return counts.reduce((sum, n) => sum + n, 0);
+    },
     async close() {
       hanging.forEach((res) => res.destroy());
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      silentSockets.forEach((socket) => socket.destroy());
+      await Promise.all(silentServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+      await Promise.all([...servers.values()].map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }));
       await rm(dir, { recursive: true, force: true });
     },
   };

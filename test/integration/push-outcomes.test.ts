@@ -77,7 +77,7 @@ describe('a push refused at send time', () => {
     // `failed`, after its retries) would come before the sentinel's.
     const subs = [subscription('memory-refused'), subscription('memory-sentinel')];
     const { outcomes, deps, total } = counting(subs);
-    const queue = new MemoryPushQueue({ concurrency: 1, maxAttempts: 3 }, deps);
+    const queue = new MemoryPushQueue({ concurrency: 1, perUser: 1, perOrigin: 1, maxAttempts: 3, maxQueued: 100 }, deps);
     await queue.enqueue(jobsFor(subs.slice(0, 1)));
     await queue.enqueue(jobsFor(subs.slice(1)));
     await waitFor(() => outcomes.some((o) => o.startsWith('sub_memory-sentinel:')), { timeoutMs: 10_000, what: 'the sentinel' });
@@ -96,7 +96,7 @@ describe('a push refused at send time', () => {
     const queue = new BullmqPushQueue(options);
     // One job at a time: a second count of the first (`failed`, from the queue's failed event)
     // would be reported before the sentinel job, queued after it, is taken.
-    const dispatcher = new BullmqPushDispatcher({ ...options, concurrency: 1 }, deps);
+    const dispatcher = new BullmqPushDispatcher({ ...options, concurrency: 1, perUser: 1, perOrigin: 1 }, deps);
     try {
       await queue.enqueue(jobsFor(subs.slice(0, 1)));
       await queue.enqueue(jobsFor(subs.slice(1)));
