@@ -14,7 +14,7 @@ import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally } from '../../core/unseen-tally.js';
-import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
+import { classifyImapError, connectImap, ImapConnectError, isResponseLimitError, type ImapClientOptions } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -115,7 +115,10 @@ export class MailboxWatcher {
           delay = this.options.config.imap.authRetryMs;
         } else {
           const hard = failure.kind === 'host_not_allowed' || failure.kind === 'port_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
-          this.setStatus({ state: hard ? 'error' : 'reconnecting', error: failure.message });
+          // A server past the response limits is broken or hostile: say so, but back off as for
+          // any fault, since a fixed server (or a deleted message) makes the next attempt work.
+          const faulty = hard || failure.kind === 'response_too_large';
+          this.setStatus({ state: faulty ? 'error' : 'reconnecting', error: failure.message });
           delay = hard
             ? this.options.config.imap.reconnectMaxMs
             : backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
@@ -145,7 +148,13 @@ export class MailboxWatcher {
       options.metrics?.imapClosed();
       resolve();
     }));
-    client.on('error', (error: Error) => options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error'));
+    // A response past the limits closes the connection from inside imapflow: remembered, so the
+    // session ends with that reason (the account shows `error`) rather than as a plain disconnect.
+    let overLimit: unknown;
+    client.on('error', (error: Error) => {
+      if (isResponseLimitError(error)) overLimit ??= error;
+      options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error');
+    });
     try {
       if (this.stopped) {
         await client.logout();
@@ -172,9 +181,11 @@ export class MailboxWatcher {
       this.setStatus({ state: polling ? 'polling' : 'idle' });
       await closed;
       clearInterval(poller);
+      if (overLimit) throw overLimit;
     } catch (error) {
       client.close();
-      throw error;
+      // A command cut short by that close fails with a generic error: the limit is the cause.
+      throw overLimit ?? error;
     } finally {
       if (this.client === client) this.client = undefined;
     }
