@@ -123,6 +123,23 @@ test('hostile IMAP servers are dropped at their limits while alice keeps getting
   stream.close();
 });
 
+test('a message too large to read (a 6 MiB Subject, from a hostile sender) costs its user one mail.batch, not the account', async () => {
+  const carol = await registerWatched(base, dovecot);
+  const stream = await openReadyStream(base, carol.token);
+  // One header line of 6 MiB: Dovecot hands it on whole as a literal above the 4 MiB limit.
+  await dovecot.deliver(carol.user.email, mail(carol.user.email, 'S'.repeat(6 * MiB)));
+  const batch = await stream.waitFor((m) => m.type === 'mail.batch', 20_000, 'the oversized message counted');
+  assert.deepEqual({ count: batch.data.count, firstUid: batch.data.firstUid, lastUid: batch.data.lastUid }, { count: 1, firstUid: 1, lastUid: 1 });
+  assert.ok(stream.events('account.state').some((e) => e.data.state === 'error'), 'the drop was shown');
+
+  await dovecot.deliver(carol.user.email, mail(carol.user.email, 'after the oversized one'));
+  const next = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'the next mail, read as usual');
+  assert.equal(next.data.uid, 2);
+  assert.equal(next.data.subject, 'after the oversized one');
+  assert.equal((await carol.account()).state, 'idle');
+  stream.close();
+});
+
 /** Registers a mailbox on a hostile server for alice's user; returns the answer and how long it took. */
 async function registerHostile(token: string, port: number, user: string) {
   const started = Date.now();

@@ -72,6 +72,14 @@ export class MailboxWatcher {
   /** Messages the server announced (EXISTS growth) since the last sync began: many means count first, fetch no envelopes. */
   private arrivals = 0;
   private state: WatcherState = 'connecting';
+  /** The watermark a fetch of new mail started from, while it runs. */
+  private fetchingAbove: number | undefined;
+  /**
+   * The watermark whose new mail broke the response limits when fetched: a message there is too
+   * large to read (a sender can make a 6 MiB Subject). Read from there, the mail is only counted
+   * (one mail.batch, no envelopes), so one message cannot keep its account in `error` for ever.
+   */
+  private oversizedAbove: number | undefined;
 
   constructor(private readonly options: MailboxWatcherOptions) {}
 
@@ -152,7 +160,10 @@ export class MailboxWatcher {
     // session ends with that reason (the account shows `error`) rather than as a plain disconnect.
     let overLimit: unknown;
     client.on('error', (error: Error) => {
-      if (isResponseLimitError(error)) overLimit ??= error;
+      if (isResponseLimitError(error)) {
+        overLimit ??= error;
+        if (this.fetchingAbove !== undefined) this.oversizedAbove = this.fetchingAbove;
+      }
       options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error');
     });
     try {
@@ -226,7 +237,10 @@ export class MailboxWatcher {
       const fetchStarted = performance.now();
       // Many new messages expected (a long absence, or an import announced by EXISTS): count them first.
       const expected = catchUp && uidNext !== undefined ? uidNext - 1 - stored.lastUid : arrivals;
-      const fresh = await fetchNewMail(client, stored.lastUid, options.config.events.batchSize, expected > options.config.events.batchSize);
+      const countOnly = this.oversizedAbove === stored.lastUid;
+      this.fetchingAbove = stored.lastUid;
+      const fresh = await fetchNewMail(client, stored.lastUid, countOnly ? 0 : options.config.events.batchSize, countOnly || expected > options.config.events.batchSize)
+        .finally(() => (this.fetchingAbove = undefined));
       if (fresh.messages.length === 0 && !fresh.span) return;
       const unseenStarted = performance.now();
       // Counted from what the fetch brought when this connection knows the count and the fetch
@@ -241,6 +255,7 @@ export class MailboxWatcher {
       const events = fresh.span ? [batchEvent(fresh.span, ctx)] : newMailEvents(fresh.messages, ctx);
       const lastUid = fresh.span ? fresh.span.last : fresh.messages.reduce((max, m) => Math.max(max, m.uid), 0);
       const appended = await this.append(events, stored, { uidValidity: current, lastUid });
+      if (appended) this.oversizedAbove = undefined;
       // The account's stored count follows the event, not ahead of it on the way to the socket.
       if (tallied !== undefined) this.noteUnseen(tallied);
       const metrics = options.metrics;
