@@ -10,7 +10,7 @@ import type { HostLimiter } from './host-limiter.js';
 
 export type ImapFailureKind =
   | 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable'
-  /** The server sent a response beyond IMAP_RESPONSE_LIMITS: it is broken or hostile. */
+  /** The server sent a response beyond IMAP_RESPONSE_LIMITS (or LOGIN_CHECK_LIMITS): it is broken or hostile. */
   | 'response_too_large';
 
 const MiB = 1024 * 1024;
@@ -40,10 +40,23 @@ export const IMAP_RESPONSE_LIMITS = {
   maxResponseTokens: 200_000,
 } as const;
 
-/** imapflow's error codes for a response past IMAP_RESPONSE_LIMITS. */
+export type ImapResponseLimits = { [K in keyof typeof IMAP_RESPONSE_LIMITS]: number };
+
+/**
+ * The registration check only logs in and out: greeting, CAPABILITY, ID and LOGIN answers, a few
+ * KiB at most. Anyone may start one without an account, many at once, so it holds far less.
+ */
+export const LOGIN_CHECK_LIMITS: ImapResponseLimits = {
+  maxLiteralSize: 64 * 1024,
+  maxLineLength: 64 * 1024,
+  maxResponseSize: 128 * 1024,
+  maxResponseTokens: 10_000,
+};
+
+/** imapflow's error codes for a response past its limits. */
 const RESPONSE_LIMIT_CODES = new Set(['LiteralTooLarge', 'LineTooLarge', 'ResponseTooLarge', 'TooManyTokens']);
 
-/** True when the server broke IMAP_RESPONSE_LIMITS (imapflow then closes the connection). */
+/** True when the server broke the response limits (imapflow then closes the connection). */
 export function isResponseLimitError(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && RESPONSE_LIMIT_CODES.has(code);
@@ -103,6 +116,8 @@ export async function connectImap(
      * IMAP_CONNECT_TIMEOUT_SECONDS from when the slot is free.
      */
     deadlineAt?: number;
+    /** @default IMAP_RESPONSE_LIMITS */
+    responseLimits?: ImapResponseLimits;
   } = {},
 ): Promise<ImapFlow> {
   const { imap } = options.config;
@@ -128,7 +143,7 @@ export async function connectImap(
     connectionTimeout: imap.connectTimeoutMs,
     greetingTimeout: imap.connectTimeoutMs,
     socketTimeout: imap.socketTimeoutMs,
-    ...IMAP_RESPONSE_LIMITS,
+    ...(extra.responseLimits ?? IMAP_RESPONSE_LIMITS),
     // Start IDLE as soon as our own commands are done: an EXISTS is only pushed while idling.
     autoIdleDelay: 0,
     disableCompression: true,
@@ -179,7 +194,7 @@ async function withinDeadline<T>(client: ImapFlow, step: Promise<T>, deadlineAt:
 export async function verifyImapLogin(settings: ImapSettings, password: string, options: ImapClientOptions): Promise<void> {
   const budgetMs = options.config.imap.connectTimeoutMs;
   const deadlineAt = Date.now() + budgetMs;
-  const client = await connectImap(settings, password, options, { deadlineAt });
+  const client = await connectImap(settings, password, options, { deadlineAt, responseLimits: LOGIN_CHECK_LIMITS });
   // The login worked, which is all we wanted to know: a LOGOUT that stalls is cut at the deadline.
   await withinDeadline(client, client.logout(), deadlineAt, budgetMs).catch(() => client.close());
 }

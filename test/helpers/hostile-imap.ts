@@ -10,14 +10,15 @@
 //   response-flood  one FETCH response of 1 MiB literals, one after another, for ever
 //   exists-flood    `* 200000 EXISTS`; the UID SEARCH that follows gets an endless list of
 //                   UIDs, and a UID FETCH the response flood
-// and at login: login-literal (the LOGIN answer announces a 900 MB literal) and login-drip (the
-// LOGIN answer comes one byte every 200 ms, never ending). Any other name behaves.
+// and at login: login-literal (the LOGIN answer announces a 900 MB literal), login-mib (it carries a
+// whole 1 MiB literal, then logs in) and login-drip (the LOGIN answer comes one byte every 200 ms,
+// never ending). Any other name behaves.
 // With `greeting: 'drip'` the server greets one byte every 200 ms, never finishing the line.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { LOOPBACK } from './ports.js';
 
-export type HostileBehaviour = 'huge-literal' | 'endless-line' | 'response-flood' | 'exists-flood' | 'login-literal' | 'login-drip';
+export type HostileBehaviour = 'huge-literal' | 'endless-line' | 'response-flood' | 'exists-flood' | 'login-literal' | 'login-mib' | 'login-drip';
 
 export interface HostileImapOptions {
   greeting?: 'prompt' | 'drip';
@@ -47,7 +48,7 @@ interface Connection {
 
 function behaviourOf(user: string): HostileBehaviour | undefined {
   const word = user.split('@')[0] ?? '';
-  return (['huge-literal', 'endless-line', 'response-flood', 'exists-flood', 'login-literal', 'login-drip'] as const).find((b) => word === b);
+  return (['huge-literal', 'endless-line', 'response-flood', 'exists-flood', 'login-literal', 'login-mib', 'login-drip'] as const).find((b) => word === b);
 }
 
 /** Resolves once `socket` can take more, or is gone. */
@@ -160,6 +161,14 @@ export async function startHostileImap(options: HostileImapOptions = {}): Promis
         count(made, '', -1);
         const behaviour = behaviourOf(user);
         if (behaviour === 'login-literal') return hugeLiteral(connection, '* OK [ALERT]');
+        if (behaviour === 'login-mib') {
+          // A whole, well-formed 1 MiB literal, then a successful login: fine for a worker's
+          // limits, far beyond what a login needs.
+          write(`* OK [ALERT] {${16 * CHUNK}}\r\n`);
+          for (let i = 0; i < 16; i++) write(FILLER.toString('latin1'));
+          count(bytes, user, 16 * CHUNK);
+          return void write(`\r\n${tag} OK [CAPABILITY IMAP4rev1 IDLE ESEARCH] logged in\r\n`);
+        }
         if (behaviour === 'login-drip') return drip(connection, '* OK [ALERT] checking your password, please wait');
         return void write(`${tag} OK [CAPABILITY IMAP4rev1 IDLE ESEARCH] logged in\r\n`);
       }

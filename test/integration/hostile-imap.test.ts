@@ -153,6 +153,8 @@ test('registration against a stalling or flooding server answers 502 imap_unreac
     { what: 'a greeting one byte at a time', port: slowGreeter.port, server: slowGreeter, user: 'someone@evil.test', message: /timed out|within/ },
     { what: 'a LOGIN answer one byte at a time', port: hostile.port, server: hostile, user: 'login-drip@evil.test', message: /timed out|within/ },
     { what: 'a 900 MB literal in the LOGIN answer', port: hostile.port, server: hostile, user: 'login-literal@evil.test', message: /more than this gateway accepts/ },
+    // Within a worker's limits, but a login check holds at most 128 KiB (LOGIN_CHECK_LIMITS).
+    { what: 'a whole 1 MiB literal in a successful LOGIN answer', port: hostile.port, server: hostile, user: 'login-mib@evil.test', message: /more than this gateway accepts/ },
   ];
   for (const c of cases) {
     const { response, ms } = await registerHostile(bob.token, c.port, c.user);
