@@ -31,7 +31,7 @@ const MiB = 1024 * 1024;
  *   10,000 parts, where imapflow's million would let a 16 MiB response cost 100 MB.
  * A server that goes beyond any of them is dropped at once (imapflow fails the connection before
  * buffering the bytes: an announced `{900000000}` costs nothing), and its account shows `error`.
- * Per connection: the worst a hostile account costs is one response in flight, ~40 MB with parsing.
+ * Per connection: the worst a hostile account costs is one response in flight: its bytes, a copy when imapflow joins them, and the parse (~50 MB).
  */
 export const IMAP_RESPONSE_LIMITS = {
   maxLiteralSize: 4 * MiB,
