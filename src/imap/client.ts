@@ -167,16 +167,16 @@ export async function connectImap(
 
 /**
  * Settles with `step`, or closes the connection and rejects once `deadlineAt` passes. imapflow's
- * own timers cannot bound a login: its greeting timeout stops at the greeting, and its socket
- * timeout only sees silence, so a server answering LOGIN one byte a second would hold the
+ * own timers cannot bound a login or a SELECT: its greeting timeout stops at the greeting, and its
+ * socket timeout only sees silence, so a server answering one byte a second would hold the
  * connection (and, at registration, the request) for ever.
  */
-async function withinDeadline<T>(client: ImapFlow, step: Promise<T>, deadlineAt: number, budgetMs: number): Promise<T> {
+export async function withinDeadline<T>(client: ImapFlow, step: Promise<T>, deadlineAt: number, budgetMs: number, what = 'the login'): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       client.close();
-      reject(new ImapConnectError('unreachable', `the server did not complete the login within ${Math.round(budgetMs / 1000)} s`));
+      reject(new ImapConnectError('unreachable', `the server did not complete ${what} within ${Math.round(budgetMs / 1000)} s`));
     }, Math.max(0, deadlineAt - Date.now()));
   });
   try {

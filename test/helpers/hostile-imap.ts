@@ -10,6 +10,7 @@
 //   response-flood  one FETCH response of 1 MiB literals, one after another, for ever
 //   exists-flood    `* 200000 EXISTS`; the UID SEARCH that follows gets an endless list of
 //                   UIDs, and a UID FETCH the response flood
+// and, before IDLE, select-drip: the SELECT answer comes one byte every 200 ms, never ending;
 // and at login: login-literal (the LOGIN answer announces a 900 MB literal), login-mib (it carries a
 // whole 1 MiB literal, then logs in) and login-drip (the LOGIN answer comes one byte every 200 ms,
 // never ending). Any other name behaves.
@@ -18,7 +19,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { LOOPBACK } from './ports.js';
 
-export type HostileBehaviour = 'huge-literal' | 'endless-line' | 'response-flood' | 'exists-flood' | 'login-literal' | 'login-mib' | 'login-drip';
+export type HostileBehaviour = 'huge-literal' | 'endless-line' | 'response-flood' | 'exists-flood' | 'select-drip' | 'login-literal' | 'login-mib' | 'login-drip';
 
 export interface HostileImapOptions {
   greeting?: 'prompt' | 'drip';
@@ -48,7 +49,7 @@ interface Connection {
 
 function behaviourOf(user: string): HostileBehaviour | undefined {
   const word = user.split('@')[0] ?? '';
-  return (['huge-literal', 'endless-line', 'response-flood', 'exists-flood', 'login-literal', 'login-mib', 'login-drip'] as const).find((b) => word === b);
+  return (['huge-literal', 'endless-line', 'response-flood', 'exists-flood', 'select-drip', 'login-literal', 'login-mib', 'login-drip'] as const).find((b) => word === b);
 }
 
 /** Resolves once `socket` can take more, or is gone. */
@@ -174,6 +175,7 @@ export async function startHostileImap(options: HostileImapOptions = {}): Promis
       }
       case 'SELECT':
       case 'EXAMINE':
+        if (behaviourOf(connection.user) === 'select-drip') return drip(connection, '* 0 EXISTS');
         return void write(
           '* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)\r\n* 0 EXISTS\r\n* 0 RECENT\r\n' +
             `* OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] next\r\n${tag} OK [READ-WRITE] selected\r\n`,

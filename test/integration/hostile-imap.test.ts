@@ -95,12 +95,15 @@ test('hostile IMAP servers are dropped at their limits while alice keeps getting
   // Every hostile account is dropped again and again (backing off), and shows why.
   const users = behaviours.map((b) => `${b}@evil.test`);
   await waitFor(() => users.every((u) => hostile.connections(u) >= 3), { timeoutMs: 60_000, what: 'three rounds of every hostile account' });
-  const accounts = await waitFor(async () => {
+  // Each shows `error` between attempts (and `reconnecting` during them): seen in error by GET.
+  const inError = new Map<string, string>();
+  await waitFor(async () => {
     const listed = (await api(base, 'GET', '/v1/accounts', { token: malloryToken })).body.accounts as Array<{ imap: { user: string }; state: string; lastError?: string }>;
-    return listed.every((a) => a.state === 'error') && listed;
-  }, { timeoutMs: 20_000, what: 'every hostile account in error at once' });
-  for (const account of accounts) {
-    assert.match(account.lastError ?? '', /more than this gateway accepts in one response/, `${account.imap.user} says why`);
+    for (const a of listed) if (a.state === 'error') inError.set(a.imap.user, a.lastError ?? '');
+    return inError.size === users.length;
+  }, { timeoutMs: 30_000, what: 'every hostile account seen in error' });
+  for (const [user, lastError] of inError) {
+    assert.match(lastError, /more than this gateway accepts in one response/, `${user} says why`);
   }
   for (const user of users) {
     // What the gateway read before dropping: far below what the server meant to send.
@@ -138,6 +141,21 @@ test('a message too large to read (a 6 MiB Subject, from a hostile sender) costs
   assert.equal(next.data.subject, 'after the oversized one');
   assert.equal((await carol.account()).state, 'idle');
   stream.close();
+});
+
+test('a SELECT answered one byte at a time is cut at the deadline and retried, not left connecting for ever', async () => {
+  const user = 'select-drip@evil.test';
+  const created = await api(base, 'POST', '/v1/accounts', { body: { imap: hostileImap(user) } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const account = async () => (await api(base, 'GET', `/v1/accounts/${created.body.account.id}`, { token: created.body.token })).body.account;
+  // Without the deadline only IMAP_SOCKET_TIMEOUT_SECONDS (300 s of silence) could end it, and the drip is never silent.
+  const cut = await waitFor(async () => {
+    const a = await account();
+    return new RegExp(`did not complete SELECT INBOX within ${CONNECT_TIMEOUT_S} s`).test(a.lastError ?? '') && a;
+  }, { timeoutMs: 20_000, what: 'the SELECT cut at the deadline' });
+  assert.equal(cut.state, 'reconnecting');
+  await waitFor(() => hostile.connections(user) >= 2, { timeoutMs: 5000, what: 'a new attempt' });
+  assert.ok(hostile.open(user) <= 1, 'the cut connection was closed');
 });
 
 /** Registers a mailbox on a hostile server for alice's user; returns the answer and how long it took. */

@@ -14,7 +14,7 @@ import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally } from '../../core/unseen-tally.js';
-import { classifyImapError, connectImap, ImapConnectError, isResponseLimitError, type ImapClientOptions } from '../../imap/client.js';
+import { classifyImapError, connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -179,11 +179,14 @@ export class MailboxWatcher {
       });
       client.on('flags', (event: FlagsEvent) => this.onFlags(event));
       client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
-      const mailbox = await client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
+      const budgetMs = options.config.imap.connectTimeoutMs;
+      // Bounded like the login: an answer dripped a byte at a time would hold the account in `connecting`.
+      const opening = client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
         // The server said NO: the folder is gone or was never there. Retrying fast will not help.
         if (error.responseStatus === 'NO') throw new ImapConnectError('mailbox_missing', `cannot open "${options.mailbox}": ${error.responseText ?? 'no such mailbox'}`);
         throw error;
       });
+      const mailbox = await withinDeadline(client, opening, Date.now() + budgetMs, budgetMs, `SELECT ${options.mailbox}`);
       this.uidValidity = String(mailbox.uidValidity);
       await this.enqueue(() => this.sync(client, true, mailbox.uidNext));
       const polling = !client.capabilities.has('IDLE');
