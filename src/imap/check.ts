@@ -114,6 +114,7 @@ export async function checkImap(options: CheckImapOptions, password: string, lin
     const failure = error as ImapConnectError;
     const advice = failure.kind === 'auth_failed'
       ? 'check the user name and password (some providers need an app password)'
+      : failure.kind === 'response_too_large' ? 'the server is broken or hostile: a worker would drop it the same way'
       : /certificate/i.test(failure.message) ? 'the server\'s certificate does not verify; fix it, or see what else works with --insecure-tls'
       : 'check the host, port and security (tls on 993, starttls or none on 143)';
     line('login', `FAILED: ${failure.message}; ${advice}`);

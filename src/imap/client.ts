@@ -1,5 +1,6 @@
 // Opening IMAP connections the way every part of mailpush must: to a checked address (SSRF),
-// with TLS verified against the host name, within the per-host login limit, and with timeouts.
+// with TLS verified against the host name, within the per-host login limit, with timeouts, with
+// one deadline for the whole login, and with bounds on what one server response may make us hold.
 
 import { ImapFlow } from 'imapflow';
 import { imapPortAllowed, type Config } from '../config.js';
@@ -7,7 +8,59 @@ import { HostNotAllowedError, HostUnresolvableError, resolveTarget } from '../co
 import type { ImapSettings } from '../core/types.js';
 import type { HostLimiter } from './host-limiter.js';
 
-export type ImapFailureKind = 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable';
+export type ImapFailureKind =
+  | 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable'
+  /** The server sent a response beyond IMAP_RESPONSE_LIMITS (or LOGIN_CHECK_LIMITS): it is broken or hostile. */
+  | 'response_too_large';
+
+const MiB = 1024 * 1024;
+
+/**
+ * What one server response may make us hold. imapflow's defaults (1 GiB per literal or line, 2 GiB
+ * per response) let any server a user registers grow our process by gigabytes; the IMAP server is
+ * not ours to trust. We only ever read flags, envelopes, BODYSTRUCTURE, a 2 KiB snippet
+ * (SNIPPET_FETCH_BYTES), counts and mailbox status, so the bounds sit far above honest answers and
+ * far below harm:
+ * - a literal is at most a header field of an envelope, or the snippet: MTAs cap a message's
+ *   header at 100 KiB (Postfix) to 1 MiB (Exim), so 4 MiB never refuses real mail;
+ * - a line holds an inline BODYSTRUCTURE or a set of UIDs; Dovecot caps a message at 10,000 MIME
+ *   parts (it parses no more), a few hundred bytes each, so 8 MiB;
+ * - a response is one message's FETCH (envelope + BODYSTRUCTURE + snippet): 16 MiB, above a line
+ *   plus a literal as imapflow requires;
+ * - tokens cost ~100 bytes of heap each while a response is parsed: 200,000 (20 MB) covers those
+ *   10,000 parts, where imapflow's million would let a 16 MiB response cost 100 MB.
+ * A server that goes beyond any of them is dropped at once (imapflow fails the connection before
+ * buffering the bytes: an announced `{900000000}` costs nothing), and its account shows `error`.
+ * Per connection: the worst a hostile account costs is one response in flight: its bytes, a copy when imapflow joins them, and the parse (~50 MB).
+ */
+export const IMAP_RESPONSE_LIMITS = {
+  maxLiteralSize: 4 * MiB,
+  maxLineLength: 8 * MiB,
+  maxResponseSize: 16 * MiB,
+  maxResponseTokens: 200_000,
+} as const;
+
+export type ImapResponseLimits = { [K in keyof typeof IMAP_RESPONSE_LIMITS]: number };
+
+/**
+ * The registration check only logs in and out: greeting, CAPABILITY, ID and LOGIN answers, a few
+ * KiB at most. Anyone may start one without an account, many at once, so it holds far less.
+ */
+export const LOGIN_CHECK_LIMITS: ImapResponseLimits = {
+  maxLiteralSize: 64 * 1024,
+  maxLineLength: 64 * 1024,
+  maxResponseSize: 128 * 1024,
+  maxResponseTokens: 10_000,
+};
+
+/** imapflow's error codes for a response past its limits. */
+const RESPONSE_LIMIT_CODES = new Set(['LiteralTooLarge', 'LineTooLarge', 'ResponseTooLarge', 'TooManyTokens']);
+
+/** True when the server broke the response limits (imapflow then closes the connection). */
+export function isResponseLimitError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && RESPONSE_LIMIT_CODES.has(code);
+}
 
 /** Why a connection could not be made, in words safe to show the account's owner. */
 export class ImapConnectError extends Error {
@@ -37,6 +90,9 @@ export function classifyImapError(error: unknown): ImapConnectError {
   if (error instanceof ImapConnectError) return error;
   if (error instanceof HostNotAllowedError) return new ImapConnectError('host_not_allowed', error.message);
   if (error instanceof HostUnresolvableError) return new ImapConnectError('unreachable', error.message);
+  if (isResponseLimitError(error)) {
+    return new ImapConnectError('response_too_large', `the server sent more than this gateway accepts in one response (${(error as Error).message}); the connection was dropped`);
+  }
   const e = error as { authenticationFailed?: boolean; serverResponseCode?: string; responseText?: string };
   if (e.authenticationFailed || e.serverResponseCode === 'AUTHENTICATIONFAILED') {
     return new ImapConnectError('auth_failed', e.responseText || 'the server rejected the user name or password');
@@ -52,7 +108,17 @@ export async function connectImap(
   settings: ImapSettings,
   password: string,
   options: ImapClientOptions,
-  extra: { maxIdleTime?: number; qresync?: boolean } = {},
+  extra: {
+    maxIdleTime?: number;
+    qresync?: boolean;
+    /**
+     * When the login must be done by (epoch ms), waiting for a login slot included. By default
+     * IMAP_CONNECT_TIMEOUT_SECONDS from when the slot is free.
+     */
+    deadlineAt?: number;
+    /** @default IMAP_RESPONSE_LIMITS */
+    responseLimits?: ImapResponseLimits;
+  } = {},
 ): Promise<ImapFlow> {
   const { imap } = options.config;
   if (settings.security === 'none' && !imap.allowInsecure) {
@@ -77,6 +143,7 @@ export async function connectImap(
     connectionTimeout: imap.connectTimeoutMs,
     greetingTimeout: imap.connectTimeoutMs,
     socketTimeout: imap.socketTimeoutMs,
+    ...(extra.responseLimits ?? IMAP_RESPONSE_LIMITS),
     // Start IDLE as soon as our own commands are done: an EXISTS is only pushed while idling.
     autoIdleDelay: 0,
     disableCompression: true,
@@ -89,7 +156,8 @@ export async function connectImap(
   // ImapFlow without an 'error' listener would crash the process.
   client.on('error', () => undefined);
   try {
-    await options.limiter.run(settings.host.toLowerCase(), () => client.connect());
+    await options.limiter.run(settings.host.toLowerCase(), () =>
+      withinDeadline(client, client.connect(), extra.deadlineAt ?? Date.now() + imap.connectTimeoutMs, imap.connectTimeoutMs));
   } catch (error) {
     client.close();
     throw classifyImapError(error);
@@ -97,8 +165,36 @@ export async function connectImap(
   return client;
 }
 
-/** Logs in once to prove the credentials, then logs out. */
+/**
+ * Settles with `step`, or closes the connection and rejects once `deadlineAt` passes. imapflow's
+ * own timers cannot bound a login or a SELECT: its greeting timeout stops at the greeting, and its
+ * socket timeout only sees silence, so a server answering one byte a second would hold the
+ * connection (and, at registration, the request) for ever.
+ */
+export async function withinDeadline<T>(client: ImapFlow, step: Promise<T>, deadlineAt: number, budgetMs: number, what = 'the login'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      client.close();
+      reject(new ImapConnectError('unreachable', `the server did not complete ${what} within ${Math.round(budgetMs / 1000)} s`));
+    }, Math.max(0, deadlineAt - Date.now()));
+  });
+  try {
+    return await Promise.race([step, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Logs in once to prove the credentials, then logs out, all within IMAP_CONNECT_TIMEOUT_SECONDS
+ * (waiting for a login slot included): the API request waits on it. On expiry the connection is
+ * closed, so a server that stalls cannot keep anything of ours after the request was answered.
+ */
 export async function verifyImapLogin(settings: ImapSettings, password: string, options: ImapClientOptions): Promise<void> {
-  const client = await connectImap(settings, password, options);
-  await client.logout().catch(() => client.close());
+  const budgetMs = options.config.imap.connectTimeoutMs;
+  const deadlineAt = Date.now() + budgetMs;
+  const client = await connectImap(settings, password, options, { deadlineAt, responseLimits: LOGIN_CHECK_LIMITS });
+  // The login worked, which is all we wanted to know: a LOGOUT that stalls is cut at the deadline.
+  await withinDeadline(client, client.logout(), deadlineAt, budgetMs).catch(() => client.close());
 }

@@ -14,7 +14,7 @@ import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally } from '../../core/unseen-tally.js';
-import { classifyImapError, connectImap, ImapConnectError, type ImapClientOptions } from '../../imap/client.js';
+import { classifyImapError, connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -72,6 +72,14 @@ export class MailboxWatcher {
   /** Messages the server announced (EXISTS growth) since the last sync began: many means count first, fetch no envelopes. */
   private arrivals = 0;
   private state: WatcherState = 'connecting';
+  /** The watermark a fetch of new mail started from, while it runs. */
+  private fetchingAbove: number | undefined;
+  /**
+   * The watermark whose new mail broke the response limits when fetched: a message there is too
+   * large to read (a sender can make a 6 MiB Subject). Read from there, the mail is only counted
+   * (one mail.batch, no envelopes), so one message cannot keep its account in `error` for ever.
+   */
+  private oversizedAbove: number | undefined;
 
   constructor(private readonly options: MailboxWatcherOptions) {}
 
@@ -115,7 +123,10 @@ export class MailboxWatcher {
           delay = this.options.config.imap.authRetryMs;
         } else {
           const hard = failure.kind === 'host_not_allowed' || failure.kind === 'port_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
-          this.setStatus({ state: hard ? 'error' : 'reconnecting', error: failure.message });
+          // A server past the response limits is broken or hostile: say so, but back off as for
+          // any fault, since a fixed server (or a deleted message) makes the next attempt work.
+          const faulty = hard || failure.kind === 'response_too_large';
+          this.setStatus({ state: faulty ? 'error' : 'reconnecting', error: failure.message });
           delay = hard
             ? this.options.config.imap.reconnectMaxMs
             : backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
@@ -145,7 +156,16 @@ export class MailboxWatcher {
       options.metrics?.imapClosed();
       resolve();
     }));
-    client.on('error', (error: Error) => options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error'));
+    // A response past the limits closes the connection from inside imapflow: remembered, so the
+    // session ends with that reason (the account shows `error`) rather than as a plain disconnect.
+    let overLimit: unknown;
+    client.on('error', (error: Error) => {
+      if (isResponseLimitError(error)) {
+        overLimit ??= error;
+        if (this.fetchingAbove !== undefined) this.oversizedAbove = this.fetchingAbove;
+      }
+      options.log.info({ mailbox: options.mailbox, err: error.message }, 'imap connection error');
+    });
     try {
       if (this.stopped) {
         await client.logout();
@@ -159,11 +179,14 @@ export class MailboxWatcher {
       });
       client.on('flags', (event: FlagsEvent) => this.onFlags(event));
       client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
-      const mailbox = await client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
+      const budgetMs = options.config.imap.connectTimeoutMs;
+      // Bounded like the login: an answer dripped a byte at a time would hold the account in `connecting`.
+      const opening = client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
         // The server said NO: the folder is gone or was never there. Retrying fast will not help.
         if (error.responseStatus === 'NO') throw new ImapConnectError('mailbox_missing', `cannot open "${options.mailbox}": ${error.responseText ?? 'no such mailbox'}`);
         throw error;
       });
+      const mailbox = await withinDeadline(client, opening, Date.now() + budgetMs, budgetMs, `SELECT ${options.mailbox}`);
       this.uidValidity = String(mailbox.uidValidity);
       await this.enqueue(() => this.sync(client, true, mailbox.uidNext));
       const polling = !client.capabilities.has('IDLE');
@@ -172,9 +195,11 @@ export class MailboxWatcher {
       this.setStatus({ state: polling ? 'polling' : 'idle' });
       await closed;
       clearInterval(poller);
+      if (overLimit) throw overLimit;
     } catch (error) {
       client.close();
-      throw error;
+      // A command cut short by that close fails with a generic error: the limit is the cause.
+      throw overLimit ?? error;
     } finally {
       if (this.client === client) this.client = undefined;
     }
@@ -215,7 +240,10 @@ export class MailboxWatcher {
       const fetchStarted = performance.now();
       // Many new messages expected (a long absence, or an import announced by EXISTS): count them first.
       const expected = catchUp && uidNext !== undefined ? uidNext - 1 - stored.lastUid : arrivals;
-      const fresh = await fetchNewMail(client, stored.lastUid, options.config.events.batchSize, expected > options.config.events.batchSize);
+      const countOnly = this.oversizedAbove === stored.lastUid;
+      this.fetchingAbove = stored.lastUid;
+      const fresh = await fetchNewMail(client, stored.lastUid, countOnly ? 0 : options.config.events.batchSize, countOnly || expected > options.config.events.batchSize)
+        .finally(() => (this.fetchingAbove = undefined));
       if (fresh.messages.length === 0 && !fresh.span) return;
       const unseenStarted = performance.now();
       // Counted from what the fetch brought when this connection knows the count and the fetch
@@ -230,6 +258,7 @@ export class MailboxWatcher {
       const events = fresh.span ? [batchEvent(fresh.span, ctx)] : newMailEvents(fresh.messages, ctx);
       const lastUid = fresh.span ? fresh.span.last : fresh.messages.reduce((max, m) => Math.max(max, m.uid), 0);
       const appended = await this.append(events, stored, { uidValidity: current, lastUid });
+      if (appended) this.oversizedAbove = undefined;
       // The account's stored count follows the event, not ahead of it on the way to the socket.
       if (tallied !== undefined) this.noteUnseen(tallied);
       const metrics = options.metrics;
