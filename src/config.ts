@@ -56,6 +56,10 @@ export interface Config {
     maxAccountsPerUser: number;
     wsPingMs: number;
     wsAuthTimeoutMs: number;
+    /** How long a pairing code may be claimed. @default 5 minutes, at most 10 */
+    pairingTtlMs: number;
+    /** The gateway's public origin (scheme://host[:port]) for links it hands out; absent: the request's origin. */
+    publicUrl?: string;
   };
   worker: {
     capacity: number;
@@ -175,10 +179,27 @@ export const CONFIG_VARIABLES = [
   'IMAP_RECONNECT_MAX_SECONDS', 'IMAP_AUTH_RETRY_SECONDS',
   'EVENT_BATCH_SIZE', 'EVENT_RETENTION_COUNT', 'EVENT_RETENTION_DAYS',
   'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'MAX_ACCOUNTS_PER_USER', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
+  'PAIRING_TTL_SECONDS', 'PUBLIC_URL',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
 ] as const;
+
+/** PUBLIC_URL: an http(s) origin, without path, query or credentials; kept without a trailing slash. */
+function publicUrl(env: Env): { publicUrl?: string } {
+  const value = raw(env, 'PUBLIC_URL');
+  if (!value) return {};
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || url.search || url.hash || url.pathname !== '/') {
+    throw new ConfigError('PUBLIC_URL', 'must be an http(s) origin such as https://mail.example.com (no path, query or credentials)');
+  }
+  return { publicUrl: url.origin };
+}
 
 /** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
 function vapid(env: Env): Config['push']['vapid'] {
@@ -260,6 +281,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxAccountsPerUser: integer(env, 'MAX_ACCOUNTS_PER_USER', 10, 1, 10000),
       wsPingMs: integer(env, 'WS_PING_SECONDS', 30, 1, 1740) * 1000,
       wsAuthTimeoutMs: integer(env, 'WS_AUTH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
+      pairingTtlMs: integer(env, 'PAIRING_TTL_SECONDS', 300, 1, 600) * 1000,
+      ...publicUrl(env),
     },
     worker: {
       capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),

@@ -112,6 +112,8 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
   const adapters = createRedisAdapters({ redisUrl: given.redisUrl, events: given.events }, role, { log: logger });
   teardown.push('storage', () => adapters.close());
   await requireRedis(adapters, given.redisUrl);
+  // Before this process serves or claims anything: every process waits for the one migrating.
+  await adapters.migrate();
   if (!given.push.vapid) return { config: given, adapters };
   const queueOptions = { redisUrl: given.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
   const pushQueue = new BullmqPushQueue(queueOptions);

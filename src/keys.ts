@@ -14,9 +14,60 @@ export class RedisKeys {
     return `${this.prefix}:{u:${userId}}`;
   }
 
-  /** String: userId, keyed by the SHA-256 of a bearer token. */
+  /**
+   * String: "<userId>/<deviceId>", keyed by the SHA-256 of a bearer token. Global (it is looked
+   * up before the user is known). Before schema 2 the value was the bare userId.
+   */
   token(tokenHash: string): string {
     return `${this.prefix}:token:${tokenHash}`;
+  }
+
+  /** Set: ids of the user's devices. */
+  userDevices(userId: string): string {
+    return `${this.user(userId)}:devices`;
+  }
+
+  /** Hash: one device (id, name, tokenHash, createdAt, lastSeenAt). */
+  device(userId: string, deviceId: string): string {
+    return `${this.user(userId)}:dev:${deviceId}`;
+  }
+
+  /** Set: hashes of the user's unexpired pairing codes, so deleting the user finds them. */
+  userPairings(userId: string): string {
+    return `${this.user(userId)}:pairings`;
+  }
+
+  /** String with a TTL: the userId a pairing code signs in to, keyed by the code's SHA-256. Global. */
+  pairing(codeHash: string): string {
+    return `${this.prefix}:pairing:${codeHash}`;
+  }
+
+  /**
+   * Hash: mailbox identity (host|port|login) → "<userId>/<accountId>" of the one account that
+   * watches it, gateway-wide. Global; each user's own identities hash mirrors its share.
+   */
+  mailboxIndex(): string {
+    return `${this.prefix}:mailboxes`;
+  }
+
+  /** Pub/sub channel: devices removed, so web processes close their streams (JSON DeviceRevocation). */
+  revocationChannel(): string {
+    return `${this.prefix}:revocations`;
+  }
+
+  /** String: the data layout's version; the start-up migration moves it to the current one. */
+  schemaVersion(): string {
+    return `${this.prefix}:schema`;
+  }
+
+  /** String with a TTL: held by the one process running the start-up migration. */
+  migrationLock(): string {
+    return `${this.prefix}:migrating`;
+  }
+
+  /** Pattern matching every key of one user (its hash tag), for SCAN. */
+  userKeyPattern(userId: string): string {
+    return `${this.user(userId).replace(/[*?[\]\\]/g, '\\$&')}:*`;
   }
 
   /** Hash: the user's own record (createdAt). */

@@ -6,7 +6,8 @@ import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket'; // adds the { websocket: true } route option
 import { Type } from 'typebox';
 import type { Config } from '../../../config.js';
-import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
+import type { AccountStore, EventLog, LiveFeed, RevocationBus } from '../../../core/ports.js';
+import { OpenStreams } from '../open-streams.js';
 import { toAccountView } from '../../../core/types.js';
 import type { GatewayMetrics } from '../../../observability/metrics.js';
 import { isEventId } from '../../../protocol/event-ids.js';
@@ -20,6 +21,8 @@ export interface StreamDeps {
   eventLog: EventLog;
   liveFeed: LiveFeed;
   accounts: AccountStore;
+  /** Removed devices: their open streams close with 4401. */
+  revocations: RevocationBus;
   auth: Authenticator;
   metrics?: GatewayMetrics;
 }
@@ -46,6 +49,7 @@ export function streamRoutes(deps: StreamDeps) {
   const clients = new Set<StreamClient>();
   // The live feed lost its connection for a moment: every client re-reads what it may have missed.
   deps.liveFeed.onReconnect(() => clients.forEach((client) => void client.resume()));
+  const openStreams = new OpenStreams(deps.revocations);
 
   async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions): Promise<void> {
     const fail = (reason: string, code: number = CloseCode.unauthorized) => socket.close(code, reason);
@@ -58,6 +62,7 @@ export function streamRoutes(deps: StreamDeps) {
     if (socket.readyState !== socket.OPEN) return;
 
     const client = new StreamClient(principal.userId, socket, deps.eventLog);
+    openStreams.add(principal, socket);
     const unsubscribe = await deps.liveFeed.subscribe(principal.userId, (event) => {
       deps.metrics?.fanningOut(event);
       client.deliver(event);
