@@ -2,8 +2,8 @@
 //
 // Everything that belongs to one user carries the hash tag `{u:<userId>}`, so in a Redis Cluster
 // all of it lives in one slot: the append script can then touch the event stream, the watermark
-// and the lease of an account in one atomic step. Only the token index, the account registry and
-// the control channel are global.
+// and the lease of an account in one atomic step. Only the token index, the account registry, the
+// mailbox index, pairing codes, the schema version and the pub/sub channels are global.
 
 import type { AccountRef } from './core/account-ref.js';
 
