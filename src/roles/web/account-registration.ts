@@ -47,6 +47,16 @@ export interface AccountRegistrationDeps {
   imap: ImapClientOptions;
 }
 
+/**
+ * Devices one user may have; one more is 403 limit_reached. Every sign-in costs an IMAP login and
+ * is rate-limited, but nothing else would bound what a leaked password could make us store.
+ */
+export const MAX_DEVICES_PER_USER = 100;
+
+export function tooManyDevices(): ApiError {
+  return new ApiError(403, 'limit_reached', `this user has ${MAX_DEVICES_PER_USER} devices already; remove one to add another`);
+}
+
 /** One mailbox, however the user spelled its host or login. */
 function identityOf(settings: ImapSettings): string {
   return `${settings.host.toLowerCase()}|${settings.port}|${settings.user.toLowerCase()}`;
@@ -140,6 +150,7 @@ export class AccountRegistration {
         record = (await accounts.update(holder, { sealedPassword: secretBox.seal(request.imap.pass, holder.accountId) })) ?? record;
         await control.publish({ kind: 'updated', ...holder });
       }
+      if ((await devices.list(holder.userId)).length >= MAX_DEVICES_PER_USER) throw tooManyDevices();
       const token = newToken();
       const device = await devices.add(holder.userId, hashToken(token), request.deviceName);
       if (device) return { token, device, record, created: false };

@@ -16,13 +16,18 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 export class Authenticator {
-  constructor(private readonly devices: DeviceStore, private readonly adminToken: string | undefined) {}
+  constructor(
+    private readonly devices: DeviceStore,
+    private readonly adminToken: string | undefined,
+    /** The clock lastSeenAt is read from; tests pass their own. */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async principal(token: string): Promise<Principal | undefined> {
     if (this.adminToken && safeEqual(token, this.adminToken)) return { kind: 'admin' };
     const device = await this.devices.findByToken(hashToken(token));
     if (!device) return undefined;
-    const now = Date.now();
+    const now = this.now();
     if (now - Date.parse(device.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS) {
       // Not awaited: the request does not wait for bookkeeping, and a failed write only means
       // "last seen" is a minute older than it could be.

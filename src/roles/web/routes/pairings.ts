@@ -11,10 +11,14 @@ import type { DeviceStore, PairingStore } from '../../../core/ports.js';
 import { hashToken, newToken } from '../../../core/tokens.js';
 import { PAIRING_CODE_ALPHABET, PAIRING_CODE_LENGTH } from '../../../protocol/devices.js';
 import type { Authenticator } from '../auth.js';
+import { MAX_DEVICES_PER_USER, tooManyDevices } from '../account-registration.js';
 import { deviceName, toDeviceView } from '../device-access.js';
 import { ClaimPairingAnswer, ClaimPairingBody, Pairing } from '../device-schemas.js';
 import { ApiError } from '../errors.js';
 import { errorResponses } from '../schemas.js';
+
+/** Codes per client and minute. */
+export const PAIRINGS_PER_MINUTE = 10;
 
 /** Claims per client and minute; a sixth within the minute is 429 (a person needs one). */
 export const PAIRING_CLAIMS_PER_MINUTE = 5;
@@ -50,6 +54,8 @@ export function pairingRoutes({ config, pairings, devices, auth }: PairingRoutes
 
     app.post('/v1/pairings', {
       schema: { response: { 201: Pairing, ...errorResponses } },
+      // Each code is held until it expires: a device cannot make us hold more than a few.
+      config: { rateLimit: { max: PAIRINGS_PER_MINUTE, timeWindow: 60_000 } },
     }, async (request, reply) => {
       const { userId } = await auth.requireDevice(request);
       const code = newPairingCode();
@@ -68,6 +74,7 @@ export function pairingRoutes({ config, pairings, devices, auth }: PairingRoutes
       if (code.length !== PAIRING_CODE_LENGTH) throw invalid();
       const userId = await pairings.claim(codeHash(code), Date.now());
       if (!userId) throw invalid();
+      if ((await devices.list(userId)).length >= MAX_DEVICES_PER_USER) throw tooManyDevices();
       const token = newToken();
       const device = await devices.add(userId, hashToken(token), deviceName(request.body.deviceName, request.headers['user-agent']));
       if (!device) throw invalid(); // the user was deleted after making the code

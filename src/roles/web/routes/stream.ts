@@ -63,6 +63,8 @@ export function streamRoutes(deps: StreamDeps) {
 
     const client = new StreamClient(principal.userId, socket, deps.eventLog);
     openStreams.add(principal, socket);
+    // A device removed between the check above and add() was announced to nobody here: look once more.
+    if (!(await deps.auth.principal(options.token!))) return fail('invalid token');
     const unsubscribe = await deps.liveFeed.subscribe(principal.userId, (event) => {
       deps.metrics?.fanningOut(event);
       client.deliver(event);
