@@ -4,6 +4,9 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -239,5 +242,49 @@ describe('deleting my data', () => {
     const again = await signIn(base, mailbox);
     assert.equal(again.body.created, true);
     assert.deepEqual(await userKeys(), [], 'still nothing under the old user');
+  });
+});
+
+describe('embedded (SQLite, one process)', () => {
+  test('sign in twice, remove a device (4401 at once), delete my data: the IMAP session logs out and no row of the user is left', async () => {
+    const dataDir = await fixtures.start('data dir', mkdtemp(path.join(tmpdir(), 'mailpush-devices-')), (dir) => rm(dir, { recursive: true, force: true }));
+    const embedded = await fixtures.gateway({ dataDir, imapPort: dovecot.imapPort });
+    const at = embedded.url!;
+    const mailbox = await dovecot.addUser();
+    const laptop = await signIn(at, mailbox, 'Laptop');
+    const phone = await signIn(at, mailbox, 'Phone');
+    assert.deepEqual([laptop.body.created, phone.body.created], [true, false]);
+    assert.equal(phone.body.account.id, laptop.body.account.id);
+    const userId = (await embedded.adapters.users.findByToken(hashToken(laptop.body.token)))!;
+    await waitFor(async () => (await api(at, 'GET', `/v1/accounts/${laptop.body.account.id}`, { token: laptop.body.token })).body.account.state === 'idle', { timeoutMs: 10_000, what: 'idle' });
+
+    const phoneStream = await openReadyStream(at, phone.body.token);
+    const laptopStream = await openReadyStream(at, laptop.body.token);
+    assert.equal((await api(at, 'DELETE', `/v1/devices/${phone.body.device.id}`, { token: laptop.body.token })).status, 204);
+    assert.equal((await phoneStream.waitForClose(2000)).code, 4401);
+    assert.equal((await api(at, 'GET', '/v1/devices', { token: phone.body.token })).status, 401);
+
+    const logBefore = (await dovecot.readLog()).length;
+    assert.equal((await api(at, 'DELETE', '/v1/users/me', { token: laptop.body.token })).status, 204);
+    assert.equal((await laptopStream.waitForClose(2000)).code, 4401);
+    assert.equal((await api(at, 'GET', '/v1/accounts', { token: laptop.body.token })).status, 401);
+    await waitFor(async () => (await dovecot.readLog()).slice(logBefore).split('\n').some((l) => l.includes(`imap(${mailbox.user})`) && /Logged out/.test(l)),
+      { timeoutMs: 5000, what: 'the worker to log out' });
+    // Read the file as it is on disk, beside the running gateway (SQLite's WAL allows a reader).
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(path.join(dataDir, 'mailpush.sqlite'), { readOnly: true });
+    try {
+      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name);
+      for (const table of tables) {
+        const columns = (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
+        const column = table === 'users' ? 'id' : columns.includes('user_id') ? 'user_id' : undefined;
+        if (!column) continue;
+        const { n } = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ?`).get(userId) as { n: number };
+        assert.equal(n, 0, `no row of the user in ${table}`);
+      }
+      assert.ok(tables.includes('devices') && tables.includes('pairings'));
+    } finally {
+      db.close();
+    }
   });
 });
