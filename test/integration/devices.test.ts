@@ -114,6 +114,25 @@ describe('signing in with the mailbox', () => {
   });
 });
 
+describe('signing in after a password change', () => {
+  test('an account refused for its old password recovers with the password a sign-in just proved', async () => {
+    const mailbox = await dovecot.addUser();
+    const first = await signIn(base, mailbox);
+    const { token } = first.body;
+    const accountId = first.body.account.id as string;
+    await waitFor(async () => (await accountState(token, accountId)) === 'idle', { timeoutMs: 10_000, what: 'idle' });
+    await dovecot.setPassword(mailbox.user, 'the-new-password');
+    // Pausing and resuming makes the worker log in again, with the stored (old) password.
+    await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { disabled: true } });
+    await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token, body: { disabled: false } });
+    await waitFor(async () => (await accountState(token, accountId)) === 'auth_failed', { timeoutMs: 10_000, what: 'auth_failed' });
+    const again = await signIn(base, { user: mailbox.user, pass: 'the-new-password' });
+    assert.equal(again.status, 201);
+    assert.equal(again.body.created, false);
+    await waitFor(async () => (await accountState(token, accountId)) === 'idle', { timeoutMs: 10_000, what: 'idle with the new password' });
+  });
+});
+
 describe('devices', () => {
   test('rename; another user\'s device is 404; removal: 401 on REST, 4401 on the other web process within 2 s, its subscriptions gone', async () => {
     const mailbox = await dovecot.addUser();
