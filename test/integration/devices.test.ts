@@ -1,6 +1,7 @@
 // One person, many devices (issue 15): signing in with the mailbox, devices and their removal on
 // every web process, pairing by code, and deleting everything. Redis mode: an in-process gateway
-// (web and worker) and a second, spawned web process on the same Redis and Dovecot.
+// (web and worker) and two spawned web processes on the same Redis and Dovecot; then the same
+// flow once in embedded mode.
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,8 +24,10 @@ let redis: RedisServer;
 let gateway: TestGateway;
 /** The in-process gateway (web and worker). */
 let base: string;
-/** The spawned second web process; its pairing codes live one second. */
+/** A spawned web process; its pairing codes live one second. */
 let second: MailpushProcess;
+/** Another spawned web process, so that a removal on one reaches streams on the other. */
+let third: MailpushProcess;
 
 const fixtures = useFixtures();
 
@@ -32,7 +35,10 @@ before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
   gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { PUBLIC_URL: 'https://mail.example.test' } });
   base = gateway.url!;
-  second = await fixtures.mailpush('web', gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { PAIRING_TTL_SECONDS: '1' } }));
+  [second, third] = await Promise.all([
+    fixtures.mailpush('web', gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { PAIRING_TTL_SECONDS: '1' } })),
+    fixtures.mailpush('web', gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort })),
+  ]);
 });
 
 const signIn = (at: string, user: { user: string; pass: string }, deviceName?: string) =>
@@ -134,7 +140,7 @@ describe('signing in after a password change', () => {
 });
 
 describe('devices', () => {
-  test('rename; another user\'s device is 404; removal: 401 on REST, 4401 on the other web process within 2 s, its subscriptions gone', async () => {
+  test('rename; another user\'s device is 404; removal on one web process: 401 on REST, 4401 on another within 2 s, its subscriptions gone', async () => {
     const mailbox = await dovecot.addUser();
     const laptop = await signIn(base, mailbox, 'Laptop');
     const phone = await signIn(second.url!, mailbox, 'Phone');
@@ -158,8 +164,9 @@ describe('devices', () => {
 
     const stream = await openReadyStream(second.url!, phone.body.token);
     const laptopStream = await openReadyStream(second.url!, laptop.body.token);
+    // Removed through one spawned web process; the phone's stream is open on the other.
     const removedAt = Date.now();
-    assert.equal((await api(base, 'DELETE', `/v1/devices/${phoneId}`, { token: laptop.body.token })).status, 204);
+    assert.equal((await api(third.url!, 'DELETE', `/v1/devices/${phoneId}`, { token: laptop.body.token })).status, 204);
     assert.equal((await api(second.url!, 'GET', '/v1/accounts', { token: phone.body.token })).status, 401);
     const closed = await stream.waitForClose(2000);
     assert.equal(closed.code, 4401);

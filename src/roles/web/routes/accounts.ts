@@ -1,4 +1,4 @@
-// Registering and managing mailboxes. Registration itself (defaults, the one-per-user check, the
+// Registering and managing mailboxes. Registration itself (defaults, one account per mailbox, the
 // login that proves the credentials) is AccountRegistration's; these routes authenticate, validate
 // against the schemas and shape the responses.
 
