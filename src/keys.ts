@@ -65,9 +65,20 @@ export class RedisKeys {
     return `${this.prefix}:migrating`;
   }
 
-  /** Pattern matching every key of one user (its hash tag), for SCAN. */
-  userKeyPattern(userId: string): string {
-    return `${this.user(userId).replace(/[*?[\]\\]/g, '\\$&')}:*`;
+  /**
+   * Every key of one user, given its account and device ids: what deleting the user removes. A
+   * new per-user key belongs in this list too (the deletion tests SCAN the user's hash tag).
+   */
+  allUserKeys(userId: string, accountIds: readonly string[], deviceIds: readonly string[]): string[] {
+    const accounts = accountIds.flatMap((accountId) => {
+      const ref = { userId, accountId };
+      return [this.account(ref), this.watermarks(ref), this.lease(ref), this.leaseFence(ref)];
+    });
+    return [
+      this.userRecord(userId), this.userAccounts(userId), this.userIdentities(userId), this.userDevices(userId), this.userPairings(userId),
+      this.pushSubscriptions(userId), this.pendingPushes(userId), this.pushEndpoints(userId), this.events(userId),
+      ...accounts, ...deviceIds.map((deviceId) => this.device(userId, deviceId)),
+    ];
   }
 
   /** Hash: the user's own record (createdAt). */

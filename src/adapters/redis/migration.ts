@@ -151,8 +151,7 @@ async function mergeUser(redis: Redis, keys: RedisKeys, from: string, into: stri
     const moved = { ...record, userId: into, accounts: [...new Set(record.accounts.map((a) => accountMap.get(a) ?? a))] };
     await redis.multi().hset(keys.pushSubscriptions(into), id, JSON.stringify(moved)).hset(keys.pushEndpoints(into), endpointHash, id).exec();
   }
-  // What is left of `from` (its devices were re-pointed, so their tokens stay) goes as a whole.
-  await redis.del(keys.userDevices(from));
+  // What is left of `from` goes as a whole; its devices' tokens now name `into`, so they stay.
   await new RedisUserStore(redis, keys).delete(from);
   return removed;
 }

@@ -98,8 +98,12 @@ export class RedisUserStore implements UserStore {
     const { redis, keys } = this;
     if (!(await redis.exists(keys.userRecord(userId)))) return false;
     // Global keys first, tokens before anything: the user's requests stop at the first step.
-    const devices = await this.devices.list(userId);
-    if (devices.length) await redis.del(...devices.map((d) => keys.token(d.tokenHash)));
+    const deviceIds = await redis.smembers(keys.userDevices(userId));
+    for (const deviceId of deviceIds) {
+      const tokenHash = await redis.hget(keys.device(userId, deviceId), 'tokenHash');
+      // Only a token that still names this user (a merge may have handed it to another).
+      if (tokenHash && (await redis.get(keys.token(tokenHash)))?.startsWith(`${userId}/`)) await redis.del(keys.token(tokenHash));
+    }
     const pairings = await redis.smembers(keys.userPairings(userId));
     if (pairings.length) await redis.del(...pairings.map((hash) => keys.pairing(hash)));
     const identities = await redis.hgetall(keys.userIdentities(userId));
@@ -108,13 +112,8 @@ export class RedisUserStore implements UserStore {
     }
     const accountIds = await redis.smembers(keys.userAccounts(userId));
     if (accountIds.length) await redis.srem(keys.accountRegistry(), ...accountIds.map((accountId) => formatAccountRef({ userId, accountId })));
-    // Then everything under the user's hash tag, whatever its kind.
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', keys.userKeyPattern(userId), 'COUNT', 500);
-      cursor = next;
-      if (found.length) await redis.del(...found);
-    } while (cursor !== '0');
+    // Then everything under the user's hash tag, in one slot, so one command.
+    await redis.del(...keys.allUserKeys(userId, accountIds, deviceIds));
     return true;
   }
 }
