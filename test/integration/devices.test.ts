@@ -15,6 +15,7 @@ import { api, openReadyStream, type TestGateway } from '../helpers/gateway.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { buildMessage } from '../helpers/message.js';
 import type { MailpushProcess } from '../helpers/processes.js';
+import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { hashToken } from '../../src/core/tokens.js';
 import { PAIRING_CODE_ALPHABET, PAIRING_CODE_LENGTH } from '../../src/protocol/devices.js';
@@ -117,6 +118,32 @@ describe('signing in with the mailbox', () => {
     assert.equal(known.body.error.code, 'account_exists');
     assert.equal((await api(base, 'GET', '/v1/accounts', { token: mine.body.token })).body.accounts.length, 1);
     assert.equal((await api(base, 'GET', '/v1/accounts', { token: theirs.body.token })).body.accounts.length, 1);
+  });
+});
+
+describe('signing in: the registration errors', () => {
+  test('403 for a private host, 502 for a closed port, 422 for a wrong password, then 429', async () => {
+    // Its own Redis, so that no other test's sign-ins count against this rate limit.
+    const ownRedis = await fixtures.redis();
+    const closedPort = await freePort();
+    const strict = await fixtures.gateway({
+      role: 'web', redisUrl: ownRedis.url, imapPort: dovecot.imapPort,
+      env: { IMAP_ALLOW_PRIVATE: 'false', IMAP_ALLOWED_HOSTS: 'localhost', IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${closedPort}`, IMAP_CONNECT_TIMEOUT_SECONDS: '2', REGISTER_RATE_LIMIT_PER_MINUTE: '4' },
+    });
+    const at = strict.url!;
+    const mailbox = await dovecot.addUser();
+    const attempt = (imap: Record<string, unknown>) => api(at, 'POST', '/v1/sessions', { body: { imap: { user: mailbox.user, pass: mailbox.pass, security: 'none', ...imap } } });
+    const codes = async (response: Promise<{ status: number; body: any }>) => {
+      const { status, body } = await response;
+      return [status, body.error?.code];
+    };
+    assert.deepEqual(await codes(attempt({ host: '10.0.0.1', port: dovecot.imapPort })), [403, 'imap_host_not_allowed']);
+    assert.deepEqual(await codes(attempt({ host: 'localhost', port: closedPort })), [502, 'imap_unreachable']);
+    assert.deepEqual(await codes(attempt({ host: 'localhost', port: dovecot.imapPort, pass: 'wrong-password' })), [422, 'imap_auth_failed']);
+    assert.deepEqual(await codes(attempt({ host: 'localhost', port: dovecot.imapPort, pass: 'wrong-password' })), [422, 'imap_auth_failed']);
+    assert.deepEqual(await codes(attempt({ host: 'localhost', port: dovecot.imapPort })), [429, 'rate_limited']);
+    const keys = (await strict.adapters.redis!.keys('*')).filter((k) => !k.includes(':ratelimit:') && !k.endsWith(':schema'));
+    assert.deepEqual(keys, [], 'no attempt stored anything');
   });
 });
 
