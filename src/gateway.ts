@@ -93,6 +93,9 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
     const config = completeEmbeddedConfig(given, logger);
     const adapters = createEmbeddedAdapters(config);
     teardown.push('storage', () => adapters.close());
+    // The SQLite store migrated itself as it opened; say so when that changed anything.
+    const migrated = await adapters.migrate();
+    if (Object.values(migrated).some((n) => n > 0)) logger.info({ ...migrated }, 'data migrated to schema 2');
     let queue: MemoryPushQueue | undefined;
     return {
       config,
