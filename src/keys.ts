@@ -164,6 +164,11 @@ export class RedisKeys {
     return `${this.prefix}:workers`;
   }
 
+  /** Counter with a TTL: failed attempts of one kind (e.g. "pairing") from one client address. */
+  failedAttempts(kind: string, client: string): string {
+    return `${this.prefix}:attempts:${kind}:${client}`;
+  }
+
   /** Prefix for the registration rate limiter's counters. */
   rateLimitPrefix(): string {
     return `${this.prefix}:ratelimit:`;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type {
-  AccountStore, ControlBus, DeviceStore, EventLog, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
+  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
   WorkerRegistry,
 } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
@@ -31,6 +31,8 @@ export interface Adapters {
   pairings: PairingStore;
   /** Removed devices, to web processes. */
   revocations: RevocationBus;
+  /** Failed attempts per client (wrong pairing codes). */
+  attempts: AttemptCounter;
   leases: LeaseManager;
   control: ControlBus;
   workers: WorkerRegistry;

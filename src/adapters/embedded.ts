@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
+import { MemoryAttemptCounter } from './memory/attempt-counter.js';
 import { MemoryControlBus, MemoryLiveFeed, MemoryRevocationBus } from './memory/buses.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
@@ -29,6 +30,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     devices: new SqliteDeviceStore(db),
     pairings: new SqlitePairingStore(db),
     revocations,
+    attempts: new MemoryAttemptCounter(),
     leases,
     control,
     workers: new MemoryWorkerRegistry(),

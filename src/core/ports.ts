@@ -154,6 +154,17 @@ export interface PairingStore {
   claim(codeHash: string, nowMs: number): Promise<string | undefined>;
 }
 
+/**
+ * Failed attempts per client, counted in windows shared by every web process: unlike a request
+ * rate limit, what succeeds does not count (a person who pairs a device is not one step nearer a 429).
+ */
+export interface AttemptCounter {
+  /** Failures of this kind (e.g. "pairing") from this client in its current window. */
+  count(kind: string, client: string): Promise<number>;
+  /** Records a failure; the window starts with the first one and lasts `windowMs`. Returns the new count. */
+  record(kind: string, client: string, windowMs: number): Promise<number>;
+}
+
 /** A device's tokens stopped working: every web process closes its streams. No deviceId: all of the user's. */
 export interface DeviceRevocation {
   userId: string;

@@ -115,6 +115,18 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       await waitFor(async () => (await adapters.pairings.claim(shortLived, Date.now())) === undefined, { timeoutMs: 5000, what: 'the code to expire' });
     });
 
+    test('attempt counters: per kind and client, for one window', async () => {
+      const client = newId('ip');
+      assert.equal(await adapters.attempts.count('pairing', client), 0);
+      assert.equal(await adapters.attempts.record('pairing', client, 400), 1);
+      assert.equal(await adapters.attempts.record('pairing', client, 400), 2);
+      assert.equal(await adapters.attempts.count('pairing', client), 2);
+      assert.equal(await adapters.attempts.count('other', client), 0);
+      assert.equal(await adapters.attempts.count('pairing', newId('ip')), 0);
+      await waitFor(async () => (await adapters.attempts.count('pairing', client)) === 0, { timeoutMs: 5000, what: 'the window to end' });
+      assert.equal(await adapters.attempts.record('pairing', client, 400), 1, 'a new window starts at one');
+    });
+
     test('deleting a user erases its devices, accounts, mailboxes, subscriptions, events and codes', async () => {
       const token = newToken();
       const userId = await adapters.users.create(hashToken(token));

@@ -14,6 +14,7 @@ import { RedisDeviceStore, RedisUserStore } from './user-store.js';
 import { RedisPairingStore } from './pairing-store.js';
 import { RedisRevocationBus } from './revocation-bus.js';
 import { migrateRedis } from './migration.js';
+import { RedisAttemptCounter } from './attempt-counter.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 
 /** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
@@ -50,6 +51,7 @@ export function createRedisAdapters(
     devices: new RedisDeviceStore(redis, keys),
     pairings: new RedisPairingStore(redis, keys),
     revocations,
+    attempts: new RedisAttemptCounter(redis, keys),
     leases: new RedisLeaseManager(redis, keys),
     control,
     workers: new RedisWorkerRegistry(redis, keys),

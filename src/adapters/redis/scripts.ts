@@ -164,3 +164,12 @@ local userId = redis.call('GET', KEYS[1])
 if userId then redis.call('DEL', KEYS[1]) end
 return userId
 `);
+
+export const recordAttempt = new LuaScript('recordAttempt-1', `
+-- KEYS[1] the failure counter
+-- ARGV[1] the window in ms, started by the first failure
+-- Returns the count including this failure
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`);

@@ -102,7 +102,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
   await app.register(sessionRoutes({ config, registration }));
   await app.register(deviceRoutes({ devices: adapters.devices, access: deviceAccess, auth }));
-  await app.register(pairingRoutes({ config, pairings: adapters.pairings, devices: adapters.devices, auth }));
+  await app.register(pairingRoutes({ config, pairings: adapters.pairings, devices: adapters.devices, attempts: adapters.attempts, auth }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));

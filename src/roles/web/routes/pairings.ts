@@ -7,7 +7,7 @@ import { createHash, randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../config.js';
-import type { DeviceStore, PairingStore } from '../../../core/ports.js';
+import type { AttemptCounter, DeviceStore, PairingStore } from '../../../core/ports.js';
 import { hashToken, newToken } from '../../../core/tokens.js';
 import { PAIRING_CODE_ALPHABET, PAIRING_CODE_LENGTH } from '../../../protocol/devices.js';
 import type { Authenticator } from '../auth.js';
@@ -20,8 +20,10 @@ import { errorResponses } from '../schemas.js';
 /** Codes per client and minute. */
 export const PAIRINGS_PER_MINUTE = 10;
 
-/** Claims per client and minute; a sixth within the minute is 429 (a person needs one). */
-export const PAIRING_CLAIMS_PER_MINUTE = 5;
+/** Wrong claims per client and minute; any claim after the fifth wrong one is 429 until the minute is over. */
+export const WRONG_CLAIMS_PER_MINUTE = 5;
+/** Claims of any outcome per client and minute: bounds a burst of wrong ones sent at once. */
+const CLAIMS_PER_MINUTE = 30;
 
 export function newPairingCode(): string {
   let code = '';
@@ -40,6 +42,7 @@ export interface PairingRoutesDeps {
   config: Config;
   pairings: PairingStore;
   devices: DeviceStore;
+  attempts: AttemptCounter;
   auth: Authenticator;
 }
 
@@ -48,7 +51,7 @@ function publicOrigin(config: Config, request: FastifyRequest): string {
   return config.web.publicUrl ?? `${request.protocol}://${request.host}`;
 }
 
-export function pairingRoutes({ config, pairings, devices, auth }: PairingRoutesDeps) {
+export function pairingRoutes({ config, pairings, devices, attempts, auth }: PairingRoutesDeps) {
   return async function register(appBase: FastifyInstance): Promise<void> {
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -67,17 +70,24 @@ export function pairingRoutes({ config, pairings, devices, auth }: PairingRoutes
 
     app.post('/v1/pairings/claim', {
       schema: { body: ClaimPairingBody, response: { 201: ClaimPairingAnswer, ...errorResponses } },
-      config: { rateLimit: { max: PAIRING_CLAIMS_PER_MINUTE, timeWindow: 60_000 } },
+      config: { rateLimit: { max: CLAIMS_PER_MINUTE, timeWindow: 60_000 } },
     }, async (request, reply) => {
-      const invalid = () => new ApiError(400, 'pairing_code_invalid', 'this pairing code is wrong, expired or used already; ask for a new one');
+      if ((await attempts.count('pairing', request.ip)) >= WRONG_CLAIMS_PER_MINUTE) {
+        reply.header('retry-after', 60);
+        throw new ApiError(429, 'rate_limited', 'too many wrong pairing codes; try again in a minute');
+      }
+      const invalid = async () => {
+        await attempts.record('pairing', request.ip, 60_000);
+        return new ApiError(400, 'pairing_code_invalid', 'this pairing code is wrong, expired or used already; ask for a new one');
+      };
       const code = normalizePairingCode(request.body.code);
-      if (code.length !== PAIRING_CODE_LENGTH) throw invalid();
+      if (code.length !== PAIRING_CODE_LENGTH) throw await invalid();
       const userId = await pairings.claim(codeHash(code), Date.now());
-      if (!userId) throw invalid();
+      if (!userId) throw await invalid();
       if ((await devices.list(userId)).length >= MAX_DEVICES_PER_USER) throw tooManyDevices();
       const token = newToken();
       const device = await devices.add(userId, hashToken(token), deviceName(request.body.deviceName, request.headers['user-agent']));
-      if (!device) throw invalid(); // the user was deleted after making the code
+      if (!device) throw await invalid(); // the user was deleted after making the code
       reply.code(201);
       return { token, device: toDeviceView(device, device.id) };
     });
