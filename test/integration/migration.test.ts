@@ -1,5 +1,6 @@
 // The schema-2 migration (issue 15) on both stores, seeded the way schema 1 left data: bare
-// tokens, and two users that registered the same mailbox. The newer user is merged into the
+// tokens, and two users that registered the same mailbox; then a whole gateway starting on such
+// data (Redis, a real Dovecot mailbox). The newer user is merged into the
 // older: its devices and push subscriptions keep working, its other mailbox moves along, its
 // copy of the shared mailbox goes, and the mailbox is one account gateway-wide from then on.
 
@@ -16,7 +17,13 @@ import type { PushSubscriptionRecord } from '../../src/core/ports.js';
 import { hashToken, newToken } from '../../src/core/tokens.js';
 import type { AccountRecord } from '../../src/core/types.js';
 import { RedisKeys } from '../../src/keys.js';
+import type { Redis } from 'ioredis';
 import { useFixtures } from '../helpers/fixtures.js';
+import { api, openReadyStream } from '../helpers/gateway.js';
+import { TEST_SECRET } from '../helpers/gateway-env.js';
+import { buildMessage } from '../helpers/message.js';
+import { waitFor } from '../helpers/wait.js';
+import { SecretBox } from '../../src/core/secret-box.js';
 
 const events = { batchSize: 25, retentionCount: 100, retentionMs: 7 * 86400_000 };
 const fixtures = useFixtures();
@@ -42,6 +49,29 @@ function seed() {
 }
 
 type Seed = ReturnType<typeof seed>;
+
+/** Writes `data` the way schema 1 kept it in Redis. */
+async function seedRedis(client: Redis, data: Seed): Promise<void> {
+  const keys = new RedisKeys();
+  for (const user of [data.older, data.newer]) {
+    await client.hset(keys.userRecord(user.userId), 'createdAt', user.createdAt);
+    await client.set(keys.token(hashToken(user.token)), user.userId);
+  }
+  for (const { record, identity } of data.accounts) {
+    const { imap, ...rest } = record;
+    await client.hset(keys.account(record), {
+      userId: rest.userId, accountId: rest.accountId, email: rest.email, host: imap.host, port: String(imap.port), security: imap.security, login: imap.user,
+      sealedPassword: rest.sealedPassword, mailboxes: JSON.stringify(rest.mailboxes), disabled: '0', state: rest.state, createdAt: rest.createdAt, updatedAt: rest.updatedAt,
+    });
+    await client.hset(keys.watermarks(record), 'INBOX', '7:42');
+    await client.hset(keys.userIdentities(record.userId), identity, record.accountId);
+    await client.sadd(keys.userAccounts(record.userId), record.accountId);
+    await client.sadd(keys.accountRegistry(), `${record.userId}/${record.accountId}`);
+  }
+  await client.hset(keys.pushSubscriptions(data.newer.userId), data.subscription.id, JSON.stringify(data.subscription));
+  await client.hset(keys.pushEndpoints(data.newer.userId), 'endpoint-hash-b', data.subscription.id);
+}
+
 
 async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   const { older, newer, subscription } = data;
@@ -79,26 +109,9 @@ describe('schema-2 migration', () => {
     const data = seed();
     const adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'migration');
     try {
+      await seedRedis(adapters.redis!, data);
       const client = adapters.redis!;
       const keys = new RedisKeys();
-      for (const user of [data.older, data.newer]) {
-        await client.hset(keys.userRecord(user.userId), 'createdAt', user.createdAt);
-        await client.set(keys.token(hashToken(user.token)), user.userId);
-      }
-      for (const { record, identity } of data.accounts) {
-        const { imap, ...rest } = record;
-        await client.hset(keys.account(record), {
-          userId: rest.userId, accountId: rest.accountId, email: rest.email, host: imap.host, port: String(imap.port), security: imap.security, login: imap.user,
-          sealedPassword: rest.sealedPassword, mailboxes: JSON.stringify(rest.mailboxes), disabled: '0', state: rest.state, createdAt: rest.createdAt, updatedAt: rest.updatedAt,
-        });
-        await client.hset(keys.watermarks(record), 'INBOX', '7:42');
-        await client.hset(keys.userIdentities(record.userId), identity, record.accountId);
-        await client.sadd(keys.userAccounts(record.userId), record.accountId);
-        await client.sadd(keys.accountRegistry(), `${record.userId}/${record.accountId}`);
-      }
-      await client.hset(keys.pushSubscriptions(data.newer.userId), data.subscription.id, JSON.stringify(data.subscription));
-      await client.hset(keys.pushEndpoints(data.newer.userId), 'endpoint-hash-b', data.subscription.id);
-
       await assertMerged(adapters, data);
       assert.deepEqual(await adapters.eventLog.watermark({ userId: data.older.userId, accountId: 'acc_b_own' }, 'INBOX'), { uidValidity: '7', lastUid: 42 }, 'watermarks move along');
       assert.deepEqual(await client.keys(`*{u:${data.newer.userId}}*`), [], 'nothing of the newer user is left');
@@ -153,5 +166,52 @@ describe('schema-2 migration', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a gateway starting on schema-1 data', () => {
+  test('migrates before serving: both users\' tokens reach one user, and the shared mailbox has one IMAP session', async () => {
+    const [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
+    const [shared, own] = await dovecot.addUsers([`shared${Date.now()}`, `own${Date.now()}`]);
+    const box = new SecretBox(TEST_SECRET);
+    const data = seed();
+    const real = { shared: shared!, own: own! };
+    data.accounts = data.accounts.map(({ record }) => {
+      const mailbox = record.imap.user === 'shared' ? real.shared : real.own;
+      const imap = { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' as const, user: mailbox.user };
+      return {
+        record: { ...record, email: mailbox.email, imap, sealedPassword: box.seal(mailbox.pass, record.accountId), state: 'connecting' as const },
+        identity: `127.0.0.1|${dovecot.imapPort}|${mailbox.user.toLowerCase()}`,
+      };
+    });
+    const seeder = createRedisAdapters({ redisUrl: redis.url, events }, 'seed');
+    try {
+      await seedRedis(seeder.redis!, data);
+    } finally {
+      await seeder.close();
+    }
+
+    const gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort });
+    const base = gateway.url!;
+    assert.ok(gateway.logs.some((l) => l.includes('data migrated to schema 2')));
+    for (const token of [data.older.token, data.newer.token]) {
+      const accounts = await api(base, 'GET', '/v1/accounts', { token });
+      assert.equal(accounts.status, 200);
+      assert.deepEqual(accounts.body.accounts.map((a: { id: string }) => a.id).sort(), ['acc_a_shared', 'acc_b_own']);
+    }
+    const devices = await api(base, 'GET', '/v1/devices', { token: data.newer.token });
+    assert.deepEqual(devices.body.devices.map((d: { current: boolean }) => d.current).sort(), [false, true]);
+    const state = async (id: string) => (await api(base, 'GET', `/v1/accounts/${id}`, { token: data.older.token })).body.account.state;
+    await waitFor(async () => (await state('acc_a_shared')) === 'idle' && (await state('acc_b_own')) === 'idle', { timeoutMs: 15_000, what: 'both accounts idle' });
+    // Mail to the shared mailbox reaches a stream of the newer user's former token, once.
+    const stream = await openReadyStream(base, data.newer.token);
+    await dovecot.deliver(real.shared.email, buildMessage({ from: { address: 'ann@example.test' }, to: real.shared.email, subject: 'after the merge' }));
+    const event = await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new');
+    assert.equal(event.accountId, 'acc_a_shared');
+    const log = (await dovecot.readLog()).split('\n');
+    const logins = log.filter((l) => l.includes(`Login: user=<${real.shared.user}>`)).length;
+    const ends = log.filter((l) => l.includes(`imap(${real.shared.user})`) && /Logged out|Disconnected/.test(l)).length;
+    assert.equal(logins - ends, 1, 'one IMAP session for the shared mailbox');
+    stream.close();
   });
 });
