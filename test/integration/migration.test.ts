@@ -28,10 +28,14 @@ import { SecretBox } from '../../src/core/secret-box.js';
 const events = { batchSize: 25, retentionCount: 100, retentionMs: 7 * 86400_000 };
 const fixtures = useFixtures();
 
-/** What schema 1 held: users A (older) and B sharing the "shared" mailbox; B also has "own". */
+/**
+ * What schema 1 held: users A (older) and B sharing the "shared" mailbox; B also has "own", which
+ * a third user C registered too (so C is merged along, through B).
+ */
 function seed() {
   const older = { userId: 'usr_older', createdAt: '2026-01-01T00:00:00.000Z', token: newToken() };
   const newer = { userId: 'usr_newer', createdAt: '2026-02-01T00:00:00.000Z', token: newToken() };
+  const third = { userId: 'usr_third', createdAt: '2026-02-15T00:00:00.000Z', token: newToken() };
   const account = (userId: string, accountId: string, user: string): AccountRecord => ({
     userId, accountId, email: `${user}@example.test`, imap: { host: 'imap.example.test', port: 993, security: 'tls', user },
     sealedPassword: `v1.sealed-for-${accountId}`, mailboxes: ['INBOX'], disabled: false, state: 'idle', createdAt: '2026-03-01T00:00:00.000Z', updatedAt: '2026-03-01T00:00:00.000Z',
@@ -40,12 +44,13 @@ function seed() {
     { record: account(older.userId, 'acc_a_shared', 'shared'), identity: 'imap.example.test|993|shared' },
     { record: account(newer.userId, 'acc_b_shared', 'shared'), identity: 'imap.example.test|993|shared' },
     { record: account(newer.userId, 'acc_b_own', 'own'), identity: 'imap.example.test|993|own' },
+    { record: account(third.userId, 'acc_c_own', 'own'), identity: 'imap.example.test|993|own' },
   ];
   const subscription: PushSubscriptionRecord = {
     id: 'sub_b', userId: newer.userId, endpoint: 'https://push.example.test/b', keys: { p256dh: 'p', auth: 'a' }, expirationTime: null,
     accounts: ['acc_b_shared', 'acc_b_own'], preview: 'full', createdAt: '2026-03-01T00:00:00.000Z', updatedAt: '2026-03-01T00:00:00.000Z',
   };
-  return { older, newer, accounts, subscription };
+  return { older, newer, third, accounts, subscription };
 }
 
 type Seed = ReturnType<typeof seed>;
@@ -53,7 +58,7 @@ type Seed = ReturnType<typeof seed>;
 /** Writes `data` the way schema 1 kept it in Redis. */
 async function seedRedis(client: Redis, data: Seed): Promise<void> {
   const keys = new RedisKeys();
-  for (const user of [data.older, data.newer]) {
+  for (const user of [data.older, data.newer, data.third]) {
     await client.hset(keys.userRecord(user.userId), 'createdAt', user.createdAt);
     await client.set(keys.token(hashToken(user.token)), user.userId);
   }
@@ -74,12 +79,12 @@ async function seedRedis(client: Redis, data: Seed): Promise<void> {
 
 
 async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
-  const { older, newer, subscription } = data;
-  assert.deepEqual(await adapters.migrate(), { usersMerged: 1, accountsRemoved: 1, tokensConverted: 2 });
-  for (const token of [older.token, newer.token]) {
+  const { older, newer, third, subscription } = data;
+  assert.deepEqual(await adapters.migrate(), { usersMerged: 2, accountsRemoved: 2, tokensConverted: 3 });
+  for (const token of [older.token, newer.token, third.token]) {
     assert.equal(await adapters.users.findByToken(hashToken(token)), older.userId, 'both users\' tokens now reach the older user');
   }
-  assert.deepEqual((await adapters.devices.list(older.userId)).map((d) => d.name), ['Device', 'Device']);
+  assert.deepEqual((await adapters.devices.list(older.userId)).map((d) => d.name), ['Device', 'Device', 'Device']);
   const accounts = await adapters.accounts.listForUser(older.userId);
   assert.deepEqual(accounts.map((a) => a.accountId).sort(), ['acc_a_shared', 'acc_b_own']);
   assert.equal(accounts.find((a) => a.accountId === 'acc_b_own')?.sealedPassword, 'v1.sealed-for-acc_b_own', 'the moved account keeps its id, so its sealed password still opens');
@@ -89,6 +94,7 @@ async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   assert.deepEqual({ ...moved, accounts: moved?.accounts.sort() }, { ...subscription, userId: older.userId, accounts: ['acc_a_shared', 'acc_b_own'] });
   assert.deepEqual(await adapters.accounts.listForUser(newer.userId), []);
   assert.deepEqual(await adapters.devices.list(newer.userId), []);
+  assert.deepEqual(await adapters.accounts.listForUser(third.userId), []);
   // Every account once, for the workers: one IMAP session per mailbox.
   const refs: string[] = [];
   let cursor = '0';
@@ -99,7 +105,7 @@ async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   } while (cursor !== '0');
   assert.deepEqual(refs.sort(), ['usr_older/acc_a_shared', 'usr_older/acc_b_own']);
   // From now on the mailbox cannot get a second account.
-  const again = { ...data.accounts[1]!.record, userId: 'usr_third', accountId: 'acc_c' };
+  const again = { ...data.accounts[1]!.record, userId: 'usr_fourth', accountId: 'acc_d' };
   assert.equal(await adapters.accounts.create(again, 'imap.example.test|993|shared'), 'exists');
 }
 
@@ -115,6 +121,7 @@ describe('schema-2 migration', () => {
       await assertMerged(adapters, data);
       assert.deepEqual(await adapters.eventLog.watermark({ userId: data.older.userId, accountId: 'acc_b_own' }, 'INBOX'), { uidValidity: '7', lastUid: 42 }, 'watermarks move along');
       assert.deepEqual(await client.keys(`*{u:${data.newer.userId}}*`), [], 'nothing of the newer user is left');
+      assert.deepEqual(await client.keys(`*{u:${data.third.userId}}*`), [], 'nor of the third');
       assert.equal(await client.get(keys.schemaVersion()), '2');
       assert.deepEqual(await adapters.migrate(), { usersMerged: 0, accountsRemoved: 0, tokensConverted: 0 }, 'a second run changes nothing');
     } finally {
@@ -127,7 +134,7 @@ describe('schema-2 migration', () => {
     const data = seed();
     try {
       const db = openDatabase(dir);
-      for (const user of [data.older, data.newer]) {
+      for (const user of [data.older, data.newer, data.third]) {
         db.prepare('INSERT INTO users (id, created_at) VALUES (?, ?)').run(user.userId, user.createdAt);
         db.prepare('INSERT INTO tokens (hash, user_id) VALUES (?, ?)').run(hashToken(user.token), user.userId);
       }
@@ -149,7 +156,7 @@ describe('schema-2 migration', () => {
       const reopened = createEmbeddedAdapters({ dataDir: dir, events });
       try {
         assert.deepEqual(await reopened.migrate(), { usersMerged: 0, accountsRemoved: 0, tokensConverted: 0 }, 'opening again changes nothing');
-        assert.equal((await reopened.devices.list(data.older.userId)).length, 2);
+        assert.equal((await reopened.devices.list(data.older.userId)).length, 3);
       } finally {
         await reopened.close();
       }
@@ -200,7 +207,7 @@ describe('a gateway starting on schema-1 data', () => {
       assert.deepEqual(accounts.body.accounts.map((a: { id: string }) => a.id).sort(), ['acc_a_shared', 'acc_b_own']);
     }
     const devices = await api(base, 'GET', '/v1/devices', { token: data.newer.token });
-    assert.deepEqual(devices.body.devices.map((d: { current: boolean }) => d.current).sort(), [false, true]);
+    assert.deepEqual(devices.body.devices.map((d: { current: boolean }) => d.current).sort(), [false, false, true]);
     const state = async (id: string) => (await api(base, 'GET', `/v1/accounts/${id}`, { token: data.older.token })).body.account.state;
     await waitFor(async () => (await state('acc_a_shared')) === 'idle' && (await state('acc_b_own')) === 'idle', { timeoutMs: 15_000, what: 'both accounts idle' });
     // Mail to the shared mailbox reaches a stream of the newer user's former token, once.

@@ -36,8 +36,12 @@ export async function migrateRedis(redis: Redis, keys: RedisKeys, log?: Logger):
   }
   try {
     if ((await current()) >= REDIS_SCHEMA_VERSION) return report;
-    report.tokensConverted = await convertTokens(redis, keys);
-    await mergeSharedMailboxes(redis, keys, report);
+    // A big store takes a while: the lock is extended as the work goes on, so nobody else starts.
+    const keepLock = async () => {
+      await redis.pexpire(keys.migrationLock(), LOCK_TTL_MS);
+    };
+    report.tokensConverted = await convertTokens(redis, keys, keepLock);
+    await mergeSharedMailboxes(redis, keys, report, keepLock);
     await redis.set(keys.schemaVersion(), String(REDIS_SCHEMA_VERSION));
     log?.info({ ...report }, 'data migrated to schema 2');
     return report;
@@ -56,7 +60,7 @@ async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string> 
 }
 
 /** Schema 1's bare tokens (value: the user id) → one device each, named "Device". */
-async function convertTokens(redis: Redis, keys: RedisKeys): Promise<number> {
+async function convertTokens(redis: Redis, keys: RedisKeys, keepLock: () => Promise<void>): Promise<number> {
   let converted = 0;
   for await (const key of scanKeys(redis, keys.token('*'))) {
     const userId = await redis.get(key);
@@ -70,6 +74,7 @@ async function convertTokens(redis: Redis, keys: RedisKeys): Promise<number> {
       .exec();
     await redis.set(key, `${userId}/${deviceId}`);
     converted += 1;
+    if (converted % 500 === 0) await keepLock();
   }
   return converted;
 }
@@ -79,36 +84,67 @@ interface Holder {
   accountId: string;
 }
 
-/** Every account's mailbox identity, from the users' own identity hashes. */
+/** Every account's mailbox identity, from the users' own identity hashes (pipelined, 500 users a trip). */
 async function holdersByIdentity(redis: Redis, keys: RedisKeys): Promise<Map<string, Holder[]>> {
   const users = new Set<string>();
-  for (const member of await redis.smembers(keys.accountRegistry())) {
-    const ref = parseAccountRef(member);
-    if (ref) users.add(ref.userId);
-  }
-  const byIdentity = new Map<string, Holder[]>();
-  for (const userId of users) {
-    for (const [identity, accountId] of Object.entries(await redis.hgetall(keys.userIdentities(userId)))) {
-      byIdentity.set(identity, [...(byIdentity.get(identity) ?? []), { userId, accountId }]);
+  let cursor = '0';
+  do {
+    const [next, members] = await redis.sscan(keys.accountRegistry(), cursor, 'COUNT', 1000);
+    cursor = next;
+    for (const member of members) {
+      const ref = parseAccountRef(member);
+      if (ref) users.add(ref.userId);
     }
+  } while (cursor !== '0');
+  const byIdentity = new Map<string, Holder[]>();
+  const all = [...users];
+  for (let i = 0; i < all.length; i += 500) {
+    const batch = all.slice(i, i + 500);
+    const pipeline = redis.pipeline();
+    batch.forEach((userId) => pipeline.hgetall(keys.userIdentities(userId)));
+    const replies = (await pipeline.exec()) ?? [];
+    batch.forEach((userId, j) => {
+      for (const [identity, accountId] of Object.entries((replies[j]?.[1] ?? {}) as Record<string, string>)) {
+        byIdentity.set(identity, [...(byIdentity.get(identity) ?? []), { userId, accountId }]);
+      }
+    });
   }
   return byIdentity;
 }
 
-async function mergeSharedMailboxes(redis: Redis, keys: RedisKeys, report: MigrationReport): Promise<void> {
-  for (;;) {
-    const byIdentity = await holdersByIdentity(redis, keys);
-    const shared = [...byIdentity.values()].find((holders) => holders.length > 1);
-    if (!shared) {
-      // No mailbox is shared any more: index each one under its single account.
-      for (const [identity, [holder]] of byIdentity) await redis.hsetnx(keys.mailboxIndex(), identity, formatAccountRef(holder!));
-      return;
-    }
-    const created = await Promise.all(shared.map(async (h) => (await redis.hget(keys.userRecord(h.userId), 'createdAt')) ?? ''));
-    const order = shared.map((h, i) => ({ ...h, createdAt: created[i]! })).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.userId.localeCompare(b.userId));
-    report.accountsRemoved += await mergeUser(redis, keys, order[1]!.userId, order[0]!.userId);
-    report.usersMerged += 1;
+/**
+ * Users linked by a shared mailbox (also through a third: A and B share one, B and C another)
+ * form a group; each group is merged into its oldest user. One read of every identity before and
+ * one after, however many merges, so the migration stays linear in the number of users.
+ */
+async function mergeSharedMailboxes(redis: Redis, keys: RedisKeys, report: MigrationReport, keepLock: () => Promise<void>): Promise<void> {
+  const parent = new Map<string, string>();
+  const root = (user: string): string => {
+    let r = user;
+    while (parent.get(r) !== undefined && parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(user, r);
+    return r;
+  };
+  for (const holders of (await holdersByIdentity(redis, keys)).values()) {
+    for (const { userId } of holders) if (!parent.has(userId)) parent.set(userId, userId);
+    for (const { userId } of holders.slice(1)) parent.set(root(userId), root(holders[0]!.userId));
   }
+  const groups = new Map<string, string[]>();
+  for (const user of parent.keys()) groups.set(root(user), [...(groups.get(root(user)) ?? []), user]);
+  for (const members of groups.values()) {
+    if (members.length < 2) continue;
+    const created = await Promise.all(members.map(async (userId) => (await redis.hget(keys.userRecord(userId), 'createdAt')) ?? ''));
+    const [survivor, ...others] = members
+      .map((userId, i) => ({ userId, createdAt: created[i]! }))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.userId.localeCompare(b.userId));
+    for (const other of others) {
+      report.accountsRemoved += await mergeUser(redis, keys, other.userId, survivor!.userId);
+      report.usersMerged += 1;
+      await keepLock();
+    }
+  }
+  // No mailbox is shared any more: index each one under its single account.
+  for (const [identity, [holder]] of await holdersByIdentity(redis, keys)) await redis.hsetnx(keys.mailboxIndex(), identity, formatAccountRef(holder!));
 }
 
 /** Moves everything of `from` into `into`; returns how many of its accounts were duplicates and went. */
