@@ -75,6 +75,10 @@ export interface Config {
     wsMaxPerUser: number;
     /** Sockets of one client address (IPv6: its /64) not yet authenticated; one more upgrade is 429. @default 10 */
     wsMaxUnauthenticatedPerAddress: number;
+    /** How long a pairing code may be claimed. @default 5 minutes, at most 10 */
+    pairingTtlMs: number;
+    /** The gateway's public origin (scheme://host[:port]) for links it hands out; absent: the request's origin. */
+    publicUrl?: string;
   };
   worker: {
     capacity: number;
@@ -234,11 +238,28 @@ export const CONFIG_VARIABLES = [
   'BODY_LIMIT_BYTES', 'REGISTER_RATE_LIMIT_PER_MINUTE', 'MAX_ACCOUNTS_PER_USER', 'WS_PING_SECONDS', 'WS_AUTH_TIMEOUT_SECONDS',
   'ACCOUNT_UPDATE_RATE_LIMIT_PER_MINUTE', 'PUSH_TEST_RATE_LIMIT_PER_MINUTE', 'MAILBOX_LOGIN_LIMIT', 'MAILBOX_LOGIN_WINDOW_SECONDS',
   'WS_MAX_PER_USER', 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS',
+  'PAIRING_TTL_SECONDS', 'PUBLIC_URL',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_CONCURRENCY_PER_USER', 'PUSH_CONCURRENCY_PER_ORIGIN',
   'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS',
 ] as const;
+
+/** PUBLIC_URL: an http(s) origin, without path, query or credentials; kept without a trailing slash. */
+function publicUrl(env: Env): { publicUrl?: string } {
+  const value = raw(env, 'PUBLIC_URL');
+  if (!value) return {};
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || url.search || url.hash || url.pathname !== '/') {
+    throw new ConfigError('PUBLIC_URL', 'must be an http(s) origin such as https://mail.example.com (no path, query or credentials)');
+  }
+  return { publicUrl: url.origin };
+}
 
 /** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
 function vapid(env: Env): Config['push']['vapid'] {
@@ -327,6 +348,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       mailboxLoginWindowMs: integer(env, 'MAILBOX_LOGIN_WINDOW_SECONDS', 900, 1, 86400) * 1000,
       wsMaxPerUser: integer(env, 'WS_MAX_PER_USER', 20, 1, 100000),
       wsMaxUnauthenticatedPerAddress: integer(env, 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS', 10, 1, 100000),
+      pairingTtlMs: integer(env, 'PAIRING_TTL_SECONDS', 300, 1, 600) * 1000,
+      ...publicUrl(env),
     },
     worker: {
       capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),

@@ -94,6 +94,9 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
     const config = completeEmbeddedConfig(given, logger);
     const adapters = createEmbeddedAdapters(config);
     teardown.push('storage', () => adapters.close());
+    // The SQLite store migrated itself as it opened; say so when that changed anything.
+    const migrated = await adapters.migrate();
+    if (Object.values(migrated).some((n) => n > 0)) logger.info({ ...migrated }, 'data migrated to schema 2');
     let queue: MemoryPushQueue | undefined;
     return {
       config,
@@ -113,6 +116,8 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
   const adapters = createRedisAdapters({ redisUrl: given.redisUrl, events: given.events }, role, { log: logger });
   teardown.push('storage', () => adapters.close());
   await requireRedis(adapters, given.redisUrl);
+  // Before this process serves or claims anything: every process waits for the one migrating.
+  await adapters.migrate();
   if (!given.push.vapid) return { config: given, adapters };
   const queueOptions = { redisUrl: given.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
   const pushQueue = new BullmqPushQueue(queueOptions);

@@ -2,8 +2,8 @@
 //
 // Everything that belongs to one user carries the hash tag `{u:<userId>}`, so in a Redis Cluster
 // all of it lives in one slot: the append script can then touch the event stream, the watermark
-// and the lease of an account in one atomic step. Only the token index, the account registry and
-// the control channel are global.
+// and the lease of an account in one atomic step. Only the token index, the account registry, the
+// mailbox index, pairing codes, the schema version and the pub/sub channels are global.
 
 import type { AccountRef } from './core/account-ref.js';
 
@@ -14,9 +14,71 @@ export class RedisKeys {
     return `${this.prefix}:{u:${userId}}`;
   }
 
-  /** String: userId, keyed by the SHA-256 of a bearer token. */
+  /**
+   * String: "<userId>/<deviceId>", keyed by the SHA-256 of a bearer token. Global (it is looked
+   * up before the user is known). Before schema 2 the value was the bare userId.
+   */
   token(tokenHash: string): string {
     return `${this.prefix}:token:${tokenHash}`;
+  }
+
+  /** Set: ids of the user's devices. */
+  userDevices(userId: string): string {
+    return `${this.user(userId)}:devices`;
+  }
+
+  /** Hash: one device (id, name, tokenHash, createdAt, lastSeenAt). */
+  device(userId: string, deviceId: string): string {
+    return `${this.user(userId)}:dev:${deviceId}`;
+  }
+
+  /** Set: hashes of the user's unexpired pairing codes, so deleting the user finds them. */
+  userPairings(userId: string): string {
+    return `${this.user(userId)}:pairings`;
+  }
+
+  /** String with a TTL: the userId a pairing code signs in to, keyed by the code's SHA-256. Global. */
+  pairing(codeHash: string): string {
+    return `${this.prefix}:pairing:${codeHash}`;
+  }
+
+  /**
+   * Hash: mailbox identity (host|port|login) → "<userId>/<accountId>" of the one account that
+   * watches it, gateway-wide. Global; each user's own identities hash mirrors its share.
+   */
+  mailboxIndex(): string {
+    return `${this.prefix}:mailboxes`;
+  }
+
+  /** Pub/sub channel: devices removed, so web processes close their streams (JSON DeviceRevocation). */
+  revocationChannel(): string {
+    return `${this.prefix}:revocations`;
+  }
+
+  /** String: the data layout's version; the start-up migration moves it to the current one. */
+  schemaVersion(): string {
+    return `${this.prefix}:schema`;
+  }
+
+  /** String with a TTL: held by the one process running the start-up migration. */
+  migrationLock(): string {
+    return `${this.prefix}:migrating`;
+  }
+
+  /**
+   * Every key of one user, given its account and device ids: what deleting the user removes. A
+   * new per-user key belongs in this list too (the deletion tests SCAN the user's hash tag).
+   */
+  allUserKeys(userId: string, accountIds: readonly string[], deviceIds: readonly string[]): string[] {
+    const accounts = accountIds.flatMap((accountId) => {
+      const ref = { userId, accountId };
+      return [this.account(ref), this.watermarks(ref), this.lease(ref), this.leaseFence(ref)];
+    });
+    return [
+      this.userRecord(userId), this.userAccounts(userId), this.userIdentities(userId), this.userDevices(userId), this.userPairings(userId),
+      this.pushSubscriptions(userId), this.pendingPushes(userId), this.pushEndpoints(userId), this.events(userId),
+      ...accounts, ...deviceIds.map((deviceId) => this.device(userId, deviceId)),
+    ];
   }
 
   /** Hash: the user's own record (createdAt). */
@@ -100,6 +162,11 @@ export class RedisKeys {
   /** Hash: workerId → JSON heartbeat of each live worker. */
   workers(): string {
     return `${this.prefix}:workers`;
+  }
+
+  /** Counter with a TTL: failed attempts of one kind (e.g. "pairing") from one client address. */
+  failedAttempts(kind: string, client: string): string {
+    return `${this.prefix}:attempts:${kind}:${client}`;
   }
 
   /** Prefix for the registration rate limiter's counters. */

@@ -1,5 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushOutbox, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
+import type {
+  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
+  WorkerRegistry,
+} from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
 /** A Redis connection and key prefix for @fastify/rate-limit's counters (its `redis`, `nameSpace` options). */
@@ -8,12 +11,28 @@ export interface RateLimitStore {
   nameSpace: string;
 }
 
+/** What a migration changed; all zero when the data was current already. */
+export interface MigrationReport {
+  /** Users merged into the older user that held the same mailbox. */
+  usersMerged: number;
+  /** Accounts removed because the surviving user already watched that mailbox. */
+  accountsRemoved: number;
+  /** Bare tokens that became devices. */
+  tokensConverted: number;
+}
+
 /** Everything the roles need from storage, whichever adapter provides it. */
 export interface Adapters {
   eventLog: EventLog;
   liveFeed: LiveFeed;
   accounts: AccountStore;
   users: UserStore;
+  devices: DeviceStore;
+  pairings: PairingStore;
+  /** Removed devices, to web processes. */
+  revocations: RevocationBus;
+  /** Failed attempts per client (wrong pairing codes). */
+  attempts: AttemptCounter;
   leases: LeaseManager;
   control: ControlBus;
   workers: WorkerRegistry;
@@ -28,6 +47,11 @@ export interface Adapters {
   keys?: RedisKeys;
   /** Where request rate limits are counted, so all web processes share them; in memory when absent. */
   rateLimitStore?: RateLimitStore;
+  /**
+   * Brings stored data to the current layout (schema 2: one account per mailbox gateway-wide,
+   * every token a device); idempotent and cheap once done. Run at start-up before serving.
+   */
+  migrate(): Promise<MigrationReport>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,11 +1,14 @@
 import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
-import { MemoryControlBus, MemoryLiveFeed } from './memory/buses.js';
+import { MemoryAttemptCounter } from './memory/attempt-counter.js';
+import { MemoryControlBus, MemoryLiveFeed, MemoryRevocationBus } from './memory/buses.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
 import { SqliteEventLog } from './sqlite/event-log.js';
-import { SqliteAccountStore, SqlitePushSubscriptionStore, SqliteUserStore } from './sqlite/stores.js';
+import { migrateSqlite } from './sqlite/migration.js';
+import { SqliteAccountStore, SqlitePushSubscriptionStore } from './sqlite/stores.js';
+import { SqliteDeviceStore, SqlitePairingStore, SqliteUserStore } from './sqlite/user-stores.js';
 
 /**
  * Everything one process needs without Redis: what must survive a restart in SQLite under
@@ -13,6 +16,9 @@ import { SqliteAccountStore, SqlitePushSubscriptionStore, SqliteUserStore } from
  */
 export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'>): Adapters {
   const db = openDatabase(config.dataDir);
+  // Before anything reads it: this process is the file's only user, so the migration runs at once.
+  const migration = migrateSqlite(db);
+  const revocations = new MemoryRevocationBus();
   const liveFeed = new MemoryLiveFeed();
   const leases = new MemoryLeaseManager();
   const control = new MemoryControlBus();
@@ -21,17 +27,25 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     liveFeed,
     accounts: new SqliteAccountStore(db),
     users: new SqliteUserStore(db),
+    devices: new SqliteDeviceStore(db),
+    pairings: new SqlitePairingStore(db),
+    revocations,
+    attempts: new MemoryAttemptCounter(),
     leases,
     control,
     workers: new MemoryWorkerRegistry(),
     pushSubscriptions: new SqlitePushSubscriptionStore(db),
     pushOutbox: new TransientPushOutbox(),
+    async migrate() {
+      return migration;
+    },
     async ping() {
       db.prepare('SELECT 1').get();
     },
     async close() {
       await liveFeed.close();
       await control.close();
+      await revocations.close();
       db.close();
     },
   };

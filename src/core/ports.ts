@@ -91,8 +91,13 @@ export interface AccountChanges {
 
 export interface AccountStore {
   /** Stores a new account unless the user already has one for the same mailbox identity. */
+  /**
+   * Stores a new account unless its mailbox identity (host|port|login) is registered already, by
+   * this user or any other: one mailbox is one account, so one IMAP session, gateway-wide.
+   */
   create(record: AccountRecord, identity: string): Promise<'created' | 'exists'>;
-  findIdentity(userId: string, identity: string): Promise<string | undefined>;
+  /** The account that holds this mailbox identity, whoever owns it. */
+  findMailbox(identity: string): Promise<AccountRef | undefined>;
   get(ref: AccountRef): Promise<AccountRecord | undefined>;
   listForUser(userId: string): Promise<AccountRecord[]>;
   update(ref: AccountRef, changes: AccountChanges): Promise<AccountRecord | undefined>;
@@ -105,9 +110,71 @@ export interface AccountStore {
 }
 
 export interface UserStore {
-  /** Creates a user reachable by the given token hash; returns the new user id. */
-  create(tokenHash: string): Promise<string>;
+  /** Creates a user with one device, reachable by the given token hash; returns the new user id. */
+  create(tokenHash: string, deviceName?: string): Promise<string>;
+  /** The user of a device token. */
   findByToken(tokenHash: string): Promise<string | undefined>;
+  /**
+   * Erases the user and everything it owns: devices (their tokens stop working first), accounts
+   * with watermarks and leases, events, push subscriptions and pending pushes, pairing codes.
+   * Telling workers and web processes is the caller's part. False when there was no such user.
+   */
+  delete(userId: string): Promise<boolean>;
+}
+
+/** A device as stored: one bearer token (as its hash) of one user. */
+export interface DeviceRecord {
+  id: string;
+  userId: string;
+  name: string;
+  tokenHash: string;
+  createdAt: string;
+  lastSeenAt: string;
+}
+
+export interface DeviceStore {
+  /** Adds a device to an existing user; undefined when the user no longer exists. */
+  add(userId: string, tokenHash: string, name: string): Promise<DeviceRecord | undefined>;
+  findByToken(tokenHash: string): Promise<DeviceRecord | undefined>;
+  list(userId: string): Promise<DeviceRecord[]>;
+  rename(userId: string, deviceId: string, name: string): Promise<DeviceRecord | undefined>;
+  /** Records use of the device (callers throttle it); nothing for a device that is gone. */
+  touch(userId: string, deviceId: string, at: string): Promise<void>;
+  /** Removes the device and its token at once. False when the user has no such device. */
+  delete(userId: string, deviceId: string): Promise<boolean>;
+}
+
+/** Single-use pairing codes, kept only as hashes and only until they expire. */
+export interface PairingStore {
+  create(userId: string, codeHash: string, expiresAtMs: number): Promise<void>;
+  /**
+   * Uses up the code: the first claim of a live code gets its user id, every later one (and any
+   * claim of an unknown or expired code) undefined.
+   */
+  claim(codeHash: string, nowMs: number): Promise<string | undefined>;
+}
+
+/**
+ * Failed attempts per client, counted in windows shared by every web process: unlike a request
+ * rate limit, what succeeds does not count (a person who pairs a device is not one step nearer a 429).
+ */
+export interface AttemptCounter {
+  /** Failures of this kind (e.g. "pairing") from this client in its current window. */
+  count(kind: string, client: string): Promise<number>;
+  /** Records a failure; the window starts with the first one and lasts `windowMs`. Returns the new count. */
+  record(kind: string, client: string, windowMs: number): Promise<number>;
+}
+
+/** A device's tokens stopped working: every web process closes its streams. No deviceId: all of the user's. */
+export interface DeviceRevocation {
+  userId: string;
+  deviceId?: string;
+}
+
+/** Tells every web process at once that devices were removed, so their open streams close. */
+export interface RevocationBus {
+  publish(revocation: DeviceRevocation): Promise<void>;
+  subscribe(listener: (revocation: DeviceRevocation) => void): Promise<void>;
 }
 
 export interface LeaseManager {
@@ -171,6 +238,8 @@ export interface PushSubscriptionRecord {
   endpoint: string;
   keys: { p256dh: string; auth: string };
   expirationTime: number | null;
+  /** The device that registered it: removing the device removes its subscriptions. Absent for older ones. */
+  deviceId?: string;
   /** Account ids whose mail this subscription wants; empty means all of the user's accounts. */
   accounts: string[];
   preview: PreviewLevel;

@@ -2,6 +2,8 @@
 // server and the web app. Type-only apart from the const lists, which the server's TypeBox
 // schemas, config checks and metrics are built from, so a new state or level is added in one place.
 
+import type { DeviceView } from './devices.js';
+
 export const IMAP_SECURITIES = ['tls', 'starttls', 'none'] as const;
 export type ImapSecurity = (typeof IMAP_SECURITIES)[number];
 
@@ -38,12 +40,19 @@ export interface CreateAccountRequest {
   imap: { host?: string; port?: number; security?: ImapSecurity; user: string; pass: string };
   email?: string;
   mailboxes?: string[];
+  /** Without a token (signing in): the name of the device this makes. */
+  deviceName?: string;
 }
 
-/** The answer to POST /v1/accounts; `token` only when the request came without one (a new user). */
+/**
+ * The answer to POST /v1/accounts. Without a token the request signs in (like POST /v1/sessions):
+ * `token`, `device` and `created` come only then.
+ */
 export interface CreatedAccount {
   account: AccountView;
   token?: string;
+  device?: DeviceView;
+  created?: boolean;
 }
 
 /** PATCH /v1/accounts/:id: at least one field. */

@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   invalid_subscription_key: 400,
   invalid_push_endpoint: 400,
   unknown_account: 400,
+  pairing_code_invalid: 400,
   unauthorized: 401,
   forbidden: 403,
   imap_host_not_allowed: 403,

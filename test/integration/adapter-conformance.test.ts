@@ -52,7 +52,9 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       const record = account(userId);
       assert.equal(await adapters.accounts.create(record, 'id-1'), 'created');
       assert.equal(await adapters.accounts.create(account(userId), 'id-1'), 'exists');
-      assert.equal(await adapters.accounts.findIdentity(userId, 'id-1'), record.accountId);
+      assert.deepEqual(await adapters.accounts.findMailbox('id-1'), { userId, accountId: record.accountId });
+      // One mailbox, one account gateway-wide: another user cannot register it either.
+      assert.equal(await adapters.accounts.create(account(await user()), 'id-1'), 'exists');
       assert.deepEqual(await adapters.accounts.get(record), record);
       assert.equal(await adapters.accounts.get({ userId: 'usr_other', accountId: record.accountId }), undefined);
       const updated = await adapters.accounts.update(record, { mailboxes: ['INBOX', 'Work'], disabled: true });
@@ -77,6 +79,80 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       await adapters.accounts.setState(record, { state: 'idle' });
       assert.equal(await adapters.accounts.get(record), undefined, 'a state write never brings an account back');
       assert.equal(await adapters.accounts.create(account(userId), 'id-1'), 'created', 'the identity is free again');
+    });
+
+    test('devices: a token per device; list, rename, touch, delete (its token stops at once)', async () => {
+      const firstToken = newToken();
+      const userId = await adapters.users.create(hashToken(firstToken), 'Laptop');
+      const first = (await adapters.devices.findByToken(hashToken(firstToken)))!;
+      assert.deepEqual([first.userId, first.name, first.tokenHash], [userId, 'Laptop', hashToken(firstToken)]);
+      const secondToken = newToken();
+      const second = (await adapters.devices.add(userId, hashToken(secondToken), 'Phone'))!;
+      assert.equal(await adapters.users.findByToken(hashToken(secondToken)), userId);
+      assert.deepEqual((await adapters.devices.list(userId)).map((d) => d.name), ['Laptop', 'Phone']);
+      assert.equal((await adapters.devices.rename(userId, second.id, 'My phone'))?.name, 'My phone');
+      assert.equal(await adapters.devices.rename('usr_other', second.id, 'x'), undefined, 'another user cannot rename it');
+      await adapters.devices.touch(userId, second.id, '2030-01-01T00:00:00.000Z');
+      assert.equal((await adapters.devices.findByToken(hashToken(secondToken)))?.lastSeenAt, '2030-01-01T00:00:00.000Z');
+      assert.equal(await adapters.devices.delete('usr_other', second.id), false);
+      assert.equal(await adapters.devices.delete(userId, second.id), true);
+      assert.equal(await adapters.devices.findByToken(hashToken(secondToken)), undefined);
+      assert.equal(await adapters.devices.delete(userId, second.id), false);
+      await adapters.devices.touch(userId, second.id, new Date().toISOString());
+      assert.deepEqual((await adapters.devices.list(userId)).map((d) => d.id), [first.id], 'a touch never brings a device back');
+      assert.equal(await adapters.devices.add('usr_missing', hashToken(newToken()), 'x'), undefined, 'no device for a user that does not exist');
+    });
+
+    test('pairing codes: claimed once, not after expiry, unknown ones never', async () => {
+      const userId = await user();
+      const code = newId('code');
+      await adapters.pairings.create(userId, code, Date.now() + 60_000);
+      assert.equal(await adapters.pairings.claim(code, Date.now()), userId);
+      assert.equal(await adapters.pairings.claim(code, Date.now()), undefined, 'single use');
+      assert.equal(await adapters.pairings.claim(newId('code'), Date.now()), undefined);
+      const shortLived = newId('code');
+      await adapters.pairings.create(userId, shortLived, Date.now() + 300);
+      await waitFor(async () => (await adapters.pairings.claim(shortLived, Date.now())) === undefined, { timeoutMs: 5000, what: 'the code to expire' });
+    });
+
+    test('attempt counters: per kind and client, for one window', async () => {
+      const client = newId('ip');
+      assert.equal(await adapters.attempts.count('pairing', client), 0);
+      assert.equal(await adapters.attempts.record('pairing', client, 400), 1);
+      assert.equal(await adapters.attempts.record('pairing', client, 400), 2);
+      assert.equal(await adapters.attempts.count('pairing', client), 2);
+      assert.equal(await adapters.attempts.count('other', client), 0);
+      assert.equal(await adapters.attempts.count('pairing', newId('ip')), 0);
+      await waitFor(async () => (await adapters.attempts.count('pairing', client)) === 0, { timeoutMs: 5000, what: 'the window to end' });
+      assert.equal(await adapters.attempts.record('pairing', client, 400), 1, 'a new window starts at one');
+    });
+
+    test('deleting a user erases its devices, accounts, mailboxes, subscriptions, events and codes', async () => {
+      const token = newToken();
+      const userId = await adapters.users.create(hashToken(token));
+      const record = account(userId);
+      const identity = newId('mailbox');
+      assert.equal(await adapters.accounts.create(record, identity), 'created');
+      const now = new Date().toISOString();
+      await adapters.pushSubscriptions.upsert({ id: newId('sub'), userId, endpoint: 'https://push.example.test/x', keys: { p256dh: 'p', auth: 'a' }, expirationTime: null, accounts: [], preview: 'sender', createdAt: now, updatedAt: now }, 10);
+      const held = (await adapters.leases.acquire(record, 'w1', 60_000))!;
+      assert.ok((await adapters.eventLog.append({ lease: held, events: [note(1)] })).ok);
+      const code = newId('code');
+      await adapters.pairings.create(userId, code, Date.now() + 60_000);
+
+      assert.equal(await adapters.users.delete(userId), true);
+      assert.equal(await adapters.users.findByToken(hashToken(token)), undefined);
+      assert.deepEqual(await adapters.devices.list(userId), []);
+      assert.deepEqual(await adapters.accounts.listForUser(userId), []);
+      assert.equal(await adapters.accounts.findMailbox(identity), undefined, 'the mailbox can be registered again');
+      assert.deepEqual(await adapters.pushSubscriptions.list(userId), []);
+      assert.deepEqual(await adapters.eventLog.read(userId, undefined, 10), []);
+      assert.equal(await adapters.pairings.claim(code, Date.now()), undefined);
+      assert.equal(await adapters.users.delete(userId), false);
+      if (adapters.redis) {
+        const left = await adapters.redis.keys(`*{u:${userId}}*`);
+        assert.deepEqual(left, [], 'no key under the user\'s hash tag');
+      }
     });
 
     test('leases: one holder, renew, release, fence grows', async () => {
@@ -267,7 +343,8 @@ describe('embedded store written by better-sqlite3', () => {
       const { userId, account: record } = expected;
       assert.equal(await adapters.users.findByToken(hashToken(expected.token)), userId);
       assert.deepEqual(await adapters.accounts.listForUser(userId), [record]);
-      assert.equal(await adapters.accounts.findIdentity(userId, expected.identity), record.accountId);
+      assert.deepEqual(await adapters.accounts.findMailbox(expected.identity), { userId, accountId: record.accountId });
+      assert.equal((await adapters.devices.list(userId)).length, 1, 'the schema-1 token became a device');
       assert.equal(await adapters.accounts.create(account(userId), expected.identity), 'exists');
       assert.deepEqual(await adapters.pushSubscriptions.list(userId), [expected.subscription]);
       assert.deepEqual(await adapters.eventLog.read(userId, undefined, 100), expected.events);

@@ -31,8 +31,8 @@ after(async () => {
 
 function registration(env: Record<string, string> = {}): AccountRegistration {
   const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters', ...env });
-  const { accounts, users, control } = adapters;
-  return new AccountRegistration({ config, accounts, users, control, secretBox: new SecretBox(config.secret), imap: { config, limiter: new HostLimiter(1) } });
+  const { accounts, users, devices, control } = adapters;
+  return new AccountRegistration({ config, accounts, users, devices, control, secretBox: new SecretBox(config.secret), imap: { config, limiter: new HostLimiter(1) } });
 }
 
 const refused = (status: number, code: string) => (error: unknown) => error instanceof ApiError && error.statusCode === status && error.code === code;

@@ -18,6 +18,9 @@ test('defaults match the documented values', () => {
   assert.equal(config.imap.defaultSecurity, 'tls');
   assert.equal(config.events.batchSize, 25);
   assert.equal(config.web.maxAccountsPerUser, 10);
+  assert.equal(config.web.pairingTtlMs, 300_000);
+  assert.equal(config.web.publicUrl, undefined);
+  assert.equal(loadConfig({ ...base, PUBLIC_URL: 'https://Mail.Example.com/' }).web.publicUrl, 'https://mail.example.com');
   assert.ok(Object.isFrozen(config));
 });
 
@@ -28,6 +31,10 @@ test('a bad or missing value names the variable in one line', () => {
     [{ ...base, PORT: 'eighty' }, 'PORT'],
     [{ ...base, IMAP_IDLE_RESTART_SECONDS: '1741' }, 'IMAP_IDLE_RESTART_SECONDS'],
     [{ ...base, IMAP_ALLOW_PRIVATE: 'maybe' }, 'IMAP_ALLOW_PRIVATE'],
+    [{ ...base, PAIRING_TTL_SECONDS: '601' }, 'PAIRING_TTL_SECONDS'],
+    [{ ...base, PUBLIC_URL: 'mail.example.com' }, 'PUBLIC_URL'],
+    [{ ...base, PUBLIC_URL: 'https://mail.example.com/app' }, 'PUBLIC_URL'],
+    [{ ...base, PUBLIC_URL: 'ftp://mail.example.com' }, 'PUBLIC_URL'],
     [{ ...base, IMAP_DEFAULT_SECURITY: 'ssl' }, 'IMAP_DEFAULT_SECURITY'],
     [{ ...base, MAILPUSH_SECRET: 'short' }, 'MAILPUSH_SECRET'],
   ];

@@ -2,7 +2,7 @@
 // the account control bus. In embedded mode the producer and every listener share one process.
 
 import { EventEmitter } from 'node:events';
-import type { ControlBus, ControlMessage, LiveFeed } from '../../core/ports.js';
+import type { ControlBus, ControlMessage, DeviceRevocation, LiveFeed, RevocationBus } from '../../core/ports.js';
 import { liveEventOf, type LiveEvent } from '../../core/live-event.js';
 import type { MailEvent } from '../../core/types.js';
 
@@ -40,6 +40,22 @@ export class MemoryControlBus implements ControlBus {
 
   async subscribe(listener: (message: ControlMessage) => void): Promise<void> {
     this.emitter.on('message', listener);
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}
+
+export class MemoryRevocationBus implements RevocationBus {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  async publish(revocation: DeviceRevocation): Promise<void> {
+    setImmediate(() => this.emitter.emit('revocation', revocation));
+  }
+
+  async subscribe(listener: (revocation: DeviceRevocation) => void): Promise<void> {
+    this.emitter.on('revocation', listener);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,8 @@ import type { AccountRecord, AccountState } from '../../core/types.js';
 import type { ImapSecurity } from '../../config.js';
 import { formatAccountRef, parseAccountRef, type AccountRef } from '../../core/account-ref.js';
 import type { RedisKeys } from '../../keys.js';
-import { createAccount, updateAccount } from './scripts.js';
+import { claimMailbox, createAccount, updateAccount } from './scripts.js';
+import { releaseMailbox } from './user-store.js';
 
 /** The account hash, field by field. Kept flat so the worker can update state with one HSET. */
 function toHash(record: AccountRecord): Record<string, string> {
@@ -54,21 +55,29 @@ export class RedisAccountStore implements AccountStore {
   constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
 
   async create(record: AccountRecord, identity: string): Promise<'created' | 'exists'> {
+    // The gateway-wide index is claimed first (it is global, another cluster slot than the
+    // account): of two registrations of one mailbox at once, exactly one gets past this line.
+    const ref = formatAccountRef(record);
+    if ((await claimMailbox.run(this.redis, [this.keys.mailboxIndex()], [identity, ref])) !== ref) return 'exists';
     const fields = Object.entries(toHash(record)).flat();
     const created = await createAccount.run(
       this.redis,
       [this.keys.userIdentities(record.userId), this.keys.account(record), this.keys.userAccounts(record.userId)],
       [identity, record.accountId, ...fields],
     );
-    if (created !== 1) return 'exists';
+    if (created !== 1) {
+      await releaseMailbox(this.redis, this.keys, identity, ref);
+      return 'exists';
+    }
     // The registry is global (another cluster slot), so it is written after the account exists;
     // a worker that finds a registry entry without its account simply skips it.
     await this.redis.sadd(this.keys.accountRegistry(), formatAccountRef(record));
     return 'created';
   }
 
-  async findIdentity(userId: string, identity: string): Promise<string | undefined> {
-    return (await this.redis.hget(this.keys.userIdentities(userId), identity)) ?? undefined;
+  async findMailbox(identity: string): Promise<AccountRef | undefined> {
+    const holder = await this.redis.hget(this.keys.mailboxIndex(), identity);
+    return holder ? parseAccountRef(holder) : undefined;
   }
 
   async get(ref: AccountRef): Promise<AccountRecord | undefined> {
@@ -113,6 +122,7 @@ export class RedisAccountStore implements AccountStore {
     tx.srem(this.keys.userAccounts(ref.userId), ref.accountId);
     await tx.exec();
     await this.redis.srem(this.keys.accountRegistry(), formatAccountRef(ref));
+    for (const identity of mine) await releaseMailbox(this.redis, this.keys, identity, formatAccountRef(ref));
     return true;
   }
 

@@ -10,7 +10,11 @@ import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
 import { RedisPushOutbox } from './push-outbox.js';
 import { RedisPushSubscriptionStore } from './push-subscriptions.js';
-import { RedisUserStore } from './user-store.js';
+import { RedisDeviceStore, RedisUserStore } from './user-store.js';
+import { RedisPairingStore } from './pairing-store.js';
+import { RedisRevocationBus } from './revocation-bus.js';
+import { migrateRedis } from './migration.js';
+import { RedisAttemptCounter } from './attempt-counter.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 
 /** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
@@ -32,6 +36,7 @@ export function createRedisAdapters(
   redis.on('ready', () => (lastError = ''));
   const liveFeed = new RedisLiveFeed(subscriber, keys);
   const control = new RedisControlBus(redis, subscriber, keys);
+  const revocations = new RedisRevocationBus(redis, subscriber, keys);
   return {
     keys,
     redis,
@@ -43,17 +48,23 @@ export function createRedisAdapters(
     liveFeed,
     accounts: new RedisAccountStore(redis, keys),
     users: new RedisUserStore(redis, keys),
+    devices: new RedisDeviceStore(redis, keys),
+    pairings: new RedisPairingStore(redis, keys),
+    revocations,
+    attempts: new RedisAttemptCounter(redis, keys),
     leases: new RedisLeaseManager(redis, keys),
     control,
     workers: new RedisWorkerRegistry(redis, keys),
     pushSubscriptions: new RedisPushSubscriptionStore(redis, keys),
     pushOutbox: new RedisPushOutbox(redis, keys),
+    migrate: () => migrateRedis(redis, keys, options.log),
     async ping() {
       await redis.ping();
     },
     async close() {
       await liveFeed.close();
       await control.close();
+      await revocations.close();
       subscriber.disconnect();
       // QUIT lets pending replies arrive; without a connection it would wait through every retry.
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());

@@ -125,3 +125,51 @@ end
 redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
 return 'updated'
 `);
+
+export const addDevice = new LuaScript('addDevice-3', `
+-- KEYS[1] the user's record hash
+-- KEYS[2] the user's device set
+-- KEYS[3] the device hash
+-- ARGV[1] device id
+-- ARGV[2..] field, value pairs of the device hash
+-- Returns 1 when added, 0 when the user does not exist (deleted meanwhile)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+`);
+
+export const claimMailbox = new LuaScript('claimMailbox-1', `
+-- KEYS[1] the global mailbox index (identity -> "<userId>/<accountId>")
+-- ARGV[1] mailbox identity
+-- ARGV[2] "<userId>/<accountId>" of the account that wants it
+-- Returns the holder afterwards: ARGV[2] when claimed, else the account that holds it already
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return ARGV[2] end
+return redis.call('HGET', KEYS[1], ARGV[1])
+`);
+
+export const releaseMailboxScript = new LuaScript('releaseMailbox-1', `
+-- KEYS[1] the global mailbox index
+-- ARGV[1] mailbox identity
+-- ARGV[2] "<userId>/<accountId>" that must still hold it
+-- Returns 1 when removed, 0 when another account holds it (or nobody)
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+`);
+
+export const claimPairing = new LuaScript('claimPairing-1', `
+-- KEYS[1] the pairing code's key (its value is the user id; it expires with the code)
+-- Returns the user id, once: the key is gone afterwards (GETDEL, spelled out for Redis 6)
+local userId = redis.call('GET', KEYS[1])
+if userId then redis.call('DEL', KEYS[1]) end
+return userId
+`);
+
+export const recordAttempt = new LuaScript('recordAttempt-1', `
+-- KEYS[1] the failure counter
+-- ARGV[1] the window in ms, started by the first failure
+-- Returns the count including this failure
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`);

@@ -101,6 +101,12 @@ CREATE TABLE IF NOT EXISTS events (
   user_id TEXT NOT NULL, ms INTEGER NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,
   PRIMARY KEY (user_id, ms, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+  user_id TEXT NOT NULL, id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL,
+  PRIMARY KEY (user_id, id)
+);
+CREATE TABLE IF NOT EXISTS pairings (code_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS push_subscriptions (
   user_id TEXT NOT NULL, id TEXT NOT NULL, endpoint_hash TEXT NOT NULL, record TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (user_id, id),

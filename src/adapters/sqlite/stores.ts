@@ -1,36 +1,18 @@
-// Users, accounts and push subscriptions in the embedded SQLite store. Records are kept as JSON in
+// Accounts and push subscriptions in the embedded SQLite store. Records are kept as JSON in
 // one column: they are read and written whole, and the API shape stays the single definition.
 
 import { createHash } from 'node:crypto';
 import type {
-  AccountChanges, AccountStatePatch, AccountStore, PushSubscriptionRecord, PushSubscriptionStore, UserStore,
+  AccountChanges, AccountStatePatch, AccountStore, PushSubscriptionRecord, PushSubscriptionStore,
 } from '../../core/ports.js';
-import { newId } from '../../core/tokens.js';
 import type { AccountRecord } from '../../core/types.js';
 import type { AccountRef } from '../../core/account-ref.js';
 import type { Db } from './database.js';
 
-export class SqliteUserStore implements UserStore {
-  constructor(private readonly db: Db) {}
-
-  async create(tokenHash: string): Promise<string> {
-    const userId = newId('usr');
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO users (id, created_at) VALUES (?, ?)').run(userId, new Date().toISOString());
-      this.db.prepare('INSERT INTO tokens (hash, user_id) VALUES (?, ?)').run(tokenHash, userId);
-    })();
-    return userId;
-  }
-
-  async findByToken(tokenHash: string): Promise<string | undefined> {
-    const row = this.db.prepare('SELECT user_id FROM tokens WHERE hash = ?').get(tokenHash) as { user_id: string } | undefined;
-    return row?.user_id;
-  }
-}
-
 export class SqliteAccountStore implements AccountStore {
   constructor(private readonly db: Db) {}
 
+  /** The unique index on identity (schema 2, sqlite/migration.ts) makes a mailbox one account gateway-wide. */
   async create(record: AccountRecord, identity: string): Promise<'created' | 'exists'> {
     const result = this.db
       .prepare('INSERT OR IGNORE INTO accounts (user_id, id, identity, record, seq) VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM accounts))')
@@ -38,9 +20,9 @@ export class SqliteAccountStore implements AccountStore {
     return result.changes === 1 ? 'created' : 'exists';
   }
 
-  async findIdentity(userId: string, identity: string): Promise<string | undefined> {
-    const row = this.db.prepare('SELECT id FROM accounts WHERE user_id = ? AND identity = ?').get(userId, identity) as { id: string } | undefined;
-    return row?.id;
+  async findMailbox(identity: string): Promise<AccountRef | undefined> {
+    const row = this.db.prepare('SELECT user_id, id FROM accounts WHERE identity = ?').get(identity) as { user_id: string; id: string } | undefined;
+    return row ? { userId: row.user_id, accountId: row.id } : undefined;
   }
 
   async get(ref: AccountRef): Promise<AccountRecord | undefined> {

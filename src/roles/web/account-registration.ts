@@ -1,10 +1,10 @@
 // Registering a mailbox: the gateway's defaults fill in what the caller left out, a mailbox is
-// registered once per user, and it is stored only after a real login proved its credentials, with
+// registered once gateway-wide (one account, one IMAP session), and it is stored only after a real login proved its credentials, with
 // its password sealed first. A caller without an account yet becomes a user here, once the login
-// worked. Any way in (the API's POST /v1/accounts today; sign-in and OAuth next) goes through this.
+// worked. Any way in (POST /v1/accounts, POST /v1/sessions; OAuth next) goes through this.
 
 import type { Config } from '../../config.js';
-import type { AccountStore, ControlBus, UserStore } from '../../core/ports.js';
+import type { AccountStore, ControlBus, DeviceRecord, DeviceStore, UserStore } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import { hashToken, newId, newToken } from '../../core/tokens.js';
 import type { AccountRecord, ImapSettings } from '../../core/types.js';
@@ -18,6 +18,17 @@ export interface RegistrationRequest {
   email?: string;
   /** @default ["INBOX"] */
   mailboxes?: string[];
+  /** Name of the device a new user's first token stands for. */
+  deviceName?: string;
+}
+
+/** A signed-in device: its token (shown once), the device, and the mailbox's account. */
+export interface SignIn {
+  token: string;
+  device: DeviceRecord;
+  record: AccountRecord;
+  /** True when this sign-in registered the mailbox (and its user). */
+  created: boolean;
 }
 
 export interface Registration {
@@ -30,11 +41,22 @@ export interface AccountRegistrationDeps {
   config: Pick<Config, 'imap' | 'web'>;
   accounts: AccountStore;
   users: UserStore;
+  devices: DeviceStore;
   control: ControlBus;
   secretBox: SecretBox;
   imap: ImapClientOptions;
   /** Counts each login check against the mailbox's budget (MAILBOX_LOGIN_LIMIT); throws 429 when spent. */
   loginBudget?: { spend(settings: ImapSettings): Promise<void> };
+}
+
+/**
+ * Devices one user may have; one more is 403 limit_reached. Every sign-in costs an IMAP login and
+ * is rate-limited, but nothing else would bound what a leaked password could make us store.
+ */
+export const MAX_DEVICES_PER_USER = 100;
+
+export function tooManyDevices(): ApiError {
+  return new ApiError(403, 'limit_reached', `this user has ${MAX_DEVICES_PER_USER} devices already; remove one to add another`);
 }
 
 /** One mailbox, however the user spelled its host or login. */
@@ -50,28 +72,23 @@ export class AccountRegistration {
    * 400 invalid_request without a host (and no default), 409 account_exists, 403 limit_reached
    * when the user has MAX_ACCOUNTS_PER_USER already, and proveLogin's.
    */
-  async register(request: RegistrationRequest, userId: string | undefined): Promise<Registration> {
+  async register(request: RegistrationRequest, userId: string | undefined, loginProven = false): Promise<Registration> {
     const { config, accounts, users, control, secretBox } = this.deps;
-    const host = request.imap.host ?? config.imap.defaultHost;
-    if (!host) throw new ApiError(400, 'invalid_request', 'imap.host is required (this gateway has no default IMAP host)');
-    const security = request.imap.security ?? config.imap.defaultSecurity;
-    const settings: ImapSettings = {
-      host: host.trim(),
-      port: request.imap.port ?? (request.imap.host ? undefined : config.imap.defaultPort) ?? (security === 'tls' ? 993 : 143),
-      security,
-      user: request.imap.user,
-    };
-    if (userId && (await accounts.findIdentity(userId, identityOf(settings)))) {
-      throw new ApiError(409, 'account_exists', 'this mailbox is already registered');
-    }
+    const settings = this.settingsOf(request);
+    const identity = identityOf(settings);
+    const holder = await accounts.findMailbox(identity);
+    if (userId && holder?.userId === userId) throw this.exists();
     // Before the login: a user at the limit costs the IMAP server nothing.
     if (userId && (await accounts.listForUser(userId)).length >= config.web.maxAccountsPerUser) throw this.limitReached();
-    await this.proveLogin(settings, request.imap.pass);
+    if (!loginProven) await this.proveLogin(settings, request.imap.pass);
+    // Another user's mailbox is refused only now, so nobody learns which mailboxes are registered
+    // here without knowing their passwords.
+    if (holder) throw this.exists();
 
     let token: string | undefined;
     if (!userId) {
       token = newToken();
-      userId = await users.create(hashToken(token));
+      userId = await users.create(hashToken(token), request.deviceName);
     }
     const accountId = newId('acc');
     const now = new Date().toISOString();
@@ -87,8 +104,10 @@ export class AccountRegistration {
       createdAt: now,
       updatedAt: now,
     };
-    if ((await accounts.create(record, identityOf(settings))) === 'exists') {
-      throw new ApiError(409, 'account_exists', 'this mailbox is already registered');
+    if ((await accounts.create(record, identity)) === 'exists') {
+      // Registered by someone else since the check above; the user made for it goes again.
+      if (token) await users.delete(userId);
+      throw this.exists();
     }
     // Registrations at once may all have passed the check above. Each looks again after its
     // create and, finding the user over the limit, takes its own account back: an account stays
@@ -102,6 +121,65 @@ export class AccountRegistration {
     }
     await control.publish({ kind: 'created', userId, accountId });
     return { record, ...(token ? { token } : {}) };
+  }
+
+  /**
+   * Signs in with the mailbox: after the login proved the password, a new device token for the
+   * user who owns the mailbox, or a new user with it when nobody does. The gateway keeps one
+   * account (one IMAP session) per mailbox however many devices sign in.
+   */
+  async signIn(request: RegistrationRequest & { deviceName: string }): Promise<SignIn> {
+    const { accounts, devices, control, secretBox } = this.deps;
+    const settings = this.settingsOf(request);
+    await this.proveLogin(settings, request.imap.pass);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const holder = await accounts.findMailbox(identityOf(settings));
+      if (!holder) {
+        try {
+          const { record, token } = await this.registerProven(request, settings);
+          const device = await devices.findByToken(hashToken(token));
+          if (device) return { token, device, record, created: true };
+        } catch (error) {
+          // Someone registered the mailbox a moment ago: sign in to theirs instead.
+          if (!(error instanceof ApiError && error.code === 'account_exists')) throw error;
+        }
+        continue;
+      }
+      let record = await accounts.get(holder);
+      if (!record) continue; // deleted meanwhile: look again
+      if (record.state === 'auth_failed') {
+        // The password just worked, so it is the one to use: the account recovers at once.
+        record = (await accounts.update(holder, { sealedPassword: secretBox.seal(request.imap.pass, holder.accountId) })) ?? record;
+        await control.publish({ kind: 'updated', ...holder });
+      }
+      if ((await devices.list(holder.userId)).length >= MAX_DEVICES_PER_USER) throw tooManyDevices();
+      const token = newToken();
+      const device = await devices.add(holder.userId, hashToken(token), request.deviceName);
+      if (device) return { token, device, record, created: false };
+    }
+    throw new ApiError(503, 'unavailable', 'the mailbox changed hands while signing in; try again');
+  }
+
+  /** register() for a new user, with the login already proven. */
+  private registerProven(request: RegistrationRequest, settings: ImapSettings): Promise<Registration & { token: string }> {
+    return this.register({ ...request, imap: { ...request.imap, host: settings.host, port: settings.port, security: settings.security } }, undefined, true) as Promise<Registration & { token: string }>;
+  }
+
+  private settingsOf(request: RegistrationRequest): ImapSettings {
+    const { config } = this.deps;
+    const host = request.imap.host ?? config.imap.defaultHost;
+    if (!host) throw new ApiError(400, 'invalid_request', 'imap.host is required (this gateway has no default IMAP host)');
+    const security = request.imap.security ?? config.imap.defaultSecurity;
+    return {
+      host: host.trim(),
+      port: request.imap.port ?? (request.imap.host ? undefined : config.imap.defaultPort) ?? (security === 'tls' ? 993 : 143),
+      security,
+      user: request.imap.user,
+    };
+  }
+
+  private exists(): ApiError {
+    return new ApiError(409, 'account_exists', 'this mailbox is already registered');
   }
 
   private limitReached(): ApiError {

@@ -13,7 +13,12 @@ import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import { Authenticator } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { AccountRegistration } from './account-registration.js';
+import { DeviceAccess } from './device-access.js';
 import { accountRoutes } from './routes/accounts.js';
+import { deviceRoutes } from './routes/devices.js';
+import { pairingRoutes } from './routes/pairings.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { adminRoutes } from './routes/admin.js';
 import { pushRoutes } from './routes/push.js';
 import type { PushQueue } from '../../push/delivery.js';
@@ -105,16 +110,22 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   await app.register(swaggerUi, { routePrefix: '/docs', transformStaticCSP: docsContentSecurityPolicy });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const auth = new Authenticator(adapters.users, config.adminToken);
+  const auth = new Authenticator(adapters.devices, config.adminToken);
   const imap = { config, limiter: limiter ?? new HostLimiter(config.imap.connectConcurrency) };
   const loginBudget = new MailboxLoginBudget(app, { max: config.web.mailboxLoginLimit, windowMs: config.web.mailboxLoginWindowMs });
-  await app.register(accountRoutes({ config, adapters, auth, secretBox: new SecretBox(config.secret), imap, loginBudget }));
+  const secretBox = new SecretBox(config.secret);
+  const registration = new AccountRegistration({ config, ...adapters, secretBox, imap, loginBudget });
+  const deviceAccess = new DeviceAccess(adapters);
+  await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
+  await app.register(sessionRoutes({ config, registration }));
+  await app.register(deviceRoutes({ devices: adapters.devices, access: deviceAccess, auth }));
+  await app.register(pairingRoutes({ config, pairings: adapters.pairings, devices: adapters.devices, attempts: adapters.attempts, auth }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
   await app.register(configRoutes({ config }));
   const admission = new StreamAdmission({ maxPerUser: config.web.wsMaxPerUser, maxUnauthenticatedPerAddress: config.web.wsMaxUnauthenticatedPerAddress });
-  await app.register(streamRoutes({ config, auth, admission, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, ...(metrics ? { metrics } : {}) }));
+  await app.register(streamRoutes({ config, auth, admission, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, revocations: adapters.revocations, ...(metrics ? { metrics } : {}) }));
   await app.register(opsRoutes({ auth, readiness: readiness ?? readinessCheck(adapters), ...(metrics ? { metrics } : {}), ...(config.adminToken ? { adminToken: config.adminToken } : {}) }));
   // Authenticated streams (sockets still authenticating are not streams yet).
   metrics?.provide({ webSocketClients: () => admission.clients.size });

@@ -6,6 +6,7 @@ import {
   ACCOUNT_STATES, IMAP_SECURITIES, PREVIEW_LEVELS, type AccountView, type CreateAccountRequest, type CreatedAccount as CreatedAccountShape,
   type PatchAccountRequest, type PublicConfig as PublicConfigShape,
 } from '../../protocol/accounts.js';
+import { DEVICE_NAME_MAX_LENGTH, type DeviceView as DeviceViewShape } from '../../protocol/devices.js';
 import { EVENT_ID_MAX_LENGTH, EVENT_ID_PATTERN_SOURCE } from '../../protocol/event-ids.js';
 import { HEARTBEAT_SECONDS, type StreamQuery as StreamQueryShape } from '../../protocol/stream.js';
 import { ErrorBodyRef } from './errors.js';
@@ -25,9 +26,11 @@ function literals<const T extends readonly string[]>(values: T): TUnion<Literals
   return Type.Union(values.map((value) => Type.Literal(value))) as unknown as TUnion<LiteralsOf<T>>;
 }
 
-const Security = literals(IMAP_SECURITIES);
+export const Security = literals(IMAP_SECURITIES);
 export const Preview = literals(PREVIEW_LEVELS);
 const MailboxName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
+/** Printable, without control characters, not only spaces. */
+export const DeviceName = Type.String({ minLength: 1, maxLength: DEVICE_NAME_MAX_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*\\S[^\\x00-\\x1f\\x7f]*$' });
 const Mailboxes = Type.Array(MailboxName, { minItems: 1, maxItems: 5, uniqueItems: true });
 
 export const AccountIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -46,6 +49,8 @@ export const CreateAccountBody = schemaOf<CreateAccountRequest>()(Type.Object(
     ),
     email: Type.Optional(Type.String({ minLength: 3, maxLength: 320, format: 'email' })),
     mailboxes: Type.Optional(Mailboxes),
+    /** Without a token: the name of the device this sign-in makes. */
+    deviceName: Type.Optional(DeviceName),
   },
   { additionalProperties: false },
 ));
@@ -84,7 +89,20 @@ export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({
   push: Type.Object({ enabled: Type.Boolean() }),
 }));
 
-export const CreatedAccount = schemaOf<CreatedAccountShape>()(Type.Object({ account: Account, token: Type.Optional(Type.String()) }));
+export const Device = schemaOf<DeviceViewShape>()(Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  createdAt: Type.String(),
+  lastSeenAt: Type.String(),
+  current: Type.Boolean(),
+}));
+
+export const CreatedAccount = schemaOf<CreatedAccountShape>()(Type.Object({
+  account: Account,
+  token: Type.Optional(Type.String()),
+  device: Type.Optional(Device),
+  created: Type.Optional(Type.Boolean()),
+}));
 export const AccountEnvelope = Type.Object({ account: Account });
 export const AccountList = Type.Object({ accounts: Type.Array(Account) });
 

@@ -1,4 +1,4 @@
-// Registering and managing mailboxes. Registration itself (defaults, the one-per-user check, the
+// Registering and managing mailboxes. Registration itself (defaults, one account per mailbox, the
 // login that proves the credentials) is AccountRegistration's; these routes authenticate, validate
 // against the schemas and shape the responses.
 
@@ -9,10 +9,9 @@ import type { Adapters } from '../../../adapters/adapters.js';
 import type { Config } from '../../../config.js';
 import type { SecretBox } from '../../../core/secret-box.js';
 import { toAccountView } from '../../../core/types.js';
-import type { ImapClientOptions } from '../../../imap/client.js';
-import { AccountRegistration } from '../account-registration.js';
+import type { AccountRegistration } from '../account-registration.js';
+import { deviceName, toDeviceView } from '../device-access.js';
 import type { Authenticator } from '../auth.js';
-import type { MailboxLoginBudget } from '../mailbox-login-budget.js';
 import { ApiError, notFound } from '../errors.js';
 import {
   AccountEnvelope, AccountIdParams, AccountList, CreateAccountBody, CreatedAccount, PatchAccountBody, errorResponses,
@@ -20,17 +19,14 @@ import {
 
 export interface AccountRoutesDeps {
   config: Config;
-  adapters: Pick<Adapters, 'accounts' | 'users' | 'control'>;
+  adapters: Pick<Adapters, 'accounts' | 'control'>;
   auth: Authenticator;
   secretBox: SecretBox;
-  imap: ImapClientOptions;
-  loginBudget?: MailboxLoginBudget;
+  registration: AccountRegistration;
 }
 
 export function accountRoutes(deps: AccountRoutesDeps) {
-  const { config, adapters, auth, secretBox } = deps;
-  const { accounts, users, control } = adapters;
-  const registration = new AccountRegistration({ config, accounts, users, control, secretBox, imap: deps.imap, ...(deps.loginBudget ? { loginBudget: deps.loginBudget } : {}) });
+  const { config, adapters, auth, secretBox, registration } = deps;
 
   return async function register(appBase: FastifyInstance): Promise<void> {
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
@@ -41,9 +37,15 @@ export function accountRoutes(deps: AccountRoutesDeps) {
     }, async (request, reply) => {
       const principal = await auth.optional(request);
       if (principal?.kind === 'admin') throw new ApiError(403, 'forbidden', 'the admin token cannot own accounts');
-      const { record, token } = await registration.register(request.body, principal?.userId);
       reply.code(201);
-      return { account: toAccountView(record), ...(token ? { token } : {}) };
+      if (!principal) {
+        // Without a token this is a sign-in (POST /v1/sessions), answered in this route's shape.
+        const { deviceName: given, ...mailbox } = request.body;
+        const signIn = await registration.signIn({ ...mailbox, deviceName: deviceName(given, request.headers['user-agent']) });
+        return { account: toAccountView(signIn.record), token: signIn.token, device: toDeviceView(signIn.device, signIn.device.id), created: signIn.created };
+      }
+      const { record } = await registration.register(request.body, principal.userId);
+      return { account: toAccountView(record) };
     });
 
     app.get('/v1/accounts', {

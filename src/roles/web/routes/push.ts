@@ -105,7 +105,7 @@ export function pushRoutes(deps: PushRoutesDeps) {
     app.post('/v1/push/subscriptions', {
       schema: { body: SubscribeBody, response: { 200: SubscriptionView, 201: SubscriptionView, ...errorResponses } },
     }, async (request, reply) => {
-      const userId = await deps.auth.requireUser(request);
+      const { userId, deviceId } = await deps.auth.requireDevice(request);
       requirePush();
       const { subscription, accounts = [], preview = 'sender' } = request.body;
       checkKeys(subscription.keys);
@@ -117,6 +117,8 @@ export function pushRoutes(deps: PushRoutesDeps) {
       const result = await deps.subscriptions.upsert({
         id: newId('sub'),
         userId,
+        // The subscription goes with the device that registered it (removing the device removes it).
+        deviceId,
         endpoint: subscription.endpoint,
         keys: { p256dh: subscription.keys.p256dh.replace(/=+$/, ''), auth: subscription.keys.auth.replace(/=+$/, '') },
         expirationTime: subscription.expirationTime ?? null,

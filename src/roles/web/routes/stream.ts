@@ -6,7 +6,8 @@ import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket'; // adds the { websocket: true } route option
 import { Type } from 'typebox';
 import type { Config } from '../../../config.js';
-import type { AccountStore, EventLog, LiveFeed } from '../../../core/ports.js';
+import type { AccountStore, EventLog, LiveFeed, RevocationBus } from '../../../core/ports.js';
+import { OpenStreams } from '../open-streams.js';
 import { toAccountView } from '../../../core/types.js';
 import type { GatewayMetrics } from '../../../observability/metrics.js';
 import { isEventId } from '../../../protocol/event-ids.js';
@@ -22,6 +23,8 @@ export interface StreamDeps {
   eventLog: EventLog;
   liveFeed: LiveFeed;
   accounts: AccountStore;
+  /** Removed devices: their open streams close with 4401. */
+  revocations: RevocationBus;
   auth: Authenticator;
   metrics?: GatewayMetrics;
   /** Per-address and per-user places (WS_MAX_UNAUTHENTICATED_PER_ADDRESS, WS_MAX_PER_USER). */
@@ -52,6 +55,7 @@ export function streamRoutes(deps: StreamDeps) {
   deps.liveFeed.onReconnect(() => admission.clients.forEach((client) => void client.resume()));
   /** The unauthenticated place each upgrading request holds, taken before the upgrade. */
   const unauthenticatedPlaces = new WeakMap<FastifyRequest['raw'], Release>();
+  const openStreams = new OpenStreams(deps.revocations);
 
   async function open(socket: WebSocket, request: FastifyRequest, options: StreamOptions, authenticated: Release): Promise<void> {
     const fail = (reason: string, code: number = CloseCode.unauthorized) => socket.close(code, reason);
@@ -83,6 +87,10 @@ export function streamRoutes(deps: StreamDeps) {
       clearInterval(pinger);
       void unsubscribe?.();
     });
+    openStreams.add(principal, socket);
+    // A device removed between the check above and add() was announced to nobody here: look once more.
+    if (!(await deps.auth.principal(options.token!))) return fail('invalid token');
+    if (closed) return;
     const subscription = await deps.liveFeed.subscribe(principal.userId, (event) => {
       deps.metrics?.fanningOut(event);
       client.deliver(event);
