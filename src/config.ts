@@ -71,6 +71,18 @@ export interface Config {
     timeoutMs: number;
     maxAttempts: number;
   };
+  /** Server-assisted push: Dovecot's push_notification plugin (OX driver) tells us of each delivery. */
+  dovecotPush: {
+    /** Password Dovecot sends to POST /v1/hooks/dovecot; the hook is off (404) without it. */
+    secret?: string;
+    /** User name Dovecot sends with the secret (HTTP Basic). @default dovecot */
+    user: string;
+    /**
+     * IMAP hosts (lowercase) whose accounts workers opt in to Dovecot's notifications (METADATA
+     * http-notify); 'any' for DOVECOT_PUSH_HOSTS=*. Empty: no account is opted in.
+     */
+    hosts: readonly string[] | 'any';
+  };
 }
 
 export class ConfigError extends Error {
@@ -178,6 +190,7 @@ export const CONFIG_VARIABLES = [
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS',
+  'DOVECOT_PUSH_SECRET', 'DOVECOT_PUSH_USER', 'DOVECOT_PUSH_HOSTS',
 ] as const;
 
 /** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
@@ -197,6 +210,23 @@ function vapid(env: Env): Config['push']['vapid'] {
     throw new ConfigError('VAPID_SUBJECT', 'must be a mailto: address or an https: URL');
   }
   return { publicKey, privateKey, subject };
+}
+
+/** DOVECOT_PUSH_*: the hook's credentials and which IMAP hosts' accounts are opted in. */
+function dovecotPush(env: Env): Config['dovecotPush'] {
+  const secret = raw(env, 'DOVECOT_PUSH_SECRET');
+  // It travels in Dovecot's config and in every hook request: long enough not to be guessed.
+  if (secret !== undefined && (secret.length < 16 || /[\s:@/]/.test(secret))) {
+    throw new ConfigError('DOVECOT_PUSH_SECRET', 'must be at least 16 characters without spaces, ":", "@" or "/" (it goes into a URL); generate one with `openssl rand -hex 24`');
+  }
+  const user = raw(env, 'DOVECOT_PUSH_USER') ?? 'dovecot';
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(user)) throw new ConfigError('DOVECOT_PUSH_USER', `must be 1 to 64 letters, digits, ".", "_" or "-", got "${user}"`);
+  const hostsRaw = raw(env, 'DOVECOT_PUSH_HOSTS');
+  const hosts = hostsRaw === '*' ? 'any' : (hostsRaw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  if (hosts !== 'any' && hosts.some((h) => !/^[a-z0-9.:_-]+$/.test(h))) {
+    throw new ConfigError('DOVECOT_PUSH_HOSTS', `must be IMAP host names separated by commas, or *, got "${hostsRaw}"`);
+  }
+  return { ...(secret ? { secret } : {}), user, hosts };
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
@@ -274,6 +304,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       timeoutMs: integer(env, 'PUSH_TIMEOUT_SECONDS', 10, 1, 120) * 1000,
       maxAttempts: integer(env, 'PUSH_MAX_ATTEMPTS', 6, 1, 50),
     },
+    dovecotPush: dovecotPush(env),
   };
   const { defaultPort } = config.imap;
   if (defaultPort !== undefined && !imapPortAllowed(defaultPort, config.imap.allowedPorts)) {
@@ -284,4 +315,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
 export function imapPortAllowed(port: number, allowed: readonly number[] | 'any'): boolean {
   return allowed === 'any' || allowed.includes(port);
+}
+
+/** True when accounts on this IMAP host are to be opted in to Dovecot's push notifications. */
+export function dovecotPushHost(host: string, hosts: Config['dovecotPush']['hosts']): boolean {
+  return hosts === 'any' || hosts.includes(host.toLowerCase());
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { AccountStore, ControlBus, EventLog, LeaseManager, LiveFeed, PushOutbox, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
+import type { AccountStore, ControlBus, EventLog, HintBus, LeaseManager, LiveFeed, PushOutbox, PushSubscriptionStore, UserStore, WorkerRegistry } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
 
 /** A Redis connection and key prefix for @fastify/rate-limit's counters (its `redis`, `nameSpace` options). */
@@ -16,6 +16,8 @@ export interface Adapters {
   users: UserStore;
   leases: LeaseManager;
   control: ControlBus;
+  /** Dovecot's delivery hints, from the hook on any web process to the account's lease holder. */
+  hints: HintBus;
   workers: WorkerRegistry;
   pushSubscriptions: PushSubscriptionStore;
   /** Pushes appended but not yet queued; fed by EventLog.append (AppendRequest.pushable). */

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
-import { MemoryControlBus, MemoryLiveFeed } from './memory/buses.js';
+import { MemoryControlBus, MemoryHintBus, MemoryLiveFeed } from './memory/buses.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
@@ -16,6 +16,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
   const liveFeed = new MemoryLiveFeed();
   const leases = new MemoryLeaseManager();
   const control = new MemoryControlBus();
+  const hints = new MemoryHintBus();
   return {
     eventLog: new SqliteEventLog(db, leases, liveFeed, { maxEvents: config.events.retentionCount, maxAgeMs: config.events.retentionMs }),
     liveFeed,
@@ -23,6 +24,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     users: new SqliteUserStore(db),
     leases,
     control,
+    hints,
     workers: new MemoryWorkerRegistry(),
     pushSubscriptions: new SqlitePushSubscriptionStore(db),
     pushOutbox: new TransientPushOutbox(),
@@ -32,6 +34,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     async close() {
       await liveFeed.close();
       await control.close();
+      await hints.close();
       db.close();
     },
   };
