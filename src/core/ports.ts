@@ -199,6 +199,7 @@ export interface MailHint {
   /** The mailbox the message went to. */
   mailbox: string;
   uidValidity: number;
+  /** 0 when the server did not know it yet (Dovecot under concurrent deliveries): "something new". */
   uid: number;
   /** When the hook received it (ms since epoch), to time hint → mail.new. */
   receivedAt: number;

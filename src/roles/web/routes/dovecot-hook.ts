@@ -1,5 +1,5 @@
-// POST /v1/hooks/dovecot: Dovecot's push_notification plugin (OX driver) calls this during each LMTP
-// delivery to an opted-in user (see contrib/dovecot/). Dovecot waits for the answer inside the
+// POST /v1/hooks/dovecot (and PUT, which is what Dovecot 2.3's OX driver sends): Dovecot's
+// push_notification plugin calls this during each LMTP delivery to an opted-in user (see contrib/dovecot/). Dovecot waits for the answer inside the
 // delivery, so the hook answers 204 at once and only then hands the hint on to the worker that
 // holds the account; everything the event says is later read from IMAP by that worker.
 //
@@ -28,7 +28,8 @@ export const DovecotNotification = Type.Object({
   event: Type.Literal('messageNew'),
   folder: Type.String({ minLength: 1, maxLength: 1024 }),
   'imap-uidvalidity': Type.Integer(UINT32),
-  'imap-uid': Type.Integer(UINT32),
+  // 0 when Dovecot had not assigned the UID yet (seen under concurrent deliveries to one user).
+  'imap-uid': Type.Integer({ minimum: 0, maximum: 0xffffffff }),
 }, { title: 'DovecotNotification', description: 'Body of Dovecot push_notification OX driver requests (messageNew).' });
 
 export const DovecotHookQuery = Type.Object({
@@ -49,10 +50,11 @@ export function dovecotHookRoutes(deps: DovecotHookDeps) {
   const expected = digest(`${user}:${secret ?? ''}`);
   const onlyHost = hosts !== 'any' && hosts.length === 1 ? hosts[0] : undefined;
 
-  function checkCredentials(request: FastifyRequest): void {
+  function checkCredentials(request: FastifyRequest, reply: FastifyReply): void {
     const header = request.headers.authorization ?? '';
     const given = header.startsWith('Basic ') ? Buffer.from(header.slice(6).trim(), 'base64').toString('utf8') : '';
     if (!timingSafeEqual(digest(given), expected)) {
+      void reply.header('www-authenticate', 'Basic realm="mailpush dovecot hook", charset="UTF-8"');
       throw new ApiError(401, 'unauthorized', 'the hook needs the Basic credentials of DOVECOT_PUSH_USER and DOVECOT_PUSH_SECRET');
     }
   }
@@ -70,10 +72,12 @@ export function dovecotHookRoutes(deps: DovecotHookDeps) {
   return async function register(appBase: FastifyInstance): Promise<void> {
     if (!secret) return;
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
-    app.post('/v1/hooks/dovecot', {
+    app.route({
+      method: ['POST', 'PUT'],
+      url: '/v1/hooks/dovecot',
       bodyLimit: HOOK_BODY_LIMIT,
       // Before the body is read: a caller without the secret costs no parsing.
-      onRequest: async (request) => checkCredentials(request),
+      onRequest: async (request, reply) => checkCredentials(request, reply),
       onResponse: async (_request, reply: FastifyReply) => {
         if (reply.statusCode >= 400) deps.metrics?.dovecotHint('rejected');
       },
@@ -86,7 +90,7 @@ export function dovecotHookRoutes(deps: DovecotHookDeps) {
         body: DovecotNotification,
         response: { 204: Type.Null({ description: 'Accepted; the hint is passed on after this answer' }), 400: ErrorBodyRef, 401: ErrorBodyRef, 404: ErrorBodyRef, 413: ErrorBodyRef, 415: ErrorBodyRef },
       },
-    }, async (request, reply) => {
+      handler: async (request, reply) => {
       const host = request.query.host?.toLowerCase() ?? onlyHost;
       if (!host) throw new ApiError(400, 'invalid_request', 'add ?host=<IMAP host> to the hook URL: DOVECOT_PUSH_HOSTS names several hosts or *');
       const body = request.body;
@@ -103,6 +107,7 @@ export function dovecotHookRoutes(deps: DovecotHookDeps) {
       // After the answer is on its way: Dovecot's delivery never waits for Redis.
       setImmediate(() => route(hint, request));
       return reply;
+      },
     });
   };
 }
