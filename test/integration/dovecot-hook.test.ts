@@ -12,6 +12,9 @@ import { buildMessage } from '../helpers/message.js';
 import { LmtpError } from '../helpers/lmtp.js';
 import { api, openReadyStream, registerWatched, type StreamRecorder, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { HTTP_NOTIFY_KEY } from '../../src/roles/worker/dovecot-opt-in.js';
 
 const SECRET = 'hook-secret-0123456789abcdef';
@@ -42,8 +45,8 @@ function withCredentials(user: string, pass: string): string {
   return url.toString();
 }
 
-async function hintCount(outcome: string): Promise<number> {
-  const metric = await gateway.metrics.registry.getSingleMetric('mailpush_dovecot_hints_total')!.get();
+async function hintCount(outcome: string, of: TestGateway = gateway): Promise<number> {
+  const metric = await of.metrics.registry.getSingleMetric('mailpush_dovecot_hints_total')!.get();
   return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 }
 
@@ -196,5 +199,42 @@ describe('hook requests that are not notifications', () => {
       if (status === 401) assert.match(response.headers.get('www-authenticate') ?? '', /^Basic /, what);
     }
     assert.equal(await hintCount('woke'), woke);
+  });
+});
+
+describe('embedded mode and the switch', () => {
+  test('embedded (no Redis): the hint goes to the worker in the same process', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'mailpush-hook-'));
+    const embedded = await fixtures.gateway({ dataDir, imapPort: dovecot.imapPort, env: { DOVECOT_PUSH_SECRET: SECRET, DOVECOT_PUSH_HOSTS: '127.0.0.1', LOG_LEVEL: 'info' } });
+    const url = new URL(`${embedded.url}/v1/hooks/dovecot?host=127.0.0.1`);
+    url.username = 'dovecot';
+    url.password = SECRET;
+    await dovecot.setPushNotificationUrl(url.toString());
+    try {
+      const watched = await registerWatched(embedded.url!, dovecot);
+      await waitFor(async () => (await dovecot.serverMetadata(watched.user.user, HTTP_NOTIFY_KEY)) !== undefined, { timeoutMs: 10_000, what: 'http-notify METADATA' });
+      const stream = await openReadyStream(embedded.url!, watched.token);
+      await deliver(watched.user.email, 'embedded');
+      assert.equal((await stream.waitFor((m) => m.type === 'mail.new', 10_000, 'mail.new')).data.subject, 'embedded');
+      await waitFor(async () => (await hintCount('woke', embedded)) === 1, { timeoutMs: 5000, what: 'woke counted' });
+      stream.close();
+    } finally {
+      await dovecot.setPushNotificationUrl(withCredentials('dovecot', SECRET));
+      await embedded.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('without DOVECOT_PUSH_SECRET the hook answers 404 not_found, whatever the credentials', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'mailpush-hook-'));
+    const off = await fixtures.gateway({ dataDir, imapPort: dovecot.imapPort, env: { LOG_LEVEL: 'warn' } });
+    try {
+      const response = await post(notification('someone', 1, 1), { url: `${off.url}/v1/hooks/dovecot` });
+      assert.equal(response.status, 404);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'not_found');
+    } finally {
+      await off.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@
 // delivery, so the hook answers 204 at once and only then hands the hint on to the worker that
 // holds the account; everything the event says is later read from IMAP by that worker.
 //
-// Off (404) unless DOVECOT_PUSH_SECRET is set. HTTP Basic, compared in constant time.
+// Off (404 not_found, and documented all the same) unless DOVECOT_PUSH_SECRET is set. HTTP Basic, compared in constant time.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -51,6 +51,7 @@ export function dovecotHookRoutes(deps: DovecotHookDeps) {
   const onlyHost = hosts !== 'any' && hosts.length === 1 ? hosts[0] : undefined;
 
   function checkCredentials(request: FastifyRequest, reply: FastifyReply): void {
+    if (!secret) throw new ApiError(404, 'not_found', 'the Dovecot hook is off on this gateway; set DOVECOT_PUSH_SECRET to turn it on');
     const header = request.headers.authorization ?? '';
     const given = header.startsWith('Basic ') ? Buffer.from(header.slice(6).trim(), 'base64').toString('utf8') : '';
     if (!timingSafeEqual(digest(given), expected)) {
@@ -70,7 +71,6 @@ export function dovecotHookRoutes(deps: DovecotHookDeps) {
   }
 
   return async function register(appBase: FastifyInstance): Promise<void> {
-    if (!secret) return;
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
     app.route({
       method: ['POST', 'PUT'],
