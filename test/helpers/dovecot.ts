@@ -117,7 +117,7 @@ mail_attribute_dict = file:${p.mail}/%u/dovecot-attributes
 protocol lmtp {
   mail_plugins = $mail_plugins notify push_notification
 }
-${url ? `plugin {\n  push_notification_driver = ox:url=${url} user_from_metadata\n}\n` : ''}`;
+${url ? `plugin {\n  push_notification_driver = ox:url=${url} user_from_metadata timeout_msecs=1000\n}\n` : ''}`;
 }
 
 function renderTls(p: Paths, imapsPort: number): string {
