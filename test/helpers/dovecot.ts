@@ -59,9 +59,10 @@ export interface Dovecot {
   start(): Promise<void>;
   /**
    * With `pushNotification`: points the OX driver at `url` (e.g. with a wrong password, to play a
-   * misconfigured server) and reloads; deliveries that start after this resolve use it.
+   * misconfigured server), or removes the driver (undefined), and reloads; deliveries that start
+   * after this resolve use it (an LMTP process shutting down may still answer one with a 421).
    */
-  setPushNotificationUrl(url: string): Promise<void>;
+  setPushNotificationUrl(url: string | undefined): Promise<void>;
   /** `doveadm mailbox metadata get` of a user's server METADATA entry; undefined when unset. */
   serverMetadata(user: string, key: string): Promise<string | undefined>;
   /** Contents of the Dovecot log (log_path). */
@@ -433,7 +434,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     stop,
     start,
 
-    async setPushNotificationUrl(url: string): Promise<void> {
+    async setPushNotificationUrl(url: string | undefined): Promise<void> {
       if (!options.pushNotification) throw new Error('start Dovecot with the pushNotification option first');
       pushUrl = url;
       await writeConfig();
