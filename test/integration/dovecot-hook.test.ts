@@ -12,6 +12,8 @@ import { buildMessage } from '../helpers/message.js';
 import { LmtpError } from '../helpers/lmtp.js';
 import { api, openReadyStream, registerWatched, type StreamRecorder, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -235,6 +237,41 @@ describe('embedded mode and the switch', () => {
     } finally {
       await off.stop();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('mailpush check-imap --watch --hook-port', () => {
+  test('reports METADATA, and that Dovecot\'s hint for the new message came before its EXISTS', async () => {
+    const user = await dovecot.addUser();
+    await dovecot.doveadm(['mailbox', 'metadata', 'set', '-s', '-u', user.user, '', HTTP_NOTIFY_KEY, `user=${user.user}`]);
+    const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+    const args = ['check-imap', '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'none', '--user', user.user, '--watch', '--watch-timeout', '20', '--hook-port', '0'];
+    const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let started: Promise<void> | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const listening = /^hook\s+listening on (\S+)/m.exec(stdout)?.[1];
+      if (!started && listening && /^watching /m.test(stdout)) {
+        const url = new URL(listening);
+        url.username = 'dovecot';
+        url.password = 'anything';
+        started = dovecot.setPushNotificationUrl(url.toString()).then(() => deliver(user.email, 'check me'));
+      }
+    });
+    child.stdin.end(`${user.pass}\n`);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    try {
+      await started;
+      assert.equal(code, 0, stdout);
+      assert.match(stdout, /^METADATA\s+yes: a Dovecot with push_notification/m);
+      assert.match(stdout, /^new mail\s+UID 1 /m);
+      assert.match(stdout, new RegExp(`^dovecot push hint for UID 1 \\(user "${user.user}"\\) arrived \\d+ ms before the EXISTS`, 'm'));
+    } finally {
+      await dovecot.setPushNotificationUrl(withCredentials('dovecot', SECRET));
     }
   });
 });
