@@ -3,8 +3,10 @@
 // the same run. Dovecot waits about half a second before it announces EXISTS to anyone; what
 // mailpush adds on top of that is its overhead: mailpush − raw, per message.
 //
-// Two scenarios: the worker holds just the measured account, then 1,000 accounts (the others
-// IDLE and silent). mailpush runs as separate `worker` and `web` processes against Redis, as in
+// Two scenarios: the worker holds just the measured accounts, then 1,000 accounts (the others
+// IDLE and silent). With Dovecot's push_notification plugin (contrib/dovecot/; BENCH_DOVECOT_PUSH=0
+// leaves it out) two accounts are measured on every delivery: one opted in, whose worker Dovecot's
+// hint wakes, and one IDLE only; the same raw IDLE client is the baseline of both. mailpush runs as separate `worker` and `web` processes against Redis, as in
 // production; the raw client, the WebSocket client and the push service live in this process, so
 // every timestamp comes from one clock. Not a test: numbers only.
 
@@ -25,6 +27,7 @@ import { startPushService } from '../test/helpers/push-service.js';
 import { fmt, machine, table, verdict } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { barChart } from './lib/svg.js';
+import { drawDovecotPushChart, printDovecotPushGoal } from './lib/dovecot-push-report.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
@@ -33,8 +36,11 @@ const EARLY_MS = 500;
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 1000);
 const TIMEOUT_MS = 10_000;
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-latency.svg');
+const PUSH_CHART = process.env.BENCH_PUSH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-latency-dovecot-push.svg');
+const DOVECOT_PUSH = process.env.BENCH_DOVECOT_PUSH !== '0';
+const HOOK_SECRET = 'bench-hook-secret-0123456789';
 
-interface Sample {
+export interface Sample {
   lmtp: number;
   raw: number;
   /** When the worker saw the EXISTS: the event's `time`, which the worker stamps then (1 ms resolution). */
@@ -43,8 +49,10 @@ interface Sample {
   push: number;
 }
 
-interface ScenarioResult {
+export interface ScenarioResult {
   label: string;
+  /** Dovecot's push_notification was on (the hook woke the worker), not IDLE alone. */
+  dovecotPush: boolean;
   samples: Sample[];
   lost: { raw: number; ws: number; push: number };
   workerCpu: number;
@@ -85,7 +93,7 @@ async function main(): Promise<void> {
   const cleanup = new Cleanup();
   try {
     console.log(`\nLatency — ${machine()}`);
-    const { dovecot, users } = await startBenchDovecot(ACCOUNTS + 1, { prefix: 'lat' });
+    const { dovecot, users } = await startBenchDovecot(ACCOUNTS + 1, { prefix: 'lat', pushNotification: DOVECOT_PUSH });
     cleanup.add('dovecot', () => dovecot.cleanup());
     const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
     cleanup.add('redis', () => redis.cleanup());
@@ -99,45 +107,75 @@ async function main(): Promise<void> {
       VAPID_SUBJECT: 'mailto:bench@example.test',
       PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
       NODE_EXTRA_CA_CERTS: receiver.caFile,
+      ...(DOVECOT_PUSH ? { DOVECOT_PUSH_SECRET: HOOK_SECRET, DOVECOT_PUSH_HOSTS: dovecot.host } : {}),
     });
     const worker = await spawnMailpush('worker', env);
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     const web = await spawnMailpush('web', env);
     cleanup.add('web', () => web.kill('SIGTERM'));
     const base = web.url!;
-
-    // The measured account goes through the API like a real one (its login is proved).
-    // The raw client watches a mailbox of its own that gets the same delivery (one LMTP
-    // transaction, two recipients, their order alternating): two IDLE sessions of one user in one
-    // shared imap process would take each other's inotify watch (see docs/benchmarks.md).
-    const [rawUser, measured] = users as [DovecotUser, DovecotUser];
-    const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: measured.user, pass: measured.pass } } });
-    if (created.status !== 201) throw new Error(`registration failed: ${created.status} ${JSON.stringify(created.body)}`);
-    const token = created.body.token as string;
-    const sub = await api(base, 'POST', '/v1/push/subscriptions', { token, body: { subscription: receiver.subscribe('lat'), preview: 'full' } });
-    if (sub.status !== 201) throw new Error(`push subscription failed: ${sub.status} ${JSON.stringify(sub.body)}`);
+    if (DOVECOT_PUSH) {
+      // Known only now; set once, before any IDLE session opens (a later reload would leave the
+      // sessions opened before it in imap processes of the old configuration).
+      const hookUrl = new URL(`${base}/v1/hooks/dovecot?host=${dovecot.host}`);
+      hookUrl.username = 'dovecot';
+      hookUrl.password = HOOK_SECRET;
+      await dovecot.setPushNotificationUrl(hookUrl.toString());
+    }
     const adapters = benchAdapters(redis.url);
     cleanup.add('bench redis client', () => adapters.close());
-    const ref = { userId: (await adapters.users.findByToken(hashToken(token)))!, accountId: created.body.account.id as string };
-    await waitUntil(async () => (await countInState(adapters, [ref], 'idle')) === 1, 20_000, 'the measured account to IDLE');
 
-    const wsArrivals = new Arrivals<string>();
-    // The event's `time` (wall clock, ms) on the same timeline as performance.now().
-    const existsAt = new Map<string, number>();
-    const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/stream`, { headers: { authorization: `Bearer ${token}` } });
-    cleanup.add('websocket', () => socket.terminate());
-    await new Promise<void>((resolve, reject) => {
-      socket.on('message', (data) => {
-        const at = performance.now();
-        const message = JSON.parse(data.toString()) as { type: string; time?: string; data?: { subject?: string } };
-        if (message.type === 'ready') resolve();
-        if (message.type === 'mail.new') {
-          existsAt.set(message.data?.subject ?? '', Date.parse(message.time ?? '') - performance.timeOrigin);
-          wsArrivals.push(message.data?.subject ?? '', at);
-        }
-      });
-      socket.once('error', reject);
+    // Each measured account goes through the API like a real one (its login is proved), with its
+    // own user, stream and push subscription. With Dovecot push, two of them get every delivery:
+    // one opted in (Dovecot tells the hook), one whose http-notify METADATA is removed again once
+    // its worker set it (IDLE only), so both paths are measured on the same messages.
+    // The raw client watches a mailbox of its own that gets the same delivery (one LMTP
+    // transaction, its recipients' order rotating): two IDLE sessions of one user in one
+    // shared imap process would take each other's inotify watch (see docs/benchmarks.md).
+    const [rawUser, measured, idleOnly] = users as [DovecotUser, DovecotUser, DovecotUser];
+    const pushArrivals = new Map<string, Arrivals<number>>();
+    const pushCounts = new Map<string, number>();
+    receiver.onReceived((push) => {
+      const count = (pushCounts.get(push.name) ?? 0) + 1;
+      pushCounts.set(push.name, count);
+      pushArrivals.get(push.name)?.push(count, push.arrivedAt);
     });
+    async function watchAccount(user: DovecotUser, name: string, optedIn: boolean) {
+      const created = await api(base, 'POST', '/v1/accounts', { body: { imap: { user: user.user, pass: user.pass } } });
+      if (created.status !== 201) throw new Error(`registration failed: ${created.status} ${JSON.stringify(created.body)}`);
+      const token = created.body.token as string;
+      const sub = await api(base, 'POST', '/v1/push/subscriptions', { token, body: { subscription: receiver.subscribe(name), preview: 'full' } });
+      if (sub.status !== 201) throw new Error(`push subscription failed: ${sub.status} ${JSON.stringify(sub.body)}`);
+      pushArrivals.set(name, new Arrivals<number>());
+      const ref = { userId: (await adapters.users.findByToken(hashToken(token)))!, accountId: created.body.account.id as string };
+      await waitUntil(async () => (await countInState(adapters, [ref], 'idle')) === 1, 20_000, `${name} to IDLE`);
+      if (DOVECOT_PUSH) {
+        const key = '/private/vendor/vendor.dovecot/http-notify';
+        const metadata = () => dovecot.serverMetadata(user.user, key);
+        await waitUntil(async () => (await metadata()) !== undefined, 20_000, `${name}'s http-notify METADATA`);
+        if (!optedIn) await dovecot.doveadm(['mailbox', 'metadata', 'unset', '-s', '-u', user.user, '', key]);
+      }
+      const ws = new Arrivals<string>();
+      // The event's `time` (wall clock, ms) on the same timeline as performance.now().
+      const existsAt = new Map<string, number>();
+      const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/stream`, { headers: { authorization: `Bearer ${token}` } });
+      cleanup.add(`${name} websocket`, () => socket.terminate());
+      await new Promise<void>((resolve, reject) => {
+        socket.on('message', (data) => {
+          const at = performance.now();
+          const message = JSON.parse(data.toString()) as { type: string; time?: string; data?: { subject?: string } };
+          if (message.type === 'ready') resolve();
+          if (message.type === 'mail.new') {
+            existsAt.set(message.data?.subject ?? '', Date.parse(message.time ?? '') - performance.timeOrigin);
+            ws.push(message.data?.subject ?? '', at);
+          }
+        });
+        socket.once('error', reject);
+      });
+      return { name, user, ref, ws, existsAt, pushes: pushArrivals.get(name)! };
+    }
+    const watched = [await watchAccount(measured, 'lat', true)];
+    if (DOVECOT_PUSH) watched.push(await watchAccount(idleOnly, 'lat-idle', false));
 
     const rawArrivals = new Arrivals<number>();
     const raw = new ImapFlow({
@@ -149,62 +187,77 @@ async function main(): Promise<void> {
     await raw.connect();
     cleanup.add('raw imap client', () => raw.logout().catch(() => raw.close()));
     let mailboxCount = (await raw.mailboxOpen('INBOX')).exists;
-    const pushArrivals = new Arrivals<number>();
-    receiver.onReceived((push) => pushArrivals.push(receiver.received.length, push.arrivedAt));
 
     let flip = 0;
-    async function sample(label: string): Promise<Sample> {
+    /** One delivery to the raw client's mailbox and every watched one: a Sample per watched account. */
+    async function sample(label: string): Promise<Sample[]> {
       const subject = `latency ${label} ${randomName()}`;
       const expectedCount = ++mailboxCount;
-      const expectedPushes = receiver.received.length + 1;
-      const ws = wsArrivals.next((s) => s === subject, TIMEOUT_MS);
       const rawAt = rawArrivals.next((count) => count >= expectedCount, TIMEOUT_MS);
-      const push = pushArrivals.next((count) => count >= expectedPushes, TIMEOUT_MS);
+      const waits = watched.map((w) => {
+        const expectedPushes = (pushCounts.get(w.name) ?? 0) + 1;
+        return Promise.all([w.ws.next((x) => x === subject, TIMEOUT_MS), w.pushes.next((count) => count >= expectedPushes, TIMEOUT_MS)]);
+      });
+      const recipients = [rawUser.email, ...watched.map((w) => w.user.email)];
+      const shift = flip++ % recipients.length;
       const message = buildMessage({ from: { name: 'Bench Sender', address: 'sender@example.test' }, to: measured.email, subject, body: 'A short body for the latency benchmark.' });
       const t0 = performance.now();
-      await dovecot.deliver(flip++ % 2 ? [measured.email, rawUser.email] : [rawUser.email, measured.email], message);
+      await dovecot.deliver([...recipients.slice(shift), ...recipients.slice(0, shift)], message);
       const delivered = performance.now();
-      const [tRaw, tWs, tPush] = await Promise.all([rawAt, ws, push]);
-      return { lmtp: delivered - t0, raw: tRaw - t0, workerExists: (existsAt.get(subject) ?? Number.NaN) - t0, ws: tWs - t0, push: tPush - t0 };
+      const tRaw = await rawAt;
+      const arrivals = await Promise.all(waits);
+      return watched.map((w, i) => ({
+        lmtp: delivered - t0, raw: tRaw - t0, workerExists: (w.existsAt.get(subject) ?? Number.NaN) - t0, ws: arrivals[i]![0] - t0, push: arrivals[i]![1] - t0,
+      }));
     }
 
-    async function scenario(label: string): Promise<ScenarioResult> {
-      for (let i = 0; i < WARMUP; i++) await sample(`${label} warm-up`);
-      const samples: Sample[] = [];
+    /** Per watched account: with Dovecot push the opted-in one first, then the IDLE-only one. */
+    async function scenario(accounts: string): Promise<ScenarioResult[]> {
+      for (let i = 0; i < WARMUP; i++) await sample(`${accounts} warm-up`);
+      const perAccount: Sample[][] = watched.map(() => []);
       const cpuBefore = cpuSeconds(worker.pid);
       const started = performance.now();
       for (let i = 0; i < SAMPLES; i++) {
-        samples.push(await sample(label));
-        if (process.env.BENCH_DEBUG) console.log(JSON.stringify(samples.at(-1)));
+        const taken = await sample(accounts);
+        taken.forEach((one, n) => perAccount[n]!.push(one));
+        if (process.env.BENCH_DEBUG) console.log(JSON.stringify(taken));
         // Spread the deliveries so none lines up with a timer of Dovecot's or ours.
         await sleep(GAP_MS + Math.random() * 300);
       }
       const workerCpu = ((cpuSeconds(worker.pid) - cpuBefore) / ((performance.now() - started) / 1000)) * 100;
-      const lost = {
-        raw: samples.filter((s) => Number.isNaN(s.raw)).length,
-        ws: samples.filter((s) => Number.isNaN(s.ws)).length,
-        push: samples.filter((s) => Number.isNaN(s.push)).length,
-      };
-      process.stdout.write(`  ${label}: ${SAMPLES} samples, lost raw/ws/push ${lost.raw}/${lost.ws}/${lost.push}\n`);
-      return { label, samples, lost, workerCpu };
+      return perAccount.map((samples, n) => {
+        const dovecotPush = DOVECOT_PUSH && n === 0;
+        const label = `${accounts}, ${dovecotPush ? 'Dovecot push' : 'IDLE'}`;
+        const lost = {
+          raw: samples.filter((x) => Number.isNaN(x.raw)).length,
+          ws: samples.filter((x) => Number.isNaN(x.ws)).length,
+          push: samples.filter((x) => Number.isNaN(x.push)).length,
+        };
+        process.stdout.write(`  ${label}: ${SAMPLES} samples, lost raw/ws/push ${lost.raw}/${lost.ws}/${lost.push}\n`);
+        return { label, dovecotPush, samples, lost, workerCpu };
+      });
     }
 
     const results: ScenarioResult[] = [];
-    results.push(await scenario('1 account'));
+    results.push(...(await scenario(watched.length === 1 ? '1 account' : `${watched.length} accounts`)));
 
     // The other accounts: seeded straight into Redis, then the worker is asked to claim them.
-    const others = await seedAccounts(adapters, dovecot, users.slice(2));
+    const others = await seedAccounts(adapters, dovecot, users.slice(1 + watched.length));
     const claimStarted = performance.now();
     await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
-    const all = [ref, ...others];
+    const all = [...watched.map((w) => w.ref), ...others];
     await waitUntil(async () => (await countInState(adapters, all, 'idle')) === all.length, 300_000, `${all.length} accounts to IDLE`, 500);
     const upSeconds = (performance.now() - claimStarted) / 1000;
     console.log(`  ${all.length} accounts IDLE after ${fmt(upSeconds)} s; worker RSS ${fmt(rssBytes(worker.pid) / 2 ** 20)} MiB, idle CPU ${fmt(await cpuPercent(worker.pid, 3000))} %`);
     await sleep(2000);
-    results.push(await scenario(`${all.length.toLocaleString('en')} accounts`));
+    results.push(...(await scenario(`${all.length.toLocaleString('en')} accounts`)));
 
-    print(results);
-    drawChart(results);
+    print(results.filter((r) => !r.dovecotPush));
+    drawChart(results.filter((r) => !r.dovecotPush));
+    if (DOVECOT_PUSH) {
+      printDovecotPushGoal(results);
+      drawDovecotPushChart(PUSH_CHART, results);
+    }
   } finally {
     await cleanup.run();
   }

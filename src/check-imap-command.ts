@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
 import { checkImap } from './imap/check.js';
+import { listenForHints, type HeardHint } from './imap/dovecot-hint-listener.js';
 
 
 function seconds(value: string | undefined, fallback: number, name: string): number {
@@ -56,6 +57,7 @@ function readPassword(prompt: string): Promise<string> {
 
 export async function runCheckImap(args: string[], help: string): Promise<number> {
   let options;
+  let hookPort: number | undefined;
   try {
     const { values } = parseArgs({
       args,
@@ -69,6 +71,7 @@ export async function runCheckImap(args: string[], help: string): Promise<number
         'watch-timeout': { type: 'string' },
         timeout: { type: 'string' },
         'insecure-tls': { type: 'boolean', default: false },
+        'hook-port': { type: 'string' },
       },
       strict: true,
     });
@@ -77,6 +80,10 @@ export async function runCheckImap(args: string[], help: string): Promise<number
     if (!IMAP_SECURITIES.includes(security)) throw new Error(`--security must be one of ${IMAP_SECURITIES.join(', ')}`);
     const port = values.port === undefined ? (security === 'tls' ? 993 : 143) : Number(values.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('--port must be a port number');
+    hookPort = values['hook-port'] === undefined ? undefined : Number(values['hook-port']);
+    if (hookPort !== undefined && (!values.watch || !Number.isInteger(hookPort) || hookPort < 0 || hookPort > 65535)) {
+      throw new Error('--hook-port needs --watch and a port number (0 picks a free one)');
+    }
     options = {
       host: values.host,
       user: values.user,
@@ -98,5 +105,35 @@ export async function runCheckImap(args: string[], help: string): Promise<number
     process.stderr.write(`mailpush check-imap: ${(error as Error).message}\n`);
     return 2;
   }
-  return checkImap(options, password, (label, text) => process.stdout.write(`${label.padEnd(11)} ${text}\n`));
+  const line = (label: string, text: string) => process.stdout.write(`${label.padEnd(11)} ${text}\n`);
+  if (hookPort === undefined) return checkImap(options, password, line);
+  let listener;
+  try {
+    listener = await listenForHints(hookPort);
+  } catch (error) {
+    process.stderr.write(`mailpush check-imap: cannot listen on 127.0.0.1:${hookPort}: ${(error as Error).message}\n`);
+    return 2;
+  }
+  line('hook', `listening on ${listener.url} for Dovecot's push_notification (point the OX driver's url= here while watching)`);
+  let newMail: { uid: number; existsAt: number } | undefined;
+  try {
+    const status = await checkImap({ ...options, onNewMail: (uid, existsAt) => (newMail = { uid, existsAt }) }, password, line);
+    if (newMail) line('dovecot push', describeHint(listener.heard, newMail, options.user));
+    return status;
+  } finally {
+    await listener.close();
+  }
+}
+
+/** Whether a hint for the new message came, and how long before (or after) its EXISTS. */
+function describeHint(heard: HeardHint[], mail: { uid: number; existsAt: number }, user: string): string {
+  // UID 0: Dovecot had not assigned it yet (concurrent deliveries); it still names this delivery.
+  const hint = heard.find((h) => h.uid === mail.uid) ?? heard.find((h) => h.uid === 0);
+  if (!hint) {
+    const other = heard.length ? `; ${heard.length} other request(s) came (users ${[...new Set(heard.map((h) => h.user ?? '?'))].join(', ')})` : '';
+    return `no hint for UID ${mail.uid}: is push_notification loaded for LMTP, the driver's url= pointing here, and ${user}'s /private/vendor/vendor.dovecot/http-notify METADATA set${other}`;
+  }
+  const lead = mail.existsAt - hint.at;
+  const when = lead >= 0 ? `${lead} ms before the EXISTS` : `${-lead} ms after the EXISTS`;
+  return `hint for UID ${hint.uid} (user "${hint.user ?? '?'}") arrived ${when}: with mailpush's hook, new mail is fetched that much sooner`;
 }

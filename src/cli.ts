@@ -55,7 +55,7 @@ ${ROLE_HELP_TAIL}`,
   'check-imap': `Usage: mailpush check-imap --host <host> --user <user> [options]
 
 Connects to an IMAP server the way a worker does and reports TLS, login time, the capabilities
-push relies on (IDLE, QRESYNC, CONDSTORE) and, with --watch, how long the server takes from
+push relies on (IDLE, QRESYNC, METADATA, CONDSTORE) and, with --watch, how long the server takes from
 storing a new message to announcing it (EXISTS). Asks for the password on the terminal, or
 reads it from the first line of standard input when that is not a terminal.
 
@@ -69,6 +69,9 @@ Options:
   --watch-timeout <s>      how long to wait with --watch (default 300)
   --timeout <s>            connect and login timeout (default 15)
   --insecure-tls           go on when the certificate does not verify (and say so)
+  --hook-port <port>       with --watch: also listen on 127.0.0.1:<port> for Dovecot's
+                           push_notification request and report whether one came for the new
+                           message and how long before its EXISTS (see contrib/dovecot/)
 
 Exit status: 0 when push can work, 1 when the server cannot be reached or logged in to, 2 on
 a usage error.`,

@@ -106,6 +106,18 @@ export interface Config {
     /** A push-service origin unused this long has its keep-alive connections closed. @default 60 s */
     originIdleMs: number;
   };
+  /** Server-assisted push: Dovecot's push_notification plugin (OX driver) tells us of each delivery. */
+  dovecotPush: {
+    /** Password Dovecot sends to POST /v1/hooks/dovecot; the hook is off (404) without it. */
+    secret?: string;
+    /** User name Dovecot sends with the secret (HTTP Basic). @default dovecot */
+    user: string;
+    /**
+     * IMAP hosts (lowercase) whose accounts workers opt in to Dovecot's notifications (METADATA
+     * http-notify); 'any' for DOVECOT_PUSH_HOSTS=*. Empty: no account is opted in.
+     */
+    hosts: readonly string[] | 'any';
+  };
 }
 
 export class ConfigError extends Error {
@@ -243,6 +255,7 @@ export const CONFIG_VARIABLES = [
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_CONCURRENCY_PER_USER', 'PUSH_CONCURRENCY_PER_ORIGIN',
   'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS',
+  'DOVECOT_PUSH_SECRET', 'DOVECOT_PUSH_USER', 'DOVECOT_PUSH_HOSTS',
 ] as const;
 
 /** PUBLIC_URL: an http(s) origin, without path, query or credentials; kept without a trailing slash. */
@@ -278,6 +291,23 @@ function vapid(env: Env): Config['push']['vapid'] {
     throw new ConfigError('VAPID_SUBJECT', 'must be a mailto: address or an https: URL');
   }
   return { publicKey, privateKey, subject };
+}
+
+/** DOVECOT_PUSH_*: the hook's credentials and which IMAP hosts' accounts are opted in. */
+function dovecotPush(env: Env): Config['dovecotPush'] {
+  const secret = raw(env, 'DOVECOT_PUSH_SECRET');
+  // It travels in Dovecot's config and in every hook request: long enough not to be guessed.
+  if (secret !== undefined && (secret.length < 16 || /[\s:@/]/.test(secret))) {
+    throw new ConfigError('DOVECOT_PUSH_SECRET', 'must be at least 16 characters without spaces, ":", "@" or "/" (it goes into a URL); generate one with `openssl rand -hex 24`');
+  }
+  const user = raw(env, 'DOVECOT_PUSH_USER') ?? 'dovecot';
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(user)) throw new ConfigError('DOVECOT_PUSH_USER', `must be 1 to 64 letters, digits, ".", "_" or "-", got "${user}"`);
+  const hostsRaw = raw(env, 'DOVECOT_PUSH_HOSTS');
+  const hosts = hostsRaw === '*' ? 'any' : (hostsRaw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  if (hosts !== 'any' && hosts.some((h) => !/^[a-z0-9.:_-]+$/.test(h))) {
+    throw new ConfigError('DOVECOT_PUSH_HOSTS', `must be IMAP host names separated by commas, or *, got "${hostsRaw}"`);
+  }
+  return { ...(secret ? { secret } : {}), user, hosts };
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
@@ -369,6 +399,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxOriginAgents: integer(env, 'PUSH_MAX_ORIGINS', 64, 1, 100000),
       originIdleMs: integer(env, 'PUSH_ORIGIN_IDLE_SECONDS', 60, 1, 3600) * 1000,
     },
+    dovecotPush: dovecotPush(env),
   };
   const { defaultPort } = config.imap;
   if (defaultPort !== undefined && !imapPortAllowed(defaultPort, config.imap.allowedPorts)) {
@@ -379,4 +410,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
 export function imapPortAllowed(port: number, allowed: readonly number[] | 'any'): boolean {
   return allowed === 'any' || allowed.includes(port);
+}
+
+/** True when accounts on this IMAP host are to be opted in to Dovecot's push notifications. */
+export function dovecotPushHost(host: string, hosts: Config['dovecotPush']['hosts']): boolean {
+  return hosts === 'any' || hosts.includes(host.toLowerCase());
 }

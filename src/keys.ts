@@ -159,6 +159,14 @@ export class RedisKeys {
     return `${this.prefix}:control`;
   }
 
+  /**
+   * Pub/sub channel: Dovecot's delivery hints for one IMAP host and login, which only the
+   * worker holding such an account listens to (so PUBLISH's answer counts the holders).
+   */
+  hintChannel(host: string, login: string): string {
+    return `${this.prefix}:hint:${host.toLowerCase()}|${login}`;
+  }
+
   /** Hash: workerId → JSON heartbeat of each live worker. */
   workers(): string {
     return `${this.prefix}:workers`;

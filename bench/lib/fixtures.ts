@@ -53,8 +53,8 @@ service imap-hibernate {
 }
 
 /** A Dovecot with `users` passwd-file users named `<prefix><n>`, all with one password. */
-export async function startBenchDovecot(users: number, options: { prefix?: string; hibernate?: boolean } = {}): Promise<{ dovecot: Dovecot; users: DovecotUser[] }> {
-  const dovecot = await startDovecot({ extraConfig: dovecotTuning(users, options) });
+export async function startBenchDovecot(users: number, options: { prefix?: string; hibernate?: boolean; pushNotification?: boolean } = {}): Promise<{ dovecot: Dovecot; users: DovecotUser[] }> {
+  const dovecot = await startDovecot({ extraConfig: dovecotTuning(users, options), ...(options.pushNotification ? { pushNotification: {} } : {}) });
   try {
     const names = Array.from({ length: users }, (_, i) => `${options.prefix ?? 'b'}${i}`);
     return { dovecot, users: await dovecot.addUsers(names, 'bench-password') };

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type {
-  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
+  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, HintBus, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
   WorkerRegistry,
 } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
@@ -35,6 +35,8 @@ export interface Adapters {
   attempts: AttemptCounter;
   leases: LeaseManager;
   control: ControlBus;
+  /** Dovecot's delivery hints, from the hook on any web process to the account's lease holder. */
+  hints: HintBus;
   workers: WorkerRegistry;
   pushSubscriptions: PushSubscriptionStore;
   /** Pushes appended but not yet queued; fed by EventLog.append (AppendRequest.pushable). */

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
 import { MemoryAttemptCounter } from './memory/attempt-counter.js';
-import { MemoryControlBus, MemoryLiveFeed, MemoryRevocationBus } from './memory/buses.js';
+import { MemoryControlBus, MemoryHintBus, MemoryLiveFeed, MemoryRevocationBus } from './memory/buses.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
@@ -22,6 +22,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
   const liveFeed = new MemoryLiveFeed();
   const leases = new MemoryLeaseManager();
   const control = new MemoryControlBus();
+  const hints = new MemoryHintBus();
   return {
     eventLog: new SqliteEventLog(db, leases, liveFeed, { maxEvents: config.events.retentionCount, maxAgeMs: config.events.retentionMs }),
     liveFeed,
@@ -33,6 +34,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     attempts: new MemoryAttemptCounter(),
     leases,
     control,
+    hints,
     workers: new MemoryWorkerRegistry(),
     pushSubscriptions: new SqlitePushSubscriptionStore(db),
     pushOutbox: new TransientPushOutbox(),
@@ -46,6 +48,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
       await liveFeed.close();
       await control.close();
       await revocations.close();
+      await hints.close();
       db.close();
     },
   };

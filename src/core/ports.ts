@@ -254,3 +254,40 @@ export interface PushSubscriptionStore {
   get(userId: string, id: string): Promise<PushSubscriptionRecord | undefined>;
   delete(userId: string, id: string): Promise<boolean>;
 }
+
+/**
+ * A mail server's word that a message was delivered (Dovecot's push_notification, through
+ * POST /v1/hooks/dovecot). Only a hint: it wakes the account's watcher, which reads what is new
+ * from IMAP itself, so a forged or repeated hint can never invent, repeat or reorder mail.
+ */
+export interface MailHint {
+  /** The IMAP host the account logs in to (lowercase), as the hook URL names it. */
+  host: string;
+  /** The login Dovecot was told (the http-notify METADATA value's user=). */
+  login: string;
+  /** The mailbox the message went to. */
+  mailbox: string;
+  uidValidity: number;
+  /** 0 when the server did not know it yet (Dovecot under concurrent deliveries): "something new". */
+  uid: number;
+  /** When the hook received it (ms since epoch), to time hint → mail.new. */
+  receivedAt: number;
+}
+
+/** Which watcher a hint is for: routed by IMAP host and login, never by anything else. */
+export interface HintAddress {
+  host: string;
+  login: string;
+}
+
+/**
+ * Carries hints from whichever web process Dovecot reached to the worker holding the account. A
+ * worker listens for the accounts it holds only, so a hint reaches exactly the lease holder(s).
+ */
+export interface HintBus {
+  /** Sends the hint on; resolves with how many listeners (held accounts) it reached. */
+  publish(hint: MailHint): Promise<number>;
+  /** Listens for one host+login; resolves once listening, with what stops it. */
+  subscribe(address: HintAddress, listener: (hint: MailHint) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

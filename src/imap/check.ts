@@ -24,6 +24,8 @@ export interface CheckImapOptions {
   /** Wait up to this long for new mail and time its EXISTS; 0 = do not watch. */
   watchSeconds: number;
   timeoutSeconds: number;
+  /** With watchSeconds: told the new message's UID and when its EXISTS came (ms since epoch). */
+  onNewMail?(uid: number, existsAt: number): void;
 }
 
 /** Writes one report line: a label and what was found. */
@@ -40,6 +42,11 @@ const PUSH_CAPABILITIES: Array<{ name: string; yes: string; no: string }> = [
     name: 'QRESYNC',
     yes: 'mail read or deleted elsewhere is reported by UID, so its notification can be dismissed',
     no: 'mail deleted elsewhere cannot always be matched to its notification',
+  },
+  {
+    name: 'METADATA',
+    yes: 'a Dovecot with push_notification can tell mailpush of each delivery at once (contrib/dovecot/; try --hook-port)',
+    no: 'no server-assisted push: new mail is heard of through IDLE only',
   },
   {
     name: 'CONDSTORE',
@@ -170,4 +177,5 @@ async function watch(client: ImapFlow, options: CheckImapOptions, uidNext: numbe
   const from = message.envelope?.from?.[0]?.address ?? 'unknown sender';
   const delay = stored === undefined ? 'the server gave no INTERNALDATE' : `EXISTS came ${ms(Math.max(0, existsAt - stored))} after the server stored it (INTERNALDATE has whole seconds: ±1 s)`;
   line('new mail', `UID ${message.uid} from ${from}: ${delay}`);
+  options.onNewMail?.(message.uid, existsAt);
 }

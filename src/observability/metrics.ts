@@ -24,6 +24,10 @@ export interface MetricSources {
 }
 
 
+/** What became of a delivery hint from Dovecot (see mailpush_dovecot_hints_total). */
+export const HINT_OUTCOMES = ['woke', 'stale', 'unknown_user', 'rejected'] as const;
+export type HintOutcome = (typeof HINT_OUTCOMES)[number];
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly sources: MetricSources = {};
@@ -36,6 +40,8 @@ export class GatewayMetrics {
   private readonly fanoutLatency: Histogram;
   private readonly pushLatency: Histogram;
   private readonly newMailSteps: Histogram<'step'>;
+  private readonly dovecotHints: Counter<'outcome'>;
+  private readonly hintLatency: Histogram;
   /**
    * The live event timed last: the feed hands one object to every socket of a user, one socket
    * after the other, so comparing with the previous one is enough to time each event once.
@@ -133,6 +139,30 @@ export class GatewayMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    // Server-assisted push (POST /v1/hooks/dovecot): the web process counts rejected and
+    // unknown_user, the worker holding the account counts woke and stale.
+    this.dovecotHints = new Counter({
+      name: 'mailpush_dovecot_hints_total',
+      help: 'Delivery hints from Dovecot, by outcome: woke (a watcher fetches), stale (already notified, or not a watched mailbox), unknown_user (no worker holds such an account), rejected (bad credentials or body)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const outcome of HINT_OUTCOMES) this.dovecotHints.inc({ outcome }, 0);
+    this.hintLatency = new Histogram({
+      name: 'mailpush_hint_to_fanout_seconds',
+      help: 'From a Dovecot delivery hint reaching the hook to the mail.new it woke leaving for WebSocket clients (appended and published)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+  }
+
+  dovecotHint(outcome: HintOutcome): void {
+    this.dovecotHints.inc({ outcome });
+  }
+
+  /** A hinted message's mail.new was appended (and so published to the web processes). */
+  hintFannedOut(receivedAt: number): void {
+    observeSince(this.hintLatency, receivedAt);
   }
 
   /** Lets a role expose state it keeps anyway; called once per role at start-up. */

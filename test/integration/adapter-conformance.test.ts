@@ -10,7 +10,7 @@ import type { Adapters } from '../../src/adapters/adapters.js';
 import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
 import { openDatabase } from '../../src/adapters/sqlite/database.js';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
-import type { ControlMessage, Lease, PushSubscriptionRecord, Watermark } from '../../src/core/ports.js';
+import type { ControlMessage, Lease, MailHint, PushSubscriptionRecord, Watermark } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
@@ -307,6 +307,23 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       await adapters.control.subscribe((m) => heard.push(m));
       await adapters.control.publish({ kind: 'created', userId: 'usr_a', accountId: 'acc_b' });
       await waitFor(() => heard.some((m) => m.kind === 'created' && m.accountId === 'acc_b'), { timeoutMs: 2000, what: 'control message' });
+    });
+
+    test('hint bus: a hint reaches the listeners of its host and login only, and says how many', async () => {
+      const hint = (host: string, login: string, uid: number): MailHint => ({ host, login, mailbox: 'INBOX', uidValidity: 7, uid, receivedAt: Date.now() });
+      assert.equal(await adapters.hints.publish(hint('imap.example.test', 'nobody', 1)), 0, 'nobody listens: reached none');
+      const heard: MailHint[] = [];
+      const other: MailHint[] = [];
+      const stop = await adapters.hints.subscribe({ host: 'IMAP.example.test', login: 'alice' }, (h) => heard.push(h));
+      const stopOther = await adapters.hints.subscribe({ host: 'imap2.example.test', login: 'alice' }, (h) => other.push(h));
+      assert.equal(await adapters.hints.publish(hint('imap.example.test', 'alice', 5)), 1);
+      // The same login on another host is another mailbox: the next hint there is the only one it hears.
+      assert.equal(await adapters.hints.publish(hint('imap2.example.test', 'alice', 9)), 1);
+      await waitFor(() => heard.length === 1 && other.length === 1, { timeoutMs: 2000, what: 'both hints' });
+      assert.deepEqual([heard[0]!.uid, other[0]!.uid], [5, 9]);
+      await stop();
+      await stopOther();
+      assert.equal(await adapters.hints.publish(hint('imap.example.test', 'alice', 6)), 0, 'after unsubscribing nobody listens');
     });
   });
 }

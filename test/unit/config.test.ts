@@ -102,3 +102,21 @@ test('METRICS_PORT listens on loopback whatever HOST says, unless METRICS_HOST n
   assert.equal(loadConfig({ ...base, HOST: '0.0.0.0', METRICS_PORT: '9464' }).metricsHost, '127.0.0.1');
   assert.equal(loadConfig({ ...base, HOST: '0.0.0.0', METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metricsHost, '0.0.0.0');
 });
+
+test('DOVECOT_PUSH_*: off by default; a short or URL-breaking secret, a bad user or host list names the variable', () => {
+  const off = loadConfig(base).dovecotPush;
+  assert.deepEqual(off, { user: 'dovecot', hosts: [] });
+  const on = loadConfig({ ...base, DOVECOT_PUSH_SECRET: 'abcdefghijklmnop0123', DOVECOT_PUSH_HOSTS: 'IMAP.example.com, imap2.example.com', DOVECOT_PUSH_USER: 'mx-1' }).dovecotPush;
+  assert.deepEqual(on, { secret: 'abcdefghijklmnop0123', user: 'mx-1', hosts: ['imap.example.com', 'imap2.example.com'] });
+  assert.equal(loadConfig({ ...base, DOVECOT_PUSH_HOSTS: '*' }).dovecotPush.hosts, 'any');
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ DOVECOT_PUSH_SECRET: 'short' }, 'DOVECOT_PUSH_SECRET'],
+    [{ DOVECOT_PUSH_SECRET: 'long-enough-but-has:colon' }, 'DOVECOT_PUSH_SECRET'],
+    [{ DOVECOT_PUSH_SECRET: 'long-enough-but-has@at-sign' }, 'DOVECOT_PUSH_SECRET'],
+    [{ DOVECOT_PUSH_USER: 'has space' }, 'DOVECOT_PUSH_USER'],
+    [{ DOVECOT_PUSH_HOSTS: 'imap.example.com,bad/host' }, 'DOVECOT_PUSH_HOSTS'],
+  ];
+  for (const [env, variable] of cases) {
+    assert.throws(() => loadConfig({ ...base, ...env }), (e: unknown) => e instanceof ConfigError && e.variable === variable && !e.message.includes('\n'), variable);
+  }
+});

@@ -1,8 +1,8 @@
 // In-process stand-ins for what Redis pub/sub carries between processes: the live event feed and
-// the account control bus. In embedded mode the producer and every listener share one process.
+// the account control bus and Dovecot's delivery hints. In embedded mode the producer and every listener share one process.
 
 import { EventEmitter } from 'node:events';
-import type { ControlBus, ControlMessage, DeviceRevocation, LiveFeed, RevocationBus } from '../../core/ports.js';
+import type { ControlBus, ControlMessage, DeviceRevocation, HintAddress, HintBus, LiveFeed, MailHint, RevocationBus } from '../../core/ports.js';
 import { liveEventOf, type LiveEvent } from '../../core/live-event.js';
 import type { MailEvent } from '../../core/types.js';
 
@@ -56,6 +56,35 @@ export class MemoryRevocationBus implements RevocationBus {
 
   async subscribe(listener: (revocation: DeviceRevocation) => void): Promise<void> {
     this.emitter.on('revocation', listener);
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}
+
+/** Delivery hints within one process: listeners by host and login, like the Redis channels. */
+export class MemoryHintBus implements HintBus {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  private static channel(address: HintAddress): string {
+    return `${address.host.toLowerCase()}|${address.login}`;
+  }
+
+  async publish(hint: MailHint): Promise<number> {
+    const channel = MemoryHintBus.channel(hint);
+    const reached = this.emitter.listenerCount(channel);
+    // Asynchronously, like Redis: the hook's caller is answered before any worker acts.
+    if (reached > 0) setImmediate(() => this.emitter.emit(channel, hint));
+    return reached;
+  }
+
+  async subscribe(address: HintAddress, listener: (hint: MailHint) => void): Promise<() => Promise<void>> {
+    const channel = MemoryHintBus.channel(address);
+    this.emitter.on(channel, listener);
+    return async () => {
+      this.emitter.off(channel, listener);
+    };
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { RedisAccountStore } from './account-store.js';
 import { connectRedis } from './connection.js';
 import { RedisControlBus } from './control-bus.js';
 import { RedisEventLog } from './event-log.js';
+import { RedisHintBus } from './hint-bus.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
 import { RedisPushOutbox } from './push-outbox.js';
@@ -37,6 +38,7 @@ export function createRedisAdapters(
   const liveFeed = new RedisLiveFeed(subscriber, keys);
   const control = new RedisControlBus(redis, subscriber, keys);
   const revocations = new RedisRevocationBus(redis, subscriber, keys);
+  const hints = new RedisHintBus(redis, subscriber, keys);
   return {
     keys,
     redis,
@@ -54,6 +56,7 @@ export function createRedisAdapters(
     attempts: new RedisAttemptCounter(redis, keys),
     leases: new RedisLeaseManager(redis, keys),
     control,
+    hints,
     workers: new RedisWorkerRegistry(redis, keys),
     pushSubscriptions: new RedisPushSubscriptionStore(redis, keys),
     pushOutbox: new RedisPushOutbox(redis, keys),
@@ -65,6 +68,7 @@ export function createRedisAdapters(
       await liveFeed.close();
       await control.close();
       await revocations.close();
+      await hints.close();
       subscriber.disconnect();
       // QUIT lets pending replies arrive; without a connection it would wait through every retry.
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());

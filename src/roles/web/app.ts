@@ -30,6 +30,7 @@ import { configRoutes } from './routes/config.js';
 import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from './web-client.js';
 import { CloseCode } from '../../protocol/stream.js';
 import { opsRoutes } from './routes/ops.js';
+import { dovecotHookRoutes } from './routes/dovecot-hook.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { readinessCheck, type ReadinessCheck } from '../../observability/readiness.js';
 
@@ -101,7 +102,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
     openapi: {
       openapi: '3.0.3',
       info: { title: 'mailpush API', version: '1', description: 'Push mail for any IMAP mailbox. Errors are {"error": {"code", "message"}}.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, dovecotBasic: { type: 'http', scheme: 'basic' } } },
       security: [{ bearer: [] }],
     },
     // Shared schemas keep their own names under components/schemas.
@@ -126,6 +127,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   await app.register(configRoutes({ config }));
   const admission = new StreamAdmission({ maxPerUser: config.web.wsMaxPerUser, maxUnauthenticatedPerAddress: config.web.wsMaxUnauthenticatedPerAddress });
   await app.register(streamRoutes({ config, auth, admission, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, revocations: adapters.revocations, ...(metrics ? { metrics } : {}) }));
+  await app.register(dovecotHookRoutes({ config, hints: adapters.hints, ...(metrics ? { metrics } : {}) }));
   await app.register(opsRoutes({ auth, readiness: readiness ?? readinessCheck(adapters), ...(metrics ? { metrics } : {}), ...(config.adminToken ? { adminToken: config.adminToken } : {}) }));
   // Authenticated streams (sockets still authenticating are not streams yet).
   metrics?.provide({ webSocketClients: () => admission.clients.size });

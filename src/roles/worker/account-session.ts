@@ -2,19 +2,20 @@
 // account's single visible state, summarised from them.
 
 import type { Logger } from 'pino';
-import type { Config } from '../../config.js';
+import { dovecotPushHost, type Config } from '../../config.js';
 import { capText, FIELD_CAPS } from '../../core/field-caps.js';
-import type { AccountStore, EventLog, Lease } from '../../core/ports.js';
+import type { AccountStore, EventLog, HintBus, Lease, MailHint } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
 import type { ImapClientOptions } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
+import { optOutOfDovecotPush } from './dovecot-opt-in.js';
 import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
 
 export interface AccountSessionDeps {
-  config: Pick<Config, 'imap' | 'events'>;
+  config: Pick<Config, 'imap' | 'events' | 'dovecotPush'>;
   eventLog: EventLog;
   /** Queues Web Push for what an append stored; absent when push is off. */
   pushes?: PushHandoff;
@@ -24,6 +25,8 @@ export interface AccountSessionDeps {
   log: Logger;
   onLeaseLost(lease: Lease): void;
   metrics?: GatewayMetrics;
+  /** Dovecot's delivery hints for this account's host and login; absent: IDLE only. */
+  hints?: HintBus;
 }
 
 // The account shows its most troubled mailbox: one failing folder must not hide behind a healthy one.
@@ -34,6 +37,8 @@ export class AccountSession {
   private readonly statuses = new Map<string, WatcherStatus>();
   private published: { state: AccountState; error: string | undefined; unseen: number | undefined } | undefined;
   private stopped = false;
+  private password: string | undefined;
+  private stopHints: Promise<() => Promise<void>> | undefined;
 
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
 
@@ -46,8 +51,10 @@ export class AccountSession {
       this.publish({ state: 'error', error: 'stored credentials cannot be decrypted; set the password again' });
       return;
     }
+    this.password = password;
     const log = this.deps.log.child({ accountId: this.record.accountId });
-    for (const mailbox of this.record.mailboxes) {
+    const dovecotPush = dovecotPushHost(this.record.imap.host, this.deps.config.dovecotPush.hosts);
+    for (const [index, mailbox] of this.record.mailboxes.entries()) {
       const watcher = new MailboxWatcher({
         lease: this.lease,
         mailbox,
@@ -61,10 +68,36 @@ export class AccountSession {
         onStatus: (status) => this.onStatus(mailbox, status),
         onLeaseLost: () => this.deps.onLeaseLost(this.lease),
         ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
+        // The METADATA entry belongs to the login, not to a mailbox: one watcher sets it.
+        dovecotOptIn: dovecotPush && index === 0,
       });
       this.watchers.push(watcher);
       watcher.start();
     }
+    const hints = this.deps.hints;
+    if (dovecotPush && hints) {
+      this.stopHints = hints.subscribe({ host: this.record.imap.host, login: this.record.imap.user }, (hint) => this.onHint(hint));
+      this.stopHints.catch((error: unknown) => log.warn({ err: (error as Error).message }, 'cannot listen for Dovecot hints; IDLE only'));
+    }
+  }
+
+  /** A delivery hint for this login: the watcher of its mailbox fetches (INBOX in any case, as IMAP says). */
+  private onHint(hint: MailHint): void {
+    const wanted = hint.mailbox.toUpperCase() === 'INBOX' ? 'INBOX' : hint.mailbox;
+    const watcher = this.watchers.find((w) => (w.mailbox.toUpperCase() === 'INBOX' ? 'INBOX' : w.mailbox) === wanted);
+    const outcome = watcher && !this.stopped ? watcher.hint(hint.uidValidity, hint.uid, hint.receivedAt) : 'stale';
+    this.deps.metrics?.dovecotHint(outcome);
+  }
+
+  /**
+   * The account was deleted: Dovecot should stop notifying its deliveries. Over a connection of
+   * its own, after stop(); best effort (a leftover entry only costs unknown_user hints).
+   */
+  async optOutOfDovecotPush(): Promise<void> {
+    if (!this.password || !dovecotPushHost(this.record.imap.host, this.deps.config.dovecotPush.hosts)) return;
+    await optOutOfDovecotPush(this.record.imap, this.password, this.deps.imap).catch((error: unknown) => {
+      this.deps.log.info({ accountId: this.record.accountId, err: (error as Error).message }, 'could not remove Dovecot http-notify METADATA');
+    });
   }
 
   /** The state the account shows right now (before any watcher reported: connecting). */
@@ -74,7 +107,12 @@ export class AccountSession {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all(this.watchers.map((watcher) => watcher.stop()));
+    const stopHints = this.stopHints;
+    this.stopHints = undefined;
+    await Promise.all([
+      ...this.watchers.map((watcher) => watcher.stop()),
+      stopHints?.then((stop) => stop()).catch(() => undefined),
+    ]);
   }
 
   private onStatus(mailbox: string, status: WatcherStatus): void {

@@ -19,7 +19,7 @@ import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { AccountSession } from './account-session.js';
 
-type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'> & {
+type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'> & Partial<Pick<Adapters, 'hints'>> & {
   /**
    * Queues Web Push after each append, and the pushes a previous holder of an account left
    * pending in the outbox; absent when push is off.
@@ -177,6 +177,7 @@ export class AccountWorker {
         config: this.config,
         eventLog: this.deps.eventLog,
         ...(this.deps.pushes ? { pushes: this.deps.pushes } : {}),
+        ...(this.deps.hints ? { hints: this.deps.hints } : {}),
         accounts: this.deps.accounts,
         secretBox: this.secretBox,
         imap: { config: this.config, limiter: this.limiter },
@@ -234,6 +235,7 @@ export class AccountWorker {
     if (session) {
       // A new password, other mailboxes, disabled or deleted: start over from the stored record.
       await this.drop(session, true);
+      if (change.kind === 'deleted') await session.optOutOfDovecotPush();
     }
     if (change.kind !== 'deleted' && this.sessions.size < (await this.fairShare())) await this.claim(ref);
   }

@@ -18,6 +18,8 @@ import { classifyImapError, connectImap, ImapConnectError, isResponseLimitError,
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
+import { setHttpNotify } from './dovecot-opt-in.js';
+import { HintFollower } from './hint-follower.js';
 import { fetchNewMail } from './new-mail-fetch.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
@@ -43,6 +45,8 @@ export interface MailboxWatcherOptions {
   /** The store says another worker holds the account now. */
   onLeaseLost(): void;
   metrics?: GatewayMetrics;
+  /** Set Dovecot's http-notify METADATA for this login on every connect (one watcher per account). */
+  dovecotOptIn?: boolean;
 }
 
 class LeaseLostError extends Error {}
@@ -80,16 +84,42 @@ export class MailboxWatcher {
    * (one mail.batch, no envelopes), so one message cannot keep its account in `error` for ever.
    */
   private oversizedAbove: number | undefined;
+  private readonly hints = new HintFollower(
+    () => this.requestSync(false),
+    (receivedAt) => this.options.metrics?.hintFannedOut(receivedAt),
+  );
 
   constructor(private readonly options: MailboxWatcherOptions) {}
+
+  get mailbox(): string {
+    return this.options.mailbox;
+  }
 
   start(): void {
     this.running ??= this.run();
   }
 
+  /**
+   * Dovecot says `uid` (0: a UID not known yet) arrived in this mailbox (see hint-follower.ts):
+   * fetch above the watermark now, as on an EXISTS. 'stale' when that UID is already notified, or the hint is for another
+   * UIDVALIDITY or comes while no connection is open (the next connect catches up anyway).
+   */
+  hint(uidValidity: number, uid: number, receivedAt: number): 'woke' | 'stale' {
+    const client = this.client;
+    if (this.stopped || !client?.usable || String(uidValidity) !== this.uidValidity) return 'stale';
+    const lastUid = this.knownWatermark?.lastUid ?? 0;
+    if (uid > 0 && uid <= lastUid) return 'stale';
+    this.existsAt ??= receivedAt;
+    // UID 0 (not assigned yet when Dovecot told us): whatever comes next is the one to wait for.
+    this.hints.expect(uid > 0 ? uid : lastUid + 1, receivedAt);
+    this.requestSync(false);
+    return 'woke';
+  }
+
   /** Logs out and stops for good. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.hints.forget();
     this.wake?.();
     const client = this.client;
     if (client) await client.logout().catch(() => client.close());
@@ -153,6 +183,7 @@ export class MailboxWatcher {
     this.arrivals = 0;
     options.metrics?.imapConnected();
     const closed = new Promise<void>((resolve) => client.once('close', () => {
+      this.hints.forget();
       options.metrics?.imapClosed();
       resolve();
     }));
@@ -171,6 +202,7 @@ export class MailboxWatcher {
         await client.logout();
         return;
       }
+      if (options.dovecotOptIn) await this.optInToDovecotPush(client);
       // Listeners first: mail that arrives during the catch-up below queues another sync.
       client.on('exists', (event: ExistsEvent) => {
         this.existsAt ??= Date.now();
@@ -215,7 +247,10 @@ export class MailboxWatcher {
       this.existsAt = undefined;
       const arrivals = this.arrivals;
       this.arrivals = 0;
-      if (client && client === this.client && client.usable) await this.sync(client, catchUp, undefined, seenAt, arrivals);
+      if (client && client === this.client && client.usable) {
+        await this.sync(client, catchUp, undefined, seenAt, arrivals);
+        this.hints.synced(this.knownWatermark?.lastUid);
+      }
     }).catch((error: unknown) => this.fail(client, error));
   }
 
@@ -270,6 +305,15 @@ export class MailboxWatcher {
       if (appended) return;
     }
     throw new Error('watermark kept moving under this worker');
+  }
+
+  /** Before SELECT, so no IDLE is running; a server that refuses only costs the fast path. */
+  private async optInToDovecotPush(client: ImapFlow): Promise<void> {
+    const { options } = this;
+    await setHttpNotify(client, options.settings.user).then(
+      (done) => options.log.debug({ mailbox: options.mailbox, metadata: done }, done ? 'opted in to Dovecot push notifications' : 'server offers no METADATA: IDLE only'),
+      (error: unknown) => options.log.info({ err: (error as Error).message }, 'could not set Dovecot http-notify METADATA; IDLE only'),
+    );
   }
 
   /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
