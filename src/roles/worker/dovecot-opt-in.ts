@@ -5,6 +5,7 @@
 // routes by. See contrib/dovecot/ for the server side.
 
 import type { ImapFlow } from 'imapflow';
+import type { Logger } from 'pino';
 import { connectImap, type ImapClientOptions } from '../../imap/client.js';
 import type { ImapSettings } from '../../core/types.js';
 
@@ -30,6 +31,17 @@ export async function setHttpNotify(client: ImapFlow, login: string | null): Pro
   const answer = await exec('SETMETADATA', [{ type: 'STRING', value: '' }, [{ type: 'STRING', value: HTTP_NOTIFY_KEY }, value]]);
   answer.next();
   return true;
+}
+
+/**
+ * Opts a watcher's connection in, after login and before SELECT (no IDLE running). Never fails:
+ * a server that refuses only costs the fast path, IDLE still brings the mail.
+ */
+export async function optInToDovecotPush(client: ImapFlow, login: string, log: Logger, mailbox: string): Promise<void> {
+  await setHttpNotify(client, login).then(
+    (done) => log.debug({ mailbox, metadata: done }, done ? 'opted in to Dovecot push notifications' : 'server offers no METADATA: IDLE only'),
+    (error: unknown) => log.info({ err: (error as Error).message }, 'could not set Dovecot http-notify METADATA; IDLE only'),
+  );
 }
 
 /**

@@ -14,12 +14,13 @@ import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally } from '../../core/unseen-tally.js';
-import { classifyImapError, connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions } from '../../imap/client.js';
+import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
-import { setHttpNotify } from './dovecot-opt-in.js';
+import { optInToDovecotPush } from './dovecot-opt-in.js';
 import { HintFollower } from './hint-follower.js';
+import { planRetry } from './reconnect-policy.js';
 import { fetchNewMail } from './new-mail-fetch.js';
 
 export type WatcherState = Exclude<AccountState, 'disabled'>;
@@ -145,23 +146,11 @@ export class MailboxWatcher {
           break;
         }
         if (this.stopped) break;
-        const failure = classifyImapError(error);
-        if (failure.kind === 'auth_failed') {
-          // Never retry a wrong password in a loop: servers lock accounts out for that. A PATCH
-          // with a new password restarts the watcher; otherwise try again after a long pause.
-          this.setStatus({ state: 'auth_failed', error: failure.message });
-          delay = this.options.config.imap.authRetryMs;
-        } else {
-          const hard = failure.kind === 'host_not_allowed' || failure.kind === 'port_not_allowed' || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
-          // A server past the response limits is broken or hostile: say so, but back off as for
-          // any fault, since a fixed server (or a deleted message) makes the next attempt work.
-          const faulty = hard || failure.kind === 'response_too_large';
-          this.setStatus({ state: faulty ? 'error' : 'reconnecting', error: failure.message });
-          delay = hard
-            ? this.options.config.imap.reconnectMaxMs
-            : backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
-        }
-        this.options.log.warn({ mailbox: this.options.mailbox, kind: failure.kind, err: failure.message }, 'imap connection failed');
+        const plan = planRetry(error, attempt, this.options.config.imap);
+        attempt = plan.nextAttempt;
+        delay = plan.delayMs;
+        this.setStatus({ state: plan.state, error: plan.error });
+        this.options.log.warn({ mailbox: this.options.mailbox, kind: plan.kind, err: plan.error }, 'imap connection failed');
       }
       if (!this.stopped) await this.sleep(delay);
     }
@@ -202,7 +191,7 @@ export class MailboxWatcher {
         await client.logout();
         return;
       }
-      if (options.dovecotOptIn) await this.optInToDovecotPush(client);
+      if (options.dovecotOptIn) await optInToDovecotPush(client, options.settings.user, options.log, options.mailbox);
       // Listeners first: mail that arrives during the catch-up below queues another sync.
       client.on('exists', (event: ExistsEvent) => {
         this.existsAt ??= Date.now();
@@ -305,15 +294,6 @@ export class MailboxWatcher {
       if (appended) return;
     }
     throw new Error('watermark kept moving under this worker');
-  }
-
-  /** Before SELECT, so no IDLE is running; a server that refuses only costs the fast path. */
-  private async optInToDovecotPush(client: ImapFlow): Promise<void> {
-    const { options } = this;
-    await setHttpNotify(client, options.settings.user).then(
-      (done) => options.log.debug({ mailbox: options.mailbox, metadata: done }, done ? 'opted in to Dovecot push notifications' : 'server offers no METADATA: IDLE only'),
-      (error: unknown) => options.log.info({ err: (error as Error).message }, 'could not set Dovecot http-notify METADATA; IDLE only'),
-    );
   }
 
   /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
