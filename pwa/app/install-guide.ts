@@ -100,6 +100,8 @@ export class InstallGuide {
   private readonly tooOld = byId('install-ios-old');
   private readonly offer = byId('install-offer');
   private readonly installButton = byId<HTMLButtonElement>('install-app');
+  /** A line in the mail feed pointing to the guide: the feed is where an iPhone user stays. */
+  private readonly feedHint = byId('install-hint');
   /** The browser's prompt, kept for the button; usable once. */
   private deferredPrompt: BeforeInstallPromptEvent | undefined;
   private slot: InstallSlot | undefined;
@@ -120,7 +122,7 @@ export class InstallGuide {
     this.installButton.addEventListener('click', () => void this.install());
   }
 
-  /** Puts the guide into `slot` (or takes it off screen for other views). */
+  /** Puts the guide into `slot` (or takes it off screen for other views, where the feed's hint may show). */
   show(slot: InstallSlot | undefined, pushEnabledOnGateway: boolean): void {
     this.slot = slot;
     this.pushEnabledOnGateway = pushEnabledOnGateway;
@@ -133,6 +135,7 @@ export class InstallGuide {
     const availability = pushAvailability();
     const guideNeeded = availability.kind === 'install-first' && this.pushEnabledOnGateway;
     this.guide.hidden = !guideNeeded;
+    this.feedHint.hidden = !guideNeeded;
     const oldText = availability.kind === 'install-first' ? tooOldIosText(availability.iosVersion) : undefined;
     this.tooOld.textContent = oldText ?? '';
     this.tooOld.hidden = oldText === undefined;

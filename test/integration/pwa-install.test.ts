@@ -144,9 +144,15 @@ describe('install guidance', () => {
     assert.equal(await page.locator('#install-slot-register #install-guide').count(), 1, 'before the mailbox is added: the Home Screen app signs in on its own');
     assert.match(await guide.innerText(), /signs in separately from this browser/);
 
-    await page.evaluate(`localStorage.setItem('mailpush.token', ${JSON.stringify(token)})`);
-    await openSettings(page);
+    // Signed in, the feed (where the person stays) points to the guide in Settings.
+    await page.evaluate(`localStorage.setItem('mailpush.token', ${JSON.stringify(token)}); location.hash = '#/mail'`);
     await page.reload();
+    await page.locator('#view-mail').waitFor();
+    const hint = page.locator('#install-hint');
+    await hint.waitFor();
+    assert.match(await hint.innerText(), /^To get notifications on this device, add mailpush to your Home Screen\./);
+    await assertFitsSmallPhone(page, 'the feed with the hint');
+    await hint.getByRole('link', { name: 'Show me how' }).tap();
     await page.locator('#view-settings').waitFor();
     await guide.waitFor();
     assert.equal(await page.locator('#install-slot-settings #install-guide').count(), 1);
@@ -211,6 +217,8 @@ describe('install guidance', () => {
     const turnOn = page.getByRole('button', { name: 'Turn on notifications' });
     await turnOn.waitFor();
     assert.equal(await page.locator('#install-guide').isVisible(), false, 'installed: no guide');
+    assert.equal(await page.locator('#install-hint', { hasText: 'Home Screen' }).count(), 1, 'the feed hint exists in the page…');
+    assert.equal(await page.locator('#install-hint').isHidden(), true, '…but is not shown when installed');
     assert.equal(await page.getByLabel('Notifications show').isVisible(), true);
     assert.deepEqual(await page.evaluate('window.permissionAsks'), [], 'opening Settings asks nothing');
 

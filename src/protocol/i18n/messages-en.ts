@@ -112,6 +112,8 @@ export const en = {
   'install.iosVersion': 'This device has iOS {version}.',
   'install.offerText': 'Install mailpush as an app: it opens in a window of its own, from your home screen or app list.',
   'install.button': 'Install app',
+  'install.feedHint': 'To get notifications on this device, add mailpush to your Home Screen.',
+  'install.feedHintLink': 'Show me how',
   'settings.pushClosedUnsupported': 'This browser cannot show notifications while mailpush is closed. While it is open, new mail still appears here live.',
 
   // Times (the feed): relative for the last hour, then the time of day, then day and time

@@ -103,6 +103,8 @@ export const ja: Catalog = {
   'install.iosVersion': 'この端末の iOS は {version} です。',
   'install.offerText': 'mailpush をアプリとしてインストールすると、ホーム画面やアプリ一覧から専用のウィンドウで開けます。',
   'install.button': 'アプリをインストール',
+  'install.feedHint': 'この端末で通知を受け取るには、mailpush をホーム画面に追加してください。',
+  'install.feedHintLink': '手順を見る',
   'settings.pushClosedUnsupported': 'このブラウザーでは、mailpush を閉じているあいだは通知を表示できません。開いているあいだは、新着メールがこの画面にすぐ表示されます。',
 
   'time.justNow': 'たった今',
