@@ -182,6 +182,7 @@ async function loadConfig(): Promise<void> {
     registerView.applyDefaults(config);
     // A gateway that sends no notifications needs no install guide for them.
     if (currentView === 'register' || currentView === 'settings') installGuide.show(currentView, config.push.enabled);
+    if (currentView === 'settings') void notifications.refresh(config.push.enabled);
   } catch {
     // Offline start: try again when the network is back.
     addEventListener('online', () => void loadConfig(), { once: true });

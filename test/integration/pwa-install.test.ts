@@ -157,7 +157,7 @@ describe('install guidance', () => {
     await guide.waitFor();
     assert.equal(await page.locator('#install-slot-settings #install-guide').count(), 1);
     assert.deepEqual(await guideSteps(page), [
-      'Tap the Share button in the browser’s toolbar (at the bottom on iPhone, at the top on iPad).',
+      'Tap the Share button in the browser’s toolbar: at the bottom on iPhone, at the top on iPad. Not there? Tap “⋯” first.',
       'Scroll down, choose “Add to Home Screen”, then tap “Add”.',
       'Open mailpush from your Home Screen and turn on notifications under Settings.',
     ]);

@@ -104,7 +104,7 @@ export const en = {
   // Installing the app: on iPhone and iPad, notifications need the app on the Home Screen
   'install.title': 'Add mailpush to your Home Screen',
   'install.why': 'On iPhone and iPad, notifications work only in the app on your Home Screen, not in a browser tab.',
-  'install.stepShare': 'Tap the Share button in the browser’s toolbar (at the bottom on iPhone, at the top on iPad).',
+  'install.stepShare': 'Tap the Share button in the browser’s toolbar: at the bottom on iPhone, at the top on iPad. Not there? Tap “⋯” first.',
   'install.stepAdd': 'Scroll down, choose “Add to Home Screen”, then tap “Add”.',
   'install.stepOpen': 'Open mailpush from your Home Screen and turn on notifications under Settings.',
   'install.ownSignIn': 'The app on your Home Screen signs in separately from this browser: add your mailbox in the app.',

@@ -95,7 +95,7 @@ export const ja: Catalog = {
 
   'install.title': 'mailpush をホーム画面に追加',
   'install.why': 'iPhone と iPad では、通知を受け取れるのはホーム画面に追加したアプリだけです。ブラウザーのタブでは受け取れません。',
-  'install.stepShare': 'ブラウザーのツールバーにある共有ボタンをタップします（iPhone は画面の下、iPad は画面の上にあります）。',
+  'install.stepShare': 'ブラウザーのツールバーにある共有ボタンをタップします（iPhone は画面の下、iPad は画面の上）。見当たらないときは、先に「⋯」をタップします。',
   'install.stepAdd': '下にスクロールして「ホーム画面に追加」を選び、「追加」をタップします。',
   'install.stepOpen': 'ホーム画面から mailpush を開き、「設定」で通知をオンにします。',
   'install.ownSignIn': 'ホーム画面のアプリは、このブラウザーとは別にサインインします。メールアカウントはアプリで追加してください。',
