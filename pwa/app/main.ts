@@ -9,6 +9,7 @@ import { byId } from './dom.js';
 import { EventStream, type ConnectionState } from './event-stream.js';
 import { Feed } from './feed.js';
 import { FeedView } from './feed-view.js';
+import { InstallGuide } from './install-guide.js';
 import { Notifications } from './notifications.js';
 import { RegisterView } from './register-view.js';
 import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
@@ -34,6 +35,7 @@ let resyncNoticeShown = false;
 
 const feedView = new FeedView();
 const notifications = new Notifications(api);
+const installGuide = new InstallGuide();
 const registerView = new RegisterView({
   api,
   onRegistered(account, token) {
@@ -146,6 +148,7 @@ function route(): void {
     else link.removeAttribute('aria-current');
   });
   if (view === 'register') registerView.show(signedIn);
+  installGuide.show(view === 'register' || view === 'settings' ? view : undefined, config?.push.enabled ?? true);
   if (view === 'accounts') void loadAccounts();
   if (view === 'settings') void notifications.refresh(config?.push.enabled ?? true);
   // After a change of screen (not on first load), move focus to its heading for keyboard and
@@ -177,6 +180,9 @@ async function loadConfig(): Promise<void> {
   try {
     config = await api.config();
     registerView.applyDefaults(config);
+    // A gateway that sends no notifications needs no install guide for them.
+    if (currentView === 'register' || currentView === 'settings') installGuide.show(currentView, config.push.enabled);
+    if (currentView === 'settings') void notifications.refresh(config.push.enabled);
   } catch {
     // Offline start: try again when the network is back.
     addEventListener('online', () => void loadConfig(), { once: true });
@@ -203,6 +209,7 @@ onLanguageChange(() => {
   // The service worker renders notifications in the same language: it reads it from the mirror.
   deviceStore.setLocale(locale());
   showTransientText();
+  installGuide.render();
   accountsView.notify(undefined); // a notice from before the switch would stay in the old language
   refresh();
   if (currentView === 'register') registerView.show(Boolean(deviceStore.token()));

@@ -6,6 +6,7 @@ import { Api, describeError, type Preview } from './api.js';
 import { deviceStore } from './device-store.js';
 import { byId, say } from './dom.js';
 import { t } from './i18n.js';
+import { pushAvailability, tooOldIosText } from './install-guide.js';
 
 /** The VAPID key arrives base64url; PushManager wants the raw bytes. */
 function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
@@ -23,7 +24,9 @@ function sameBytes(a: ArrayBuffer | null | undefined, b: Uint8Array): boolean {
 }
 
 export class Notifications {
+  private readonly card = byId('push-card');
   private readonly state = byId('push-state');
+  private readonly previewField = byId('push-preview-field');
   private readonly enable = byId<HTMLButtonElement>('push-enable');
   private readonly preview = byId<HTMLSelectElement>('push-preview');
   private readonly error = byId('push-error');
@@ -38,10 +41,19 @@ export class Notifications {
     return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
   }
 
-  /** Reflects the device's current permission and subscription. */
+  /**
+   * Reflects the device's current permission and subscription. Never asks for permission itself:
+   * browsers (Safari on iOS above all) allow that only from a tap, so only the button does.
+   */
   async refresh(pushEnabledOnGateway: boolean): Promise<void> {
+    const availability = pushAvailability();
+    // In a Safari tab on iOS the install guide stands in for the whole card: nothing here could work.
+    this.card.hidden = pushEnabledOnGateway && availability.kind === 'install-first';
+    this.previewField.hidden = !pushEnabledOnGateway || availability.kind !== 'available';
     if (!pushEnabledOnGateway) return this.show(t('settings.pushNotOnGateway'), false);
-    if (!Notifications.supported()) return this.show(t('settings.pushUnsupported'), false);
+    if (availability.kind === 'install-first') return;
+    if (availability.kind === 'update-ios') return this.show(tooOldIosText(availability.iosVersion) ?? t('install.needsIos164'), false);
+    if (availability.kind === 'unsupported') return this.show(t('settings.pushClosedUnsupported'), false);
     if (Notification.permission === 'denied') return this.show(t('settings.pushBlocked'), false);
     const registration = await navigator.serviceWorker.getRegistration();
     const subscribed = Boolean(deviceStore.subscriptionId() && (await registration?.pushManager.getSubscription()));

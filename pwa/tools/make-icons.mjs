@@ -111,6 +111,9 @@ const icons = [
   ['icon-512.png', 512, standard],
   ['icon-maskable-192.png', 192, maskable],
   ['icon-maskable-512.png', 512, maskable],
+  // iOS ignores the manifest's icons and rounds the corners itself: full bleed, no transparency
+  // (which it would fill with black), at the 180 px it asks for.
+  ['apple-touch-icon.png', 180, maskable],
   ['badge-96.png', 96, badge],
 ];
 for (const [name, size, shade] of icons) {

@@ -101,6 +101,21 @@ export const en = {
   'settings.signOutExplained': 'Signing out forgets this device’s access key. Your accounts stay registered on the gateway; remove them under Accounts first if they should no longer be watched.',
   'settings.signOut': 'Sign out',
 
+  // Installing the app: on iPhone and iPad, notifications need the app on the Home Screen
+  'install.title': 'Add mailpush to your Home Screen',
+  'install.why': 'On iPhone and iPad, notifications work only in the app on your Home Screen, not in a browser tab.',
+  'install.stepShare': 'Tap the Share button in the browser’s toolbar: at the bottom on iPhone, at the top on iPad. Not there? Tap “⋯” first.',
+  'install.stepAdd': 'Scroll down, choose “Add to Home Screen”, then tap “Add”.',
+  'install.stepOpen': 'Open mailpush from your Home Screen and turn on notifications under Settings.',
+  'install.ownSignIn': 'The app on your Home Screen signs in separately from this browser: add your mailbox in the app.',
+  'install.needsIos164': 'Notifications on iPhone and iPad need iOS 16.4 or later. Update under Settings › General › Software Update.',
+  'install.iosVersion': 'This device has iOS {version}.',
+  'install.offerText': 'Install mailpush as an app: it opens in a window of its own, from your home screen or app list.',
+  'install.button': 'Install app',
+  'install.feedHint': 'To get notifications on this device, add mailpush to your Home Screen.',
+  'install.feedHintLink': 'Show me how',
+  'settings.pushClosedUnsupported': 'This browser cannot show notifications while mailpush is closed. While it is open, new mail still appears here live.',
+
   // Times (the feed): relative for the last hour, then the time of day, then day and time
   'time.justNow': 'just now',
 

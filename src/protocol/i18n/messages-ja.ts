@@ -93,6 +93,20 @@ export const ja: Catalog = {
   'settings.signOutExplained': 'サインアウトすると、この端末のアクセスキーは削除されます。アカウントはゲートウェイに登録されたままです。監視を止める場合は、先に「アカウント」から削除してください。',
   'settings.signOut': 'サインアウト',
 
+  'install.title': 'mailpush をホーム画面に追加',
+  'install.why': 'iPhone と iPad では、通知を受け取れるのはホーム画面に追加したアプリだけです。ブラウザーのタブでは受け取れません。',
+  'install.stepShare': 'ブラウザーのツールバーにある共有ボタンをタップします（iPhone は画面の下、iPad は画面の上）。見当たらないときは、先に「⋯」をタップします。',
+  'install.stepAdd': '下にスクロールして「ホーム画面に追加」を選び、「追加」をタップします。',
+  'install.stepOpen': 'ホーム画面から mailpush を開き、「設定」で通知をオンにします。',
+  'install.ownSignIn': 'ホーム画面のアプリは、このブラウザーとは別にサインインします。メールアカウントはアプリで追加してください。',
+  'install.needsIos164': 'iPhone と iPad で通知を受け取るには iOS 16.4 以降が必要です。「設定」›「一般」›「ソフトウェアアップデート」でアップデートしてください。',
+  'install.iosVersion': 'この端末の iOS は {version} です。',
+  'install.offerText': 'mailpush をアプリとしてインストールすると、ホーム画面やアプリ一覧から専用のウィンドウで開けます。',
+  'install.button': 'アプリをインストール',
+  'install.feedHint': 'この端末で通知を受け取るには、mailpush をホーム画面に追加してください。',
+  'install.feedHintLink': '手順を見る',
+  'settings.pushClosedUnsupported': 'このブラウザーでは、mailpush を閉じているあいだは通知を表示できません。開いているあいだは、新着メールがこの画面にすぐ表示されます。',
+
   'time.justNow': 'たった今',
 
   'push.newMail': '新着メール',
