@@ -1,6 +1,7 @@
 // One error shape for every failure: {"error": {"code", "message"}}, with stable codes clients can
 // switch on. A 5xx never shows its message (it could carry internals); the log keeps it.
 
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { errorBody, type ErrorCode, type ErrorStatus } from '../../protocol/errors.js';
@@ -38,15 +39,32 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (status >= 400 && status < 500) {
       // Fastify's own client errors: bad JSON, wrong content type, body too large, ...
-      const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
-      return reply.code(status).send(errorBody(code, error.message));
+      return reply.code(status).send(errorBody(clientErrorCode(status), error.message));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(status >= 500 && status < 600 ? status : 500).send(
       errorBody(status === 503 ? 'unavailable' : 'internal_error', 'internal error; it has been logged'),
     );
   });
+  // A plugin may answer an error without a body (@fastify/websocket answers a plain GET on a
+  // WebSocket route with a bare 404): the client is owed the one shape all the same.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const status = reply.statusCode;
+    if (status < 400 || request.method === 'HEAD' || (payload !== undefined && payload !== null && payload !== '')) return payload;
+    reply.type('application/json; charset=utf-8');
+    const body = status >= 500
+      ? errorBody(status === 503 ? 'unavailable' : 'internal_error', 'internal error; it has been logged')
+      : errorBody(clientErrorCode(status), `${request.method} ${request.url.split('?')[0]}: ${STATUS_CODES[status] ?? 'refused'}`);
+    return JSON.stringify(body);
+  });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
   });
 }
+
+/** The code of a 4xx that no route chose itself. */
+function clientErrorCode(status: number): ErrorCode {
+  if (status === 404) return 'not_found';
+  return status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+}
+
