@@ -2,7 +2,8 @@
 // switch on. A 5xx never shows its message (it could carry internals); the log keeps it.
 
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { ConnectionError, FastifyError, FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { errorBody, type ErrorCode, type ErrorStatus } from '../../protocol/errors.js';
 
@@ -66,5 +67,27 @@ export function installErrorHandling(app: FastifyInstance): void {
 function clientErrorCode(status: number): ErrorCode {
   if (status === 404) return 'not_found';
   return status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+}
+
+/**
+ * Node refuses some requests before Fastify sees them (a request line and headers over 16 KiB: 431;
+ * bytes that are not HTTP: 400; too slow: 408), and Fastify's default answer for those is a JSON of
+ * its own shape. This is Fastify's, with ours (Fastify's `clientErrorHandler` option).
+ */
+export function clientErrorHandler(error: ConnectionError, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'the request line and headers are too large']
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request took too long to arrive'] : [400, 'the request is not valid HTTP'];
+  // The answer to a HEAD has no body (a client would read ours as the next response).
+  // (Fastify types rawPacket as a serialised Buffer; Node passes the Buffer.)
+  const raw: unknown = error.rawPacket;
+  const isHead = Buffer.isBuffer(raw) && raw.subarray(0, 5).toString('latin1') === 'HEAD ';
+  const body = isHead ? '' : JSON.stringify(errorBody('invalid_request', message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
