@@ -12,7 +12,7 @@ import type { Config } from '../../config.js';
 import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import { Authenticator } from './auth.js';
-import { clientErrorHandler, installErrorHandling } from './errors.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminRoutes } from './routes/admin.js';
 import { pushRoutes } from './routes/push.js';
@@ -49,6 +49,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
     // While shutting down, new requests get a 503 so a load balancer retries them elsewhere.
     return503OnClosing: true,
     clientErrorHandler,
+    frameworkErrors,
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
   // Before any route, so every response (API, docs, the PWA) carries the headers.

@@ -3,7 +3,7 @@
 
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ConnectionError, FastifyError, FastifyInstance } from 'fastify';
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errorBody, type ErrorCode, type ErrorStatus } from '../../protocol/errors.js';
 
@@ -91,3 +91,17 @@ export function clientErrorHandler(error: ConnectionError, socket: Socket): void
   socket.destroy();
 }
 
+/**
+ * Errors Fastify's router answers before any route or hook (a path that does not decode,
+ * `/v1/accounts/%`; a path parameter over maxParamLength: 414), by default in a shape of its own
+ * (Fastify's `frameworkErrors` option).
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode ?? 400;
+  if (status >= 500) {
+    reply.log.error({ err: error }, 'request failed');
+    void reply.code(500).send(errorBody('internal_error', 'internal error; it has been logged'));
+    return;
+  }
+  void reply.code(status).send(errorBody(clientErrorCode(status), error.message));
+}
