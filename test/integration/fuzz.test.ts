@@ -61,8 +61,11 @@ function regressions(world: FuzzWorld): FuzzRequest[] {
   ];
 }
 
-function streamRegressions(_world: FuzzWorld): StreamCase[] {
-  return [];
+function streamRegressions(world: FuzzWorld): StreamCase[] {
+  // Dropped right after the upgrade, while the gateway was still subscribing to the live feed
+  // (Redis mode): the subscription outlived the socket (PUBSUB NUMSUB stayed above 0).
+  const authorization = `Bearer ${world.alice.token}`;
+  return [0, 1, 2, 5].map((delayMs) => ({ query: '', authorization, frames: [], end: { kind: 'drop', afterFrames: 0, delayMs } }));
 }
 
 /** The answer must be one a client can handle: never a 5xx; a 4xx in the one documented shape. */
@@ -112,7 +115,7 @@ function abbreviate(value: unknown): string {
 /** Runs a property with the fixed seed; a failure names the seed, the case and the broken check. */
 async function assertProperty<T>(what: string, property: fc.IAsyncProperty<[T]>, runs: number, examples: T[]): Promise<void> {
   const started = Date.now();
-  const details = await fc.check(property, { seed: SEED, numRuns: runs, examples: examples.map((e) => [e] as [T]) });
+  const details = await fc.check(property, { seed: SEED, numRuns: runs + examples.length, examples: examples.map((e) => [e] as [T]) });
   if (details.failed) {
     const error = details.errorInstance as Error | undefined;
     assert.fail(`${what}: failed with FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} (fast-check path ${details.counterexamplePath}) after ${details.numRuns} cases, shrunk ${details.numShrinks} times.\n`
@@ -198,6 +201,12 @@ for (const mode of ['embedded', 'redis'] as const) {
       console.log(`# stream outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
       // Every socket, however it ended, is released by the gateway.
       await waitFor(() => world.gateway.app!.websocketServer.clients.size === 0, { what: 'the gateway to release every socket' });
+      if (mode === 'redis') {
+        // ... and its live subscription, even for a socket dropped while that was being set up.
+        const { redis: client, keys } = world.gateway.adapters;
+        const channel = keys!.liveChannel(world.alice.userId);
+        await waitFor(async () => Number(((await client!.pubsub('NUMSUB', channel)) as [string, number])[1]) === 0, { what: 'every closed socket\'s live subscription to be dropped' });
+      }
       const after = await snapshots(world);
       assert.equal(after.alice, before.alice, 'a stream changed what alice has stored');
       assert.equal(after.bob, before.bob, 'a stream changed what bob has stored');

@@ -62,6 +62,8 @@ export function streamRoutes(deps: StreamDeps) {
       deps.metrics?.fanningOut(event);
       client.deliver(event);
     });
+    // Closed while subscribing: its 'close' is past, and nothing but the subscription is held yet.
+    if (socket.readyState !== socket.OPEN) return void (await unsubscribe());
     clients.add(client);
     let alive = true;
     const pinger = setInterval(() => {
