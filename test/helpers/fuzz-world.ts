@@ -30,6 +30,7 @@ export interface FuzzUser {
   userId: string;
   accountId: string;
   subscriptionId: string;
+  email: string;
   eventIds: string[];
 }
 
@@ -102,6 +103,7 @@ async function makeUser(base: string, dovecot: Dovecot, login: DovecotUser, clos
     userId: (await api(base, 'GET', '/v1/admin/accounts', { token: ADMIN_TOKEN })).body.accounts.find((a: { id: string }) => a.id === registered.accountId).userId,
     accountId: registered.accountId,
     subscriptionId: subscribed.body.id,
+    email: registered.user.email,
     eventIds: events.map((e) => e.id),
   };
 }

@@ -25,6 +25,8 @@ export interface StreamOutcome {
   ready: boolean;
   /** Whether {"type":"ping"} after ready got its pong (the socket still serves). */
   pong: boolean;
+  /** Every message the gateway sent, as text. */
+  received: string[];
   closeCode?: number;
 }
 
@@ -124,7 +126,7 @@ export async function playStreamCase(base: string, c: StreamCase, timeoutMs = 10
     ...(c.authorization !== undefined ? { headers: { authorization: c.authorization } } : {}),
     maxPayload: 1024 * 1024,
   });
-  const outcome: StreamOutcome = { ready: false, pong: false };
+  const outcome: StreamOutcome = { ready: false, pong: false, received: [] };
   return new Promise<StreamOutcome>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.terminate();
@@ -146,6 +148,7 @@ export async function playStreamCase(base: string, c: StreamCase, timeoutMs = 10
       });
     });
     socket.on('message', (data: Buffer) => {
+      outcome.received.push(data.toString());
       const message = JSON.parse(data.toString()) as { type?: string };
       if (message.type === 'ready') {
         outcome.ready = true;

@@ -26,9 +26,17 @@ import type { RedisServer } from '../helpers/redis.js';
 import { carriesToken, playStreamCase, streamCases, type StreamCase, type StreamOutcome } from '../helpers/stream-fuzz.js';
 import { waitFor } from '../helpers/wait.js';
 
-const SEED = Number(process.env.FUZZ_SEED ?? 20261217);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 700);
+const SEED = whole('FUZZ_SEED', 20261217);
+// About 2,100 cases in all (HTTP and stream, both gateways): 10-15 s here, under 30 s when the
+// machine is shared.
+const RUNS = whole('FUZZ_RUNS', 800);
 const STREAM_RUNS = Math.max(1, Math.round(RUNS / 3));
+
+function whole(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name} must be a whole number, not ${process.env[name]}`);
+  return value;
+}
 
 const fixtures = useFixtures();
 let dovecot: Dovecot;
@@ -86,6 +94,19 @@ function checkAnswer(request: FuzzRequest, response: RawResponse): void {
   assert.ok(code in ERROR_STATUS, `undocumented error code ${String(code)}`);
   // invalid_request also stands for the other 4xx Fastify answers itself (README error table).
   assert.ok(ERROR_STATUS[code] === response.status || code === 'invalid_request', `${code} with status ${response.status}`);
+}
+
+/**
+ * No answer carries a token (not even the caller's own, echoed), and none carries the other user's
+ * ids or address unless the request named them itself or came with the admin token.
+ */
+function checkNoLeak(world: FuzzWorld, request: FuzzRequest, answer: string): void {
+  for (const token of [world.alice.token, world.bob.token, world.adminToken]) assert.ok(!answer.includes(token), 'the answer shows a token');
+  if (request.headers.authorization?.includes(world.adminToken)) return;
+  const asked = `${request.path} ${request.body ?? ''}`;
+  for (const value of [world.bob.accountId, world.bob.subscriptionId, world.bob.userId, world.bob.email]) {
+    assert.ok(asked.includes(value) || !answer.includes(value), `the answer shows bob's ${value}`);
+  }
 }
 
 async function snapshots(world: FuzzWorld) {
@@ -152,6 +173,8 @@ for (const mode of ['embedded', 'redis'] as const) {
           auth: fc.constant(subscriptionKeys().auth),
           port: fc.constantFrom(dovecot.imapPort, world.closedPort, 143, 993),
           pass: fc.constantFrom('wrong'),
+          // Subscriptions that name the user's own accounts, and the other user's.
+          accounts: fc.subarray([world.alice.accountId, world.bob.accountId]),
         },
         bodyLimitBytes: world.gateway.config.web.bodyLimitBytes,
       };
@@ -162,6 +185,7 @@ for (const mode of ['embedded', 'redis'] as const) {
         const response = await sendRaw(world.base, request, world.agent);
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         checkAnswer(request, response);
+        checkNoLeak(world, request, response.text);
         const [previous, now] = [before, await snapshots(world)];
         before = now;
         assert.equal(now.bob, previous.bob, 'bob\'s stored state changed');
@@ -185,6 +209,9 @@ for (const mode of ['embedded', 'redis'] as const) {
         const label = outcome.ready ? 'ready' : outcome.httpStatus ? `http ${outcome.httpStatus}` : `close ${outcome.closeCode}`;
         outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
         assert.ok(outcome.httpStatus === undefined || outcome.httpStatus < 500, `the upgrade was answered ${outcome.httpStatus}: ${outcome.httpBody}`);
+        for (const text of outcome.received) {
+          for (const value of [world.bob.accountId, world.bob.email, world.bob.token, world.alice.token]) assert.ok(!text.includes(value), `the stream sent ${value}`);
+        }
         if (outcome.ready) {
           assert.ok(carriesToken(c, world.alice.token), 'a stream opened without the user\'s token');
           // Unless a frame the client sent with it was too big or not UTF-8, which closes any WebSocket.
