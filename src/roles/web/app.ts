@@ -12,7 +12,7 @@ import type { Config } from '../../config.js';
 import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import { Authenticator } from './auth.js';
-import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
+import { answerRefusedUpgrades, clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminRoutes } from './routes/admin.js';
 import { pushRoutes } from './routes/push.js';
@@ -76,6 +76,8 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
       });
     },
   });
+
+  answerRefusedUpgrades(app.websocketServer);
 
   // The OpenAPI document is generated from the route schemas below, so it cannot drift from them.
   await app.register(swagger, {

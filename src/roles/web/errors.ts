@@ -1,8 +1,9 @@
 // One error shape for every failure: {"error": {"code", "message"}}, with stable codes clients can
 // switch on. A 5xx never shows its message (it could carry internals); the log keeps it.
 
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errorBody, type ErrorCode, type ErrorStatus } from '../../protocol/errors.js';
@@ -84,11 +85,26 @@ export function clientErrorHandler(error: ConnectionError, socket: Socket): void
   // (Fastify types rawPacket as a serialised Buffer; Node passes the Buffer.)
   const raw: unknown = error.rawPacket;
   const isHead = Buffer.isBuffer(raw) && raw.subarray(0, 5).toString('latin1') === 'HEAD ';
-  const body = isHead ? '' : JSON.stringify(errorBody('invalid_request', message));
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
-  }
-  socket.destroy();
+  writeRawAnswer(socket, status, isHead ? '' : JSON.stringify(errorBody('invalid_request', message)));
+}
+
+/**
+ * An upgrade that ws refuses (to any route: no or a bad Sec-WebSocket-Key, another version or
+ * Upgrade, not a GET) is answered by ws in plain text unless a 'wsClientError' listener answers it.
+ */
+export function answerRefusedUpgrades(server: { on(event: 'wsClientError', listener: (error: Error, socket: Duplex, request: IncomingMessage) => void): unknown }): void {
+  server.on('wsClientError', (error, socket, request) => {
+    const status = request.method === 'GET' ? 400 : 405;
+    const body = errorBody(status === 400 ? 'invalid_request' : 'method_not_allowed', `not a WebSocket upgrade this gateway accepts: ${error.message}`);
+    writeRawAnswer(socket, status, request.method === 'HEAD' ? '' : JSON.stringify(body));
+  });
+}
+
+/** An answer written straight to a connection Fastify does not (or no longer) handle; then it ends. */
+function writeRawAnswer(socket: Duplex, status: number, body: string): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /**
