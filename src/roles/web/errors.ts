@@ -112,8 +112,15 @@ function writeRawAnswer(socket: Duplex, status: number, body: string): void {
  * `/v1/accounts/%`; a path parameter over maxParamLength: 414), by default in a shape of its own
  * (Fastify's `frameworkErrors` option).
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = error.statusCode ?? 400;
+  // An upgrade request's connection is not Node's to manage: @fastify/websocket ends it after a
+  // route answers, but this one never reached a route. Left open, a client still sending a body
+  // hangs it (and the gateway's shutdown) for ever.
+  if (request.raw.headers.upgrade !== undefined) {
+    void reply.header('connection', 'close');
+    reply.raw.once('finish', () => request.raw.socket.destroy());
+  }
   if (status >= 500) {
     reply.log.error({ err: error }, 'request failed');
     void reply.code(500).send(errorBody('internal_error', 'internal error; it has been logged'));
