@@ -331,6 +331,14 @@ const authHeader = (ctx: FuzzContext): fc.Arbitrary<string | undefined> => fc.on
   },
 );
 
+/** A WebSocket upgrade, well-formed or not (any route may get one; the stream's answers it). */
+const upgradeHeaders: fc.Arbitrary<Record<string, string>> = fc.record({
+  connection: fc.constantFrom('Upgrade', 'upgrade', 'keep-alive, Upgrade', 'close'),
+  upgrade: fc.constantFrom('websocket', 'WebSocket', 'h2c', ''),
+  'sec-websocket-version': fc.constantFrom('13', '8', '99', '', 'x'),
+  'sec-websocket-key': fc.constantFrom('dGhlIHNhbXBsZSBub25jZQ==', 'x', '', 'dGhlIHNhbXBsZSBub25jZQ'),
+}, { requiredKeys: ['connection', 'upgrade'] });
+
 /** Every operation of the document, as [method, path template, operation]. */
 export function operationsOf(doc: OpenApiDocument): Array<[string, string, Operation]> {
   return Object.entries(doc.paths).flatMap(([template, methods]) =>
@@ -351,12 +359,14 @@ export function fuzzRequests(doc: OpenApiDocument, ctx: FuzzContext): fc.Arbitra
       contentType: fc.oneof({ weight: 6, arbitrary: fc.constant('application/json') }, { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) }, { weight: 1, arbitrary: fc.constant(undefined) }),
       // Without a body, a content type now and then (Fastify refuses an empty JSON body).
       typeWithoutBody: fc.nat({ max: 3 }).map((n) => n === 0),
-    }).map(({ method: m, path, query, auth, body, contentType, typeWithoutBody }) => ({
+      upgrade: fc.oneof({ weight: 7, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: upgradeHeaders }),
+    }).map(({ method: m, path, query, auth, body, contentType, typeWithoutBody, upgrade }) => ({
       method: m,
       path: path + query,
       headers: {
         ...(auth !== undefined ? { authorization: auth } : {}),
         ...(contentType !== undefined && (body !== undefined || typeWithoutBody) ? { 'content-type': contentType } : {}),
+        ...upgrade,
       },
       ...(body !== undefined ? { body } : {}),
       operation: `${method} ${template}`,
@@ -388,6 +398,11 @@ export function sendRaw(base: string, request: FuzzRequest, agent: http.Agent, t
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }));
       res.on('error', reject);
+    });
+    // An upgrade that was accepted: the answer is the 101 (what follows is the stream suite's).
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 101, headers: res.headers, text: '' });
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);

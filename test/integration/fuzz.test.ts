@@ -61,6 +61,16 @@ function regressions(world: FuzzWorld): FuzzRequest[] {
     { method: 'PATCH', path: '/v1/accounts/%', headers: { authorization: `Bearer ${world.alice.token}`, 'content-type': 'application/json' }, body: '', operation: 'PATCH /v1/accounts/{id}' },
     // A path parameter over Fastify's maxParamLength (100): FST_ERR_MAX_PARAM_LENGTH, 414 in Fastify's shape.
     { method: 'GET', path: `/v1/accounts/${'a'.repeat(101)}`, headers: { authorization: `Bearer ${world.alice.token}` }, operation: 'GET /v1/accounts/{id}' },
+    // A WebSocket upgrade without a valid Sec-WebSocket-Key, to any route: ws answered 400 in plain text.
+    { method: 'GET', path: `/v1/accounts/${world.alice.accountId}`, headers: { authorization: `Bearer ${world.alice.token}`, connection: 'Upgrade', upgrade: 'websocket' }, operation: 'GET /v1/accounts/{id}' },
+    // ... and not a GET: 405 in plain text.
+    { method: 'POST', path: '/v1/accounts', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }, operation: 'POST /v1/accounts' },
+    // An upgrade to a path that does not decode, with a 64 KiB body: the answer never came, and the
+    // connection stayed open for ever (holding up the gateway's shutdown).
+    {
+      method: 'GET', path: '/v1/admin/users/%ff%fe/events?limit=0', operation: 'GET /v1/admin/users/{userId}/events', body: `{"pad":"${'p'.repeat(65485)}"}`,
+      headers: { authorization: `Bearer ${world.alice.token}`, 'content-type': '*/*', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '8', 'sec-websocket-key': '' },
+    },
     // TLS to a plaintext IMAP port: the 502 showed OpenSSL's message with its source path (tlsany_meth.c:77).
     {
       method: 'POST', path: '/v1/accounts', headers: { authorization: `Bearer ${world.alice.token}`, 'content-type': 'application/json' }, operation: 'POST /v1/accounts',
@@ -182,6 +192,8 @@ for (const mode of ['embedded', 'redis'] as const) {
       let cases = 0;
       const statuses = new Map<number, number>();
       const property = fc.asyncProperty(fuzzRequests(document, ctx), async (request) => {
+        // FUZZ_TRACE=1 prints every request as it goes, to find one that hangs.
+        if (process.env.FUZZ_TRACE) console.error(`> ${abbreviate(request).replace(/\s+/g, ' ').slice(0, 400)}`);
         const response = await sendRaw(world.base, request, world.agent);
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         checkAnswer(request, response);
