@@ -76,13 +76,15 @@ export interface ImapClientOptions {
 }
 
 function describeNetworkError(error: unknown): string {
-  const e = error as { code?: string; message?: string; responseText?: string };
+  const e = error as { code?: string; message?: string; responseText?: string; reason?: string };
   if (e.code === 'ECONNREFUSED') return 'connection refused';
   if (e.code === 'CONNECT_TIMEOUT' || e.code === 'ETIMEDOUT' || e.code === 'GREETING_TIMEOUT') return 'timed out';
   if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return 'host not found';
   if (typeof e.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(e.code)) {
     return `TLS certificate not trusted (${e.code})`;
   }
+  // OpenSSL's message names its own source file and line; its reason is what a person can act on.
+  if (typeof e.code === 'string' && e.code.startsWith('ERR_SSL_') && e.reason) return `TLS failed: ${e.reason}`;
   return e.responseText || e.message || 'connection failed';
 }
 

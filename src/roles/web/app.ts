@@ -12,7 +12,7 @@ import type { Config } from '../../config.js';
 import { SecretBox } from '../../core/secret-box.js';
 import { HostLimiter } from '../../imap/host-limiter.js';
 import { Authenticator } from './auth.js';
-import { installErrorHandling } from './errors.js';
+import { answerRefusedUpgrades, clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
 import { AccountRegistration } from './account-registration.js';
 import { DeviceAccess } from './device-access.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -67,6 +67,8 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
     trustProxy: trustProxyOption(config.trustProxy),
     // While shutting down, new requests get a 503 so a load balancer retries them elsewhere.
     return503OnClosing: true,
+    clientErrorHandler,
+    frameworkErrors,
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
   // Before any route, so every response (API, docs, the PWA) carries the headers.
@@ -96,6 +98,8 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
       });
     },
   });
+
+  answerRefusedUpgrades(app.websocketServer);
 
   // The OpenAPI document is generated from the route schemas below, so it cannot drift from them.
   await app.register(swagger, {
