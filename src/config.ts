@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
+import { BUILT_IN_PROVIDER_IDS, loadOAuthSettings, ProviderConfigError, type OAuthSettings } from './oauth/providers.js';
 
 export type { ImapSecurity };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -76,6 +77,16 @@ export interface Config {
     /** Sockets of one client address (IPv6: its /64) not yet authenticated; one more upgrade is 429. @default 10 */
     wsMaxUnauthenticatedPerAddress: number;
   };
+  discovery: {
+    /** DNS servers discovery asks (ip or ip:port); undefined: the system's. */
+    dnsServers?: readonly string[];
+    /** GET /v1/discover per client address per minute. @default 30 */
+    rateLimitPerMinute: number;
+    /** Port of https://autoconfig.<domain>/; only tests change it. @default 443 */
+    autoconfigPort: number;
+  };
+  /** OAuth2 providers that are on (secrets non-enumerable) and PUBLIC_URL. */
+  oauth: OAuthSettings;
   worker: {
     capacity: number;
     leaseTtlMs: number;
@@ -235,10 +246,39 @@ export const CONFIG_VARIABLES = [
   'ACCOUNT_UPDATE_RATE_LIMIT_PER_MINUTE', 'PUSH_TEST_RATE_LIMIT_PER_MINUTE', 'MAILBOX_LOGIN_LIMIT', 'MAILBOX_LOGIN_WINDOW_SECONDS',
   'WS_MAX_PER_USER', 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
+  'DNS_SERVERS', 'DISCOVER_RATE_LIMIT_PER_MINUTE', 'DISCOVERY_AUTOCONFIG_PORT',
+  'PUBLIC_URL', 'OAUTH_GOOGLE_CLIENT_ID', 'OAUTH_GOOGLE_CLIENT_SECRET', 'OAUTH_MICROSOFT_CLIENT_ID',
+  'OAUTH_MICROSOFT_CLIENT_SECRET', 'OAUTH_MICROSOFT_TENANT', 'OAUTH_PROVIDERS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_CONCURRENCY_PER_USER', 'PUSH_CONCURRENCY_PER_ORIGIN',
   'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS',
 ] as const;
+
+/** DNS_SERVERS: comma-separated `ip`, `ip:port` or `[ipv6]:port`, as node:dns's setServers takes them. */
+function dnsServers(env: Env): readonly string[] | undefined {
+  const value = raw(env, 'DNS_SERVERS');
+  if (value === undefined) return undefined;
+  return value.split(',').map((s) => s.trim()).filter(Boolean).map((server) => {
+    const match = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)|([0-9a-f:]+))(?::(\d{1,5}))?$/i.exec(server);
+    const address = match?.[1] ?? match?.[2] ?? match?.[3] ?? '';
+    const port = match?.[4] === undefined ? 53 : Number(match[4]);
+    // A bare IPv6 address cannot carry a port (its last group would be read as one).
+    const bareV6WithPort = match?.[3] !== undefined && match[4] !== undefined;
+    if (!match || !isIP(address) || port < 1 || port > 65535 || bareV6WithPort) {
+      throw new ConfigError('DNS_SERVERS', `must be IP addresses (with :port, IPv6 as [addr]:port) separated by commas, got "${server}"`);
+    }
+    return server;
+  });
+}
+
+function oauthSettings(env: Env): OAuthSettings {
+  try {
+    return loadOAuthSettings(env);
+  } catch (error) {
+    if (error instanceof ProviderConfigError) throw new ConfigError(error.variable, error.message);
+    throw error;
+  }
+}
 
 /** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
 function vapid(env: Env): Config['push']['vapid'] {
@@ -279,6 +319,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const vapidKeys = vapid(env);
   const metricsPort = raw(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 0, 65535);
   const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 2, 3600) * 1000;
+  const resolvers = dnsServers(env);
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',
@@ -328,6 +369,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       wsMaxPerUser: integer(env, 'WS_MAX_PER_USER', 20, 1, 100000),
       wsMaxUnauthenticatedPerAddress: integer(env, 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS', 10, 1, 100000),
     },
+    discovery: {
+      ...(resolvers ? { dnsServers: resolvers } : {}),
+      rateLimitPerMinute: integer(env, 'DISCOVER_RATE_LIMIT_PER_MINUTE', 30, 1, 1000000),
+      autoconfigPort: integer(env, 'DISCOVERY_AUTOCONFIG_PORT', 443, 1, 65535),
+    },
+    oauth: oauthSettings(env),
     worker: {
       capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),
       leaseTtlMs: integer(env, 'LEASE_TTL_MS', 15000, 1000, 600000),
@@ -351,6 +398,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (defaultPort !== undefined && !imapPortAllowed(defaultPort, config.imap.allowedPorts)) {
     throw new ConfigError('IMAP_DEFAULT_PORT', `${defaultPort} is not an allowed port: add it to IMAP_ALLOWED_PORTS`);
   }
+  // Built-ins come first and use 993, always allowed; so a refused port is an OAUTH_PROVIDERS entry's.
+  const builtIns = config.oauth.providers.filter((p) => BUILT_IN_PROVIDER_IDS.includes(p.id)).length;
+  config.oauth.providers.forEach((p, i) => {
+    if (!imapPortAllowed(p.imap.port, config.imap.allowedPorts)) {
+      throw new ConfigError(`OAUTH_PROVIDERS[${i - builtIns}].imap.port`, `${p.imap.port} is not an allowed port: add it to IMAP_ALLOWED_PORTS`);
+    }
+  });
   return Object.freeze(config);
 }
 
