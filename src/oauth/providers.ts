@@ -254,10 +254,9 @@ function publicUrl(env: Env): string | undefined {
 export function loadOAuthSettings(env: Env): OAuthSettings {
   const builtIn = [google(env), microsoft(env)].filter((p): p is OAuthProvider => p !== undefined);
   const others = listed(env);
-  const seen = new Set<string>();
-  [...builtIn, ...others].forEach((p) => {
+  const seen = new Set<string>(builtIn.map((p) => p.id));
+  others.forEach((p, index) => {
     if (seen.has(p.id)) {
-      const index = others.findIndex((o) => o.id === p.id);
       throw new ProviderConfigError(`OAUTH_PROVIDERS[${index}].id`, `"${p.id}" is already a provider (ids must be unique, google and microsoft included when on)`);
     }
     seen.add(p.id);
