@@ -14,11 +14,13 @@ import { useFixtures } from '../helpers/fixtures.js';
 import { api } from '../helpers/gateway.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { waitFor } from '../helpers/wait.js';
+import type { Browser } from 'playwright-core';
 
 const fixtures = useFixtures();
 let dns: DnsServer;
 let autoconfig: AutoconfigServer;
 let base: string;
+let browser: Browser;
 /** The gateway's default IMAP server (IMAP_DEFAULT_*), the answer when nothing else is found. */
 const DEFAULT_IMAP = { host: '127.0.0.1', port: 1143, security: 'none' };
 
@@ -71,6 +73,7 @@ before(async () => {
     },
   }));
   base = gateway.url!;
+  browser = await fixtures.chromium();
 });
 
 test('known domains are answered from presets, with the OAuth provider that is on', async () => {
@@ -161,4 +164,30 @@ test('without a default server, an unknown domain is 404 discovery_failed; askin
   assert.equal(limited.status, 429);
   assert.equal(((await limited.json()) as { error: { code: string } }).error.code, 'rate_limited');
   assert.ok(Number(limited.headers.get('retry-after')) > 0);
+});
+
+test('the web app fills the server settings in as soon as the address is typed, unless the person set them', async () => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(base);
+  await page.locator('#view-register').waitFor();
+  await waitFor(async () => (await page.inputValue('#register-host')) === DEFAULT_IMAP.host, { what: 'the defaults from GET /v1/config' });
+
+  // Typing, then a pause: no need to leave the field.
+  await page.getByLabel('Email address').pressSequentially('me@srv.test');
+  await waitFor(async () => (await page.inputValue('#register-host')) === 'imaps.srv.test', { what: 'the discovered host' });
+  assert.equal(await page.inputValue('#register-port'), '993');
+  assert.equal(await page.inputValue('#register-security'), 'tls');
+  assert.match(await page.locator('#register-discovered').innerText(), /srv\.test.*DNS records/);
+
+  // The person sets the server by hand: a later address no longer overwrites it.
+  await page.locator('#register-server summary').click();
+  await page.getByLabel('IMAP server').fill('mine.example');
+  const answered = page.waitForResponse((response) => response.url().includes('/v1/discover?email=me%40ac.test'));
+  await page.getByLabel('Email address').fill('me@ac.test');
+  await page.getByLabel('Password').focus(); // leaving the field asks at once
+  assert.equal((await answered).status(), 200);
+  await waitFor(async () => /imap\.ac\.test.*kept/.test(await page.locator('#register-discovered').innerText()), { what: 'the suggestion shown beside the kept settings' });
+  assert.equal(await page.inputValue('#register-host'), 'mine.example');
+  assert.equal(await page.inputValue('#register-port'), '993');
+  await page.context().close();
 });
