@@ -47,6 +47,7 @@ before(async () => {
       // "." is RFC 6186's "no IMAP over TLS here": the plain service is the answer.
       '_imaps._tcp.starttls.test': [{ target: null }],
       '_imap._tcp.starttls.test': [{ target: 'mail.starttls.test', port: 143 }],
+      '_imaps._tcp.oddport.test': [{ target: '127.0.0.1', port: 10993 }],
     },
     a: {
       'autoconfig.ac.test': '127.0.0.1',
@@ -100,6 +101,14 @@ test('a custom domain whose MX is Google Workspace or Microsoft 365 gets their I
 test('RFC 6186 SRV records: IMAP over TLS first, the lowest priority, "." meaning none', async () => {
   assert.deepEqual((await discover('me@srv.test')).body, { imap: { host: 'imaps.srv.test', port: 993, security: 'tls' }, oauth: null, source: 'srv' });
   assert.deepEqual((await discover('me@starttls.test')).body, { imap: { host: 'mail.starttls.test', port: 143, security: 'starttls' }, oauth: null, source: 'srv' });
+});
+
+test('discovery only suggests: registration still applies the port policy to what it found', async () => {
+  const found = await discover('me@oddport.test');
+  assert.deepEqual(found.body, { imap: { host: '127.0.0.1', port: 10993, security: 'tls' }, oauth: null, source: 'srv' });
+  const registered = await api(base, 'POST', '/v1/accounts', { body: { email: 'me@oddport.test', imap: { ...found.body.imap, user: 'me@oddport.test', pass: 'secret' } } });
+  assert.equal(registered.status, 403);
+  assert.equal(registered.body.error.code, 'imap_port_not_allowed');
 });
 
 test('autoconfig over HTTPS names the server; a private address, an oversized or a slow answer fall back to the default', async () => {
