@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
+import { invalidDnsServer } from './discovery/dns-lookups.js';
 import { BUILT_IN_PROVIDER_IDS, loadOAuthSettings, ProviderConfigError, type OAuthSettings } from './oauth/providers.js';
 
 export type { ImapSecurity };
@@ -254,21 +255,12 @@ export const CONFIG_VARIABLES = [
   'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS',
 ] as const;
 
-/** DNS_SERVERS: comma-separated `ip`, `ip:port` or `[ipv6]:port`, as node:dns's setServers takes them. */
+/** DNS_SERVERS: comma-separated `ip`, `ip:port` or `[ipv6]:port`. */
 function dnsServers(env: Env): readonly string[] | undefined {
   const value = raw(env, 'DNS_SERVERS');
-  if (value === undefined) return undefined;
-  return value.split(',').map((s) => s.trim()).filter(Boolean).map((server) => {
-    const match = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)|([0-9a-f:]+))(?::(\d{1,5}))?$/i.exec(server);
-    const address = match?.[1] ?? match?.[2] ?? match?.[3] ?? '';
-    const port = match?.[4] === undefined ? 53 : Number(match[4]);
-    // A bare IPv6 address cannot carry a port (its last group would be read as one).
-    const bareV6WithPort = match?.[3] !== undefined && match[4] !== undefined;
-    if (!match || !isIP(address) || port < 1 || port > 65535 || bareV6WithPort) {
-      throw new ConfigError('DNS_SERVERS', `must be IP addresses (with :port, IPv6 as [addr]:port) separated by commas, got "${server}"`);
-    }
-    return server;
-  });
+  const bad = value === undefined ? undefined : invalidDnsServer(value);
+  if (bad !== undefined) throw new ConfigError('DNS_SERVERS', `must be IP addresses (with :port, IPv6 as [addr]:port) separated by commas, got "${bad}"`);
+  return value?.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 function oauthSettings(env: Env): OAuthSettings {

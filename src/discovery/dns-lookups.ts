@@ -4,6 +4,7 @@
 // its next source rather than failing.
 
 import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 
 export interface ServiceRecord {
   name: string;
@@ -44,4 +45,19 @@ export function dnsLookups(servers?: readonly string[]): DnsLookups {
       return [...v4, ...v6];
     },
   };
+}
+
+/**
+ * The first entry of a DNS_SERVERS list that node:dns's setServers would not take as
+ * `ip`, `ip:port` or `[ipv6]:port`, or undefined when all are fine.
+ */
+export function invalidDnsServer(list: string): string | undefined {
+  return list.split(',').map((s) => s.trim()).filter(Boolean).find((server) => {
+    const match = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)|([0-9a-f:]+))(?::(\d{1,5}))?$/i.exec(server);
+    const address = match?.[1] ?? match?.[2] ?? match?.[3] ?? '';
+    const port = match?.[4] === undefined ? 53 : Number(match[4]);
+    // A bare IPv6 address cannot carry a port: its last group would be read as one.
+    const bareV6 = match?.[3] !== undefined;
+    return !match || !isIP(address) || port < 1 || port > 65535 || (bareV6 && isIP(server) !== 6);
+  });
 }
