@@ -20,6 +20,7 @@ const fixtures = useFixtures();
 let dns: DnsServer;
 let autoconfig: AutoconfigServer;
 let base: string;
+let gatewayLogs: () => string;
 let browser: Browser;
 /** The gateway's default IMAP server (IMAP_DEFAULT_*), the answer when nothing else is found. */
 const DEFAULT_IMAP = { host: '127.0.0.1', port: 1143, security: 'none' };
@@ -74,6 +75,7 @@ before(async () => {
     },
   }));
   base = gateway.url!;
+  gatewayLogs = () => JSON.stringify(gateway.logs);
   browser = await fixtures.chromium();
 });
 
@@ -88,6 +90,8 @@ test('known domains are answered from presets, with the OAuth provider that is o
   assert.deepEqual((await discover('hanako@yahoo.co.jp')).body.imap, { host: 'imap.mail.yahoo.co.jp', port: 993, security: 'tls' });
   // Presets ask no DNS at all.
   assert.deepEqual(await dns.queries('gmail.com'), []);
+  assert.ok(gatewayLogs().includes('/v1/discover'), 'the requests were logged');
+  assert.ok(!/secret-never-shown/.test(gatewayLogs()), 'no client secret in the log');
 });
 
 test('a custom domain whose MX is Google Workspace or Microsoft 365 gets their IMAP server', async () => {
