@@ -274,3 +274,8 @@ export function providerForImapHost(providers: readonly OAuthProvider[], host: s
   const lower = host.toLowerCase();
   return providers.find((p) => p.imap.host === lower);
 }
+
+/** What may be shown of the providers (GET /v1/oauth/providers, GET /v1/config): id and name only. */
+export function publicProviders(providers: readonly OAuthProvider[]): Array<{ id: string; name: string }> {
+  return providers.map(({ id, name }) => ({ id, name }));
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { oauthRedirectUri } from '../../src/oauth/providers.js';
+import { oauthRedirectUri, publicProviders } from '../../src/oauth/providers.js';
 
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
 const PUBLIC_URL = 'https://mail.example.com/';
@@ -62,6 +62,7 @@ test('client secrets stay out of JSON, logs and inspection, and the providers ar
     assert.ok(!text.includes('g-secret-123') && !text.includes('corp-secret-value'), text);
   }
   assert.equal(config.oauth.providers[1]?.clientSecret, 'corp-secret-value');
+  assert.deepEqual(publicProviders(config.oauth.providers), [{ id: 'google', name: 'Google' }, { id: 'corp', name: 'Corp Mail' }]);
   assert.ok(Object.isFrozen(config.oauth.providers) && Object.isFrozen(config.oauth.providers[1]) && Object.isFrozen(config.oauth.providers[1]?.imap));
   assert.equal(config.oauth.providers[1]?.imap.host, 'imap.corp.example');
   assert.equal(config.oauth.providers[1]?.usernameClaim, 'email');
