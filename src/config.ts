@@ -4,6 +4,8 @@
 
 import { isIP } from 'node:net';
 import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
+import { invalidDnsServer } from './discovery/dns-lookups.js';
+import { BUILT_IN_PROVIDER_IDS, loadOAuthSettings, ProviderConfigError, type OAuthSettings } from './oauth/providers.js';
 
 export type { ImapSecurity };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -80,6 +82,16 @@ export interface Config {
     /** The gateway's public origin (scheme://host[:port]) for links it hands out; absent: the request's origin. */
     publicUrl?: string;
   };
+  discovery: {
+    /** DNS servers discovery asks (ip or ip:port); undefined: the system's. */
+    dnsServers?: readonly string[];
+    /** GET /v1/discover per client address per minute. @default 30 */
+    rateLimitPerMinute: number;
+    /** Port of https://autoconfig.<domain>/; only tests change it. @default 443 */
+    autoconfigPort: number;
+  };
+  /** OAuth2 providers that are on (secrets non-enumerable) and PUBLIC_URL. */
+  oauth: OAuthSettings;
   worker: {
     capacity: number;
     leaseTtlMs: number;
@@ -252,6 +264,9 @@ export const CONFIG_VARIABLES = [
   'WS_MAX_PER_USER', 'WS_MAX_UNAUTHENTICATED_PER_ADDRESS',
   'PAIRING_TTL_SECONDS', 'PUBLIC_URL',
   'WORKER_CAPACITY', 'LEASE_TTL_MS',
+  'DNS_SERVERS', 'DISCOVER_RATE_LIMIT_PER_MINUTE', 'DISCOVERY_AUTOCONFIG_PORT',
+  'OAUTH_GOOGLE_CLIENT_ID', 'OAUTH_GOOGLE_CLIENT_SECRET', 'OAUTH_MICROSOFT_CLIENT_ID',
+  'OAUTH_MICROSOFT_CLIENT_SECRET', 'OAUTH_MICROSOFT_TENANT', 'OAUTH_PROVIDERS',
   'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT', 'PUSH_ALLOW_PRIVATE_ENDPOINTS', 'PUSH_TTL_SECONDS',
   'PUSH_MAX_SUBSCRIPTIONS', 'PUSH_CONCURRENCY', 'PUSH_CONCURRENCY_PER_USER', 'PUSH_CONCURRENCY_PER_ORIGIN',
   'PUSH_TIMEOUT_SECONDS', 'PUSH_MAX_ATTEMPTS', 'PUSH_QUEUE_LIMIT', 'PUSH_MAX_ORIGINS', 'PUSH_ORIGIN_IDLE_SECONDS',
@@ -272,6 +287,23 @@ function publicUrl(env: Env): { publicUrl?: string } {
     throw new ConfigError('PUBLIC_URL', 'must be an http(s) origin such as https://mail.example.com (no path, query or credentials)');
   }
   return { publicUrl: url.origin };
+}
+
+/** DNS_SERVERS: comma-separated `ip`, `ip:port` or `[ipv6]:port`. */
+function dnsServers(env: Env): readonly string[] | undefined {
+  const value = raw(env, 'DNS_SERVERS');
+  const bad = value === undefined ? undefined : invalidDnsServer(value);
+  if (bad !== undefined) throw new ConfigError('DNS_SERVERS', `must be IP addresses (with :port, IPv6 as [addr]:port) separated by commas, got "${bad}"`);
+  return value?.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function oauthSettings(env: Env): OAuthSettings {
+  try {
+    return loadOAuthSettings(env, publicUrl(env).publicUrl);
+  } catch (error) {
+    if (error instanceof ProviderConfigError) throw new ConfigError(error.variable, error.message);
+    throw error;
+  }
 }
 
 /** VAPID keys are base64url: a 65-byte uncompressed P-256 point and a 32-byte scalar. */
@@ -330,6 +362,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const vapidKeys = vapid(env);
   const metricsPort = raw(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 0, 65535);
   const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 2, 3600) * 1000;
+  const resolvers = dnsServers(env);
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',
@@ -381,6 +414,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       pairingTtlMs: integer(env, 'PAIRING_TTL_SECONDS', 300, 1, 600) * 1000,
       ...publicUrl(env),
     },
+    discovery: {
+      ...(resolvers ? { dnsServers: resolvers } : {}),
+      rateLimitPerMinute: integer(env, 'DISCOVER_RATE_LIMIT_PER_MINUTE', 30, 1, 1000000),
+      autoconfigPort: integer(env, 'DISCOVERY_AUTOCONFIG_PORT', 443, 1, 65535),
+    },
+    oauth: oauthSettings(env),
     worker: {
       capacity: integer(env, 'WORKER_CAPACITY', 10000, 1, 1000000),
       leaseTtlMs: integer(env, 'LEASE_TTL_MS', 15000, 1000, 600000),
@@ -405,6 +444,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (defaultPort !== undefined && !imapPortAllowed(defaultPort, config.imap.allowedPorts)) {
     throw new ConfigError('IMAP_DEFAULT_PORT', `${defaultPort} is not an allowed port: add it to IMAP_ALLOWED_PORTS`);
   }
+  // Built-ins come first and use 993, always allowed; so a refused port is an OAUTH_PROVIDERS entry's.
+  const builtIns = config.oauth.providers.filter((p) => BUILT_IN_PROVIDER_IDS.includes(p.id)).length;
+  config.oauth.providers.forEach((p, i) => {
+    if (!imapPortAllowed(p.imap.port, config.imap.allowedPorts)) {
+      throw new ConfigError(`OAUTH_PROVIDERS[${i - builtIns}].imap.port`, `${p.imap.port} is not an allowed port: add it to IMAP_ALLOWED_PORTS`);
+    }
+  });
   return Object.freeze(config);
 }
 

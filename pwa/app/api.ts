@@ -1,12 +1,14 @@
 // The gateway's REST API as the app uses it, and what each error code means to a person.
 
 import type { AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, PatchAccountRequest, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
+import type { DiscoveryResult } from '../../src/protocol/discovery.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
 import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
 import { t } from './i18n.js';
 
 // The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
 export type { AccountState, ImapSecurity, PublicConfig } from '../../src/protocol/accounts.js';
+export type { DiscoveryResult, DiscoverySource } from '../../src/protocol/discovery.js';
 export type { AnyMailEvent as MailEvent } from '../../src/protocol/events.js';
 export type { PushSubscriptionBody } from '../../src/protocol/push.js';
 export type Account = AccountView;
@@ -83,6 +85,11 @@ export class Api {
 
   config(): Promise<PublicConfig> {
     return this.request('GET', '/v1/config');
+  }
+
+  /** The IMAP server (and OAuth provider) the gateway suggests for an address. */
+  discover(email: string): Promise<DiscoveryResult> {
+    return this.request('GET', `/v1/discover?email=${encodeURIComponent(email)}`);
   }
 
   register(body: { email: string; password: string; host: string; port: number; security: ImapSecurity }): Promise<CreatedAccount> {

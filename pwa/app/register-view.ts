@@ -1,10 +1,14 @@
 // Registering a mailbox: email and password up front, the IMAP server folded away and pre-filled
-// from the gateway's defaults. The gateway proves the login before it stores anything, so the
-// answer is either a watched account or an error code we turn into a sentence.
+// from the gateway's defaults, then from what the gateway discovers for the address as soon as it
+// is typed (unless the person set the server themselves). The gateway proves the login before it
+// stores anything, so the answer is either a watched account or an error code we turn into a sentence.
 
-import { Api, describeError, type Account, type ImapSecurity, type PublicConfig } from './api.js';
+import { Api, ApiFailure, describeError, type Account, type DiscoveryResult, type ImapSecurity, type PublicConfig } from './api.js';
 import { byId, say } from './dom.js';
 import { t } from './i18n.js';
+
+/** How long typing must pause before the address is looked up. */
+const DISCOVER_AFTER_PAUSE_MS = 700;
 
 export interface RegisterViewOptions {
   api: Api;
@@ -22,13 +26,34 @@ export class RegisterView {
   private readonly security = byId<HTMLSelectElement>('register-security');
   private readonly error = byId('register-error');
   private readonly submit = byId<HTMLButtonElement>('register-submit');
+  private readonly discovered = byId('register-discovered');
   private defaults: PublicConfig['imap'] | undefined;
+  /** The person changed a server field: discovery no longer overwrites them. */
+  private serverEdited = false;
+  /** The domain last asked about, and the question's number (a later answer wins over a slow earlier one). */
+  private askedDomain = '';
+  private asked = 0;
+  private typingTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: RegisterViewOptions) {
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       void this.send();
     });
+    // Ask for the server once the person pauses typing the address, or leaves the field.
+    this.email.addEventListener('input', () => {
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => void this.discover(), DISCOVER_AFTER_PAUSE_MS);
+    });
+    this.email.addEventListener('blur', () => {
+      clearTimeout(this.typingTimer);
+      void this.discover();
+    });
+    // Only the person's own edits fire these events (the app sets values without them).
+    for (const field of [this.host, this.port, this.security]) {
+      field.addEventListener('input', () => (this.serverEdited = true));
+      field.addEventListener('change', () => (this.serverEdited = true));
+    }
     // Switching security moves the port with it, unless the user typed one of their own.
     this.security.addEventListener('change', () => {
       const standard = ['993', '143', String(this.defaults?.port ?? '')];
@@ -45,11 +70,64 @@ export class RegisterView {
     if (!config.imap.host) this.server.open = true;
   }
 
+  /** Asks the gateway for the address's server and fills the fields the person has not touched. */
+  private async discover(): Promise<void> {
+    const email = this.email.value.trim();
+    const domain = /^[^@\s]+@([^@\s]+\.[^@\s]+)$/.exec(email)?.[1]?.toLowerCase();
+    if (!domain || domain === this.askedDomain) return;
+    this.askedDomain = domain;
+    const question = ++this.asked;
+    let result: DiscoveryResult;
+    try {
+      result = await this.options.api.discover(email);
+    } catch (error) {
+      if (question !== this.asked) return;
+      // Nothing found: say so, and open the fields to fill in. Anything else (a rate limit, no
+      // network) is no reason to bother the person: the fields work as before.
+      const notFound = error instanceof ApiFailure && error.code === 'discovery_failed';
+      say(this.discovered, notFound && !this.serverEdited ? t('register.discoveryFailed', { domain }) : undefined);
+      if (notFound && !this.serverEdited) this.server.open = true;
+      this.askedDomain = notFound ? domain : '';
+      return;
+    }
+    if (question !== this.asked) return;
+    if (this.serverEdited) {
+      // The person's own settings stay; the suggestion is only shown.
+      say(this.discovered, t('register.discoveredKept', { domain, host: result.imap.host, port: String(result.imap.port) }));
+      return;
+    }
+    this.host.value = result.imap.host;
+    this.port.value = String(result.imap.port);
+    this.security.value = result.imap.security;
+    say(this.discovered, t(`register.discovered.${result.source}`, { domain }));
+    this.offerSignIn(result.oauth?.provider);
+  }
+
+  /**
+   * Where "Sign in with Google / Microsoft / <name>" will be offered for a mailbox whose provider
+   * is on (`provider` from GET /v1/discover). Nothing to show until the gateway has the OAuth
+   * sign-in flow: the password form stays the way in.
+   */
+  private offerSignIn(_provider: string | undefined): void {}
+
   /** Shown as "add another mailbox" once signed in. */
   show(signedIn: boolean): void {
     byId('register-title').textContent = t(signedIn ? 'register.titleAnother' : 'register.titleFirst');
     byId('register-cancel').hidden = !signedIn;
     say(this.error, undefined);
+  }
+
+  /** The next mailbox starts with the gateway's defaults and is looked up afresh. */
+  private resetDiscovery(): void {
+    this.serverEdited = false;
+    this.askedDomain = '';
+    this.asked++;
+    say(this.discovered, undefined);
+    if (this.defaults) {
+      this.host.value = this.defaults.host ?? '';
+      this.port.value = String(this.defaults.port);
+      this.security.value = this.defaults.security;
+    }
   }
 
   focus(): void {
@@ -86,6 +164,7 @@ export class RegisterView {
       });
       this.password.value = '';
       this.email.value = '';
+      this.resetDiscovery();
       this.options.onRegistered(account, token);
     } catch (error) {
       say(this.error, describeError(error));

@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   limit_reached: 403,
   not_found: 404,
   metrics_disabled: 404,
+  discovery_failed: 404,
   method_not_allowed: 405,
   account_exists: 409,
   push_subscription_limit: 409,

@@ -42,6 +42,13 @@ export const en = {
   'register.needPassword': 'Enter your password.',
   'register.needHost': 'Enter your IMAP server under “Server settings”.',
   'register.badPort': 'The port is a number from 1 to 65535.',
+  'register.discovered.preset': 'Server settings for {domain} filled in: a mail service we know.',
+  'register.discovered.mx': 'Server settings for {domain} filled in: its mail is hosted at Google or Microsoft.',
+  'register.discovered.srv': 'Server settings for {domain} filled in from the domain’s DNS records.',
+  'register.discovered.autoconfig': 'Server settings for {domain} filled in from the configuration the domain publishes.',
+  'register.discovered.default': 'Server settings filled in with this gateway’s default server.',
+  'register.discoveredKept': 'Suggested for {domain}: {host}, port {port}. Your own server settings are kept.',
+  'register.discoveryFailed': 'No server settings were found for {domain}: enter them under “Server settings”.',
 
   // The mail feed
   'feed.title': 'New mail',

@@ -38,6 +38,13 @@ export const ja: Catalog = {
   'register.needPassword': 'パスワードを入力してください。',
   'register.needHost': '「サーバー設定」で IMAP サーバーを入力してください。',
   'register.badPort': 'ポートには 1～65535 の数字を入力してください。',
+  'register.discovered.preset': '{domain} のサーバー設定を入力しました（主要なメールサービス）。',
+  'register.discovered.mx': '{domain} のサーバー設定を入力しました（Google または Microsoft で運用されているドメイン）。',
+  'register.discovered.srv': '{domain} のサーバー設定を、ドメインの DNS レコードから入力しました。',
+  'register.discovered.autoconfig': '{domain} のサーバー設定を、ドメインが公開している設定から入力しました。',
+  'register.discovered.default': 'このゲートウェイの既定のサーバーを入力しました。',
+  'register.discoveredKept': '{domain} の推奨設定: {host}（ポート {port}）。入力済みのサーバー設定はそのままです。',
+  'register.discoveryFailed': '{domain} のサーバー設定が見つかりませんでした。「サーバー設定」で入力してください。',
 
   'feed.title': '新着メール',
   'feed.empty': '新着メールはまだありません。メールが届くと、すぐにここに表示されます。',

@@ -27,6 +27,7 @@ import { streamRoutes } from './routes/stream.js';
 import { StreamAdmission, clientAddressKey } from './stream-admission.js';
 import { MailboxLoginBudget } from './mailbox-login-budget.js';
 import { configRoutes } from './routes/config.js';
+import { discoverRoutes } from './routes/discover.js';
 import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from './web-client.js';
 import { CloseCode } from '../../protocol/stream.js';
 import { opsRoutes } from './routes/ops.js';
@@ -129,6 +130,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   await app.register(pushRoutes({ config, subscriptions: adapters.pushSubscriptions, accounts: adapters.accounts, queue: pushQueue, auth }));
   await app.register(adminRoutes({ config, accounts: adapters.accounts, leases: adapters.leases, eventLog: adapters.eventLog, workers: adapters.workers, auth }));
   await app.register(configRoutes({ config }));
+  await app.register(discoverRoutes({ config, logger }));
   const admission = new StreamAdmission({ maxPerUser: config.web.wsMaxPerUser, maxUnauthenticatedPerAddress: config.web.wsMaxUnauthenticatedPerAddress });
   await app.register(streamRoutes({ config, auth, admission, eventLog: adapters.eventLog, liveFeed: adapters.liveFeed, accounts: adapters.accounts, revocations: adapters.revocations, ...(metrics ? { metrics } : {}) }));
   await app.register(dovecotHookRoutes({ config, hints: adapters.hints, ...(metrics ? { metrics } : {}) }));

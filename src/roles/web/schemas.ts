@@ -22,7 +22,7 @@ export const schemaOf = <T>() => <S extends TSchema>(schema: S & (SameType<Stati
 type LiteralsOf<T> = T extends readonly [infer Head extends string, ...infer Rest] ? [TLiteral<Head>, ...LiteralsOf<Rest>] : [];
 
 /** One literal per value of a protocol list: `['tls', …] as const` → 'tls' | … */
-function literals<const T extends readonly string[]>(values: T): TUnion<LiteralsOf<T>> {
+export function literals<const T extends readonly string[]>(values: T): TUnion<LiteralsOf<T>> {
   return Type.Union(values.map((value) => Type.Literal(value))) as unknown as TUnion<LiteralsOf<T>>;
 }
 
