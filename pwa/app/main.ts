@@ -72,6 +72,10 @@ const settingsView = new SettingsView({
     accounts.set(account.id, account);
     refresh();
   },
+  // The gateway closes this device's stream (4401) as it erases the user: stop it first, so the
+  // first screen says "deleted", not "signed out elsewhere".
+  onDeleting: () => stream.stop(),
+  onDeleteFailed: () => stream.start(),
   onDeleted: () => void signOut('deleted'),
 });
 const accountsView = new AccountsView({
@@ -193,7 +197,8 @@ function route(): void {
   if (view !== 'devices') devicesView.leave();
   if (view === 'settings') {
     void notifications.refresh(config?.push.enabled ?? true);
-    void settingsView.load([...accounts.values()]);
+    // The list of mailboxes may have changed on another device: ask before drawing it.
+    void loadAccounts().then(() => settingsView.load([...accounts.values()]));
   }
   // After a change of screen (not on first load), move focus to its heading for keyboard and
   // screen-reader users; the register form focuses its first field instead.

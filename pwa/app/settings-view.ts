@@ -14,6 +14,9 @@ export interface SettingsViewOptions {
   notifications: Notifications;
   /** An account changed here (paused or resumed). */
   onAccountChanged(account: Account): void;
+  /** Just before asking the gateway to erase this user, and if it did not. */
+  onDeleting(): void;
+  onDeleteFailed(): void;
   /** The gateway erased this user: back to the first screen. */
   onDeleted(): void;
 }
@@ -124,10 +127,12 @@ export class SettingsView {
     });
     if (!confirmed) return;
     this.deleteButton.disabled = true;
+    this.options.onDeleting();
     try {
       await this.options.api.deleteMyData();
       this.options.onDeleted();
     } catch (error) {
+      this.options.onDeleteFailed();
       say(byId('delete-error'), describeError(error));
     } finally {
       this.deleteButton.disabled = false;

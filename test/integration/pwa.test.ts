@@ -110,7 +110,7 @@ describe('the web app', () => {
     mailbox = await dovecot.addUser();
     await page.getByLabel('Email address').fill(mailbox.email);
     await page.getByLabel('Password').fill('not-the-password');
-    await page.getByRole('button', { name: 'Add mailbox' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.locator('#register-error').waitFor();
     assert.match(await page.locator('#register-error').innerText(), /did not accept this email address and password/);
 
@@ -246,7 +246,7 @@ describe('the web app', () => {
   test('every screen fits a 360 px phone without sideways scrolling, and its text meets WCAG AA contrast', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     try {
-      for (const view of ['mail', 'accounts', 'settings']) {
+      for (const view of ['mail', 'accounts', 'devices', 'settings']) {
         await page.getByRole('link', { name: new RegExp(`^${view}`, 'i') }).click();
         await page.locator(`#view-${view}`).waitFor();
         assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 360'), `${view} fits 360 px`);
