@@ -70,13 +70,14 @@ before(async () => {
   ]);
 });
 
-/** A phone-size, full-page screenshot of what `page` shows. */
+/** A phone-size screenshot of what `page` shows: the whole page, or only the screen under an open dialog. */
 async function screenshot(page: Page, name: string): Promise<void> {
+  const dialogOpen = (await page.evaluate(`document.querySelector('dialog[open]') !== null`)) as boolean;
   await mkdir(artifacts, { recursive: true });
   const viewport = page.viewportSize();
   await page.setViewportSize(PHONE);
   const file = new URL(`${name}.png`, artifacts);
-  await page.screenshot({ path: file.pathname, fullPage: true });
+  await page.screenshot({ path: file.pathname, fullPage: !dialogOpen });
   if (process.env.UPDATE_SCREENSHOTS) {
     await mkdir(docsScreenshots, { recursive: true });
     await copyFile(file, new URL(`${name}.png`, docsScreenshots));
@@ -221,6 +222,10 @@ describe('one person, many devices, in the web app', () => {
     assert.equal(await storedToken(phone), null, 'the phone forgot its token');
     assert.equal(await phone.locator('#tabs').isHidden(), true);
     await screenshot(phone, 'signed-out-en');
+    await phone.getByRole('link', { name: 'I have a pairing code' }).click();
+    await phone.locator('#view-pair').waitFor();
+    assert.equal(await phone.evaluate('document.activeElement.id'), 'pair-code', 'the code field has the focus');
+    await screenshot(phone, 'pair-en');
     assert.equal((await api(base, 'GET', '/v1/accounts', { token: tokens.phone })).status, 401);
     assert.equal((await api(base, 'GET', '/v1/accounts', { token: tokens.laptop })).status, 200, 'the laptop stays signed in');
   });
@@ -301,7 +306,7 @@ describe('one person, many devices, in the web app', () => {
       throw new Error(`${error.message}\n${await laptop.locator('#view-settings').innerHTML()}`);
     });
     await waitFor(async () => (await notifySecond.isEnabled()) && (await notifySecond.isChecked()), { timeoutMs: 5000, what: 'both mailboxes to notify this device' });
-    await screenshot(laptop, 'settings-en');
+    await screenshot(laptop, 'device-settings-en');
     await notifySecond.uncheck();
     const subscription = async () => (await api(base, 'GET', '/v1/push/subscriptions', { token: tokens.laptop })).body.subscriptions[0] as { accounts: string[] } | undefined;
     await waitFor(async () => (await subscription())?.accounts.join() === firstId, { timeoutMs: 5000, what: 'the subscription to name the first mailbox only' });
@@ -321,13 +326,13 @@ describe('one person, many devices, in the web app', () => {
     await japanese.getByRole('link', { name: '設定' }).click();
     await japanese.locator('#settings-accounts > li').nth(1).waitFor();
     await assertReadableAtPhoneWidth(japanese, 'settings, in Japanese');
-    await screenshot(japanese, 'settings-ja');
+    await screenshot(japanese, 'device-settings-ja');
     await japanese.getByRole('button', { name: 'データを削除' }).click();
     await japanese.getByRole('dialog', { name: 'すべてのデータを削除しますか？' }).waitFor();
     assert.deepEqual(await japanese.locator('#confirm-items li').allInnerTexts(), [
       'メールアカウント 2 件（監視を停止します）', '端末に届けるために保存している新着メールの記録', '端末 3 台（すべてサインアウトされます）', 'すべての通知の登録',
     ]);
-    await screenshot(japanese, 'delete-ja');
+    await screenshot(japanese, 'delete-data-ja');
     await japanese.getByRole('button', { name: 'キャンセル' }).click();
   });
 
@@ -341,7 +346,7 @@ describe('one person, many devices, in the web app', () => {
       'your 3 devices, which are all signed out',
       'every notification subscription',
     ]);
-    await screenshot(laptop, 'delete-en');
+    await screenshot(laptop, 'delete-data-en');
     await dialog.getByRole('button', { name: 'Delete everything' }).click();
     await laptop.locator('#view-register').waitFor();
     assert.equal(await laptop.locator('#start-notice').innerText(), 'Your data was deleted from the gateway.');
