@@ -360,14 +360,19 @@ describe('the web app', () => {
     assert.deepEqual((await api(base, 'GET', '/v1/accounts', { token })).body.accounts, []);
   });
 
-  test('sign-out forgets the token and the feed, and removes the push subscription', async () => {
+  test('sign-out removes this device on the gateway, forgets the token and the feed, and removes the push subscription', async () => {
+    // A second device of the same user, to look at what the gateway keeps after this one is gone.
+    const pairing = await api(base, 'POST', '/v1/pairings', { token });
+    const other = (await api(base, 'POST', '/v1/pairings/claim', { body: { code: pairing.body.code } })).body.token as string;
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#view-register').waitFor();
     assert.equal(await stored('mailpush.token'), null);
     assert.equal(await stored('mailpush.feed'), null);
     assert.equal(await page.locator('#tabs').isVisible(), false);
-    assert.deepEqual((await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions, []);
+    assert.equal((await api(base, 'GET', '/v1/accounts', { token })).status, 401, 'the token no longer works');
+    assert.deepEqual((await api(base, 'GET', '/v1/push/subscriptions', { token: other })).body.subscriptions, []);
+    assert.equal((await api(base, 'GET', '/v1/devices', { token: other })).body.devices.length, 1, 'only the other device is left');
     await page.reload();
     await page.locator('#view-register').waitFor();
   });
