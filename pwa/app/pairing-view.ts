@@ -2,7 +2,7 @@
 // person asked for. Opening the QR code's link (/#/pair?code=…) fills the code in and asks first —
 // a link alone must not sign a device in to someone's mailbox without its holder pressing the button.
 
-import { Api, describeError, type SignInResponse } from './api.js';
+import { Api, describeError } from './api.js';
 import { byId, say } from './dom.js';
 import { t } from './i18n.js';
 
@@ -53,9 +53,9 @@ export class PairingView {
     say(this.error, undefined);
     this.submit.disabled = true;
     this.submit.textContent = t('pair.checking');
-    let answer: Pick<SignInResponse, 'token'>;
+    let token: string;
     try {
-      answer = await this.options.api.claimPairing(code);
+      ({ token } = await this.options.api.claimPairing(code));
     } catch (error) {
       say(this.error, describeError(error));
       this.code.focus();
@@ -65,6 +65,6 @@ export class PairingView {
       this.submit.textContent = t('pair.submit');
     }
     this.code.value = '';
-    this.options.onPaired(answer.token);
+    this.options.onPaired(token);
   }
 }
