@@ -8,6 +8,9 @@ import { byId, el, say } from './dom.js';
 import { formatCountdown, fullTime, relativeTime, t } from './i18n.js';
 import { qrCodeSvg } from './qr-code.js';
 
+/** While a code is shown, the list is asked again this often, so the new device shows up by itself. */
+const WATCH_FOR_NEW_DEVICE_MS = 3000;
+
 /** Longest name the gateway takes (DEVICE_NAME_MAX_LENGTH in src/protocol/devices.ts). */
 const NAME_MAX_LENGTH = '64';
 
@@ -31,6 +34,7 @@ export class DevicesView {
   private renaming: string | undefined;
   private pairing: PairingView | undefined;
   private countdown: ReturnType<typeof setInterval> | undefined;
+  private watch: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: DevicesViewOptions) {
     this.add.addEventListener('click', () => void this.showPairing());
@@ -161,7 +165,27 @@ export class DevicesView {
     this.drawPairingText(pairing);
     clearInterval(this.countdown);
     this.countdown = setInterval(() => this.drawPairingText(pairing), 1000);
+    clearInterval(this.watch);
+    const known = new Set(this.devices.map((d) => d.id));
+    this.watch = setInterval(() => void this.lookForNewDevice(known), WATCH_FOR_NEW_DEVICE_MS);
     byId('pairing-title').focus();
+  }
+
+  /** The code was claimed: the new device joins the list, and the code (used up) goes away. */
+  private async lookForNewDevice(known: ReadonlySet<string>): Promise<void> {
+    let devices: DeviceView[];
+    try {
+      devices = await this.options.api.devices();
+    } catch {
+      return; // offline for a moment: the next round asks again
+    }
+    const added = devices.find((d) => !known.has(d.id));
+    if (!added || !this.pairing) return;
+    this.devices = devices;
+    this.hidePairing();
+    this.render();
+    this.notify(t('devices.paired', { name: added.name }), 'ok');
+    this.add.focus();
   }
 
   private drawPairingText(pairing: PairingView): void {
@@ -172,11 +196,15 @@ export class DevicesView {
     byId('pairing-qr').hidden = expired;
     byId('pairing-code').parentElement!.hidden = expired;
     byId('pairing-new').hidden = !expired;
-    if (expired) clearInterval(this.countdown);
+    if (expired) {
+      clearInterval(this.countdown);
+      clearInterval(this.watch);
+    }
   }
 
   private hidePairing(): void {
     clearInterval(this.countdown);
+    clearInterval(this.watch);
     this.pairing = undefined;
     this.panel.hidden = true;
     this.add.hidden = false;

@@ -194,9 +194,10 @@ describe('one person, many devices, in the web app', () => {
     await deliver('Notes by the translator');
     await feedItem(third, 'Notes by the translator').waitFor({ timeout: 5000 });
 
-    await laptop.getByRole('button', { name: 'Done' }).click();
-    await laptop.locator('#devices > li').nth(2).waitFor();
+    // The laptop notices by itself: the used code goes away and the new device is on the list.
+    await laptop.locator('#devices-message', { hasText: 'is signed in. It is on the list below.' }).waitFor({ timeout: 10_000 });
     assert.equal(await laptop.locator('#pairing-panel').isHidden(), true);
+    assert.equal(await laptop.locator('#devices > li').count(), 3);
     assert.equal((await api(base, 'POST', '/v1/pairings/claim', { body: { code: pairing.code } })).status, 400, 'the code is used up');
   });
 
@@ -287,6 +288,9 @@ describe('one person, many devices, in the web app', () => {
     await screenshot(japanese, 'remove-device-ja');
     await japanese.getByRole('dialog').getByRole('button', { name: 'キャンセル' }).click();
     await japanese.getByRole('dialog').waitFor({ state: 'hidden' });
+    await japanese.getByRole('button', { name: '完了' }).click();
+    assert.equal(await japanese.locator('#pairing-panel').isHidden(), true);
+    assert.equal(await japanese.evaluate('document.activeElement.id'), 'devices-add', 'focus returns to 端末を追加');
   });
 
   test('Settings: choose the mailboxes that notify this device, and pause and resume a mailbox for every device', async () => {

@@ -145,6 +145,7 @@ export const en = {
   'devices.expiresIn': 'Expires in {time}',
   'devices.expired': 'This code has expired.',
   'devices.newCode': 'New code',
+  'devices.paired': '{name} is signed in. It is on the list below.',
   'devices.closeAdd': 'Done',
   'settings.mailboxesTitle': 'Your mailboxes',
   'settings.mailboxesLead': 'Choose which mailboxes notify this device, and pause a mailbox to stop watching it for now.',

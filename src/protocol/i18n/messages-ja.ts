@@ -135,6 +135,7 @@ export const ja: Catalog = {
   'devices.expiresIn': '有効期限まで {time}',
   'devices.expired': 'このコードは有効期限が切れました。',
   'devices.newCode': '新しいコード',
+  'devices.paired': '{name} がサインインしました。下の一覧に追加されています。',
   'devices.closeAdd': '完了',
   'settings.mailboxesTitle': 'メールアカウント',
   'settings.mailboxesLead': 'この端末に通知するメールアカウントを選べます。一時停止すると、再開するまでそのアカウントを監視しません。',
