@@ -175,7 +175,8 @@ function viewFromHash(): ViewName {
   // "#/pair?code=…": the screen's name comes before the query.
   const name = location.hash.replace(/^#\/?/, '').split('?')[0] as ViewName;
   if (!deviceStore.token()) return SIGNED_OUT_VIEWS.includes(name) ? name : 'register';
-  return VIEWS.includes(name) && !SIGNED_OUT_VIEWS.includes(name) ? name : name === 'register' ? 'register' : 'mail';
+  // Signed in, #/register adds another mailbox; a pairing link has nothing left to do here.
+  return VIEWS.includes(name) && name !== 'pair' ? name : 'mail';
 }
 
 function route(): void {
