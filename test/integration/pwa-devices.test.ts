@@ -2,7 +2,8 @@
 // third device paired by code and a Japanese one, against real `mailpush` web and worker processes
 // (Redis mode), a real Dovecot fed through LMTP and the loopback push service. The phone and the
 // laptop sign in with the same mailbox; the laptop pairs a third device through the QR code's link;
-// removing the phone from the laptop signs it out at once; "Delete my data" erases the user.
+// removing the phone from the laptop signs it out at once; "Delete my data" erases the user; a
+// second web process with 3-second codes shows one expire.
 // Phone-size screenshots of every new screen, in English and Japanese, go to
 // test-artifacts/screenshots (UPDATE_SCREENSHOTS=1 also copies them to docs/screenshots for the README).
 
@@ -28,6 +29,8 @@ const PHONE = { width: 360, height: 780 };
 let dovecot: Dovecot;
 let push: PushService;
 let base: string;
+/** A second web process on the same Redis whose pairing codes live 3 s: to watch one expire. */
+let shortCodesBase: string;
 let browser: Browser;
 const pageProblems: string[] = [];
 
@@ -40,15 +43,15 @@ const tokens: Record<'phone' | 'laptop' | 'third' | 'japanese', string> = { phon
 
 const fixtures = useFixtures();
 
-async function openPage(viewport: { width: number; height: number }, locale: string): Promise<Page> {
+async function openPage(viewport: { width: number; height: number }, locale: string, origin = base): Promise<Page> {
   const context: BrowserContext = await browser.newContext({ viewport, locale });
-  await context.grantPermissions(['notifications'], { origin: base });
+  await context.grantPermissions(['notifications'], { origin });
   await replacePushSubscription(context, push.subscribe(`browser-${locale}-${viewport.width}-${Math.random()}`));
   const page = await context.newPage();
   page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
   // Nothing may be fetched from anywhere but the gateway: the QR encoder is served from it too.
   page.on('request', (request) => {
-    if (!request.url().startsWith(`${base}/`) && !request.url().startsWith('data:')) pageProblems.push(`external request: ${request.url()}`);
+    if (!request.url().startsWith(`${origin}/`) && !request.url().startsWith('data:')) pageProblems.push(`external request: ${request.url()}`);
   });
   page.on('console', (message) => {
     // A CSP violation is reported on the console. Refused requests are expected here (401s after a
@@ -62,9 +65,13 @@ before(async () => {
   let redis;
   [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
   const env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push });
-  let web;
-  [, web, browser, mailbox] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.chromium(), dovecot.addUser()]);
+  let web, shortCodesWeb;
+  [, web, shortCodesWeb, browser, mailbox] = await Promise.all([
+    fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', { ...env, PAIRING_TTL_SECONDS: '3' }),
+    fixtures.chromium(), dovecot.addUser(),
+  ]);
   base = web.url!;
+  shortCodesBase = shortCodesWeb.url!;
   [phone, laptop, third, japanese] = await Promise.all([
     openPage(PHONE, 'en-US'), openPage(DESKTOP, 'en-US'), openPage(PHONE, 'en-US'), openPage(PHONE, 'ja-JP'),
   ]);
@@ -365,6 +372,28 @@ describe('one person, many devices, in the web app', () => {
     await japanese.locator('#view-register').waitFor({ timeout: 5000 });
     assert.match(await japanese.locator('#start-notice').innerText(), /この端末はサインアウトされました/);
     await screenshot(japanese, 'signed-out-ja');
+    assert.deepEqual(pageProblems, []);
+  });
+
+  test('a pairing code that expires says so, hides its QR code, and offers a new one', async () => {
+    const page = await openPage(PHONE, 'en-US', shortCodesBase);
+    await page.goto(shortCodesBase);
+    await page.locator('#view-register').waitFor();
+    await page.getByLabel('Email address').fill(mailbox.email);
+    await page.getByLabel('Password', { exact: true }).fill(mailbox.pass);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.locator('#view-mail').waitFor();
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.getByRole('button', { name: 'Add a device' }).click();
+    await page.locator('#pairing-qr svg').waitFor();
+    assert.match(await page.locator('#pairing-expiry').innerText(), /^Expires in 0:0[0-3]$/);
+    const first = await shownCode(page);
+    await page.locator('#pairing-expiry', { hasText: 'This code has expired.' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#pairing-qr').isHidden(), true, 'no QR code of a dead link');
+    assert.equal(await page.locator('#pairing-code').isHidden(), true);
+    await page.getByRole('button', { name: 'New code' }).click();
+    await waitFor(async () => (await page.locator('#pairing-code').isVisible()) && (await shownCode(page)) !== first, { timeoutMs: 5000, what: 'a new code' });
+    assert.equal(await page.locator('#pairing-qr svg').count(), 1);
     assert.deepEqual(pageProblems, []);
   });
 });
