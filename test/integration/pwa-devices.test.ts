@@ -167,6 +167,16 @@ describe('one person, many devices, in the web app', () => {
     await deviceItem(phone, 'Phone').waitFor();
     assert.match(await phone.locator('#devices-message').innerText(), /now called Phone/);
     await screenshot(phone, 'devices-en');
+
+    // Every control on the screen is reached with Tab, each with a name saying which device it acts on.
+    await phone.locator('#devices-title').focus();
+    const reached: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await phone.keyboard.press('Tab');
+      reached.push((await phone.evaluate(`document.activeElement.getAttribute('aria-label') || document.activeElement.textContent`)) as string);
+    }
+    const other = (await phone.locator('#devices .device-name').allInnerTexts()).find((name) => name !== 'Phone')!;
+    assert.deepEqual(reached.sort(), [`Remove ${other}`, 'Remove Phone', `Rename ${other}`, 'Rename Phone', 'Add a device'].sort());
     const devices = await api(base, 'GET', '/v1/devices', { token: tokens.laptop });
     assert.deepEqual(devices.body.devices.filter((d: { name: string }) => d.name === 'Phone').length, 1);
   });
