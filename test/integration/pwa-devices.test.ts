@@ -248,6 +248,23 @@ describe('one person, many devices, in the web app', () => {
     assert.equal((await api(base, 'GET', '/v1/accounts', { token: tokens.laptop })).status, 200, 'the laptop stays signed in');
   });
 
+  test('a REST call answered 401 (the device was removed while its stream was not connected) also signs it out, with the message', async () => {
+    const page = await openPage(PHONE, 'en-US');
+    // The stream is held by the test and never reaches the gateway: only REST can tell.
+    await page.routeWebSocket(/\/v1\/stream$/, () => undefined);
+    const pairing = await api(base, 'POST', '/v1/pairings', { token: tokens.laptop });
+    await page.goto(pairing.body.url);
+    await page.getByRole('button', { name: 'Sign in this device' }).click();
+    await page.locator('#view-mail').waitFor();
+    const device = (await api(base, 'GET', '/v1/devices', { token: (await storedToken(page))! })).body.devices.find((d: { current: boolean }) => d.current);
+    assert.equal((await api(base, 'DELETE', `/v1/devices/${device.id}`, { token: tokens.laptop })).status, 204);
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.locator('#view-register').waitFor({ timeout: 5000 });
+    assert.match(await page.locator('#start-notice').innerText(), /^This device was signed out\./);
+    assert.equal(await storedToken(page), null);
+    await page.context().close();
+  });
+
   test('in Japanese: the first screen, a pairing code typed by hand, the pairing link, the devices screen and adding a device', async () => {
     await japanese.goto(base);
     await japanese.locator('#view-register').waitFor();
