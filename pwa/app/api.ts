@@ -3,6 +3,7 @@
 import type { AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, PatchAccountRequest, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
 import type { DiscoveryResult } from '../../src/protocol/discovery.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
+import type { ClaimPairingRequest, ClaimPairingResponse, DeviceView, PairingView, RenameDeviceRequest, SignInRequest, SignInResponse } from '../../src/protocol/devices.js';
 import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
 import { t } from './i18n.js';
 
@@ -10,7 +11,8 @@ import { t } from './i18n.js';
 export type { AccountState, ImapSecurity, PublicConfig } from '../../src/protocol/accounts.js';
 export type { DiscoveryResult, DiscoverySource } from '../../src/protocol/discovery.js';
 export type { AnyMailEvent as MailEvent } from '../../src/protocol/events.js';
-export type { PushSubscriptionBody } from '../../src/protocol/push.js';
+export type { PushSubscriptionBody, PushSubscriptionView } from '../../src/protocol/push.js';
+export type { DeviceView, PairingView, SignInResponse } from '../../src/protocol/devices.js';
 export type Account = AccountView;
 export type Preview = PreviewLevel;
 
@@ -30,7 +32,7 @@ export class ApiFailure extends Error {
 const EXPLAINED = [
   'imap_auth_failed', 'imap_host_not_allowed', 'imap_port_not_allowed', 'imap_insecure_not_allowed', 'imap_unreachable',
   'account_exists', 'rate_limited', 'unauthorized', 'not_found', 'push_not_configured', 'push_endpoint_not_allowed',
-  'limit_reached', 'push_subscription_limit', 'network',
+  'limit_reached', 'push_subscription_limit', 'network', 'pairing_code_invalid',
 ] as const satisfies readonly FailureCode[];
 type ExplainedCode = (typeof EXPLAINED)[number];
 const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as readonly FailureCode[]).includes(code);
@@ -54,7 +56,11 @@ export function describeError(error: unknown): string {
 }
 
 export class Api {
-  constructor(private readonly token: () => string | undefined) {}
+  /**
+   * `onUnauthorized`: a request made with a token was answered 401 — this device was removed or
+   * the user deleted elsewhere, and the app signs out.
+   */
+  constructor(private readonly token: () => string | undefined, private readonly onUnauthorized: () => void = () => undefined) {}
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
@@ -75,6 +81,7 @@ export class Api {
       parsed = undefined;
     }
     if (!response.ok) {
+      if (response.status === 401 && token) this.onUnauthorized();
       const error = (parsed as Partial<ErrorBody> | undefined)?.error;
       const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
       throw new ApiFailure(response.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${response.status}`,
@@ -92,6 +99,47 @@ export class Api {
     return this.request('GET', `/v1/discover?email=${encodeURIComponent(email)}`);
   }
 
+  /** POST /v1/sessions: signs in with the mailbox, registering it if the gateway does not know it yet. */
+  signIn(body: { email: string; password: string; host: string; port: number; security: ImapSecurity }): Promise<SignInResponse> {
+    return this.request('POST', '/v1/sessions', {
+      imap: { user: body.email, pass: body.password, host: body.host, port: body.port, security: body.security },
+    } satisfies SignInRequest);
+  }
+
+  claimPairing(code: string): Promise<ClaimPairingResponse> {
+    return this.request('POST', '/v1/pairings/claim', { code } satisfies ClaimPairingRequest);
+  }
+
+  createPairing(): Promise<PairingView> {
+    return this.request('POST', '/v1/pairings');
+  }
+
+  async devices(): Promise<DeviceView[]> {
+    return (await this.request<{ devices: DeviceView[] }>('GET', '/v1/devices')).devices;
+  }
+
+  async renameDevice(deviceId: string, name: string): Promise<DeviceView> {
+    return (await this.request<{ device: DeviceView }>('PATCH', `/v1/devices/${encodeURIComponent(deviceId)}`, { name } satisfies RenameDeviceRequest)).device;
+  }
+
+  /** `current` signs this device out. */
+  async removeDevice(deviceId: string): Promise<void> {
+    await this.request('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  async deleteMyData(): Promise<void> {
+    await this.request('DELETE', '/v1/users/me');
+  }
+
+  async setAccountDisabled(accountId: string, disabled: boolean): Promise<Account> {
+    return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { disabled } satisfies PatchAccountRequest)).account;
+  }
+
+  async subscriptions(): Promise<PushSubscriptionView[]> {
+    return (await this.request<{ subscriptions: PushSubscriptionView[] }>('GET', '/v1/push/subscriptions')).subscriptions;
+  }
+
+  /** With a token: adds a mailbox to this user (POST /v1/accounts). */
   register(body: { email: string; password: string; host: string; port: number; security: ImapSecurity }): Promise<CreatedAccount> {
     return this.request('POST', '/v1/accounts', {
       // The gateway checks `email` as an address; a bare login name is sent as the IMAP user only.
@@ -116,8 +164,9 @@ export class Api {
     return (await this.request<{ publicKey: string }>('GET', '/v1/push/vapid-public-key')).publicKey;
   }
 
-  subscribe(subscription: PushSubscriptionBody, preview: Preview): Promise<PushSubscriptionView> {
-    return this.request('POST', '/v1/push/subscriptions', { subscription, preview } satisfies SubscribeRequest);
+  /** Posting the same endpoint again updates it; `accounts` empty or left out means all of them. */
+  subscribe(subscription: PushSubscriptionBody, preview: Preview, accounts?: string[]): Promise<PushSubscriptionView> {
+    return this.request('POST', '/v1/push/subscriptions', { subscription, preview, ...(accounts ? { accounts } : {}) } satisfies SubscribeRequest);
   }
 
   async unsubscribe(subscriptionId: string): Promise<void> {

@@ -121,3 +121,20 @@ export function fullTime(iso: string): string {
   if (Number.isNaN(date.getTime())) return '';
   return formatter('full', (l) => new Intl.DateTimeFormat(l, { dateStyle: 'full', timeStyle: 'short' })).format(date);
 }
+
+/** How long ago, in the largest unit that fits: "2 minutes ago", "yesterday", "3 weeks ago" (for "last seen"). */
+export function relativeTime(iso: string, now = new Date()): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  const seconds = Math.round((date.getTime() - now.getTime()) / 1000);
+  if (Math.abs(seconds) < 60) return t('time.justNow');
+  const units: [Intl.RelativeTimeFormatUnit, number][] = [['year', 31_536_000], ['month', 2_592_000], ['week', 604_800], ['day', 86_400], ['hour', 3600], ['minute', 60]];
+  const [unit, size] = units.find(([, length]) => Math.abs(seconds) >= length) ?? ['minute', 60];
+  return formatter('relative', (l) => new Intl.RelativeTimeFormat(l, { numeric: 'auto' })).format(Math.round(seconds / size), unit);
+}
+
+/** A countdown, "4:05", in the locale's digits. */
+export function formatCountdown(totalSeconds: number): string {
+  const seconds = Math.max(0, Math.ceil(totalSeconds));
+  return `${formatCount(Math.floor(seconds / 60))}:${formatCount(seconds % 60).padStart(2, formatCount(0))}`;
+}

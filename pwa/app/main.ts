@@ -1,21 +1,26 @@
-// The app: wires the stored state, the live stream and the three screens together, and keeps the
+// The app: wires the stored state, the live stream and the screens together, and keeps the
 // unread count in the title and on the app icon. Screens are chosen by the URL hash, so the
 // browser's back button and the manifest's start_url (#/mail) work without a server-side router.
 
 import { Api, type Account, type PublicConfig } from './api.js';
 import { AccountsView } from './accounts-view.js';
 import { deviceStore } from './device-store.js';
+import { DevicesView } from './devices-view.js';
 import { byId } from './dom.js';
 import { EventStream, type ConnectionState } from './event-stream.js';
 import { Feed } from './feed.js';
 import { FeedView } from './feed-view.js';
 import { InstallGuide } from './install-guide.js';
 import { Notifications } from './notifications.js';
+import { PairingView } from './pairing-view.js';
 import { RegisterView } from './register-view.js';
+import { SettingsView } from './settings-view.js';
 import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
 
-type ViewName = 'register' | 'mail' | 'accounts' | 'settings';
-const VIEWS: readonly ViewName[] = ['register', 'mail', 'accounts', 'settings'];
+type ViewName = 'register' | 'pair' | 'mail' | 'accounts' | 'devices' | 'settings';
+const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'accounts', 'devices', 'settings'];
+/** The screens of a device that is not signed in: "Use your mailbox" and "I have a pairing code". */
+const SIGNED_OUT_VIEWS: readonly ViewName[] = ['register', 'pair'];
 
 const CONNECTION_LABELS: Record<ConnectionState, PlainKey> = {
   connecting: 'connection.connecting',
@@ -24,7 +29,8 @@ const CONNECTION_LABELS: Record<ConnectionState, PlainKey> = {
   offline: 'connection.offline',
 };
 
-const api = new Api(() => deviceStore.token());
+// A 401 on any request means this device was removed (or its user deleted) elsewhere.
+const api = new Api(() => deviceStore.token(), () => void signOut('removed'));
 let feed = new Feed(deviceStore.loadFeed());
 const accounts = new Map<string, Account>();
 let config: PublicConfig | undefined;
@@ -32,6 +38,8 @@ let currentView: ViewName | undefined;
 let connectionState: ConnectionState | undefined;
 /** Set when the feed lost events while away; shown until the next start. */
 let resyncNoticeShown = false;
+/** Why this device is on the first screen again, until it signs in. */
+let signedOutNotice: PlainKey | undefined;
 
 const feedView = new FeedView();
 const notifications = new Notifications(api);
@@ -40,12 +48,37 @@ const registerView = new RegisterView({
   api,
   onRegistered(account, token) {
     if (token) deviceStore.setToken(token);
+    signedOutNotice = undefined;
     accounts.set(account.id, account);
     feed.setAccounts([...accounts.values()]);
     stream.start();
     location.hash = '#/mail';
     refresh();
   },
+});
+const pairingView = new PairingView({
+  api,
+  onPaired(token) {
+    deviceStore.setToken(token);
+    signedOutNotice = undefined;
+    stream.start();
+    location.hash = '#/mail';
+    refresh();
+  },
+});
+const devicesView = new DevicesView({ api, onRemovedCurrent: () => void signOut('local') });
+const settingsView = new SettingsView({
+  api,
+  notifications,
+  onAccountChanged(account) {
+    accounts.set(account.id, account);
+    refresh();
+  },
+  // The gateway closes this device's stream (4401) as it erases the user: stop it first, so the
+  // first screen says "deleted", not "signed out elsewhere".
+  onDeleting: () => stream.stop(),
+  onDeleteFailed: () => stream.start(),
+  onDeleted: () => void signOut('deleted'),
 });
 const accountsView = new AccountsView({
   api,
@@ -98,7 +131,7 @@ const stream = new EventStream({
     showTransientText();
   },
   onUnauthorized() {
-    void signOut();
+    void signOut('removed');
   },
   onBadResumePoint() {
     feed.forgetResumePoint();
@@ -110,6 +143,7 @@ const stream = new EventStream({
 function refresh(): void {
   feedView.render(feed, accounts);
   accountsView.render([...accounts.values()]);
+  if (currentView === 'settings') settingsView.render([...accounts.values()]);
   const unread = feed.totalUnseen();
   document.title = unread > 0 ? t('app.titleWithUnread', { count: unread }) : 'mailpush';
   const count = byId('unread-count');
@@ -122,6 +156,14 @@ function refresh(): void {
   }
 }
 
+/** On the first screen: why this device is signed out, if it was not the person's own doing. */
+function showStartNotice(): void {
+  const notice = byId('start-notice');
+  const key = deviceStore.token() ? undefined : signedOutNotice;
+  notice.textContent = key ? t(key) : '';
+  notice.hidden = !key;
+}
+
 /** Text drawn from state outside the views: the connection pill and the feed's notice. */
 function showTransientText(): void {
   const pill = byId('connection');
@@ -132,9 +174,11 @@ function showTransientText(): void {
 }
 
 function viewFromHash(): ViewName {
-  const name = location.hash.replace(/^#\/?/, '') as ViewName;
-  if (!deviceStore.token()) return 'register';
-  return VIEWS.includes(name) ? name : 'mail';
+  // "#/pair?code=…": the screen's name comes before the query.
+  const name = location.hash.replace(/^#\/?/, '').split('?')[0] as ViewName;
+  if (!deviceStore.token()) return SIGNED_OUT_VIEWS.includes(name) ? name : 'register';
+  // Signed in, #/register adds another mailbox; a pairing link has nothing left to do here.
+  return VIEWS.includes(name) && name !== 'pair' ? name : 'mail';
 }
 
 function route(): void {
@@ -147,14 +191,24 @@ function route(): void {
     if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   });
+  byId('start-pairing').hidden = signedIn;
+  showStartNotice();
   if (view === 'register') registerView.show(signedIn);
   installGuide.show(view === 'register' || view === 'settings' ? view : undefined, config?.push.enabled ?? true);
+  if (view === 'pair') pairingView.show(location.hash);
   if (view === 'accounts') void loadAccounts();
-  if (view === 'settings') void notifications.refresh(config?.push.enabled ?? true);
+  if (view === 'devices' && currentView !== 'devices') void devicesView.load();
+  if (view !== 'devices') devicesView.leave();
+  if (view === 'settings') {
+    void notifications.refresh(config?.push.enabled ?? true);
+    // The list of mailboxes may have changed on another device: ask before drawing it.
+    void loadAccounts().then(() => settingsView.load([...accounts.values()]));
+  }
   // After a change of screen (not on first load), move focus to its heading for keyboard and
   // screen-reader users; the register form focuses its first field instead.
   if (currentView !== undefined && currentView !== view) {
     if (view === 'register') registerView.focus();
+    else if (view === 'pair') pairingView.focus();
     else {
       const heading = byId(`view-${view}`).querySelector('h2');
       heading?.setAttribute('tabindex', '-1');
@@ -189,18 +243,33 @@ async function loadConfig(): Promise<void> {
   }
 }
 
-async function signOut(): Promise<void> {
-  stream.stop();
-  await notifications.turnOff();
-  await deviceStore.forgetAll();
-  feed = new Feed();
-  accounts.clear();
-  refresh();
-  location.hash = '#/register';
-  route();
+let signingOut = false;
+
+/**
+ * Back to the first screen, forgetting everything this device knew. `local`: "Sign out of this
+ * device", which removes the device on the gateway too; `removed`: the gateway refused the token
+ * (the device was removed elsewhere, the stream closed 4401); `deleted`: the user was erased here.
+ */
+async function signOut(reason: 'local' | 'removed' | 'deleted'): Promise<void> {
+  if (signingOut) return; // a 401 from the requests below must not start it again
+  signingOut = true;
+  try {
+    stream.stop();
+    await notifications.turnOff().catch(() => undefined);
+    if (reason === 'local') await api.removeDevice('current').catch(() => undefined);
+    await deviceStore.forgetAll();
+    feed = new Feed();
+    accounts.clear();
+    signedOutNotice = reason === 'removed' ? 'start.signedOutElsewhere' : reason === 'deleted' ? 'settings.deleted' : undefined;
+    refresh();
+    location.hash = '#/register';
+    route();
+  } finally {
+    signingOut = false;
+  }
 }
 
-byId('sign-out').addEventListener('click', () => void signOut());
+byId('sign-out').addEventListener('click', () => void signOut('local'));
 
 const languageSelect = byId<HTMLSelectElement>('language');
 languageSelect.value = languageChoice();
@@ -213,6 +282,10 @@ onLanguageChange(() => {
   accountsView.notify(undefined); // a notice from before the switch would stay in the old language
   refresh();
   if (currentView === 'register') registerView.show(Boolean(deviceStore.token()));
+  if (currentView === 'pair') pairingView.show(location.hash);
+  if (currentView === 'devices') devicesView.render();
+  if (currentView === 'settings') settingsView.render();
+  showStartNotice();
   if (currentView === 'settings') void notifications.refresh(config?.push.enabled ?? true);
 });
 // "5 minutes ago" in the feed moves on by itself.

@@ -2,7 +2,7 @@
 // key and registers the subscription; the preview level is sent along and can be changed later
 // (posting the same endpoint again updates it).
 
-import { Api, describeError, type Preview } from './api.js';
+import { Api, describeError, type Preview, type PushSubscriptionView } from './api.js';
 import { deviceStore } from './device-store.js';
 import { byId, say } from './dom.js';
 import { t } from './i18n.js';
@@ -81,8 +81,11 @@ export class Notifications {
     }
   }
 
-  /** Subscribes (or reuses the subscription made with the same key) and registers it. */
-  private async subscribe(preview: Preview): Promise<void> {
+  /**
+   * Subscribes (or reuses the subscription made with the same key) and registers it. `accounts`:
+   * the mailboxes that notify this device ([] all); left out, the ones it named before are kept.
+   */
+  private async subscribe(preview: Preview, accounts?: string[]): Promise<PushSubscriptionView> {
     const registration = await navigator.serviceWorker.ready;
     const key = base64UrlToBytes(await this.api.vapidPublicKey());
     let subscription = await registration.pushManager.getSubscription();
@@ -94,9 +97,19 @@ export class Notifications {
     subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
     const json = subscription.toJSON();
     if (!json.endpoint || !json.keys?.p256dh || !json.keys.auth) throw new Error(t('settings.pushIncomplete'));
-    const saved = await this.api.subscribe({ endpoint: json.endpoint, expirationTime: json.expirationTime ?? null, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } }, preview);
+    // Posting again replaces the whole subscription, `accounts` too: keep the choice made in Settings.
+    const previousId = deviceStore.subscriptionId();
+    accounts ??= previousId ? (await this.api.subscriptions()).find((s) => s.id === previousId)?.accounts : undefined;
+    const saved = await this.api.subscribe({ endpoint: json.endpoint, expirationTime: json.expirationTime ?? null, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } }, preview, accounts);
     deviceStore.setSubscriptionId(saved.id);
     deviceStore.setPreview(saved.preview);
+    return saved;
+  }
+
+  /** Which mailboxes notify this device ([] all of them); answers the list the gateway saved. */
+  async setAccounts(accounts: string[]): Promise<string[] | undefined> {
+    if (!deviceStore.subscriptionId()) return undefined;
+    return (await this.subscribe(deviceStore.preview(), accounts)).accounts;
   }
 
   private async changePreview(preview: Preview): Promise<void> {

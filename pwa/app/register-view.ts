@@ -5,14 +5,14 @@
 
 import { Api, ApiFailure, describeError, type Account, type DiscoveryResult, type ImapSecurity, type PublicConfig } from './api.js';
 import { byId, say } from './dom.js';
-import { t } from './i18n.js';
+import { t, type PlainKey } from './i18n.js';
 
 /** How long typing must pause before the address is looked up. */
 const DISCOVER_AFTER_PAUSE_MS = 700;
 
 export interface RegisterViewOptions {
   api: Api;
-  /** A new user's token comes back only on the first registration. */
+  /** Signed out, the form signs in (POST /v1/sessions) and a device token comes back; signed in, it adds a mailbox. */
   onRegistered(account: Account, token: string | undefined): void;
 }
 
@@ -34,6 +34,7 @@ export class RegisterView {
   private askedDomain = '';
   private asked = 0;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
+  private signedIn = false;
 
   constructor(private readonly options: RegisterViewOptions) {
     this.form.addEventListener('submit', (event) => {
@@ -112,7 +113,11 @@ export class RegisterView {
 
   /** Shown as "add another mailbox" once signed in. */
   show(signedIn: boolean): void {
-    byId('register-title').textContent = t(signedIn ? 'register.titleAnother' : 'register.titleFirst');
+    this.signedIn = signedIn;
+    // Signed out, this is the first screen's "Use your mailbox": sign in or register in one step.
+    byId('register-title').textContent = t(signedIn ? 'register.titleAnother' : 'start.mailboxTitle');
+    byId('register-lead').textContent = t(signedIn ? 'register.lead' : 'start.mailboxLead');
+    this.submit.textContent = t(this.submitLabel());
     byId('register-cancel').hidden = !signedIn;
     say(this.error, undefined);
   }
@@ -155,13 +160,14 @@ export class RegisterView {
     this.submit.disabled = true;
     this.submit.textContent = t('register.checking');
     try {
-      const { account, token } = await this.options.api.register({
+      const mailbox = {
         email: this.email.value.trim(),
         password: this.password.value,
         host: this.host.value.trim(),
         port: Number(this.port.value),
         security: this.security.value as ImapSecurity,
-      });
+      };
+      const { account, token } = await (this.signedIn ? this.options.api.register(mailbox) : this.options.api.signIn(mailbox));
       this.password.value = '';
       this.email.value = '';
       this.resetDiscovery();
@@ -171,7 +177,11 @@ export class RegisterView {
       this.password.focus();
     } finally {
       this.submit.disabled = false;
-      this.submit.textContent = t('register.submit');
+      this.submit.textContent = t(this.submitLabel());
     }
+  }
+
+  private submitLabel(): PlainKey {
+    return this.signedIn ? 'register.submit' : 'start.mailboxSubmit';
   }
 }

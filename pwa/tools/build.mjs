@@ -10,10 +10,10 @@
 // The one runtime code it shares with the page, the catalog (src/protocol/i18n), is put in front
 // of sw.js as MAILPUSH_I18N: a classic worker cannot import modules, and the page must not get a
 // second copy of the text to drift apart (see inlineModules below).
-// Plain node, no dependencies: it also runs in the Docker build stage.
+// Plain node, no dependencies of its own: it also runs in the Docker build stage (after npm ci).
 
 import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +28,13 @@ if (process.argv[2] === 'clean') {
 }
 
 cpSync(path.join(root, 'pwa', 'static'), out, { recursive: true });
+
+// Browser modules from npm, served from this origin (there is no bundler, and the CSP admits no
+// other): the QR encoder's ES module build (pwa/app/qr-code.ts loads it on first use). The name
+// ends in .js so it is served as JavaScript by any static server.
+const vendor = path.join(out, 'vendor');
+mkdirSync(vendor, { recursive: true });
+copyFileSync(path.join(root, 'node_modules', 'qrcode-generator', 'dist', 'qrcode.mjs'), path.join(vendor, 'qrcode-generator.js'));
 
 /** Every file under dist/pwa as a URL path, sorted, so the hash does not depend on the file system. */
 function walk(dir) {

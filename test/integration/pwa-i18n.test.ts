@@ -104,14 +104,14 @@ describe('the web app in Japanese', () => {
     await page.goto(base);
     await page.locator('#view-register').waitFor();
     assert.equal(await htmlLang(), 'ja');
-    assert.equal(await heading('register').innerText(), 'メールアカウントを追加');
+    assert.equal(await heading('register').innerText(), 'メールアカウントで始める');
     await waitFor(async () => (await page.inputValue('#register-host')) !== '', { timeoutMs: 5000, what: 'the server fields to be pre-filled' });
     await screenshot('register-ja');
 
     mailbox = await dovecot.addUser();
     await page.getByLabel('メールアドレス').fill(mailbox.email);
     await page.getByLabel('パスワード').fill('not-the-password');
-    await page.getByRole('button', { name: 'アカウントを追加' }).click();
+    await page.getByRole('button', { name: '続ける' }).click();
     await page.locator('#register-error').waitFor();
     assert.match(await page.locator('#register-error').innerText(), /メールアドレスとパスワードを受け付けませんでした/);
 
@@ -121,7 +121,7 @@ describe('the web app in Japanese', () => {
     token = (await page.evaluate(`localStorage.getItem('mailpush.token')`)) as string;
     assert.ok(token);
     assert.equal(await heading('mail').innerText(), '新着メール');
-    assert.deepEqual(await tabNames(), ['メール', 'アカウント', '設定']);
+    assert.deepEqual(await tabNames(), ['メール', 'アカウント', '端末', '設定']);
   });
 
   test('mail in the feed and the accounts screen speak Japanese: 受信中, たった今, 未読 1 件', async () => {
@@ -143,7 +143,7 @@ describe('the web app in Japanese', () => {
   test('in Japanese too, every screen fits a 360 px phone and its text meets WCAG AA contrast', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     try {
-      for (const [view, name] of [['mail', 'メール'], ['accounts', 'アカウント'], ['settings', '設定']] as const) {
+      for (const [view, name] of [['mail', 'メール'], ['accounts', 'アカウント'], ['devices', '端末'], ['settings', '設定']] as const) {
         await page.getByRole('link', { name: new RegExp(`^${name}`) }).click();
         await page.locator(`#view-${view}`).waitFor();
         assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 360'), `${view} fits 360 px`);
@@ -180,7 +180,7 @@ describe('the web app in Japanese', () => {
     await page.getByLabel('アプリと通知の言語').selectOption('en');
     assert.equal(await htmlLang(), 'en');
     assert.equal(await heading('settings').innerText(), 'Notifications');
-    assert.deepEqual(await tabNames(), ['Mail', 'Accounts', 'Settings']);
+    assert.deepEqual(await tabNames(), ['Mail', 'Accounts', 'Devices', 'Settings']);
     await page.locator('#push-state', { hasText: 'Notifications are on for this device.' }).waitFor();
     await screenshot('settings-en');
 

@@ -110,7 +110,7 @@ describe('the web app', () => {
     mailbox = await dovecot.addUser();
     await page.getByLabel('Email address').fill(mailbox.email);
     await page.getByLabel('Password').fill('not-the-password');
-    await page.getByRole('button', { name: 'Add mailbox' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.locator('#register-error').waitFor();
     assert.match(await page.locator('#register-error').innerText(), /did not accept this email address and password/);
 
@@ -246,7 +246,7 @@ describe('the web app', () => {
   test('every screen fits a 360 px phone without sideways scrolling, and its text meets WCAG AA contrast', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     try {
-      for (const view of ['mail', 'accounts', 'settings']) {
+      for (const view of ['mail', 'accounts', 'devices', 'settings']) {
         await page.getByRole('link', { name: new RegExp(`^${view}`, 'i') }).click();
         await page.locator(`#view-${view}`).waitFor();
         assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 360'), `${view} fits 360 px`);
@@ -360,14 +360,19 @@ describe('the web app', () => {
     assert.deepEqual((await api(base, 'GET', '/v1/accounts', { token })).body.accounts, []);
   });
 
-  test('sign-out forgets the token and the feed, and removes the push subscription', async () => {
+  test('sign-out removes this device on the gateway, forgets the token and the feed, and removes the push subscription', async () => {
+    // A second device of the same user, to look at what the gateway keeps after this one is gone.
+    const pairing = await api(base, 'POST', '/v1/pairings', { token });
+    const other = (await api(base, 'POST', '/v1/pairings/claim', { body: { code: pairing.body.code } })).body.token as string;
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#view-register').waitFor();
     assert.equal(await stored('mailpush.token'), null);
     assert.equal(await stored('mailpush.feed'), null);
     assert.equal(await page.locator('#tabs').isVisible(), false);
-    assert.deepEqual((await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions, []);
+    assert.equal((await api(base, 'GET', '/v1/accounts', { token })).status, 401, 'the token no longer works');
+    assert.deepEqual((await api(base, 'GET', '/v1/push/subscriptions', { token: other })).body.subscriptions, []);
+    assert.equal((await api(base, 'GET', '/v1/devices', { token: other })).body.devices.length, 1, 'only the other device is left');
     await page.reload();
     await page.locator('#view-register').waitFor();
   });
