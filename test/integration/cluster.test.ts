@@ -52,6 +52,11 @@ async function pubsubEverywhere(...args: string[]): Promise<string[]> {
   return (await Promise.all(inspector.nodes('master').map((node) => node.call('PUBSUB', ...args) as Promise<string[]>))).flat();
 }
 
+/** KEYS on every primary. */
+async function keysEverywhere(pattern: string): Promise<string[]> {
+  return (await Promise.all(inspector.nodes('master').map((node) => node.keys(pattern)))).flat();
+}
+
 test('LMTP deliveries reach a WebSocket on another web process once each and in order, and a Web Push each', async () => {
   const { user, token, accountId } = await registerWatched(webA.url!, dovecot);
   const subscription = push.subscribe(`cluster-${accountId}`);
@@ -87,6 +92,8 @@ test('LMTP deliveries reach a WebSocket on another web process once each and in 
   // The push queue's keys are in one slot (the `{mp:push}` prefix), as BullMQ's scripts need.
   const queueKeys = (await Promise.all(inspector.nodes('master').map((node) => node.keys('{mp:push}:*')))).filter((keys) => keys.length > 0);
   assert.equal(queueKeys.length, 1, 'the push queue lives on one primary');
+  // The registration's rate limiter counted in the cluster too (@fastify/rate-limit on the Cluster client).
+  assert.ok((await keysEverywhere('mp:ratelimit:*')).length > 0, 'rate-limit counters in the cluster');
 
   // Nothing was refused on the way (a cross-slot command would have been logged, not thrown here).
   for (const process of [worker, webA, webB]) {

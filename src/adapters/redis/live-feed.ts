@@ -27,6 +27,8 @@ export class RedisLiveFeed implements LiveFeed {
       // A cluster's sharded subscribers (one per primary) are replaced when the topology changes,
       // a failover for one, and re-issue their SSUBSCRIBEs; whatever was published meanwhile is
       // caught up from the stream (a catch-up that finds nothing new costs one XRANGE).
+      // Unlike the PING below, nothing here orders the catch-up read after the SSUBSCRIBE replies
+      // (they travel on other connections): closing that window belongs with the failover test.
       subscriber.on('subscribersReady', () => {
         if (this.connectedOnce) this.reconnectListeners.forEach((listener) => listener());
         this.connectedOnce = true;
