@@ -2,7 +2,8 @@
 // and two `mailpush web` processes with REDIS_CLUSTER_NODES, a real Dovecot, the HTTPS push
 // service double. Mail delivered over LMTP must reach a WebSocket on the other web process (fan-out
 // through the user's sharded channel) once each and in order, and a Web Push each (BullMQ on the
-// cluster, under its hash-tagged prefix).
+// cluster, under its hash-tagged prefix). The start-up migration, which SCANs for schema-1 tokens,
+// must scan every primary.
 //
 // The adapter contract on the cluster is test/integration/adapter-conformance.test.ts; this file is
 // the end-to-end case of delivery.test.ts and push.test.ts. The other slow files run on one Redis
@@ -12,6 +13,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster } from 'ioredis';
 import webpush from 'web-push';
+import { createRedisAdapters } from '../../src/adapters/redis/index.js';
+import { hashToken, newId, newToken } from '../../src/core/tokens.js';
+import { RedisKeys } from '../../src/keys.js';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { gatewayEnv, TEST_SECRET } from '../helpers/gateway-env.js';
@@ -99,5 +103,29 @@ test('LMTP deliveries reach a WebSocket on another web process once each and in 
   for (const process of [worker, webA, webB]) {
     const complaints = process.logs.filter((line) => Number(line.level) >= 40);
     assert.deepEqual(complaints, [], `mailpush ${process.role} logged warnings or errors`);
+  }
+});
+
+test('the start-up migration finds schema-1 tokens on every primary (SCAN per node) and makes each a device', async () => {
+  // A prefix of its own, so the running processes' data (already migrated) stays out of it.
+  const keys = new RedisKeys('mig');
+  const users = Array.from({ length: 30 }, () => ({ userId: newId('usr'), token: newToken() }));
+  for (const { userId, token } of users) {
+    await inspector.hset(keys.userRecord(userId), 'createdAt', new Date().toISOString());
+    await inspector.set(keys.token(hashToken(token)), userId); // schema 1: the bare user id
+  }
+  const holding = await Promise.all(inspector.nodes('master').map(async (node) => (await node.keys('mig:token:*')).length));
+  assert.ok(holding.filter((n) => n > 0).length >= 2, `the tokens are spread over several primaries: ${holding.join(', ')}`);
+
+  const adapters = createRedisAdapters({ redis: { nodes: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], tls: false }, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } }, 'migration', { prefix: 'mig' });
+  try {
+    assert.deepEqual(await adapters.migrate(), { usersMerged: 0, accountsRemoved: 0, tokensConverted: users.length });
+    for (const { userId, token } of users) {
+      assert.equal(await adapters.users.findByToken(hashToken(token)), userId);
+      assert.deepEqual((await adapters.devices.list(userId)).map((device) => device.name), ['Device']);
+    }
+    assert.equal(await inspector.get(keys.schemaVersion()), '2');
+  } finally {
+    await adapters.close();
   }
 });
