@@ -1,7 +1,7 @@
 // Starting and stopping roles. `mailpush web`, `mailpush worker` and `mailpush all` all come
 // through here; the roles share nothing but the adapters, exactly as separate processes would.
-// With REDIS_URL the adapters and the push queue live in Redis; without it, one embedded
-// process runs everything on SQLite and memory.
+// With REDIS_URL (or REDIS_CLUSTER_NODES, a Redis Cluster) the adapters and the push queue live
+// in Redis; without either, one embedded process runs everything on SQLite and memory.
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
