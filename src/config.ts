@@ -199,6 +199,7 @@ export interface RedisClusterConfig {
   /** Seed nodes; the client learns the rest of the cluster from them. */
   nodes: Array<{ host: string; port: number }>;
   username?: string;
+  /** Non-enumerable: never serialised or logged with the config (like the OAuth client secrets). */
   password?: string;
   /** TLS to every node, as rediss:// does for REDIS_URL. @default false */
   tls: boolean;
@@ -226,7 +227,9 @@ function redisCluster(env: Env, url: string | undefined): RedisClusterConfig | u
   if (nodes.length === 0) throw new ConfigError('REDIS_CLUSTER_NODES', 'must name at least one host:port seed node');
   const username = raw(env, 'REDIS_USERNAME');
   const password = raw(env, 'REDIS_PASSWORD');
-  return { nodes, ...(username ? { username } : {}), ...(password ? { password } : {}), tls: boolean(env, 'REDIS_TLS', false) };
+  const cluster: RedisClusterConfig = { nodes, ...(username ? { username } : {}), tls: boolean(env, 'REDIS_TLS', false) };
+  if (password) Object.defineProperty(cluster, 'password', { value: password, enumerable: false });
+  return cluster;
 }
 
 /** .env.example's MAILPUSH_SECRET: a deployment that copied the file unchanged must not start. */

@@ -20,7 +20,7 @@ import { startTestGateway, type TestGateway } from './gateway.js';
 import { spawnMailpush, type MailpushProcess, type MailpushRole, type SpawnMailpushOptions } from './processes.js';
 import { startPushService, type PushService } from './push-service.js';
 import { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
-import { startRedisCluster, type RedisCluster } from './redis-cluster.js';
+import { startRedisCluster, type RedisCluster, type StartRedisClusterOptions } from './redis-cluster.js';
 import { withTimeout } from './wait.js';
 
 /** How long one fixture may take to start or to stop before it counts as hung. */
@@ -77,8 +77,8 @@ export class Fixtures {
   }
 
   /** A six-node Redis Cluster (three primaries, a replica each; redis-cluster.ts). */
-  redisCluster(): Promise<RedisCluster> {
-    return this.start('Redis Cluster', startRedisCluster(), (c) => c.cleanup(), { logTail: (c) => c.logTail() });
+  redisCluster(options: StartRedisClusterOptions = {}): Promise<RedisCluster> {
+    return this.start('Redis Cluster', startRedisCluster(options), (c) => c.cleanup(), { logTail: (c) => c.logTail() });
   }
 
   pushService(): Promise<PushService> {

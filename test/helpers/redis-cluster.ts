@@ -28,12 +28,17 @@ export interface RedisCluster {
   logTail(): Promise<string>;
 }
 
-async function clusterInfo(port: number): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', LOOPBACK, '-p', String(port), 'cluster', 'info'], { timeout: 5000 });
-  return stdout;
+export interface StartRedisClusterOptions {
+  /** Every node requires it (requirepass, and masterauth for replication), as a managed cluster would. */
+  password?: string;
 }
 
-export async function startRedisCluster(): Promise<RedisCluster> {
+export async function startRedisCluster(options: StartRedisClusterOptions = {}): Promise<RedisCluster> {
+  const auth = options.password ? ['-a', options.password, '--no-auth-warning'] : [];
+  const clusterInfo = async (port: number): Promise<string> => {
+    const { stdout } = await run('redis-cli', ['-h', LOOPBACK, '-p', String(port), ...auth, 'cluster', 'info'], { timeout: 5000 });
+    return stdout;
+  };
   const nodes: RedisServer[] = [];
   const cleanup = async () => {
     await Promise.all(nodes.map((node) => node.cleanup()));
@@ -50,8 +55,17 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         ],
       }));
     }
+    if (options.password) {
+      // Set once each node answers (redis.ts's start-up probe is an unauthenticated PING).
+      for (const node of nodes) {
+        // masterauth first: once requirepass is set, an unauthenticated redis-cli is refused.
+        for (const setting of ['masterauth', 'requirepass']) {
+          await run('redis-cli', ['-h', LOOPBACK, '-p', String(node.port), 'config', 'set', setting, options.password], { timeout: 5000 });
+        }
+      }
+    }
     const addresses = nodes.map((node) => `${LOOPBACK}:${node.port}`);
-    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
+    await run('redis-cli', [...auth, '--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
     // Every node must agree the cluster is whole before a client asks it for the slot map.
     for (const node of nodes) {
       await waitFor(async () => {

@@ -27,6 +27,8 @@ import type { RedisCluster } from '../helpers/redis-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MESSAGES = 20;
+/** The cluster requires a password, so every connection a process makes must carry REDIS_PASSWORD. */
+const PASSWORD = 'cluster-test-password-0123456789';
 
 let dovecot: Dovecot;
 let cluster: RedisCluster;
@@ -39,13 +41,13 @@ let inspector: Cluster;
 const fixtures = useFixtures();
 
 before(async () => {
-  [dovecot, cluster, push] = await Promise.all([fixtures.dovecot(), fixtures.redisCluster(), fixtures.pushService()]);
+  [dovecot, cluster, push] = await Promise.all([fixtures.dovecot(), fixtures.redisCluster({ password: PASSWORD }), fixtures.pushService()]);
   const env = gatewayEnv({
     imapPort: dovecot.imapPort, push, vapid: webpush.generateVAPIDKeys(),
-    env: { REDIS_CLUSTER_NODES: cluster.seeds, MAILPUSH_SECRET: TEST_SECRET, PUSH_TTL_SECONDS: '3600' },
+    env: { REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PASSWORD: PASSWORD, MAILPUSH_SECRET: TEST_SECRET, PUSH_TTL_SECONDS: '3600' },
   });
   [worker, webA, webB] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', env)]);
-  inspector = new Cluster(cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })), { redisOptions: { protocol: 2 } });
+  inspector = new Cluster(cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })), { redisOptions: { protocol: 2, password: PASSWORD } });
   inspector.on('error', () => undefined);
 });
 
@@ -117,7 +119,7 @@ test('the start-up migration finds schema-1 tokens on every primary (SCAN per no
   const holding = await Promise.all(inspector.nodes('master').map(async (node) => (await node.keys('mig:token:*')).length));
   assert.ok(holding.filter((n) => n > 0).length >= 2, `the tokens are spread over several primaries: ${holding.join(', ')}`);
 
-  const adapters = createRedisAdapters({ redis: { nodes: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], tls: false }, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } }, 'migration', { prefix: 'mig' });
+  const adapters = createRedisAdapters({ redis: { nodes: [{ host: '127.0.0.1', port: cluster.nodes[0]!.port }], password: PASSWORD, tls: false }, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } }, 'migration', { prefix: 'mig' });
   try {
     assert.deepEqual(await adapters.migrate(), { usersMerged: 0, accountsRemoved: 0, tokensConverted: users.length });
     for (const { userId, token } of users) {

@@ -54,8 +54,10 @@ test('REDIS_CLUSTER_NODES: seed nodes with credentials and TLS, never together w
   const config = loadConfig({ ...secret, REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.2:7001,[::1]:7002', REDIS_USERNAME: 'mailpush', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' });
   assert.equal(config.redisUrl, undefined);
   assert.deepEqual(config.redisCluster, {
-    nodes: [{ host: 'redis-a', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }], username: 'mailpush', password: 'pw', tls: true,
+    nodes: [{ host: 'redis-a', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }], username: 'mailpush', tls: true,
   });
+  assert.equal(Object.getOwnPropertyDescriptor(config.redisCluster, 'password')?.value, 'pw');
+  assert.equal(JSON.stringify(config).includes('"pw"'), false, 'the password is never serialised with the config');
   assert.equal(loadConfig({ ...secret, REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).redisCluster?.tls, false);
   const cases: Array<[Record<string, string>, string, RegExp]> = [
     [{ ...base, REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, 'REDIS_CLUSTER_NODES', /both set; give one/],
