@@ -12,7 +12,7 @@
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/adapters/redis/connection.js';
 import { liveEventArgs, liveMessage } from '../src/adapters/redis/live-wire.js';
 import type { NewEvent } from '../src/core/types.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
@@ -70,7 +70,7 @@ function eventTemplate(): (id: string) => string {
   return (id) => liveMessage(header, id, fields);
 }
 
-async function run(shape: Shape, base: string, webPid: number, redis: Redis, channel: (userId: string) => string, adaptersUsers: Array<{ userId: string; token: string }>): Promise<ShapeResult> {
+async function run(shape: Shape, base: string, webPid: number, redis: RedisClient, channel: (userId: string) => string, adaptersUsers: Array<{ userId: string; token: string }>): Promise<ShapeResult> {
   const users = adaptersUsers.slice(0, shape.users);
   const total = shape.users * shape.perUser;
   let rssBefore = Number.POSITIVE_INFINITY;

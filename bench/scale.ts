@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/adapters/redis/connection.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { buildMessage } from '../test/helpers/message.js';
@@ -29,7 +29,7 @@ const IDLE_WINDOW_MS = 30_000;
 const HIBERNATE = process.env.BENCH_HIBERNATE === '1';
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');
 
-async function redisUsedMemory(redis: Redis): Promise<number> {
+async function redisUsedMemory(redis: RedisClient): Promise<number> {
   const info = await redis.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
@@ -40,7 +40,7 @@ function dovecotMaster(dir: string): number {
 }
 
 /** MEMORY USAGE of each key one account owns, to see where Redis memory per account goes. */
-async function keyBreakdown(redis: Redis, keys: RedisKeys, account: SeededAccount, total: number): Promise<Array<[string, number]>> {
+async function keyBreakdown(redis: RedisClient, keys: RedisKeys, account: SeededAccount, total: number): Promise<Array<[string, number]>> {
   const usage = async (key: string) => Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
   const rows: Array<[string, number]> = [
     ['token → user', await usage(keys.token(hashToken(account.token)))],

@@ -24,6 +24,7 @@ Configuration comes from environment variables; see .env.example.`;
 const ROLE_HELP_TAIL = `Configuration comes from environment variables (see .env.example). The ones that matter most:
   PORT, HOST          where the web role listens (default 127.0.0.1:8080)
   REDIS_URL           shared Redis; without it only \`all\` runs, embedded, on DATA_DIR
+  REDIS_CLUSTER_NODES a Redis Cluster instead (host:port seeds, comma-separated)
   MAILPUSH_SECRET     encrypts stored IMAP passwords; required with REDIS_URL
   ADMIN_TOKEN         admin API and GET /metrics on PORT
   METRICS_PORT        a separate port with /metrics, /healthz and /readyz (no token)

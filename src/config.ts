@@ -21,8 +21,10 @@ export interface Config {
    * proxy that overwrites the header), a hop count, or addresses/CIDRs of the proxies.
    */
   trustProxy: boolean | number | string[];
-  /** Shared Redis for multi-process deployments; without it, one process runs embedded. */
+  /** Shared Redis for multi-process deployments; without it (and without redisCluster), one process runs embedded. */
   redisUrl?: string;
+  /** A Redis Cluster instead of one Redis (REDIS_CLUSTER_NODES); never together with redisUrl. */
+  redisCluster?: RedisClusterConfig;
   /** Embedded mode's store (SQLite) and generated secrets. @default ./data */
   dataDir: string;
   /** Root secret: IMAP passwords are encrypted under a key derived from it. Embedded mode generates one. */
@@ -193,6 +195,43 @@ function redisUrl(env: Env): string | undefined {
   return value;
 }
 
+export interface RedisClusterConfig {
+  /** Seed nodes; the client learns the rest of the cluster from them. */
+  nodes: Array<{ host: string; port: number }>;
+  username?: string;
+  /** Non-enumerable: never serialised or logged with the config (like the OAuth client secrets). */
+  password?: string;
+  /** TLS to every node, as rediss:// does for REDIS_URL. @default false */
+  tls: boolean;
+}
+
+/**
+ * REDIS_CLUSTER_NODES (host:port seeds) with REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS, which
+ * say for a cluster what a REDIS_URL says in itself; so with REDIS_URL they are refused, not ignored.
+ */
+function redisCluster(env: Env, url: string | undefined): RedisClusterConfig | undefined {
+  const value = raw(env, 'REDIS_CLUSTER_NODES');
+  if (value === undefined) {
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS']) {
+      if (raw(env, name) !== undefined) throw new ConfigError(name, url ? 'is for REDIS_CLUSTER_NODES; with REDIS_URL put it in the URL (rediss://user:password@host:port)' : 'needs REDIS_CLUSTER_NODES');
+    }
+    return undefined;
+  }
+  if (url) throw new ConfigError('REDIS_CLUSTER_NODES', 'and REDIS_URL are both set; give one: REDIS_URL for one Redis, REDIS_CLUSTER_NODES for a Redis Cluster');
+  const nodes = value.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) throw new ConfigError('REDIS_CLUSTER_NODES', `must be host:port seed nodes separated by commas, got "${entry}"`);
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+  if (nodes.length === 0) throw new ConfigError('REDIS_CLUSTER_NODES', 'must name at least one host:port seed node');
+  const username = raw(env, 'REDIS_USERNAME');
+  const password = raw(env, 'REDIS_PASSWORD');
+  const cluster: RedisClusterConfig = { nodes, ...(username ? { username } : {}), tls: boolean(env, 'REDIS_TLS', false) };
+  if (password) Object.defineProperty(cluster, 'password', { value: password, enumerable: false });
+  return cluster;
+}
+
 /** .env.example's MAILPUSH_SECRET: a deployment that copied the file unchanged must not start. */
 export const SECRET_PLACEHOLDER = 'change-me-to-a-long-random-secret';
 const SECRET_MIN_LENGTH = 32;
@@ -252,7 +291,7 @@ function trustProxy(env: Env): Config['trustProxy'] {
 
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'TRUST_PROXY', 'REDIS_URL', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
+  'PORT', 'HOST', 'TRUST_PROXY', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
@@ -344,9 +383,10 @@ function dovecotPush(env: Env): Config['dovecotPush'] {
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const redis = redisUrl(env);
+  const cluster = redisCluster(env, redis);
   // With Redis several processes must share one secret, so it has to be given; embedded mode
   // generates one into DATA_DIR on first start (secret stays '' here until then).
-  const secret = redis
+  const secret = redis || cluster
     ? required(env, 'MAILPUSH_SECRET', 'every process sharing REDIS_URL needs the same one; generate it with `openssl rand -base64 32`')
     : raw(env, 'MAILPUSH_SECRET') ?? '';
   if (secret && !isStrongSecret(secret)) {
@@ -368,6 +408,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     host: raw(env, 'HOST') ?? '127.0.0.1',
     trustProxy: trustProxy(env),
     ...(redis ? { redisUrl: redis } : {}),
+    ...(cluster ? { redisCluster: cluster } : {}),
     dataDir: raw(env, 'DATA_DIR') ?? './data',
     secret,
     ...(adminToken ? { adminToken } : {}),

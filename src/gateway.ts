@@ -1,13 +1,14 @@
 // Starting and stopping roles. `mailpush web`, `mailpush worker` and `mailpush all` all come
 // through here; the roles share nothing but the adapters, exactly as separate processes would.
-// With REDIS_URL the adapters and the push queue live in Redis; without it, one embedded
-// process runs everything on SQLite and memory.
+// With REDIS_URL (or REDIS_CLUSTER_NODES, a Redis Cluster) the adapters and the push queue live
+// in Redis; without either, one embedded process runs everything on SQLite and memory.
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Adapters } from './adapters/adapters.js';
 import { createEmbeddedAdapters } from './adapters/embedded.js';
 import { createRedisAdapters } from './adapters/redis/index.js';
+import { printableRedisTarget, type RedisTarget } from './adapters/redis/connection.js';
 import type { Config } from './config.js';
 import { completeEmbeddedConfig } from './embedded-secrets.js';
 import { HostLimiter } from './imap/host-limiter.js';
@@ -58,15 +59,8 @@ export class StartupError extends Error {
 
 const STARTUP_REDIS_TIMEOUT_MS = 5000;
 
-/** REDIS_URL as it may be shown: without its password. */
-function printableRedisUrl(value: string): string {
-  const url = new URL(value);
-  if (url.password) url.password = '***';
-  return url.toString();
-}
-
 /** Fails fast, in one line, when Redis does not answer at start-up (ioredis would retry for ever). */
-async function requireRedis(adapters: Adapters, redisUrl: string): Promise<void> {
+async function requireRedis(adapters: Adapters, target: RedisTarget): Promise<void> {
   let lastError = 'no answer';
   const onError = (error: Error) => (lastError = error.message);
   adapters.redis?.on('error', onError);
@@ -80,7 +74,8 @@ async function requireRedis(adapters: Adapters, redisUrl: string): Promise<void>
     ]);
   } catch (error) {
     const reason = (error as Error).message === 'timeout' ? lastError : (error as Error).message;
-    throw new StartupError(`cannot reach Redis at ${printableRedisUrl(redisUrl)} (${reason}); start Redis or point REDIS_URL at it`);
+    const variable = typeof target === 'string' ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES';
+    throw new StartupError(`cannot reach Redis at ${printableRedisTarget(target)} (${reason}); start Redis or point ${variable} at it`);
   } finally {
     clearTimeout(timer);
     adapters.redis?.off('error', onError);
@@ -89,8 +84,9 @@ async function requireRedis(adapters: Adapters, redisUrl: string): Promise<void>
 
 /** Opens storage and the push queue for the mode the configuration asks for; `teardown` closes them. */
 async function plumbing(role: Role, given: Config, logger: Logger, teardown: TeardownStack): Promise<Plumbing> {
-  if (!given.redisUrl) {
-    if (role !== 'all') throw new Error(`mailpush ${role} needs REDIS_URL; without Redis run everything in one process with \`mailpush all\``);
+  const redisTarget: RedisTarget | undefined = given.redisUrl ?? given.redisCluster;
+  if (!redisTarget) {
+    if (role !== 'all') throw new Error(`mailpush ${role} needs REDIS_URL (or REDIS_CLUSTER_NODES); without Redis run everything in one process with \`mailpush all\``);
     const config = completeEmbeddedConfig(given, logger);
     const adapters = createEmbeddedAdapters(config);
     teardown.push('storage', () => adapters.close());
@@ -113,13 +109,13 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
       },
     };
   }
-  const adapters = createRedisAdapters({ redisUrl: given.redisUrl, events: given.events }, role, { log: logger });
+  const adapters = createRedisAdapters({ redis: redisTarget, events: given.events }, role, { log: logger });
   teardown.push('storage', () => adapters.close());
-  await requireRedis(adapters, given.redisUrl);
+  await requireRedis(adapters, redisTarget);
   // Before this process serves or claims anything: every process waits for the one migrating.
   await adapters.migrate();
   if (!given.push.vapid) return { config: given, adapters };
-  const queueOptions = { redisUrl: given.redisUrl, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
+  const queueOptions = { redis: redisTarget, prefix: adapters.keys!.pushQueuePrefix(), maxAttempts: given.push.maxAttempts };
   const pushQueue = new BullmqPushQueue(queueOptions);
   teardown.push('push queue', () => pushQueue.close());
   return {

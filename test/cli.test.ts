@@ -63,6 +63,16 @@ test('an unreachable Redis stops start-up within seconds, in one line that says 
   assert.equal(result.stderr.includes('hunter2'), false);
 });
 
+test('an unreachable Redis Cluster stops start-up the same way, naming REDIS_CLUSTER_NODES, without the password', () => {
+  const started = Date.now();
+  const result = run(['worker'], { REDIS_CLUSTER_NODES: '127.0.0.1:1,127.0.0.1:2', REDIS_PASSWORD: 'hunter2-secret', MAILPUSH_SECRET: 'long-enough-secret-value-for-32-characters', LOG_LEVEL: 'silent' });
+  assert.ok(Date.now() - started < 10_000, 'fails fast instead of retrying for ever');
+  assert.equal(result.status, 1);
+  assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  assert.match(result.stderr, /^mailpush: cannot start worker: cannot reach Redis at Redis Cluster 127\.0\.0\.1:1,127\.0\.0\.1:2 \(.+\); start Redis or point REDIS_CLUSTER_NODES at it$/m);
+  assert.equal(result.stderr.includes('hunter2'), false);
+});
+
 test('a port in use stops start-up in one line naming the variable', async () => {
   const { createServer } = await import('node:net');
   const server = createServer();

@@ -65,7 +65,7 @@ export async function startBenchDovecot(users: number, options: { prefix?: strin
 }
 
 export function benchAdapters(redisUrl: string): Adapters {
-  return createRedisAdapters({ redisUrl, events: { batchSize: 25, retentionCount: 1000, retentionMs: 7 * 86400_000 } }, 'bench');
+  return createRedisAdapters({ redis: redisUrl, events: { batchSize: 25, retentionCount: 1000, retentionMs: 7 * 86400_000 } }, 'bench');
 }
 
 export interface SeededAccount extends AccountRef {

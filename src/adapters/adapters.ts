@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type {
   AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, HintBus, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
   WorkerRegistry,
@@ -7,7 +7,7 @@ import type { RedisKeys } from '../keys.js';
 
 /** A Redis connection and key prefix for @fastify/rate-limit's counters (its `redis`, `nameSpace` options). */
 export interface RateLimitStore {
-  redis: Redis;
+  redis: Redis | Cluster;
   nameSpace: string;
 }
 
@@ -45,7 +45,7 @@ export interface Adapters {
    * Present with the Redis adapter, for the composition root (gateway.ts) and tests only: roles use
    * the narrow ports above and rateLimitStore.
    */
-  redis?: Redis;
+  redis?: Redis | Cluster;
   keys?: RedisKeys;
   /** Where request rate limits are counted, so all web processes share them; in memory when absent. */
   rateLimitStore?: RateLimitStore;

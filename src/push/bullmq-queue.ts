@@ -7,32 +7,30 @@
 // process was holding (stalled jobs), and a record of jobs that failed for good.
 
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { connectRedis, type RedisClient, type RedisTarget } from '../adapters/redis/connection.js';
 import { deliverPush, reportFailure, retryDelay, type DeliveryDeps, type PushJob, type PushQueue } from './delivery.js';
 import { originOf, SendLimits, type SendLimitOptions } from './send-limits.js';
 
 const QUEUE = 'push';
 
 export interface BullmqQueueOptions {
-  redisUrl: string;
+  /** REDIS_URL or the cluster; on a cluster the prefix must be one hash tag (keys.pushQueuePrefix). */
+  redis: RedisTarget;
   prefix: string;
   maxAttempts: number;
 }
 
-function connection(url: string): Redis {
-  // BullMQ's blocking commands need a connection that never gives up on a request.
-  // RESP2 as with ioredis 5 (ioredis 6 defaults to RESP3), the protocol BullMQ's scripts are tested on here.
-  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: false, protocol: 2 });
-  redis.on('error', () => undefined);
-  return redis;
+function connection(target: RedisTarget, name: string): RedisClient {
+  // BullMQ's blocking commands need a connection that never gives up on a request (queue: true).
+  return connectRedis(target, name, { queue: true });
 }
 
 export class BullmqPushQueue implements PushQueue {
   private readonly queue: Queue<PushJob>;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
   constructor(private readonly options: BullmqQueueOptions) {
-    this.redis = connection(options.redisUrl);
+    this.redis = connection(options.redis, 'push-queue');
     this.queue = new Queue<PushJob>(QUEUE, { connection: this.redis, prefix: options.prefix });
   }
 
@@ -99,11 +97,11 @@ export function deferralMs(deferredBefore: number): number {
  */
 export class BullmqPushDispatcher {
   private readonly worker: Worker<PushJob>;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly limits: SendLimits;
 
   constructor(options: BullmqQueueOptions & SendLimitOptions, private readonly deps: DeliveryDeps) {
-    this.redis = connection(options.redisUrl);
+    this.redis = connection(options.redis, 'push-dispatch');
     this.limits = new SendLimits(options);
     this.worker = new Worker<PushJob>(QUEUE, (job, token) => this.process(job, token), {
       connection: this.redis,

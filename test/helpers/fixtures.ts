@@ -20,6 +20,7 @@ import { startTestGateway, type TestGateway } from './gateway.js';
 import { spawnMailpush, type MailpushProcess, type MailpushRole, type SpawnMailpushOptions } from './processes.js';
 import { startPushService, type PushService } from './push-service.js';
 import { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
+import { startRedisCluster, type RedisCluster, type StartRedisClusterOptions } from './redis-cluster.js';
 import { withTimeout } from './wait.js';
 
 /** How long one fixture may take to start or to stop before it counts as hung. */
@@ -73,6 +74,11 @@ export class Fixtures {
 
   redis(options: StartRedisOptions = {}): Promise<RedisServer> {
     return this.start('redis-server', startRedis(options), (r) => r.cleanup(), { logTail: async (r) => `--- redis.log ---\n${await r.logTail()}` });
+  }
+
+  /** A six-node Redis Cluster (three primaries, a replica each; redis-cluster.ts). */
+  redisCluster(options: StartRedisClusterOptions = {}): Promise<RedisCluster> {
+    return this.start('Redis Cluster', startRedisCluster(options), (c) => c.cleanup(), { logTail: (c) => c.logTail() });
   }
 
   pushService(): Promise<PushService> {

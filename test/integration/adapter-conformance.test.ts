@@ -1,4 +1,7 @@
-// One suite, two setups: the Redis adapters and the embedded (SQLite + memory) adapters must keep
+// One suite, three setups: the Redis adapters on one Redis, the same adapters on a real Redis
+// Cluster (three primaries: a script or multi-key command whose keys span slots is refused there
+// with CROSSSLOT, a pipeline across nodes is refused by the client, so every case that passes
+// proves its commands stay in one slot), and the embedded (SQLite + memory) adapters must keep
 // the same contract, case for case.
 
 import { after, before, describe, test } from 'node:test';
@@ -10,12 +13,14 @@ import type { Adapters } from '../../src/adapters/adapters.js';
 import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
 import { openDatabase } from '../../src/adapters/sqlite/database.js';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
+import { isCluster, type RedisClient } from '../../src/adapters/redis/connection.js';
 import type { ControlMessage, Lease, MailHint, PushSubscriptionRecord, Watermark } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
+import type { RedisCluster } from '../helpers/redis-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const events = { batchSize: 25, retentionCount: 10, retentionMs: 7 * 86400_000 };
@@ -29,6 +34,12 @@ function account(userId: string): AccountRecord {
 }
 
 const note = (n: number): NewEvent => ({ type: 'account.state', accountId: 'acc_x', mailbox: null, time: new Date().toISOString(), data: { state: 'idle', error: String(n) } });
+
+/** KEYS on every primary: on a cluster each node answers for its own slots only. */
+async function keysEverywhere(redis: RedisClient, pattern: string): Promise<string[]> {
+  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+  return (await Promise.all(nodes.map((node) => node.keys(pattern)))).flat();
+}
 
 function conformance(name: string, setup: () => Promise<{ adapters: Adapters; teardown(): Promise<void> }>) {
   describe(name, () => {
@@ -150,7 +161,7 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal(await adapters.pairings.claim(code, Date.now()), undefined);
       assert.equal(await adapters.users.delete(userId), false);
       if (adapters.redis) {
-        const left = await adapters.redis.keys(`*{u:${userId}}*`);
+        const left = await keysEverywhere(adapters.redis, `*{u:${userId}}*`);
         assert.deepEqual(left, [], 'no key under the user\'s hash tag');
       }
     });
@@ -170,6 +181,28 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.ok(second.fence > first.fence);
       await adapters.leases.release(first); // not the holder: changes nothing
       assert.equal(await adapters.leases.holder(ref), 'w2');
+    });
+
+    test('leases of many users (many slots, on a cluster every node) renew in one call, each answering for itself', async () => {
+      const held = await Promise.all(Array.from({ length: 40 }, async () => lease(await user(), 'acc_many')));
+      await adapters.leases.release(held[7]!);
+      const renewed = await adapters.leases.renew(held, 60_000);
+      assert.deepEqual(renewed, held.map((_, i) => i !== 7));
+    });
+
+    test('live feed: each user hears its own events only, for users all over the key space', async () => {
+      const users = await Promise.all(Array.from({ length: 12 }, () => user()));
+      const heard = new Map<string, string[]>(users.map((userId) => [userId, []]));
+      const stops = await Promise.all(users.map((userId) => adapters.liveFeed.subscribe(userId, (e) => heard.get(userId)!.push(e.id))));
+      const appended = new Map<string, string[]>();
+      for (const userId of users) {
+        const result = await adapters.eventLog.append({ lease: await lease(userId), events: [note(1), note(2)] });
+        assert.ok(result.ok);
+        appended.set(userId, result.ids);
+      }
+      await waitFor(() => users.every((userId) => heard.get(userId)!.length >= 2), { timeoutMs: 5000, what: 'every user\'s live events' });
+      for (const userId of users) assert.deepEqual(heard.get(userId), appended.get(userId));
+      await Promise.all(stops.map((stop) => stop()));
     });
 
     test('event log: watermark moves with the append, fenced by the lease; ids increase; live feed hears it', async () => {
@@ -332,7 +365,15 @@ const fixtures = useFixtures();
 let redis: RedisServer;
 conformance('Redis adapters', async () => {
   redis = await fixtures.redis();
-  const adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'conformance');
+  const adapters = createRedisAdapters({ redis: redis.url, events }, 'conformance');
+  return { adapters, teardown: () => adapters.close() };
+});
+
+let cluster: RedisCluster;
+conformance('Redis adapters on a Redis Cluster', async () => {
+  cluster = await fixtures.redisCluster();
+  const nodes = cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+  const adapters = createRedisAdapters({ redis: { nodes, tls: false }, events }, 'conformance-cluster');
   return { adapters, teardown: () => adapters.close() };
 });
 

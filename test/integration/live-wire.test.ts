@@ -22,7 +22,7 @@ before(async () => {
   server = await fixtures.redis();
   redis = new Redis(server.url, { lazyConnect: true });
   await redis.connect();
-  adapters = createRedisAdapters({ redisUrl: server.url, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } }, 'test', { prefix: 'wire' });
+  adapters = createRedisAdapters({ redis: server.url, events: { batchSize: 25, retentionCount: 100, retentionMs: 86400_000 } }, 'test', { prefix: 'wire' });
 });
 
 after(async () => {

@@ -17,7 +17,7 @@ import type { PushSubscriptionRecord } from '../../src/core/ports.js';
 import { hashToken, newToken } from '../../src/core/tokens.js';
 import type { AccountRecord } from '../../src/core/types.js';
 import { RedisKeys } from '../../src/keys.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/adapters/redis/connection.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { api, openReadyStream } from '../helpers/gateway.js';
 import { TEST_SECRET } from '../helpers/gateway-env.js';
@@ -56,7 +56,7 @@ function seed() {
 type Seed = ReturnType<typeof seed>;
 
 /** Writes `data` the way schema 1 kept it in Redis. */
-async function seedRedis(client: Redis, data: Seed): Promise<void> {
+async function seedRedis(client: RedisClient, data: Seed): Promise<void> {
   const keys = new RedisKeys();
   for (const user of [data.older, data.newer, data.third]) {
     await client.hset(keys.userRecord(user.userId), 'createdAt', user.createdAt);
@@ -113,7 +113,7 @@ describe('schema-2 migration', () => {
   test('Redis: merges the newer user into the older, converts tokens, builds the mailbox index; idempotent', async () => {
     const redis = await fixtures.redis();
     const data = seed();
-    const adapters = createRedisAdapters({ redisUrl: redis.url, events }, 'migration');
+    const adapters = createRedisAdapters({ redis: redis.url, events }, 'migration');
     try {
       await seedRedis(adapters.redis!, data);
       const client = adapters.redis!;
@@ -191,7 +191,7 @@ describe('a gateway starting on schema-1 data', () => {
         identity: `127.0.0.1|${dovecot.imapPort}|${mailbox.user.toLowerCase()}`,
       };
     });
-    const seeder = createRedisAdapters({ redisUrl: redis.url, events }, 'seed');
+    const seeder = createRedisAdapters({ redis: redis.url, events }, 'seed');
     try {
       await seedRedis(seeder.redis!, data);
     } finally {

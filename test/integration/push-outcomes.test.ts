@@ -92,7 +92,7 @@ describe('a push refused at send time', () => {
   test('is counted once, as dropped, by the BullMQ dispatcher (and not retried)', async () => {
     const subs = [subscription('bullmq-refused'), subscription('bullmq-sentinel')];
     const { outcomes, deps, total } = counting(subs);
-    const options = { redisUrl: redis.url, prefix: 'outcomes', maxAttempts: 3 };
+    const options = { redis: redis.url, prefix: 'outcomes', maxAttempts: 3 };
     const queue = new BullmqPushQueue(options);
     // One job at a time: a second count of the first (`failed`, from the queue's failed event)
     // would be reported before the sentinel job, queued after it, is taken.

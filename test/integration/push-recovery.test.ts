@@ -32,7 +32,7 @@ const fixtures = useFixtures();
 
 before(async () => {
   [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
-  adapters = await fixtures.start('Redis adapters', Promise.resolve(createRedisAdapters({ redisUrl: redis.url, events }, 'push-recovery-test')), (a) => a.close());
+  adapters = await fixtures.start('Redis adapters', Promise.resolve(createRedisAdapters({ redis: redis.url, events }, 'push-recovery-test')), (a) => a.close());
   env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { LEASE_TTL_MS: '2000' } });
   running.push(...(await Promise.all([fixtures.mailpush('web', env), fixtures.mailpush('worker', env)])));
 });

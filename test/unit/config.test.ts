@@ -49,6 +49,37 @@ test('a bad or missing value names the variable in one line', () => {
   }
 });
 
+test('REDIS_CLUSTER_NODES: seed nodes with credentials and TLS, never together with REDIS_URL', () => {
+  const secret = { MAILPUSH_SECRET: base.MAILPUSH_SECRET };
+  const config = loadConfig({ ...secret, REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.2:7001,[::1]:7002', REDIS_USERNAME: 'mailpush', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' });
+  assert.equal(config.redisUrl, undefined);
+  assert.deepEqual(config.redisCluster, {
+    nodes: [{ host: 'redis-a', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }], username: 'mailpush', tls: true,
+  });
+  assert.equal(Object.getOwnPropertyDescriptor(config.redisCluster, 'password')?.value, 'pw');
+  assert.equal(JSON.stringify(config).includes('"pw"'), false, 'the password is never serialised with the config');
+  assert.equal(loadConfig({ ...secret, REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).redisCluster?.tls, false);
+  const cases: Array<[Record<string, string>, string, RegExp]> = [
+    [{ ...base, REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, 'REDIS_CLUSTER_NODES', /both set; give one/],
+    [{ ...secret, REDIS_CLUSTER_NODES: '127.0.0.1' }, 'REDIS_CLUSTER_NODES', /host:port/],
+    [{ ...secret, REDIS_CLUSTER_NODES: '127.0.0.1:70000' }, 'REDIS_CLUSTER_NODES', /host:port/],
+    [{ ...secret, REDIS_CLUSTER_NODES: ' , ' }, 'REDIS_CLUSTER_NODES', /at least one/],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, 'MAILPUSH_SECRET', /required/],
+    [{ ...base, REDIS_PASSWORD: 'pw' }, 'REDIS_PASSWORD', /put it in the URL/],
+    [{ REDIS_USERNAME: 'u' }, 'REDIS_USERNAME', /needs REDIS_CLUSTER_NODES/],
+    [{ ...secret, REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_TLS: 'perhaps' }, 'REDIS_TLS', /true or false/],
+  ];
+  for (const [env, variable, text] of cases) {
+    assert.throws(() => loadConfig(env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.variable, variable);
+      assert.match(error.message, text);
+      assert.ok(!error.message.includes('\n'));
+      return true;
+    });
+  }
+});
+
 test('without REDIS_URL the gateway runs embedded, with a data directory and no required secret', () => {
   const config = loadConfig({});
   assert.equal(config.redisUrl, undefined);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { AccountChanges, AccountStatePatch, AccountStore } from '../../core/ports.js';
 import type { AccountRecord, AccountState } from '../../core/types.js';
 import type { ImapSecurity } from '../../config.js';
@@ -52,7 +52,7 @@ function fromHash(hash: Record<string, string>): AccountRecord | undefined {
 }
 
 export class RedisAccountStore implements AccountStore {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async create(record: AccountRecord, identity: string): Promise<'created' | 'exists'> {
     // The gateway-wide index is claimed first (it is global, another cluster slot than the

@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { AttemptCounter } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
 import { recordAttempt } from './scripts.js';
 
 /** Failure counters that expire with their window. */
 export class RedisAttemptCounter implements AttemptCounter {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async count(kind: string, client: string): Promise<number> {
     return Number((await this.redis.get(this.keys.failedAttempts(kind, client))) ?? 0);

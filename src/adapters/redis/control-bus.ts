@@ -1,12 +1,16 @@
-import type { Redis } from 'ioredis';
 import type { ControlBus, ControlMessage } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
+import type { RedisClient } from './connection.js';
 
-/** Account changes over pub/sub. A worker that misses one still finds the change on its next scan. */
+/**
+ * Account changes over pub/sub. A worker that misses one still finds the change on its next scan.
+ * Classic pub/sub also on a Redis Cluster, where it reaches every node: every worker wants every
+ * account change, and they come a few a minute (channels.ts says why per-user channels differ).
+ */
 export class RedisControlBus implements ControlBus {
   private subscribed = false;
 
-  constructor(private readonly redis: Redis, private readonly subscriber: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly subscriber: RedisClient, private readonly keys: RedisKeys) {}
 
   async publish(message: ControlMessage): Promise<void> {
     await this.redis.publish(this.keys.controlChannel(), JSON.stringify(message));

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './connection.js';
 import { MAX_EVENT_ID, canonicalEventId, compareEventIds } from '../../core/event-ids.js';
 import type { AppendRequest, AppendResult, EventLog, Watermark } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
@@ -6,7 +6,7 @@ import type { AccountRef } from '../../core/account-ref.js';
 import type { RedisKeys } from '../../keys.js';
 import { formatWatermark, parseWatermark, type RetentionPolicy } from '../../core/watermark.js';
 import { liveEventArgs } from './live-wire.js';
-import { appendEvents } from './scripts.js';
+import { appendEvents, appendEventsSharded } from './scripts.js';
 
 /** Stream entries store the event without its id (the entry id is the event id). */
 export function entryToEvent(id: string, fields: string[]): MailEvent | undefined {
@@ -17,14 +17,15 @@ export function entryToEvent(id: string, fields: string[]): MailEvent | undefine
 
 export class RedisEventLog implements EventLog {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly retention: RetentionPolicy,
   ) {}
 
   async append(request: AppendRequest): Promise<AppendResult> {
     const { lease, watermark } = request;
-    const result = (await appendEvents.run(
+    const script = isCluster(this.redis) ? appendEventsSharded : appendEvents;
+    const result = (await script.run(
       this.redis,
       [this.keys.events(lease.userId), this.keys.watermarks(lease), this.keys.lease(lease), this.keys.pushSubscriptions(lease.userId), this.keys.pendingPushes(lease.userId)],
       [

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { HintAddress, HintBus, MailHint } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
+import { fanoutChannels, publishFanout, type FanoutChannels } from './channels.js';
+import type { RedisClient } from './connection.js';
 
 type Listener = (hint: MailHint) => void;
 
@@ -9,17 +10,21 @@ type Listener = (hint: MailHint) => void;
  * subscribes to the channels of the accounts it holds, so a hint goes to the lease holder and
  * nowhere else, and PUBLISH's reply (how many subscribers got it) tells the web process whether
  * anyone holds such an account. A lost hint costs nothing: IDLE still announces the mail.
- * (On Redis Cluster, PUBLISH counts the receiving node's subscribers only.)
+ * On a Redis Cluster these are sharded channels (channels.ts): a hint stays on the shard that owns
+ * its channel, and SPUBLISH's count is exact there (classic PUBLISH would count the receiving
+ * node's subscribers only).
  */
 export class RedisHintBus implements HintBus {
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly channels: FanoutChannels;
 
-  constructor(private readonly redis: Redis, private readonly subscriber: Redis, private readonly keys: RedisKeys) {
-    subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+  constructor(private readonly redis: RedisClient, subscriber: RedisClient, private readonly keys: RedisKeys) {
+    this.channels = fanoutChannels(subscriber);
+    this.channels.onMessage((channel, message) => this.dispatch(channel.toString(), message.toString()));
   }
 
   async publish(hint: MailHint): Promise<number> {
-    return this.redis.publish(this.keys.hintChannel(hint.host, hint.login), JSON.stringify(hint));
+    return publishFanout(this.redis, this.keys.hintChannel(hint.host, hint.login), JSON.stringify(hint));
   }
 
   async subscribe(address: HintAddress, listener: Listener): Promise<() => Promise<void>> {
@@ -30,12 +35,12 @@ export class RedisHintBus implements HintBus {
       this.listeners.set(channel, set);
     }
     set.add(listener);
-    await this.subscriber.subscribe(channel);
+    await this.channels.subscribe(channel);
     return async () => {
       const current = this.listeners.get(channel);
       if (!current?.delete(listener) || current.size > 0) return;
       this.listeners.delete(channel);
-      await this.subscriber.unsubscribe(channel).catch(() => undefined);
+      await this.channels.unsubscribe(channel).catch(() => undefined);
     };
   }
 

@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import { RedisKeys } from '../../keys.js';
 import type { Adapters } from '../adapters.js';
 import { RedisAccountStore } from './account-store.js';
-import { connectRedis } from './connection.js';
+import { connectRedis, type RedisTarget } from './connection.js';
 import { RedisControlBus } from './control-bus.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisHintBus } from './hint-bus.js';
@@ -18,9 +18,12 @@ import { migrateRedis } from './migration.js';
 import { RedisAttemptCounter } from './attempt-counter.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 
-/** Builds every Redis-backed adapter over two connections: commands, and pub/sub. */
+/**
+ * Builds every Redis-backed adapter over two connections, commands and pub/sub, to one Redis
+ * (a REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES).
+ */
 export function createRedisAdapters(
-  config: { redisUrl: string; events: Config['events'] },
+  config: { redis: RedisTarget; events: Config['events'] },
   role: string,
   options: { prefix?: string; log?: Logger } = {},
 ): Adapters {
@@ -32,8 +35,8 @@ export function createRedisAdapters(
     lastError = error.message;
     options.log?.warn({ err: error.message }, 'redis connection error');
   };
-  const redis = connectRedis(config.redisUrl, role, { onError });
-  const subscriber = connectRedis(config.redisUrl, `${role}:sub`, { subscriber: true, onError });
+  const redis = connectRedis(config.redis, role, { onError });
+  const subscriber = connectRedis(config.redis, `${role}:sub`, { subscriber: true, onError });
   redis.on('ready', () => (lastError = ''));
   const liveFeed = new RedisLiveFeed(subscriber, keys);
   const control = new RedisControlBus(redis, subscriber, keys);

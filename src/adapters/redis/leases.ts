@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Lease, LeaseManager } from '../../core/ports.js';
 import type { AccountRef } from '../../core/account-ref.js';
 import type { RedisKeys } from '../../keys.js';
@@ -7,7 +7,7 @@ import { acquireLease, releaseLease, renewLease } from './scripts.js';
 const RENEW_PAGE = 1000;
 
 export class RedisLeaseManager implements LeaseManager {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async acquire(ref: AccountRef, workerId: string, ttlMs: number): Promise<Lease | undefined> {
     const value = await acquireLease.run(this.redis, [this.keys.lease(ref), this.keys.leaseFence(ref)], [workerId, ttlMs]);

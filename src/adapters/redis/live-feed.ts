@@ -1,24 +1,40 @@
-import type { Redis } from 'ioredis';
 import type { LiveEvent } from '../../core/live-event.js';
 import type { LiveFeed } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
+import { fanoutChannels, type FanoutChannels } from './channels.js';
+import { isCluster, type RedisClient } from './connection.js';
 import { parseLiveMessage } from './live-wire.js';
 
 type Listener = (event: LiveEvent) => void;
 
 /**
  * Live events over Redis pub/sub: one SUBSCRIBE per user per web process, however many sockets
- * that user has open here, and each message read once for all of them. Pub/sub drops what it
- * could not deliver, so after a reconnect the listeners are told to catch up from the stream.
+ * that user has open here, and each message read once for all of them (on a Redis Cluster an
+ * SSUBSCRIBE to the shard that owns the user: channels.ts). Pub/sub drops what it could not
+ * deliver, so after a reconnect the listeners are told to catch up from the stream.
  */
 export class RedisLiveFeed implements LiveFeed {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly reconnectListeners: Array<() => void> = [];
   private connectedOnce = false;
+  private readonly channels: FanoutChannels;
 
-  constructor(private readonly subscriber: Redis, private readonly keys: RedisKeys) {
+  constructor(subscriber: RedisClient, private readonly keys: RedisKeys) {
+    this.channels = fanoutChannels(subscriber);
     // Buffers, not strings: the JSON goes to the sockets as the bytes Redis sent.
-    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.dispatch(channel, message));
+    this.channels.onMessage((channel, message) => this.dispatch(channel, message));
+    if (isCluster(subscriber)) {
+      // A cluster's sharded subscribers (one per primary) are replaced when the topology changes,
+      // a failover for one, and re-issue their SSUBSCRIBEs; whatever was published meanwhile is
+      // caught up from the stream (a catch-up that finds nothing new costs one XRANGE).
+      // Unlike the PING below, nothing here orders the catch-up read after the SSUBSCRIBE replies
+      // (they travel on other connections): closing that window belongs with the failover test.
+      subscriber.on('subscribersReady', () => {
+        if (this.connectedOnce) this.reconnectListeners.forEach((listener) => listener());
+        this.connectedOnce = true;
+      });
+      return;
+    }
     subscriber.on('ready', () => {
       if (!this.connectedOnce) {
         this.connectedOnce = true;
@@ -48,13 +64,13 @@ export class RedisLiveFeed implements LiveFeed {
       if (current.size === 0) {
         this.listeners.delete(channel);
         // Commands go out in order: a SUBSCRIBE for the same channel issued after this one wins.
-        await this.subscriber.unsubscribe(channel).catch(() => undefined);
+        await this.channels.unsubscribe(channel).catch(() => undefined);
       }
     };
     // Every caller awaits the SUBSCRIBE, even when it was not the first: the reply tells it the
     // channel is live. Redis answers a repeated SUBSCRIBE without side effects.
     try {
-      await this.subscriber.subscribe(channel);
+      await this.channels.subscribe(channel);
     } catch (error) {
       // The caller gets no unsubscribe to call: take the listener (and, if last, the channel) back here.
       await unsubscribe();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './connection.js';
 
 /**
  * A Lua script run by its SHA (EVALSHA), falling back to EVAL once when the server does not know
@@ -12,7 +12,7 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async run(redis: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {
@@ -26,8 +26,11 @@ export class LuaScript {
   /**
    * Many calls in one pipeline: one write and one read however many there are, instead of a
    * round trip and a promise each. Results come back in call order; a reply error throws.
+   * On a Redis Cluster one pipeline may only hold keys of one node, so there each call goes on its
+   * own and the client's auto-pipelining batches them per node: one round trip per node.
    */
-  async runMany(redis: Redis, calls: ReadonlyArray<{ keys: string[]; args: Array<string | number> }>): Promise<unknown[]> {
+  async runMany(redis: RedisClient, calls: ReadonlyArray<{ keys: string[]; args: Array<string | number> }>): Promise<unknown[]> {
+    if (isCluster(redis)) return Promise.all(calls.map(({ keys, args }) => this.run(redis, keys, args)));
     const exec = async () => {
       const pipeline = redis.pipeline();
       for (const { keys, args } of calls) pipeline.evalsha(this.sha, keys.length, ...keys, ...args);

@@ -10,7 +10,7 @@
 // A start-up migration rather than a `mailpush migrate` command: every process needs schema 2 to
 // serve at all (a bare token would be refused), so there is no safe moment to forget the command.
 
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './connection.js';
 import type { Logger } from 'pino';
 import { formatAccountRef, parseAccountRef } from '../../core/account-ref.js';
 import type { PushSubscriptionRecord } from '../../core/ports.js';
@@ -22,7 +22,7 @@ import { RedisUserStore } from './user-store.js';
 export const REDIS_SCHEMA_VERSION = 2;
 const LOCK_TTL_MS = 120_000;
 
-export async function migrateRedis(redis: Redis, keys: RedisKeys, log?: Logger): Promise<MigrationReport> {
+export async function migrateRedis(redis: RedisClient, keys: RedisKeys, log?: Logger): Promise<MigrationReport> {
   const report: MigrationReport = { usersMerged: 0, accountsRemoved: 0, tokensConverted: 0 };
   const current = async () => Number((await redis.get(keys.schemaVersion())) ?? 1);
   if ((await current()) >= REDIS_SCHEMA_VERSION) return report;
@@ -50,17 +50,35 @@ export async function migrateRedis(redis: Redis, keys: RedisKeys, log?: Logger):
   }
 }
 
-async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    yield* found;
-  } while (cursor !== '0');
+/** Every key matching `pattern`: on a Redis Cluster, SCAN sees one node's keys, so every primary is scanned. */
+async function* scanKeys(redis: RedisClient, pattern: string): AsyncGenerator<string> {
+  for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      yield* found;
+    } while (cursor !== '0');
+  }
+}
+
+/**
+ * HGETALL of many users' hashes in one go: a pipeline on one Redis; on a Redis Cluster (where a
+ * pipeline may only hold one node's keys) separate commands that auto-pipelining batches per node.
+ */
+async function hgetallMany(redis: RedisClient, keys: string[]): Promise<Array<Record<string, string>>> {
+  if (isCluster(redis)) return Promise.all(keys.map((key) => redis.hgetall(key)));
+  const pipeline = redis.pipeline();
+  keys.forEach((key) => pipeline.hgetall(key));
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.map(([error, hash]) => {
+    if (error) throw error;
+    return (hash ?? {}) as Record<string, string>;
+  });
 }
 
 /** Schema 1's bare tokens (value: the user id) → one device each, named "Device". */
-async function convertTokens(redis: Redis, keys: RedisKeys, keepLock: () => Promise<void>): Promise<number> {
+async function convertTokens(redis: RedisClient, keys: RedisKeys, keepLock: () => Promise<void>): Promise<number> {
   let converted = 0;
   for await (const key of scanKeys(redis, keys.token('*'))) {
     const userId = await redis.get(key);
@@ -85,7 +103,7 @@ interface Holder {
 }
 
 /** Every account's mailbox identity, from the users' own identity hashes (pipelined, 500 users a trip). */
-async function holdersByIdentity(redis: Redis, keys: RedisKeys): Promise<Map<string, Holder[]>> {
+async function holdersByIdentity(redis: RedisClient, keys: RedisKeys): Promise<Map<string, Holder[]>> {
   const users = new Set<string>();
   let cursor = '0';
   do {
@@ -100,11 +118,9 @@ async function holdersByIdentity(redis: Redis, keys: RedisKeys): Promise<Map<str
   const all = [...users];
   for (let i = 0; i < all.length; i += 500) {
     const batch = all.slice(i, i + 500);
-    const pipeline = redis.pipeline();
-    batch.forEach((userId) => pipeline.hgetall(keys.userIdentities(userId)));
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await hgetallMany(redis, batch.map((userId) => keys.userIdentities(userId)));
     batch.forEach((userId, j) => {
-      for (const [identity, accountId] of Object.entries((replies[j]?.[1] ?? {}) as Record<string, string>)) {
+      for (const [identity, accountId] of Object.entries(replies[j] ?? {})) {
         byIdentity.set(identity, [...(byIdentity.get(identity) ?? []), { userId, accountId }]);
       }
     });
@@ -117,7 +133,7 @@ async function holdersByIdentity(redis: Redis, keys: RedisKeys): Promise<Map<str
  * form a group; each group is merged into its oldest user. One read of every identity before and
  * one after, however many merges, so the migration stays linear in the number of users.
  */
-async function mergeSharedMailboxes(redis: Redis, keys: RedisKeys, report: MigrationReport, keepLock: () => Promise<void>): Promise<void> {
+async function mergeSharedMailboxes(redis: RedisClient, keys: RedisKeys, report: MigrationReport, keepLock: () => Promise<void>): Promise<void> {
   const parent = new Map<string, string>();
   const root = (user: string): string => {
     let r = user;
@@ -148,7 +164,7 @@ async function mergeSharedMailboxes(redis: Redis, keys: RedisKeys, report: Migra
 }
 
 /** Moves everything of `from` into `into`; returns how many of its accounts were duplicates and went. */
-async function mergeUser(redis: Redis, keys: RedisKeys, from: string, into: string): Promise<number> {
+async function mergeUser(redis: RedisClient, keys: RedisKeys, from: string, into: string): Promise<number> {
   let removed = 0;
   const accountMap = new Map<string, string>();
   const intoIdentities = await redis.hgetall(keys.userIdentities(into));

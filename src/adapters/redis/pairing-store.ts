@@ -1,13 +1,13 @@
 // Pairing codes in Redis: a global key per code hash (the claim knows only the code) that expires
 // with the code, and a set under the user's hash tag so deleting the user finds its codes.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { PairingStore } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
 import { claimPairing } from './scripts.js';
 
 export class RedisPairingStore implements PairingStore {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async create(userId: string, codeHash: string, expiresAtMs: number): Promise<void> {
     const ttlMs = Math.max(1, expiresAtMs - Date.now());

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { PushOutbox } from '../../core/ports.js';
 import type { MailEvent } from '../../core/types.js';
 import type { AccountRef } from '../../core/account-ref.js';
@@ -13,7 +13,7 @@ import { entryToEvent } from './event-log.js';
 export class RedisPushOutbox implements PushOutbox {
   readonly durable = true;
 
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async pending(ref: AccountRef): Promise<MailEvent[]> {
     const prefix = `${ref.accountId}/`;

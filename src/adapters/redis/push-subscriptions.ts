@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { PushSubscriptionRecord, PushSubscriptionStore } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
 import { upsertPushSubscription } from './scripts.js';
@@ -7,7 +7,7 @@ import { upsertPushSubscription } from './scripts.js';
 const endpointHash = (endpoint: string) => createHash('sha256').update(endpoint).digest('hex');
 
 export class RedisPushSubscriptionStore implements PushSubscriptionStore {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async upsert(record: PushSubscriptionRecord, maxPerUser: number): Promise<{ record: PushSubscriptionRecord; created: boolean } | 'limit'> {
     const hash = endpointHash(record.endpoint);

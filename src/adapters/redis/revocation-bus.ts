@@ -1,16 +1,17 @@
-import type { Redis } from 'ioredis';
 import type { DeviceRevocation, RevocationBus } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
+import type { RedisClient } from './connection.js';
 
 /**
  * Removed devices over pub/sub, on a channel of their own beside the control channel: workers do
  * not listen to it, web processes do. A web process that misses one still refuses the token on
- * its next use; an open stream notices within its next reconnect.
+ * its next use; an open stream notices within its next reconnect. Classic pub/sub on a Redis
+ * Cluster too: every web process wants every revocation, and they are rare (channels.ts).
  */
 export class RedisRevocationBus implements RevocationBus {
   private subscribed = false;
 
-  constructor(private readonly redis: Redis, private readonly subscriber: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly subscriber: RedisClient, private readonly keys: RedisKeys) {}
 
   async publish(revocation: DeviceRevocation): Promise<void> {
     await this.redis.publish(this.keys.revocationChannel(), JSON.stringify(revocation));

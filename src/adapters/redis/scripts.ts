@@ -4,7 +4,12 @@
 import { LIVE_MESSAGE_LUA } from './live-wire.js';
 import { LuaScript } from './lua.js';
 
-export const appendEvents = new LuaScript('appendEvents-5', `
+/**
+ * The append script, publishing with `publish`: PUBLISH on one Redis, SPUBLISH on a Redis Cluster
+ * (the live channel carries the user's hash tag, so it is in the slot of KEYS; channels.ts).
+ */
+function appendEventsScript(publish: 'PUBLISH' | 'SPUBLISH'): LuaScript {
+  return new LuaScript(`appendEvents-5${publish === 'SPUBLISH' ? '-sharded' : ''}`, `
 -- KEYS[1] the user's event stream
 -- KEYS[2] the account's watermark hash
 -- KEYS[3] the account's lease
@@ -16,7 +21,7 @@ export const appendEvents = new LuaScript('appendEvents-5', `
 -- ARGV[4] the new watermark
 -- ARGV[5] retention: keep about this many entries
 -- ARGV[6] retention: drop entries below this id
--- ARGV[7] live channel to publish each event on
+-- ARGV[7] live channel to publish each event on (with ${publish})
 -- ARGV[8] one character per event: "1" when its Web Push is to be queued
 -- ARGV[9] the account id, which prefixes pending-push members
 -- ARGV[10..] per event, two arguments (liveEventArgs in live-wire.ts): the header to publish it
@@ -38,7 +43,7 @@ for i = 10, #ARGV, 2 do
   n = n + 1
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1])
   result[#result + 1] = id
-  redis.call('PUBLISH', ARGV[7], liveMessage(ARGV[i], id, ARGV[i + 1]))
+  redis.call('${publish}', ARGV[7], liveMessage(ARGV[i], id, ARGV[i + 1]))
   if pushing and string.sub(ARGV[8], n, n) == '1' then
     redis.call('ZADD', KEYS[5], tonumber(string.match(id, '^%d+')), ARGV[9] .. '/' .. id)
   end
@@ -48,6 +53,10 @@ if #ARGV >= 10 then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[6]) end
 if pushing then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. string.match(ARGV[6], '^%d+')) end
 return result
 `);
+}
+
+export const appendEvents = appendEventsScript('PUBLISH');
+export const appendEventsSharded = appendEventsScript('SPUBLISH');
 
 export const acquireLease = new LuaScript('acquireLease-2', `
 -- KEYS[1] the account's lease

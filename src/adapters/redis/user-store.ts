@@ -2,7 +2,7 @@
 // hash points to it from the global token index ("<userId>/<deviceId>"), the one key a request
 // reads before it knows the user.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { formatAccountRef, parseAccountRef } from '../../core/account-ref.js';
 import type { DeviceRecord, DeviceStore, UserStore } from '../../core/ports.js';
 import { newId } from '../../core/tokens.js';
@@ -24,7 +24,7 @@ function parseTokenValue(value: string | null): { userId: string; deviceId: stri
 }
 
 export class RedisDeviceStore implements DeviceStore {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async add(userId: string, tokenHash: string, name: string): Promise<DeviceRecord | undefined> {
     const now = new Date().toISOString();
@@ -79,7 +79,7 @@ export class RedisDeviceStore implements DeviceStore {
 export class RedisUserStore implements UserStore {
   private readonly devices: RedisDeviceStore;
 
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {
     this.devices = new RedisDeviceStore(redis, keys);
   }
 
@@ -105,7 +105,8 @@ export class RedisUserStore implements UserStore {
       if (tokenHash && (await redis.get(keys.token(tokenHash)))?.startsWith(`${userId}/`)) await redis.del(keys.token(tokenHash));
     }
     const pairings = await redis.smembers(keys.userPairings(userId));
-    if (pairings.length) await redis.del(...pairings.map((hash) => keys.pairing(hash)));
+    // One DEL each: pairing keys are global, each in a slot of its own on a Redis Cluster.
+    await Promise.all(pairings.map((hash) => redis.del(keys.pairing(hash))));
     const identities = await redis.hgetall(keys.userIdentities(userId));
     for (const [identity, accountId] of Object.entries(identities)) {
       await releaseMailbox(redis, keys, identity, formatAccountRef({ userId, accountId }));
@@ -119,7 +120,7 @@ export class RedisUserStore implements UserStore {
 }
 
 /** Removes a mailbox identity from the global index if it still names this account. */
-export async function releaseMailbox(redis: Redis, keys: RedisKeys, identity: string, ref: string): Promise<void> {
+export async function releaseMailbox(redis: RedisClient, keys: RedisKeys, identity: string, ref: string): Promise<void> {
   if (!parseAccountRef(ref)) return;
   await releaseMailboxScript.run(redis, [keys.mailboxIndex()], [identity, ref]);
 }

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { WorkerInfo, WorkerRegistry } from '../../core/ports.js';
 import type { RedisKeys } from '../../keys.js';
 
 /** One hash of heartbeats: small (one field per worker) and read whole by every worker's scan. */
 export class RedisWorkerRegistry implements WorkerRegistry {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
   async heartbeat(info: WorkerInfo): Promise<void> {
     await this.redis.hset(this.keys.workers(), info.workerId, JSON.stringify(info));

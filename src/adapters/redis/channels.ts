@@ -1,0 +1,41 @@
+// Which pub/sub a channel uses.
+//
+// Per-user live channels and per-mailbox hint channels have one publisher and few subscribers
+// each, and many of them: on a Redis Cluster they are sharded channels (SPUBLISH / SSUBSCRIBE,
+// Redis 7), which stay on the shard that owns the channel's slot. A live channel carries the user's
+// hash tag, so the append script's SPUBLISH is in the slot of the keys it writes. Classic PUBLISH
+// on a cluster is copied to every node over the cluster bus: fine for the few gateway-wide control
+// channels (account changes, device revocations) that every process wants anyway and that carry a
+// handful of messages a minute, ruinous for every mail of every user.
+//
+// On one Redis the classic kind stays, so nothing changes there (and Redis 6 keeps working).
+
+import { isCluster, type RedisClient } from './connection.js';
+
+export interface FanoutChannels {
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  /** Every message of every channel subscribed through this object, as the bytes Redis sent. */
+  onMessage(listener: (channel: Buffer, message: Buffer) => void): void;
+}
+
+/** Sharded channels on a cluster, classic ones on one Redis, over the given subscriber connection. */
+export function fanoutChannels(subscriber: RedisClient): FanoutChannels {
+  if (isCluster(subscriber)) {
+    return {
+      subscribe: (channel) => subscriber.ssubscribe(channel),
+      unsubscribe: (channel) => subscriber.sunsubscribe(channel),
+      onMessage: (listener) => subscriber.on('smessageBuffer', listener),
+    };
+  }
+  return {
+    subscribe: (channel) => subscriber.subscribe(channel),
+    unsubscribe: (channel) => subscriber.unsubscribe(channel),
+    onMessage: (listener) => subscriber.on('messageBuffer', listener),
+  };
+}
+
+/** Publishes on a channel of the kind fanoutChannels subscribes to; resolves to the receiver count. */
+export async function publishFanout(redis: RedisClient, channel: string, message: string): Promise<number> {
+  return Number(isCluster(redis) ? await redis.spublish(channel, message) : await redis.publish(channel, message));
+}
