@@ -103,6 +103,21 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal(await adapters.devices.add('usr_missing', hashToken(newToken()), 'x'), undefined, 'no device for a user that does not exist');
     });
 
+    test('OAuth flow records: taken once, per kind, not after expiry', async () => {
+      const key = hashToken(newToken());
+      await adapters.oauthFlows.put('state', key, '{"provider":"test"}', Date.now() + 60_000);
+      assert.equal(await adapters.oauthFlows.take('handoff', key, Date.now()), undefined, 'a state is no handoff');
+      assert.equal(await adapters.oauthFlows.take('state', key, Date.now()), '{"provider":"test"}');
+      assert.equal(await adapters.oauthFlows.take('state', key, Date.now()), undefined, 'single use');
+      assert.equal(await adapters.oauthFlows.take('state', hashToken(newToken()), Date.now()), undefined, 'unknown');
+      const shortLived = hashToken(newToken());
+      const expiresAt = Date.now() + 300;
+      await adapters.oauthFlows.put('handoff', shortLived, 'x', expiresAt);
+      // Polling take() would use the record up; wait for the clock instead, then take it once.
+      await waitFor(() => Date.now() > expiresAt + 100, { timeoutMs: 5000, what: 'the handoff to expire' });
+      assert.equal(await adapters.oauthFlows.take('handoff', shortLived, Date.now()), undefined, 'expired');
+    });
+
     test('pairing codes: claimed once, not after expiry, unknown ones never', async () => {
       const userId = await user();
       const code = newId('code');
