@@ -33,6 +33,10 @@ export interface AccountView {
   lastError?: string;
   unseen?: number;
   updatedAt: string;
+  /** "oauth2" for a mailbox signed in with a provider (no password); absent for a password login. */
+  auth?: 'oauth2';
+  /** The OAuth provider's id, with auth "oauth2". */
+  provider?: string;
 }
 
 /** POST /v1/accounts. Left out, `host`, `port` and `security` are the gateway's defaults (PublicConfig). */

@@ -47,6 +47,18 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal(await adapters.users.findByToken(hashToken(newToken())), undefined);
     });
 
+    test('accounts: an OAuth account keeps its provider, and its sealed grant is replaced in one update', async () => {
+      const userId = await user();
+      const record: AccountRecord = { ...account(userId), auth: 'oauth2', provider: 'google', sealedPassword: 'v1.grant.1' };
+      assert.equal(await adapters.accounts.create(record, `oauth-${record.accountId}`), 'created');
+      assert.deepEqual(await adapters.accounts.get(record), record);
+      const updated = await adapters.accounts.update(record, { sealedPassword: 'v1.grant.2' });
+      assert.deepEqual([updated?.auth, updated?.provider, updated?.sealedPassword], ['oauth2', 'google', 'v1.grant.2']);
+      const plain = account(userId);
+      await adapters.accounts.create(plain, `plain-${plain.accountId}`);
+      assert.equal((await adapters.accounts.get(plain))?.auth, undefined, 'a password account has no auth field');
+    });
+
     test('accounts: create once per identity, read, update, state, scan, delete', async () => {
       const userId = await user();
       const record = account(userId);

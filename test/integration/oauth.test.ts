@@ -1,7 +1,9 @@
 // OAuth2 sign-in with real parts: a real OpenID provider on loopback (oidc-provider, certified)
 // issues tokens through the authorization code flow with PKCE, and a real Dovecot accepts them for
 // IMAP (SASL OAUTHBEARER / XOAUTH2) after asking the provider's introspection endpoint whether
-// they are active, like Gmail and Microsoft 365 do with their own tokens.
+// they are active, like Gmail and Microsoft 365 do with their own tokens. The gateway signs
+// mailboxes in through the provider over HTTP, as a browser would: start → the provider's login and
+// consent pages → the gateway's callback → the web app's handoff → mail arrives live.
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,16 +13,36 @@ import { connectImap, ImapConnectError, type ImapClientOptions } from '../../src
 import { HostLimiter } from '../../src/imap/host-limiter.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
+import { api, openReadyStream } from '../helpers/gateway.js';
+import { buildMessage } from '../helpers/message.js';
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 const fixtures = useFixtures();
 let provider: OidcProvider;
 let dovecot: Dovecot;
 let imap: ImapClientOptions;
+let base: string;
 
 before(async () => {
-  provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: 'http://127.0.0.1:9/v1/oauth/callback' }), (p) => p.stop());
+  // The provider must know the gateway's redirect URI before the gateway knows the provider.
+  const gatewayPort = await freePort();
+  const publicUrl = `http://127.0.0.1:${gatewayPort}`;
+  provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: `${publicUrl}/v1/oauth/callback` }), (p) => p.stop());
+  const redis = await fixtures.redis();
   dovecot = await fixtures.dovecot({ oauth2: { introspectionUrl: provider.introspectionUrlWithCredentials } });
+  const providers = [{
+    id: 'testidp', name: 'Test IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
+    scopes: ['openid', 'email', 'offline_access'], imap: { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' },
+  }];
+  const gateway = await fixtures.gateway({
+    redisUrl: redis.url,
+    imapPort: dovecot.imapPort,
+    env: { PORT: String(gatewayPort), PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers) },
+  });
+  base = gateway.url!;
+  assert.equal(new URL(base).origin, publicUrl);
   const config = loadConfig({
     REDIS_URL: 'redis://127.0.0.1:6390',
     MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters',
@@ -88,4 +110,89 @@ test('a token for another mailbox, a revoked token and a made-up token are refus
   const client = await oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
   await oidc.tokenRevocation(client, alices.access_token);
   await assert.rejects(connectImap(settings(alice), { accessToken: alices.access_token }, imap), refused, 'a revoked token is refused');
+});
+
+/**
+ * A person signs in through the gateway as a browser would: the web app asks for the provider's
+ * URL, the person logs in and consents there, the provider sends the browser to the gateway's
+ * callback, and the gateway sends it on to the web app. Returns where the web app is sent.
+ */
+async function signInThroughGateway(login: string, options: { deny?: boolean; tamper?: (callback: URL) => URL } = {}): Promise<{ location: URL; callback: URL }> {
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
+  assert.equal(start.status, 200, JSON.stringify(start.body));
+  const authorizeUrl = new URL(start.body.authorizeUrl);
+  assert.equal(authorizeUrl.searchParams.get('code_challenge_method'), 'S256');
+  assert.ok(authorizeUrl.searchParams.get('state') && authorizeUrl.searchParams.get('nonce'));
+  assert.equal(authorizeUrl.searchParams.get('login_hint'), `${login}@example.test`);
+  let callback = await provider.signIn(authorizeUrl.href, login, options.deny ? { deny: true } : {});
+  assert.equal(callback.origin + callback.pathname, `${base}/v1/oauth/callback`);
+  if (options.tamper) callback = options.tamper(callback);
+  return { location: await follow(callback), callback };
+}
+
+async function follow(callback: URL): Promise<URL> {
+  const response = await fetch(callback, { redirect: 'manual' });
+  assert.equal(response.status, 302);
+  return new URL(response.headers.get('location')!);
+}
+
+/** The web app's view of where it was sent: `#/oauth/done?handoff=` or `#/oauth/error?code=`. */
+function appRoute(location: URL): { route: string; params: URLSearchParams } {
+  assert.equal(location.origin, base, 'back to the gateway\'s own web app');
+  const [route, query] = location.hash.slice(1).split('?');
+  return { route: route!, params: new URLSearchParams(query) };
+}
+
+test('sign-in through the provider: handoff once, the account idles on its token and mail arrives live', async () => {
+  const carol = await providerUser();
+  const { location } = await signInThroughGateway(carol.user);
+  const { route, params } = appRoute(location);
+  assert.equal(route, '/oauth/done');
+  assert.deepEqual([...params.keys()], ['handoff'], 'only a one-time code in the URL, never a token');
+
+  const handoff = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: params.get('handoff') } });
+  assert.equal(handoff.status, 201, JSON.stringify(handoff.body));
+  const { token, account, created, device } = handoff.body;
+  assert.equal(created, true);
+  assert.equal(device.name, 'Phone');
+  assert.deepEqual([account.auth, account.provider, account.email, account.imap.user], ['oauth2', 'testidp', carol.email, carol.email]);
+  const replay = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: params.get('handoff') } });
+  assert.deepEqual([replay.status, replay.body.error.code], [400, 'oauth_handoff_invalid'], 'a handoff code works once');
+
+  await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'the OAuth account to idle' });
+  const stream = await openReadyStream(base, token);
+  await dovecot.deliver(carol.email, buildMessage({ from: { address: 'friend@example.test' }, to: carol.email, subject: 'signed in with a token' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in with a token', 10_000, 'the mail on the stream');
+  stream.close();
+  assert.match(await dovecot.readLog(), new RegExp(`Login: user=<${carol.user}>, method=(OAUTHBEARER|XOAUTH2)`), 'the worker logged in with the token');
+
+  const patch = await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { imap: { pass: 'a password' } } });
+  assert.deepEqual([patch.status, patch.body.error.code], [400, 'invalid_request'], 'no password for an OAuth mailbox');
+
+  // Signing in again (another device) finds the same account and gives it the new grant.
+  const again = appRoute((await signInThroughGateway(carol.user)).location);
+  const second = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: again.params.get('handoff') } });
+  assert.equal(second.status, 201);
+  assert.deepEqual([second.body.created, second.body.account.id], [false, account.id]);
+});
+
+test('sign-in errors land on the web app\'s error screen with a code: denied consent, tampered or replayed state, a mailbox the server refuses', async () => {
+  const dave = await providerUser();
+  assert.equal(appRoute((await signInThroughGateway(dave.user, { deny: true })).location).params.get('code'), 'oauth_denied');
+
+  const tampered = await signInThroughGateway(dave.user, { tamper: (url) => { const u = new URL(url); u.searchParams.set('state', 'forged'); return u; } });
+  assert.equal(appRoute(tampered.location).params.get('code'), 'oauth_state_invalid');
+
+  const once = await signInThroughGateway(dave.user);
+  assert.equal(appRoute(once.location).route, '/oauth/done');
+  assert.equal(appRoute(await follow(once.callback)).params.get('code'), 'oauth_state_invalid', 'a state works once');
+
+  // The provider vouches for a mailbox this IMAP server does not have.
+  provider.addUser('nobody', 'nobody@example.test');
+  assert.equal(appRoute((await signInThroughGateway('nobody')).location).params.get('code'), 'imap_auth_failed');
+
+  const unknown = await api(base, 'POST', '/v1/oauth/nope/start', { body: {} });
+  assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
+  const providers = await api(base, 'GET', '/v1/oauth/providers');
+  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }] });
 });

@@ -77,6 +77,8 @@ export const Account = schemaOf<AccountView>()(Type.Object({
   lastError: Type.Optional(Type.String()),
   unseen: Type.Optional(Type.Integer()),
   updatedAt: Type.String(),
+  auth: Type.Optional(Type.Literal('oauth2')),
+  provider: Type.Optional(Type.String()),
 }));
 
 export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({

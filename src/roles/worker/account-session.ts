@@ -7,7 +7,8 @@ import { capText, FIELD_CAPS } from '../../core/field-caps.js';
 import type { AccountStore, EventLog, HintBus, Lease, MailHint } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
-import type { ImapClientOptions } from '../../imap/client.js';
+import type { ImapClientOptions, ImapCredential } from '../../imap/client.js';
+import { openImapCredential } from '../../oauth/grant.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -43,15 +44,16 @@ export class AccountSession {
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
 
   start(): void {
-    let password: string;
+    let password: ImapCredential;
     try {
-      password = this.deps.secretBox.open(this.record.sealedPassword, this.record.accountId);
+      password = openImapCredential(this.deps.secretBox, this.record);
     } catch {
       // MAILPUSH_SECRET changed or the record was tampered with: only a new password helps.
       this.publish({ state: 'error', error: 'stored credentials cannot be decrypted; set the password again' });
       return;
     }
-    this.password = password;
+    // Dovecot's push opt-out logs in with a password; OAuth accounts are at Gmail or Microsoft.
+    if (typeof password === 'string') this.password = password;
     const log = this.deps.log.child({ accountId: this.record.accountId });
     const dovecotPush = dovecotPushHost(this.record.imap.host, this.deps.config.dovecotPush.hosts);
     for (const [index, mailbox] of this.record.mailboxes.entries()) {
