@@ -24,6 +24,7 @@ let provider: OidcProvider;
 let dovecot: Dovecot;
 let imap: ImapClientOptions;
 let base: string;
+let gatewayLogs: string[];
 
 before(async () => {
   // The provider must know the gateway's redirect URI before the gateway knows the provider.
@@ -32,9 +33,13 @@ before(async () => {
   provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: `${publicUrl}/v1/oauth/callback` }), (p) => p.stop());
   const redis = await fixtures.redis();
   dovecot = await fixtures.dovecot({ oauth2: { introspectionUrl: provider.introspectionUrlWithCredentials } });
+  const imapSettings = { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' };
   const providers = [{
     id: 'testidp', name: 'Test IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
-    scopes: ['openid', 'email', 'offline_access'], imap: { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' },
+    scopes: ['openid', 'email', 'offline_access'], imap: imapSettings,
+  }, {
+    // A provider that is down: nothing listens on its port.
+    id: 'downidp', name: 'Down IdP', issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'x', clientSecret: 'y', scopes: ['openid', 'email'], imap: imapSettings,
   }];
   const gateway = await fixtures.gateway({
     redisUrl: redis.url,
@@ -42,6 +47,7 @@ before(async () => {
     env: { PORT: String(gatewayPort), PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers) },
   });
   base = gateway.url!;
+  gatewayLogs = gateway.logs;
   assert.equal(new URL(base).origin, publicUrl);
   const config = loadConfig({
     REDIS_URL: 'redis://127.0.0.1:6390',
@@ -176,7 +182,7 @@ test('sign-in through the provider: handoff once, the account idles on its token
   assert.deepEqual([second.body.created, second.body.account.id], [false, account.id]);
 });
 
-test('sign-in errors land on the web app\'s error screen with a code: denied consent, tampered or replayed state, a mailbox the server refuses', async () => {
+test('sign-in errors land on the web app\'s error screen with a code: denied consent, tampered or replayed state, a token the IMAP server refuses, a failed exchange, a provider that is down', async () => {
   const dave = await providerUser();
   assert.equal(appRoute((await signInThroughGateway(dave.user, { deny: true })).location).params.get('code'), 'oauth_denied');
 
@@ -187,12 +193,36 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
   assert.equal(appRoute(once.location).route, '/oauth/done');
   assert.equal(appRoute(await follow(once.callback)).params.get('code'), 'oauth_state_invalid', 'a state works once');
 
-  // The provider vouches for a mailbox this IMAP server does not have.
-  provider.addUser('nobody', 'nobody@example.test');
-  assert.equal(appRoute((await signInThroughGateway('nobody')).location).params.get('code'), 'imap_auth_failed');
+  // The provider names dave's mailbox for mallory's login: the token is mallory's, and Dovecot
+  // (asking the provider) refuses it for dave's mailbox.
+  provider.addUser('mallory', dave.email);
+  assert.equal(appRoute((await signInThroughGateway('mallory')).location).params.get('code'), 'imap_auth_failed');
+
+  // A forged authorization code: the provider refuses the exchange.
+  const forged = await signInThroughGateway(dave.user, { tamper: (url) => { const u = new URL(url); u.searchParams.set('code', 'forged-code'); return u; } });
+  assert.equal(appRoute(forged.location).params.get('code'), 'oauth_exchange_failed');
+
+  const startedAt = Date.now();
+  const down = await api(base, 'POST', '/v1/oauth/downidp/start', { body: {} });
+  assert.deepEqual([down.status, down.body.error.code], [502, 'oauth_provider_unavailable'], JSON.stringify(down.body));
+  assert.ok(Date.now() - startedAt < 15_000, 'a provider that is down is reported within its timeout');
 
   const unknown = await api(base, 'POST', '/v1/oauth/nope/start', { body: {} });
   assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
   const providers = await api(base, 'GET', '/v1/oauth/providers');
-  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }] });
+  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'downidp', name: 'Down IdP' }] });
+  const badBody = await api(base, 'POST', '/v1/oauth/handoff', { body: {} });
+  assert.deepEqual([badBody.status, badBody.body.error.code], [400, 'invalid_request']);
+});
+
+test('neither the authorization code nor the handoff code nor any token reaches the gateway log', async () => {
+  const erin = await providerUser();
+  const { location, callback } = await signInThroughGateway(erin.user);
+  const handoff = appRoute(location).params.get('handoff')!;
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff } });
+  assert.equal(done.status, 201);
+  const logs = gatewayLogs.join('');
+  for (const secret of [callback.searchParams.get('code')!, callback.searchParams.get('state')!, handoff, done.body.token as string]) {
+    assert.ok(!logs.includes(secret), `a secret of the sign-in is in the log: ${secret.slice(0, 6)}…`);
+  }
 });

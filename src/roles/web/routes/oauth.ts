@@ -55,6 +55,8 @@ export function oauthRoutes({ config, signIn }: { config: Config; signIn: OAuthS
     app.get('/v1/oauth/callback', {
       schema: { querystring: CallbackQuery, response: { 302: Type.Null(), ...errorResponses } },
       config: { rateLimit },
+      // The request log would write the URL, authorization code included: only warnings here.
+      logLevel: 'warn',
     }, async (request, reply) => {
       // The raw query: the code exchange checks exactly what the provider sent.
       const query = request.raw.url?.split('?')[1] ?? '';
