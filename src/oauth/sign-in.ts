@@ -40,7 +40,7 @@ export interface OAuthSignInDeps {
 }
 
 /** The OpenID/OAuth client of one provider, as openid-client needs it. */
-async function clientOf(provider: OAuthProvider): Promise<oidc.Configuration> {
+export async function clientOf(provider: OAuthProvider): Promise<oidc.Configuration> {
   const endpoints = provider.issuer ? undefined : provider.endpoints;
   // providers.ts allows http only on loopback (a provider on this machine, as in the tests).
   const insecure = (provider.issuer ?? endpoints?.tokenEndpoint ?? '').startsWith('http:');
@@ -112,8 +112,11 @@ export class OAuthSignIn {
       state,
       ...(nonce ? { nonce } : {}),
       ...(request.email ? { login_hint: request.email } : {}),
-      // A refresh token is what keeps the mailbox watched; Google gives one only on consent.
+      // A refresh token is what keeps the mailbox watched. Google gives one only with
+      // access_type=offline on consent; OpenID providers grant offline_access only with
+      // prompt=consent (OpenID Connect Core 11). Microsoft grants it without asking again.
       ...(provider.id === 'google' ? { access_type: 'offline', prompt: 'consent' } : {}),
+      ...(provider.id !== 'microsoft' && provider.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
     }).href;
   }
 

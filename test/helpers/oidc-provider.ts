@@ -32,6 +32,8 @@ export interface OidcProvider {
    * `email` the claim the gateway reads as the IMAP user name.
    */
   addUser(login: string, email: string): void;
+  /** Access tokens issued from now on live this long (refreshes included). */
+  setAccessTokenTtl(seconds: number): void;
   /** Requests the provider's endpoints saw, by path (e.g. `/token`, `/token/introspection`). */
   requestCount(path: string): number;
   /**
@@ -66,6 +68,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   const clientSecret = randomBytes(24).toString('base64url');
   const emails = new Map<string, string>();
   const counts = new Map<string, number>();
+  let accessTokenTtl = options.accessTokenTtlSeconds ?? 3600;
 
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
@@ -100,7 +103,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
       revocation: { enabled: true },
     },
     ttl: {
-      AccessToken: options.accessTokenTtlSeconds ?? 3600,
+      AccessToken: () => accessTokenTtl,
       AuthorizationCode: 60,
       IdToken: 3600,
       RefreshToken: 86_400,
@@ -174,6 +177,9 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     introspectionUrlWithCredentials: introspection.href,
     addUser(login, email) {
       emails.set(login, email);
+    },
+    setAccessTokenTtl(seconds) {
+      accessTokenTtl = seconds;
     },
     requestCount: (path) => counts.get(path) ?? 0,
     signIn,

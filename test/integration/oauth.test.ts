@@ -226,3 +226,22 @@ test('neither the authorization code nor the handoff code nor any token reaches 
     assert.ok(!logs.includes(secret), `a secret of the sign-in is in the log: ${secret.slice(0, 6)}…`);
   }
 });
+
+test('short-lived access tokens are refreshed before they expire: the worker logs in with each new one and mail keeps arriving', async (t) => {
+  provider.setAccessTokenTtl(8);
+  t.after(() => provider.setAccessTokenTtl(3600));
+  const frank = await providerUser();
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(frank.user)).location).params.get('handoff') } });
+  assert.equal(done.status, 201);
+  const { token, account } = done.body;
+  const stream = await openReadyStream(base, token);
+  const logins = async () => ((await dovecot.readLog()).match(new RegExp(`Login: user=<${frank.user}>, method=OAUTHBEARER`, 'g')) ?? []).length;
+  const tokenRequests = provider.requestCount('/token');
+  // The sign-in's own check is one login, the worker's first session another; two refreshes later, two more.
+  await waitFor(async () => provider.requestCount('/token') >= tokenRequests + 2 && (await logins()) >= 4, { timeoutMs: 30_000, what: 'two refreshes, each followed by a login with the new token' });
+  await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'the account to idle on a refreshed token' });
+  await dovecot.deliver(frank.email, buildMessage({ from: { address: 'friend@example.test' }, to: frank.email, subject: 'after two refreshes' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after two refreshes', 15_000, 'the mail after the refreshes');
+  stream.close();
+  assert.ok(!gatewayLogs.join('').includes(token), 'no token in the log');
+});
