@@ -32,6 +32,11 @@ export interface OidcProvider {
    * `email` the claim the gateway reads as the IMAP user name.
    */
   addUser(login: string, email: string): void;
+  /**
+   * The person withdraws the client's access (as at Google's "Third-party apps" page): every grant
+   * of `login` with its refresh and access tokens is gone; a refresh is answered invalid_grant.
+   */
+  revokeGrants(login: string): Promise<void>;
   /** Access tokens issued from now on live this long (refreshes included). */
   setAccessTokenTtl(seconds: number): void;
   /** Requests the provider's endpoints saw, by path (e.g. `/token`, `/token/introspection`). */
@@ -118,6 +123,14 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   });
   // Its own warnings (dev interactions, http issuer) are expected here.
   provider.on('server_error', (_ctx, error) => process.stderr.write(`oidc-provider: ${String(error)}\n`));
+  // Grants per login, to revoke them as a person would at the provider.
+  const grants = new Map<string, Set<string>>();
+  provider.on('grant.saved', (grant: { accountId?: string; jti: string }) => {
+    if (!grant.accountId) return;
+    const ids = grants.get(grant.accountId) ?? new Set<string>();
+    ids.add(grant.jti);
+    grants.set(grant.accountId, ids);
+  });
   const handle = provider.callback();
   server.on('request', (req, res) => {
     const path = new URL(req.url ?? '/', issuer).pathname;
@@ -177,6 +190,13 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     introspectionUrlWithCredentials: introspection.href,
     addUser(login, email) {
       emails.set(login, email);
+    },
+    async revokeGrants(login) {
+      for (const grantId of grants.get(login) ?? []) {
+        await Promise.all([provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode].map((model) => model.revokeByGrantId(grantId)));
+        await (await provider.Grant.find(grantId))?.destroy();
+      }
+      grants.delete(login);
     },
     setAccessTokenTtl(seconds) {
       accessTokenTtl = seconds;

@@ -245,3 +245,28 @@ test('short-lived access tokens are refreshed before they expire: the worker log
   stream.close();
   assert.ok(!gatewayLogs.join('').includes(token), 'no token in the log');
 });
+
+test('a grant revoked at the provider: the refresh is refused, the account shows auth_failed and stops; signing in again restores it with the same id', async (t) => {
+  provider.setAccessTokenTtl(8);
+  t.after(() => provider.setAccessTokenTtl(3600));
+  const gina = await providerUser();
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
+  assert.equal(done.status, 201);
+  const { token, account } = done.body;
+  const view = async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account;
+  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle' });
+
+  await provider.revokeGrants(gina.user);
+  await waitFor(async () => (await view()).state === 'auth_failed', { timeoutMs: 20_000, what: 'the refused refresh to show as auth_failed' });
+  assert.match((await view()).lastError, /sign in with Test IdP again/);
+
+  // Signing in again: the same account, idle on the new grant, and mail arrives.
+  provider.setAccessTokenTtl(3600);
+  const again = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
+  assert.deepEqual([again.status, again.body.created, again.body.account.id], [201, false, account.id]);
+  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle again after signing in' });
+  const stream = await openReadyStream(base, token);
+  await dovecot.deliver(gina.email, buildMessage({ from: { address: 'friend@example.test' }, to: gina.email, subject: 'signed in again' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in again', 15_000, 'the mail after signing in again');
+  stream.close();
+});
