@@ -71,4 +71,6 @@ export interface PublicConfig {
   /** `host` is absent when the gateway has no default IMAP host: the client must ask for one. */
   imap: { host?: string; port: number; security: ImapSecurity };
   push: { enabled: boolean };
+  /** The sign-in providers that are on (as GET /v1/oauth/providers), for "Sign in with …" buttons. */
+  oauth: { providers: Array<{ id: string; name: string }> };
 }

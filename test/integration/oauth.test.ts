@@ -211,6 +211,7 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
   assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
   const providers = await api(base, 'GET', '/v1/oauth/providers');
   assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'downidp', name: 'Down IdP' }] });
+  assert.deepEqual((await api(base, 'GET', '/v1/config')).body.oauth, providers.body, 'GET /v1/config lists them too');
   const badBody = await api(base, 'POST', '/v1/oauth/handoff', { body: {} });
   assert.deepEqual([badBody.status, badBody.body.error.code], [400, 'invalid_request']);
 });

@@ -89,6 +89,7 @@ export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({
     security: Security,
   }),
   push: Type.Object({ enabled: Type.Boolean() }),
+  oauth: Type.Object({ providers: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })) }),
 }));
 
 export const Device = schemaOf<DeviceViewShape>()(Type.Object({
