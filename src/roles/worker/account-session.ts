@@ -145,7 +145,8 @@ export class AccountSession {
       return;
     }
     try {
-      const fresh = await refreshGrant(provider, grant);
+      // Not a login storm after a restart: refreshes queue per provider like logins per IMAP host.
+      const fresh = await this.deps.imap.limiter.run(`oauth-token:${provider.id}`, () => refreshGrant(provider, grant));
       if (this.stopped) return;
       await this.deps.accounts.update(this.record, { sealedPassword: sealGrant(this.deps.secretBox, fresh, this.record.accountId) });
       log.info('access token refreshed');
