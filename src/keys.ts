@@ -172,6 +172,11 @@ export class RedisKeys {
     return `${this.prefix}:workers`;
   }
 
+  /** String with a TTL: a pending OAuth sign-in or its handoff (JSON), keyed by the code's SHA-256. Global. */
+  oauthFlow(kind: string, keyHash: string): string {
+    return `${this.prefix}:oauth:${kind}:${keyHash}`;
+  }
+
   /** Counter with a TTL: failed attempts of one kind (e.g. "pairing") from one client address. */
   failedAttempts(kind: string, client: string): string {
     return `${this.prefix}:attempts:${kind}:${client}`;

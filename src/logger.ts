@@ -21,6 +21,11 @@ export const REDACTED_PATHS = [
   'imap.pass',
   'body.imap.pass',
   'auth.pass',
+  // OAuth grants (src/oauth/grant.ts) and imapflow's auth option for token logins.
+  'accessToken',
+  'refreshToken',
+  '*.accessToken',
+  '*.refreshToken',
 ];
 
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {

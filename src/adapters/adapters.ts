@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type {
-  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, HintBus, LeaseManager, LiveFeed, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
+  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, HintBus, LeaseManager, LiveFeed, OAuthFlowStore, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
   WorkerRegistry,
 } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
@@ -29,6 +29,8 @@ export interface Adapters {
   users: UserStore;
   devices: DeviceStore;
   pairings: PairingStore;
+  /** Pending OAuth sign-ins and their handoffs. */
+  oauthFlows: OAuthFlowStore;
   /** Removed devices, to web processes. */
   revocations: RevocationBus;
   /** Failed attempts per client (wrong pairing codes). */

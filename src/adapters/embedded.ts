@@ -8,7 +8,7 @@ import { openDatabase } from './sqlite/database.js';
 import { SqliteEventLog } from './sqlite/event-log.js';
 import { migrateSqlite } from './sqlite/migration.js';
 import { SqliteAccountStore, SqlitePushSubscriptionStore } from './sqlite/stores.js';
-import { SqliteDeviceStore, SqlitePairingStore, SqliteUserStore } from './sqlite/user-stores.js';
+import { SqliteDeviceStore, SqliteOAuthFlowStore, SqlitePairingStore, SqliteUserStore } from './sqlite/user-stores.js';
 
 /**
  * Everything one process needs without Redis: what must survive a restart in SQLite under
@@ -30,6 +30,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
     pairings: new SqlitePairingStore(db),
+    oauthFlows: new SqliteOAuthFlowStore(db),
     revocations,
     attempts: new MemoryAttemptCounter(),
     leases,

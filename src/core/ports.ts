@@ -154,6 +154,19 @@ export interface PairingStore {
   claim(codeHash: string, nowMs: number): Promise<string | undefined>;
 }
 
+/** What an OAuth sign-in keeps between its requests: the pending authorization, the handoff. */
+export type OAuthFlowKind = 'state' | 'handoff';
+
+/**
+ * Short-lived, single-use records of the OAuth sign-in, keyed by the SHA-256 of a random code the
+ * browser carries (the `state`, the handoff code), so a copy of the store cannot replay them.
+ */
+export interface OAuthFlowStore {
+  put(kind: OAuthFlowKind, keyHash: string, value: string, expiresAtMs: number): Promise<void>;
+  /** Uses the record up: the first take of a live record gets its value, every later one undefined. */
+  take(kind: OAuthFlowKind, keyHash: string, nowMs: number): Promise<string | undefined>;
+}
+
 /**
  * Failed attempts per client, counted in windows shared by every web process: unlike a request
  * rate limit, what succeeds does not count (a person who pairs a device is not one step nearer a 429).

@@ -10,8 +10,15 @@ export type { AnyMailEvent, EventDataByType, EventType, MailAddress, MailEvent, 
 export interface AccountRecord extends AccountRef {
   email: string;
   imap: ImapSettings;
-  /** AES-256-GCM sealed IMAP password (see core/secret-box.ts). */
+  /**
+   * AES-256-GCM sealed IMAP password (see core/secret-box.ts); with auth "oauth2", the sealed
+   * OAuth grant instead (JSON, see oauth/grant.ts), so access and refresh token change together.
+   */
   sealedPassword: string;
+  /** "oauth2": the mailbox logs in with the provider's access token (SASL OAUTHBEARER / XOAUTH2). */
+  auth?: 'oauth2';
+  /** The OAuth provider's id, with auth "oauth2". */
+  provider?: string;
   mailboxes: string[];
   disabled: boolean;
   state: AccountState;
@@ -31,5 +38,6 @@ export function toAccountView(record: AccountRecord): AccountView {
     ...(record.lastError ? { lastError: record.lastError } : {}),
     ...(record.unseen !== undefined ? { unseen: record.unseen } : {}),
     updatedAt: record.updatedAt,
+    ...(record.auth ? { auth: record.auth, provider: record.provider ?? '' } : {}),
   };
 }

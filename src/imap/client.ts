@@ -70,6 +70,16 @@ export class ImapConnectError extends Error {
   }
 }
 
+/**
+ * What proves the login: the mailbox password (a string), or an OAuth2 access token, sent with
+ * SASL OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2 (Gmail, Microsoft 365).
+ */
+export type ImapCredential = string | { readonly accessToken: string };
+
+function imapflowAuth(user: string, credential: ImapCredential): { user: string; pass: string } | { user: string; accessToken: string } {
+  return typeof credential === 'string' ? { user, pass: credential } : { user, accessToken: credential.accessToken };
+}
+
 export interface ImapClientOptions {
   config: Pick<Config, 'imap'>;
   limiter: HostLimiter;
@@ -108,7 +118,7 @@ export function classifyImapError(error: unknown): ImapConnectError {
  */
 export async function connectImap(
   settings: ImapSettings,
-  password: string,
+  credential: ImapCredential,
   options: ImapClientOptions,
   extra: {
     maxIdleTime?: number;
@@ -139,7 +149,7 @@ export async function connectImap(
     port: settings.port,
     secure: settings.security === 'tls',
     doSTARTTLS: settings.security === 'starttls' ? true : settings.security === 'none' ? false : undefined,
-    auth: { user: settings.user, pass: password },
+    auth: imapflowAuth(settings.user, credential),
     tls: { rejectUnauthorized: imap.tlsRejectUnauthorized },
     logger: false,
     connectionTimeout: imap.connectTimeoutMs,
@@ -193,10 +203,10 @@ export async function withinDeadline<T>(client: ImapFlow, step: Promise<T>, dead
  * (waiting for a login slot included): the API request waits on it. On expiry the connection is
  * closed, so a server that stalls cannot keep anything of ours after the request was answered.
  */
-export async function verifyImapLogin(settings: ImapSettings, password: string, options: ImapClientOptions): Promise<void> {
+export async function verifyImapLogin(settings: ImapSettings, credential: ImapCredential, options: ImapClientOptions): Promise<void> {
   const budgetMs = options.config.imap.connectTimeoutMs;
   const deadlineAt = Date.now() + budgetMs;
-  const client = await connectImap(settings, password, options, { deadlineAt, responseLimits: LOGIN_CHECK_LIMITS });
+  const client = await connectImap(settings, credential, options, { deadlineAt, responseLimits: LOGIN_CHECK_LIMITS });
   // The login worked, which is all we wanted to know: a LOGOUT that stalls is cut at the deadline.
   await withinDeadline(client, client.logout(), deadlineAt, budgetMs).catch(() => client.close());
 }

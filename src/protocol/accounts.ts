@@ -33,6 +33,10 @@ export interface AccountView {
   lastError?: string;
   unseen?: number;
   updatedAt: string;
+  /** "oauth2" for a mailbox signed in with a provider (no password); absent for a password login. */
+  auth?: 'oauth2';
+  /** The OAuth provider's id, with auth "oauth2". */
+  provider?: string;
 }
 
 /** POST /v1/accounts. Left out, `host`, `port` and `security` are the gateway's defaults (PublicConfig). */
@@ -67,4 +71,6 @@ export interface PublicConfig {
   /** `host` is absent when the gateway has no default IMAP host: the client must ask for one. */
   imap: { host?: string; port: number; security: ImapSecurity };
   push: { enabled: boolean };
+  /** The sign-in providers that are on (as GET /v1/oauth/providers), for "Sign in with …" buttons. */
+  oauth: { providers: Array<{ id: string; name: string }> };
 }

@@ -58,6 +58,18 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal(await adapters.users.findByToken(hashToken(newToken())), undefined);
     });
 
+    test('accounts: an OAuth account keeps its provider, and its sealed grant is replaced in one update', async () => {
+      const userId = await user();
+      const record: AccountRecord = { ...account(userId), auth: 'oauth2', provider: 'google', sealedPassword: 'v1.grant.1' };
+      assert.equal(await adapters.accounts.create(record, `oauth-${record.accountId}`), 'created');
+      assert.deepEqual(await adapters.accounts.get(record), record);
+      const updated = await adapters.accounts.update(record, { sealedPassword: 'v1.grant.2' });
+      assert.deepEqual([updated?.auth, updated?.provider, updated?.sealedPassword], ['oauth2', 'google', 'v1.grant.2']);
+      const plain = account(userId);
+      await adapters.accounts.create(plain, `plain-${plain.accountId}`);
+      assert.equal((await adapters.accounts.get(plain))?.auth, undefined, 'a password account has no auth field');
+    });
+
     test('accounts: create once per identity, read, update, state, scan, delete', async () => {
       const userId = await user();
       const record = account(userId);
@@ -112,6 +124,21 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       await adapters.devices.touch(userId, second.id, new Date().toISOString());
       assert.deepEqual((await adapters.devices.list(userId)).map((d) => d.id), [first.id], 'a touch never brings a device back');
       assert.equal(await adapters.devices.add('usr_missing', hashToken(newToken()), 'x'), undefined, 'no device for a user that does not exist');
+    });
+
+    test('OAuth flow records: taken once, per kind, not after expiry', async () => {
+      const key = hashToken(newToken());
+      await adapters.oauthFlows.put('state', key, '{"provider":"test"}', Date.now() + 60_000);
+      assert.equal(await adapters.oauthFlows.take('handoff', key, Date.now()), undefined, 'a state is no handoff');
+      assert.equal(await adapters.oauthFlows.take('state', key, Date.now()), '{"provider":"test"}');
+      assert.equal(await adapters.oauthFlows.take('state', key, Date.now()), undefined, 'single use');
+      assert.equal(await adapters.oauthFlows.take('state', hashToken(newToken()), Date.now()), undefined, 'unknown');
+      const shortLived = hashToken(newToken());
+      const expiresAt = Date.now() + 300;
+      await adapters.oauthFlows.put('handoff', shortLived, 'x', expiresAt);
+      // Polling take() would use the record up; wait for the clock instead, then take it once.
+      await waitFor(() => Date.now() > expiresAt + 100, { timeoutMs: 5000, what: 'the handoff to expire' });
+      assert.equal(await adapters.oauthFlows.take('handoff', shortLived, Date.now()), undefined, 'expired');
     });
 
     test('pairing codes: claimed once, not after expiry, unknown ones never', async () => {

@@ -25,6 +25,7 @@ function toHash(record: AccountRecord): Record<string, string> {
     ...(record.unseen !== undefined ? { unseen: String(record.unseen) } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...(record.auth ? { auth: record.auth, provider: record.provider ?? '' } : {}),
   };
 }
 
@@ -48,6 +49,7 @@ function fromHash(hash: Record<string, string>): AccountRecord | undefined {
     ...(hash.unseen !== undefined ? { unseen: Number(hash.unseen) } : {}),
     createdAt: hash.createdAt ?? '',
     updatedAt: hash.updatedAt ?? '',
+    ...(hash.auth === 'oauth2' ? { auth: 'oauth2' as const, provider: hash.provider ?? '' } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import { RedisLiveFeed } from './live-feed.js';
 import { RedisPushOutbox } from './push-outbox.js';
 import { RedisPushSubscriptionStore } from './push-subscriptions.js';
 import { RedisDeviceStore, RedisUserStore } from './user-store.js';
+import { RedisOAuthFlowStore } from './oauth-flow-store.js';
 import { RedisPairingStore } from './pairing-store.js';
 import { RedisRevocationBus } from './revocation-bus.js';
 import { migrateRedis } from './migration.js';
@@ -55,6 +56,7 @@ export function createRedisAdapters(
     users: new RedisUserStore(redis, keys),
     devices: new RedisDeviceStore(redis, keys),
     pairings: new RedisPairingStore(redis, keys),
+    oauthFlows: new RedisOAuthFlowStore(redis, keys),
     revocations,
     attempts: new RedisAttemptCounter(redis, keys),
     leases: new RedisLeaseManager(redis, keys),

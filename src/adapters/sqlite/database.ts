@@ -107,6 +107,7 @@ CREATE TABLE IF NOT EXISTS devices (
   PRIMARY KEY (user_id, id)
 );
 CREATE TABLE IF NOT EXISTS pairings (code_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS oauth_flows (kind TEXT NOT NULL, key_hash TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (kind, key_hash));
 CREATE TABLE IF NOT EXISTS push_subscriptions (
   user_id TEXT NOT NULL, id TEXT NOT NULL, endpoint_hash TEXT NOT NULL, record TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (user_id, id),

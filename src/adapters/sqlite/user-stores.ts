@@ -1,7 +1,7 @@
 // Users, devices and pairing codes in the embedded SQLite store. Deleting a user is one
 // transaction over every table that names it, so nothing of it is left half-erased.
 
-import type { DeviceRecord, DeviceStore, PairingStore, UserStore } from '../../core/ports.js';
+import type { DeviceRecord, DeviceStore, OAuthFlowKind, OAuthFlowStore, PairingStore, UserStore } from '../../core/ports.js';
 import { newId } from '../../core/tokens.js';
 import type { Db } from './database.js';
 
@@ -88,6 +88,24 @@ export class SqliteUserStore implements UserStore {
       for (const table of USER_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE user_id = ?`).run(userId);
       return this.db.prepare('DELETE FROM users WHERE id = ?').run(userId).changes === 1;
     })();
+  }
+}
+
+export class SqliteOAuthFlowStore implements OAuthFlowStore {
+  constructor(private readonly db: Db) {}
+
+  async put(kind: OAuthFlowKind, keyHash: string, value: string, expiresAtMs: number): Promise<void> {
+    this.db.transaction(() => {
+      // Expired records go whenever a new one comes, so the table holds only live ones.
+      this.db.prepare('DELETE FROM oauth_flows WHERE expires_at <= ?').run(Date.now());
+      this.db.prepare('INSERT INTO oauth_flows (kind, key_hash, value, expires_at) VALUES (?, ?, ?, ?)').run(kind, keyHash, value, expiresAtMs);
+    })();
+  }
+
+  async take(kind: OAuthFlowKind, keyHash: string, nowMs: number): Promise<string | undefined> {
+    // DELETE … RETURNING: the first take gets the row, any other finds none.
+    const row = this.db.prepare('DELETE FROM oauth_flows WHERE kind = ? AND key_hash = ? RETURNING value, expires_at').get(kind, keyHash) as { value: string; expires_at: number } | undefined;
+    return row && row.expires_at > nowMs ? row.value : undefined;
   }
 }
 

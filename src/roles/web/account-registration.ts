@@ -1,14 +1,15 @@
 // Registering a mailbox: the gateway's defaults fill in what the caller left out, a mailbox is
 // registered once gateway-wide (one account, one IMAP session), and it is stored only after a real login proved its credentials, with
 // its password sealed first. A caller without an account yet becomes a user here, once the login
-// worked. Any way in (POST /v1/accounts, POST /v1/sessions; OAuth next) goes through this.
+// worked. Any way in (POST /v1/accounts, POST /v1/sessions, the OAuth callback) goes through this.
 
 import type { Config } from '../../config.js';
 import type { AccountStore, ControlBus, DeviceRecord, DeviceStore, UserStore } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import { hashToken, newId, newToken } from '../../core/tokens.js';
 import type { AccountRecord, ImapSettings } from '../../core/types.js';
-import { ImapConnectError, verifyImapLogin, type ImapClientOptions } from '../../imap/client.js';
+import { ImapConnectError, verifyImapLogin, type ImapClientOptions, type ImapCredential } from '../../imap/client.js';
+import { sealGrant, type OAuthGrant } from '../../oauth/grant.js';
 import { ApiError } from './errors.js';
 
 /** A mailbox to register, as the caller gave it: anything optional has a gateway default. */
@@ -20,6 +21,13 @@ export interface RegistrationRequest {
   mailboxes?: string[];
   /** Name of the device a new user's first token stands for. */
   deviceName?: string;
+  /** Signed in with a provider: the grant's access token is the login (imap.pass is unused). */
+  oauth?: { provider: string; grant: OAuthGrant };
+}
+
+/** What proves the login: the password, or the OAuth access token. */
+function credentialOf(request: RegistrationRequest): ImapCredential {
+  return request.oauth ? { accessToken: request.oauth.grant.accessToken } : request.imap.pass;
 }
 
 /** A signed-in device: its token (shown once), the device, and the mailbox's account. */
@@ -80,7 +88,7 @@ export class AccountRegistration {
     if (userId && holder?.userId === userId) throw this.exists();
     // Before the login: a user at the limit costs the IMAP server nothing.
     if (userId && (await accounts.listForUser(userId)).length >= config.web.maxAccountsPerUser) throw this.limitReached();
-    if (!loginProven) await this.proveLogin(settings, request.imap.pass);
+    if (!loginProven) await this.proveLogin(settings, credentialOf(request));
     // Another user's mailbox is refused only now, so nobody learns which mailboxes are registered
     // here without knowing their passwords.
     if (holder) throw this.exists();
@@ -97,7 +105,8 @@ export class AccountRegistration {
       accountId,
       email: request.email ?? (request.imap.user.includes('@') ? request.imap.user : `${request.imap.user}@${settings.host}`),
       imap: settings,
-      sealedPassword: secretBox.seal(request.imap.pass, accountId),
+      sealedPassword: request.oauth ? sealGrant(secretBox, request.oauth.grant, accountId) : secretBox.seal(request.imap.pass, accountId),
+      ...(request.oauth ? { auth: 'oauth2' as const, provider: request.oauth.provider } : {}),
       mailboxes: request.mailboxes ?? ['INBOX'],
       disabled: false,
       state: 'connecting',
@@ -131,7 +140,7 @@ export class AccountRegistration {
   async signIn(request: RegistrationRequest & { deviceName: string }): Promise<SignIn> {
     const { accounts, devices, control, secretBox } = this.deps;
     const settings = this.settingsOf(request);
-    await this.proveLogin(settings, request.imap.pass);
+    await this.proveLogin(settings, credentialOf(request));
     for (let attempt = 0; attempt < 3; attempt++) {
       const holder = await accounts.findMailbox(identityOf(settings));
       if (!holder) {
@@ -147,7 +156,11 @@ export class AccountRegistration {
       }
       let record = await accounts.get(holder);
       if (!record) continue; // deleted meanwhile: look again
-      if (record.state === 'auth_failed') {
+      if (request.oauth && record.auth === 'oauth2') {
+        // A new sign-in brings a new grant: the account logs in with it from now on.
+        record = (await accounts.update(holder, { sealedPassword: sealGrant(secretBox, request.oauth.grant, holder.accountId) })) ?? record;
+        await control.publish({ kind: 'updated', ...holder });
+      } else if (!request.oauth && record.state === 'auth_failed') {
         // The password just worked, so it is the one to use: the account recovers at once.
         record = (await accounts.update(holder, { sealedPassword: secretBox.seal(request.imap.pass, holder.accountId) })) ?? record;
         await control.publish({ kind: 'updated', ...holder });
@@ -191,7 +204,7 @@ export class AccountRegistration {
    * rate_limited when the mailbox's login budget is spent (before connecting), 422 imap_auth_failed,
    * 403 imap_host_not_allowed, imap_port_not_allowed or imap_insecure_not_allowed, 502 imap_unreachable.
    */
-  async proveLogin(settings: ImapSettings, password: string): Promise<void> {
+  async proveLogin(settings: ImapSettings, password: ImapCredential): Promise<void> {
     await this.deps.loginBudget?.spend(settings);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -203,7 +216,7 @@ export class AccountRegistration {
       if (!(error instanceof ImapConnectError)) throw error;
       switch (error.kind) {
         case 'auth_failed':
-          throw new ApiError(422, 'imap_auth_failed', 'the IMAP server rejected the user name or password');
+          throw new ApiError(422, 'imap_auth_failed', typeof password === 'string' ? 'the IMAP server rejected the user name or password' : 'the IMAP server rejected the access token');
         case 'host_not_allowed':
           throw new ApiError(403, 'imap_host_not_allowed', `connecting to ${settings.host} is not allowed: ${error.message}`);
         case 'port_not_allowed':

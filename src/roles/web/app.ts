@@ -32,6 +32,8 @@ import { docsContentSecurityPolicy, registerPwa, registerSecurityHeaders } from 
 import { CloseCode } from '../../protocol/stream.js';
 import { opsRoutes } from './routes/ops.js';
 import { dovecotHookRoutes } from './routes/dovecot-hook.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { OAuthSignIn } from '../../oauth/sign-in.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { readinessCheck, type ReadinessCheck } from '../../observability/readiness.js';
 
@@ -124,6 +126,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   const deviceAccess = new DeviceAccess(adapters);
   await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
   await app.register(sessionRoutes({ config, registration }));
+  await app.register(oauthRoutes({ config, signIn: new OAuthSignIn({ oauth: config.oauth, flows: adapters.oauthFlows, registration, secretBox }) }));
   await app.register(deviceRoutes({ devices: adapters.devices, access: deviceAccess, auth }));
   await app.register(pairingRoutes({ config, pairings: adapters.pairings, devices: adapters.devices, attempts: adapters.attempts, auth }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));

@@ -77,6 +77,8 @@ export const Account = schemaOf<AccountView>()(Type.Object({
   lastError: Type.Optional(Type.String()),
   unseen: Type.Optional(Type.Integer()),
   updatedAt: Type.String(),
+  auth: Type.Optional(Type.Literal('oauth2')),
+  provider: Type.Optional(Type.String()),
 }));
 
 export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({
@@ -87,6 +89,7 @@ export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({
     security: Security,
   }),
   push: Type.Object({ enabled: Type.Boolean() }),
+  oauth: Type.Object({ providers: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })) }),
 }));
 
 export const Device = schemaOf<DeviceViewShape>()(Type.Object({

@@ -7,7 +7,10 @@ import { capText, FIELD_CAPS } from '../../core/field-caps.js';
 import type { AccountStore, EventLog, HintBus, Lease, MailHint } from '../../core/ports.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
-import type { ImapClientOptions } from '../../imap/client.js';
+import type { ImapClientOptions, ImapCredential } from '../../imap/client.js';
+import { openGrant, openImapCredential, sealGrant, type OAuthGrant } from '../../oauth/grant.js';
+import type { OAuthProvider } from '../../oauth/providers.js';
+import { GrantRevokedError, refreshDelayMs, refreshGrant } from '../../oauth/token-refresh.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -27,7 +30,14 @@ export interface AccountSessionDeps {
   metrics?: GatewayMetrics;
   /** Dovecot's delivery hints for this account's host and login; absent: IDLE only. */
   hints?: HintBus;
+  /** The sign-in providers, for OAuth accounts' token refresh. */
+  oauthProviders?: readonly OAuthProvider[];
+  /** The stored credentials changed (a refreshed token): start the account over from the store. */
+  onCredentialsChanged?(): void;
 }
+
+/** An access token with less life left than this is refreshed before the account logs in. */
+const EXPIRY_SLACK_MS = 5_000;
 
 // The account shows its most troubled mailbox: one failing folder must not hide behind a healthy one.
 const SEVERITY: AccountState[] = ['idle', 'polling', 'connecting', 'reconnecting', 'error', 'auth_failed'];
@@ -39,19 +49,22 @@ export class AccountSession {
   private stopped = false;
   private password: string | undefined;
   private stopHints: Promise<() => Promise<void>> | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
 
   start(): void {
-    let password: string;
+    if (this.record.auth === 'oauth2' && !this.scheduleRefresh()) return;
+    let password: ImapCredential;
     try {
-      password = this.deps.secretBox.open(this.record.sealedPassword, this.record.accountId);
+      password = openImapCredential(this.deps.secretBox, this.record);
     } catch {
       // MAILPUSH_SECRET changed or the record was tampered with: only a new password helps.
       this.publish({ state: 'error', error: 'stored credentials cannot be decrypted; set the password again' });
       return;
     }
-    this.password = password;
+    // Dovecot's push opt-out logs in with a password; OAuth accounts are at Gmail or Microsoft.
+    if (typeof password === 'string') this.password = password;
     const log = this.deps.log.child({ accountId: this.record.accountId });
     const dovecotPush = dovecotPushHost(this.record.imap.host, this.deps.config.dovecotPush.hosts);
     for (const [index, mailbox] of this.record.mailboxes.entries()) {
@@ -105,7 +118,56 @@ export class AccountSession {
     return this.published?.state ?? 'connecting';
   }
 
+  /**
+   * Arms the refresh of an OAuth account's access token; false when it must happen before any
+   * login (the token expires within the margin), which then starts the account over.
+   */
+  private scheduleRefresh(): boolean {
+    let grant: OAuthGrant;
+    try {
+      grant = openGrant(this.deps.secretBox, this.record.sealedPassword, this.record.accountId);
+    } catch {
+      return true; // start() reports the undecryptable credential
+    }
+    if (grant.expiresAt === undefined) return true;
+    const left = grant.expiresAt - Date.now();
+    this.refreshTimer = setTimeout(() => void this.refresh(grant), refreshDelayMs(grant.expiresAt, Date.now()));
+    this.refreshTimer.unref();
+    // A token about to expire would fail the login: refresh first (the account then starts over).
+    return left > EXPIRY_SLACK_MS;
+  }
+
+  private async refresh(grant: OAuthGrant): Promise<void> {
+    const log = this.deps.log.child({ accountId: this.record.accountId });
+    const provider = this.deps.oauthProviders?.find((p) => p.id === this.record.provider);
+    if (!provider) {
+      this.publish({ state: 'auth_failed', error: `the sign-in provider "${this.record.provider ?? ''}" is no longer configured` });
+      return;
+    }
+    try {
+      // Not a login storm after a restart: refreshes queue per provider like logins per IMAP host.
+      const fresh = await this.deps.imap.limiter.run(`oauth-token:${provider.id}`, () => refreshGrant(provider, grant));
+      if (this.stopped) return;
+      await this.deps.accounts.update(this.record, { sealedPassword: sealGrant(this.deps.secretBox, fresh, this.record.accountId) });
+      log.info('access token refreshed');
+      this.deps.onCredentialsChanged?.();
+    } catch (error) {
+      if (this.stopped) return;
+      if (error instanceof GrantRevokedError) {
+        log.warn({ err: error.message }, 'the provider refused the refresh; the person must sign in again');
+        // No more logins or refreshes until the person signs in again (which restarts the account).
+        await this.stop();
+        this.publish({ state: 'auth_failed', error: error.message });
+        return;
+      }
+      log.warn({ err: (error as Error).message }, 'token refresh failed; retrying in 30 s');
+      this.refreshTimer = setTimeout(() => void this.refresh(grant), 30_000);
+      this.refreshTimer.unref();
+    }
+  }
+
   async stop(): Promise<void> {
+    clearTimeout(this.refreshTimer);
     this.stopped = true;
     const stopHints = this.stopHints;
     this.stopHints = undefined;

@@ -184,6 +184,8 @@ export class AccountWorker {
         log: this.log,
         onLeaseLost: (lost) => this.background('lease loss', () => this.onLeaseLost(lost)),
         ...(this.metrics ? { metrics: this.metrics } : {}),
+        oauthProviders: this.config.oauth.providers,
+        onCredentialsChanged: () => this.background('token refresh', () => this.onAccountChange({ kind: 'updated', ...ref })),
       });
       this.sessions.set(key, session);
       session.start();

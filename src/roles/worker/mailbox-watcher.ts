@@ -14,7 +14,7 @@ import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.
 import type { EventLog, Lease, Watermark } from '../../core/ports.js';
 import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
 import { UnseenTally } from '../../core/unseen-tally.js';
-import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions } from '../../imap/client.js';
+import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions, type ImapCredential } from '../../imap/client.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -35,7 +35,8 @@ export interface MailboxWatcherOptions {
   lease: Lease;
   mailbox: string;
   settings: ImapSettings;
-  password: string;
+  /** The password, or the OAuth access token. */
+  password: ImapCredential;
   eventLog: EventLog;
   /** Queues Web Push for what an append stored; absent when push is off. */
   pushes?: PushHandoff;

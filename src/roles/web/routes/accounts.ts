@@ -74,6 +74,9 @@ export function accountRoutes(deps: AccountRoutesDeps) {
       const record = await adapters.accounts.get(ref);
       if (!record) throw notFound('account');
       const { imap, mailboxes, disabled } = request.body;
+      if (imap?.pass !== undefined && record.auth === 'oauth2') {
+        throw new ApiError(400, 'invalid_request', `this mailbox signs in with ${record.provider ?? 'its provider'} (OAuth2), not a password; sign in with the provider again instead`);
+      }
       if (imap?.pass !== undefined) await registration.proveLogin(record.imap, imap.pass);
       const updated = await adapters.accounts.update(ref, {
         ...(imap?.pass !== undefined ? { sealedPassword: secretBox.seal(imap.pass, ref.accountId) } : {}),

@@ -1,10 +1,11 @@
 // GET /v1/config: the public settings a client needs before it has a token — the IMAP server a
-// registration form should suggest and whether Web Push is on. Nothing here is secret: it is
+// registration form should suggest, whether Web Push is on, and the providers to sign in with. Nothing here is secret: it is
 // what the gateway would apply anyway when a registration leaves the fields out.
 
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../config.js';
+import { publicProviders } from '../../../oauth/providers.js';
 import { PublicConfig, errorResponses } from '../schemas.js';
 
 export function configRoutes(deps: { config: Config }) {
@@ -17,6 +18,7 @@ export function configRoutes(deps: { config: Config }) {
       security: imap.defaultSecurity,
     },
     push: { enabled: push.vapid !== undefined },
+    oauth: { providers: publicProviders(deps.config.oauth.providers) },
   };
 
   return async function register(appBase: FastifyInstance): Promise<void> {

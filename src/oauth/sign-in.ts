@@ -1,0 +1,213 @@
+// Signing a mailbox in with its provider (OAuth2 authorization code flow with PKCE S256, `state`,
+// and `nonce` where the provider speaks OpenID), through openid-client: nothing of OAuth is
+// hand-written here. The browser carries only random codes: the `state` (whose record, with the
+// PKCE verifier, stays on the server for 10 minutes) and the handoff code the callback gives the
+// web app (2 minutes). Both are single use and stored only as hashes; no token is ever in a URL.
+// What the handoff gives (a device token) is sealed while it waits.
+
+import * as oidc from 'openid-client';
+import type { OAuthFlowStore } from '../core/ports.js';
+import type { SecretBox } from '../core/secret-box.js';
+import { hashToken, newToken } from '../core/tokens.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import type { AccountRegistration, SignIn } from '../roles/web/account-registration.js';
+import { ApiError } from '../roles/web/errors.js';
+import type { OAuthGrant } from './grant.js';
+import { oauthRedirectUri, type OAuthProvider, type OAuthSettings } from './providers.js';
+
+export const STATE_TTL_MS = 10 * 60_000;
+export const HANDOFF_TTL_MS = 2 * 60_000;
+/** How long the provider may take to answer discovery, the code exchange or userinfo. */
+const PROVIDER_TIMEOUT_SECONDS = 10;
+
+interface PendingSignIn {
+  provider: string;
+  verifier: string;
+  nonce?: string;
+  deviceName: string;
+}
+
+export interface StartRequest {
+  email?: string;
+  deviceName: string;
+}
+
+export interface OAuthSignInDeps {
+  oauth: OAuthSettings;
+  flows: OAuthFlowStore;
+  registration: Pick<AccountRegistration, 'signIn'>;
+  secretBox: SecretBox;
+}
+
+/** The OpenID/OAuth client of one provider, as openid-client needs it. */
+export async function clientOf(provider: OAuthProvider): Promise<oidc.Configuration> {
+  const endpoints = provider.issuer ? undefined : provider.endpoints;
+  // providers.ts allows http only on loopback (a provider on this machine, as in the tests).
+  const insecure = (provider.issuer ?? endpoints?.tokenEndpoint ?? '').startsWith('http:');
+  const options = { timeout: PROVIDER_TIMEOUT_SECONDS, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}) };
+  if (provider.issuer) return oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, options);
+  const metadata: oidc.ServerMetadata = {
+    issuer: new URL(endpoints!.authorizationEndpoint).origin,
+    authorization_endpoint: endpoints!.authorizationEndpoint,
+    token_endpoint: endpoints!.tokenEndpoint,
+    ...(endpoints!.userinfoEndpoint ? { userinfo_endpoint: endpoints!.userinfoEndpoint } : {}),
+  };
+  const client = new oidc.Configuration(metadata, provider.clientId, provider.clientSecret);
+  client.timeout = PROVIDER_TIMEOUT_SECONDS;
+  if (insecure) oidc.allowInsecureRequests(client);
+  return client;
+}
+
+/** Where the browser goes when a sign-in failed: the web app's error screen with the code. */
+export class OAuthRedirectError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'OAuthRedirectError';
+  }
+}
+
+export class OAuthSignIn {
+  /** Discovery documents, fetched once per provider (again after a failure). */
+  private readonly clients = new Map<string, Promise<oidc.Configuration>>();
+
+  constructor(private readonly deps: OAuthSignInDeps) {}
+
+  provider(id: string): OAuthProvider | undefined {
+    return this.deps.oauth.providers.find((p) => p.id === id);
+  }
+
+  private client(provider: OAuthProvider): Promise<oidc.Configuration> {
+    let client = this.clients.get(provider.id);
+    if (!client) {
+      client = clientOf(provider);
+      client.catch(() => this.clients.delete(provider.id));
+      this.clients.set(provider.id, client);
+    }
+    return client;
+  }
+
+  private get publicUrl(): string {
+    // config.ts refuses to start with a provider on and no PUBLIC_URL.
+    return this.deps.oauth.publicUrl ?? '';
+  }
+
+  /** The provider's authorization URL for a new sign-in. Throws ApiError 404 for an unknown provider, 502 when it cannot be reached. */
+  async start(providerId: string, request: StartRequest): Promise<string> {
+    const provider = this.provider(providerId);
+    if (!provider) throw new ApiError(404, 'not_found', `no OAuth provider "${providerId}" on this gateway`);
+    const client = await this.client(provider).catch((error: unknown) => {
+      throw new ApiError(502, 'oauth_provider_unavailable', `${provider.name} cannot be reached: ${describe(error)}`);
+    });
+    const state = oidc.randomState();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const openId = provider.scopes.includes('openid');
+    const nonce = openId ? oidc.randomNonce() : undefined;
+    const pending: PendingSignIn = { provider: provider.id, verifier, deviceName: request.deviceName, ...(nonce ? { nonce } : {}) };
+    await this.deps.flows.put('state', hashToken(state), JSON.stringify(pending), Date.now() + STATE_TTL_MS);
+    return oidc.buildAuthorizationUrl(client, {
+      redirect_uri: oauthRedirectUri(this.publicUrl),
+      scope: provider.scopes.join(' '),
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      ...(nonce ? { nonce } : {}),
+      ...(request.email ? { login_hint: request.email } : {}),
+      // A refresh token is what keeps the mailbox watched. Google gives one only with
+      // access_type=offline on consent; OpenID providers grant offline_access only with
+      // prompt=consent (OpenID Connect Core 11). Microsoft grants it without asking again.
+      ...(provider.id === 'google' ? { access_type: 'offline', prompt: 'consent' } : {}),
+      ...(provider.id !== 'microsoft' && provider.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
+    }).href;
+  }
+
+  /**
+   * The provider sent the browser back with `query` (the callback's raw query string). Returns where
+   * to send it next: the web app with a handoff code, or its error screen with an error code.
+   */
+  async callback(query: string): Promise<string> {
+    try {
+      const handoff = await this.complete(query);
+      return `${this.publicUrl}/#/oauth/done?handoff=${encodeURIComponent(handoff)}`;
+    } catch (error) {
+      const code: ErrorCode = error instanceof OAuthRedirectError || error instanceof ApiError ? error.code as ErrorCode : 'internal_error';
+      return `${this.publicUrl}/#/oauth/error?code=${encodeURIComponent(code)}`;
+    }
+  }
+
+  private async complete(query: string): Promise<string> {
+    const params = new URLSearchParams(query);
+    const state = params.get('state');
+    const raw = state ? await this.deps.flows.take('state', hashToken(state), Date.now()) : undefined;
+    if (!raw) throw new OAuthRedirectError('oauth_state_invalid', 'this sign-in is unknown, expired or was completed already');
+    const pending = JSON.parse(raw) as PendingSignIn;
+    const provider = this.provider(pending.provider);
+    if (!provider) throw new OAuthRedirectError('oauth_state_invalid', 'the provider of this sign-in is no longer configured');
+    const denied = params.get('error');
+    if (denied) throw new OAuthRedirectError(denied === 'access_denied' ? 'oauth_denied' : 'oauth_exchange_failed', `the provider answered ${denied}`);
+
+    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    let user: string | undefined;
+    try {
+      const client = await this.client(provider);
+      const currentUrl = new URL(`${oauthRedirectUri(this.publicUrl)}?${params.toString()}`);
+      tokens = await oidc.authorizationCodeGrant(client, currentUrl, {
+        pkceCodeVerifier: pending.verifier,
+        expectedState: state!,
+        ...(pending.nonce ? { expectedNonce: pending.nonce } : { idTokenExpected: false }),
+      });
+      user = await this.username(client, provider, tokens);
+    } catch (error) {
+      if (error instanceof OAuthRedirectError) throw error;
+      throw new OAuthRedirectError('oauth_exchange_failed', `the code exchange with ${provider.name} failed: ${describe(error)}`);
+    }
+    const grant: OAuthGrant = {
+      accessToken: tokens.access_token,
+      ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
+      ...(tokens.expires_in !== undefined ? { expiresAt: Date.now() + tokens.expires_in * 1000 } : {}),
+    };
+    // The mailbox is the identity, exactly as with POST /v1/sessions (an ApiError here, e.g.
+    // imap_auth_failed, becomes the error screen's code).
+    const signIn = await this.deps.registration.signIn({
+      imap: { host: provider.imap.host, port: provider.imap.port, security: provider.imap.security, user, pass: '' },
+      email: user,
+      deviceName: pending.deviceName,
+      oauth: { provider: provider.id, grant },
+    });
+    return this.handOff(signIn);
+  }
+
+  /** The IMAP user name: `usernameClaim` of the ID token, else of userinfo. */
+  private async username(client: oidc.Configuration, provider: OAuthProvider, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<string> {
+    const claims = tokens.claims();
+    let value = claims?.[provider.usernameClaim];
+    if (value === undefined && client.serverMetadata().userinfo_endpoint) {
+      const info = await oidc.fetchUserInfo(client, tokens.access_token, claims?.sub ?? oidc.skipSubjectCheck);
+      value = info[provider.usernameClaim];
+    }
+    if (typeof value !== 'string' || value === '') {
+      throw new OAuthRedirectError('oauth_exchange_failed', `${provider.name} did not tell the mailbox's name (claim "${provider.usernameClaim}")`);
+    }
+    return value;
+  }
+
+  private async handOff(signIn: SignIn): Promise<string> {
+    const code = newToken();
+    const keyHash = hashToken(code);
+    const answer = JSON.stringify({ token: signIn.token, deviceId: signIn.device.id, device: signIn.device, record: signIn.record, created: signIn.created });
+    await this.deps.flows.put('handoff', keyHash, this.deps.secretBox.seal(answer, `oauth-handoff:${keyHash}`), Date.now() + HANDOFF_TTL_MS);
+    return code;
+  }
+
+  /** The sign-in a handoff code stands for, once. Throws ApiError 400 oauth_handoff_invalid. */
+  async redeem(code: string): Promise<SignIn> {
+    const keyHash = hashToken(code);
+    const sealed = await this.deps.flows.take('handoff', keyHash, Date.now());
+    if (!sealed) throw new ApiError(400, 'oauth_handoff_invalid', 'this sign-in code is unknown, expired or was used already');
+    return JSON.parse(this.deps.secretBox.open(sealed, `oauth-handoff:${keyHash}`)) as SignIn;
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: string; error?: string; message?: string; cause?: { code?: string } };
+  return e.error ?? e.cause?.code ?? e.code ?? e.message ?? 'unknown error';
+}

@@ -1,0 +1,273 @@
+// OAuth2 sign-in with real parts: a real OpenID provider on loopback (oidc-provider, certified)
+// issues tokens through the authorization code flow with PKCE, and a real Dovecot accepts them for
+// IMAP (SASL OAUTHBEARER / XOAUTH2) after asking the provider's introspection endpoint whether
+// they are active, like Gmail and Microsoft 365 do with their own tokens. The gateway signs
+// mailboxes in through the provider over HTTP, as a browser would: start → the provider's login and
+// consent pages → the gateway's callback → the web app's handoff → mail arrives live.
+
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { loadConfig } from '../../src/config.js';
+import { connectImap, ImapConnectError, type ImapClientOptions } from '../../src/imap/client.js';
+import { HostLimiter } from '../../src/imap/host-limiter.js';
+import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { api, openReadyStream } from '../helpers/gateway.js';
+import { buildMessage } from '../helpers/message.js';
+import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
+
+const fixtures = useFixtures();
+let provider: OidcProvider;
+let dovecot: Dovecot;
+let imap: ImapClientOptions;
+let base: string;
+let gatewayLogs: string[];
+
+before(async () => {
+  // The provider must know the gateway's redirect URI before the gateway knows the provider.
+  const gatewayPort = await freePort();
+  const publicUrl = `http://127.0.0.1:${gatewayPort}`;
+  provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: `${publicUrl}/v1/oauth/callback` }), (p) => p.stop());
+  const redis = await fixtures.redis();
+  dovecot = await fixtures.dovecot({ oauth2: { introspectionUrl: provider.introspectionUrlWithCredentials } });
+  const imapSettings = { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' };
+  const providers = [{
+    id: 'testidp', name: 'Test IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
+    scopes: ['openid', 'email', 'offline_access'], imap: imapSettings,
+  }, {
+    // A provider that is down: nothing listens on its port.
+    id: 'downidp', name: 'Down IdP', issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'x', clientSecret: 'y', scopes: ['openid', 'email'], imap: imapSettings,
+  }];
+  const gateway = await fixtures.gateway({
+    redisUrl: redis.url,
+    imapPort: dovecot.imapPort,
+    env: { PORT: String(gatewayPort), PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers) },
+  });
+  base = gateway.url!;
+  gatewayLogs = gateway.logs;
+  assert.equal(new URL(base).origin, publicUrl);
+  const config = loadConfig({
+    REDIS_URL: 'redis://127.0.0.1:6390',
+    MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters',
+    IMAP_ALLOW_PRIVATE: 'true',
+    IMAP_ALLOW_INSECURE: 'true',
+    IMAP_ALLOWED_PORTS: String(dovecot.imapPort),
+  });
+  imap = { config, limiter: new HostLimiter(4) };
+});
+
+/** A mailbox person at the provider: their login there is the Dovecot user name. */
+async function providerUser(): Promise<DovecotUser> {
+  const user = await dovecot.addUser();
+  provider.addUser(user.user, user.email);
+  return user;
+}
+
+/** The authorization code flow with PKCE, as the gateway's client will run it. */
+async function obtainTokens(login: string): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
+  const client = await oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const authorizeUrl = oidc.buildAuthorizationUrl(client, {
+    redirect_uri: provider.redirectUri,
+    scope: 'openid email offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    prompt: 'consent',
+  });
+  const callback = await provider.signIn(authorizeUrl.href, login);
+  return oidc.authorizationCodeGrant(client, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+}
+
+const settings = (user: DovecotUser) => ({ host: dovecot.host, port: dovecot.imapPort, security: 'none' as const, user: user.email });
+
+test('an access token from the provider logs in to the OAuth2 Dovecot through connectImap', async () => {
+  const alice = await providerUser();
+  const tokens = await obtainTokens(alice.user);
+  assert.equal(tokens.claims()?.email, alice.email, 'the ID token names the mailbox');
+  assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+
+  const client = await connectImap(settings(alice), { accessToken: tokens.access_token }, imap);
+  try {
+    const status = await client.status('INBOX', { messages: true });
+    assert.equal(status && status.messages, 0, 'the mailbox opens');
+  } finally {
+    await client.logout();
+  }
+  const log = await dovecot.readLog();
+  assert.match(log, new RegExp(`imap-login: Info: Login: user=<${alice.user}>, method=(OAUTHBEARER|XOAUTH2)`), 'Dovecot logged the token login');
+  assert.ok(provider.requestCount('/token/introspection') >= 1, 'Dovecot asked the provider about the token');
+});
+
+test('a token for another mailbox, a revoked token and a made-up token are refused as auth_failed', async () => {
+  const [alice, bob] = [await providerUser(), await providerUser()];
+  const bobs = await obtainTokens(bob.user);
+  const refused = (e: unknown) => e instanceof ImapConnectError && e.kind === 'auth_failed';
+  await assert.rejects(connectImap(settings(alice), { accessToken: bobs.access_token }, imap), refused, "bob's token does not open alice's mailbox");
+  await assert.rejects(connectImap(settings(alice), { accessToken: 'not-a-token-the-provider-issued' }, imap), refused);
+
+  const alices = await obtainTokens(alice.user);
+  const client = await oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+  await oidc.tokenRevocation(client, alices.access_token);
+  await assert.rejects(connectImap(settings(alice), { accessToken: alices.access_token }, imap), refused, 'a revoked token is refused');
+});
+
+/**
+ * A person signs in through the gateway as a browser would: the web app asks for the provider's
+ * URL, the person logs in and consents there, the provider sends the browser to the gateway's
+ * callback, and the gateway sends it on to the web app. Returns where the web app is sent.
+ */
+async function signInThroughGateway(login: string, options: { deny?: boolean; tamper?: (callback: URL) => URL } = {}): Promise<{ location: URL; callback: URL }> {
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
+  assert.equal(start.status, 200, JSON.stringify(start.body));
+  const authorizeUrl = new URL(start.body.authorizeUrl);
+  assert.equal(authorizeUrl.searchParams.get('code_challenge_method'), 'S256');
+  assert.ok(authorizeUrl.searchParams.get('state') && authorizeUrl.searchParams.get('nonce'));
+  assert.equal(authorizeUrl.searchParams.get('login_hint'), `${login}@example.test`);
+  let callback = await provider.signIn(authorizeUrl.href, login, options.deny ? { deny: true } : {});
+  assert.equal(callback.origin + callback.pathname, `${base}/v1/oauth/callback`);
+  if (options.tamper) callback = options.tamper(callback);
+  return { location: await follow(callback), callback };
+}
+
+async function follow(callback: URL): Promise<URL> {
+  const response = await fetch(callback, { redirect: 'manual' });
+  assert.equal(response.status, 302);
+  return new URL(response.headers.get('location')!);
+}
+
+/** The web app's view of where it was sent: `#/oauth/done?handoff=` or `#/oauth/error?code=`. */
+function appRoute(location: URL): { route: string; params: URLSearchParams } {
+  assert.equal(location.origin, base, 'back to the gateway\'s own web app');
+  const [route, query] = location.hash.slice(1).split('?');
+  return { route: route!, params: new URLSearchParams(query) };
+}
+
+test('sign-in through the provider: handoff once, the account idles on its token and mail arrives live', async () => {
+  const carol = await providerUser();
+  const { location } = await signInThroughGateway(carol.user);
+  const { route, params } = appRoute(location);
+  assert.equal(route, '/oauth/done');
+  assert.deepEqual([...params.keys()], ['handoff'], 'only a one-time code in the URL, never a token');
+
+  const handoff = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: params.get('handoff') } });
+  assert.equal(handoff.status, 201, JSON.stringify(handoff.body));
+  const { token, account, created, device } = handoff.body;
+  assert.equal(created, true);
+  assert.equal(device.name, 'Phone');
+  assert.deepEqual([account.auth, account.provider, account.email, account.imap.user], ['oauth2', 'testidp', carol.email, carol.email]);
+  const replay = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: params.get('handoff') } });
+  assert.deepEqual([replay.status, replay.body.error.code], [400, 'oauth_handoff_invalid'], 'a handoff code works once');
+
+  await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'the OAuth account to idle' });
+  const stream = await openReadyStream(base, token);
+  await dovecot.deliver(carol.email, buildMessage({ from: { address: 'friend@example.test' }, to: carol.email, subject: 'signed in with a token' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in with a token', 10_000, 'the mail on the stream');
+  stream.close();
+  assert.match(await dovecot.readLog(), new RegExp(`Login: user=<${carol.user}>, method=(OAUTHBEARER|XOAUTH2)`), 'the worker logged in with the token');
+
+  const patch = await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { imap: { pass: 'a password' } } });
+  assert.deepEqual([patch.status, patch.body.error.code], [400, 'invalid_request'], 'no password for an OAuth mailbox');
+
+  // Signing in again (another device) finds the same account and gives it the new grant.
+  const again = appRoute((await signInThroughGateway(carol.user)).location);
+  const second = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: again.params.get('handoff') } });
+  assert.equal(second.status, 201);
+  assert.deepEqual([second.body.created, second.body.account.id], [false, account.id]);
+});
+
+test('sign-in errors land on the web app\'s error screen with a code: denied consent, tampered or replayed state, a token the IMAP server refuses, a failed exchange, a provider that is down', async () => {
+  const dave = await providerUser();
+  assert.equal(appRoute((await signInThroughGateway(dave.user, { deny: true })).location).params.get('code'), 'oauth_denied');
+
+  const tampered = await signInThroughGateway(dave.user, { tamper: (url) => { const u = new URL(url); u.searchParams.set('state', 'forged'); return u; } });
+  assert.equal(appRoute(tampered.location).params.get('code'), 'oauth_state_invalid');
+
+  const once = await signInThroughGateway(dave.user);
+  assert.equal(appRoute(once.location).route, '/oauth/done');
+  assert.equal(appRoute(await follow(once.callback)).params.get('code'), 'oauth_state_invalid', 'a state works once');
+
+  // The provider names dave's mailbox for mallory's login: the token is mallory's, and Dovecot
+  // (asking the provider) refuses it for dave's mailbox.
+  provider.addUser('mallory', dave.email);
+  assert.equal(appRoute((await signInThroughGateway('mallory')).location).params.get('code'), 'imap_auth_failed');
+
+  // A forged authorization code: the provider refuses the exchange.
+  const forged = await signInThroughGateway(dave.user, { tamper: (url) => { const u = new URL(url); u.searchParams.set('code', 'forged-code'); return u; } });
+  assert.equal(appRoute(forged.location).params.get('code'), 'oauth_exchange_failed');
+
+  const startedAt = Date.now();
+  const down = await api(base, 'POST', '/v1/oauth/downidp/start', { body: {} });
+  assert.deepEqual([down.status, down.body.error.code], [502, 'oauth_provider_unavailable'], JSON.stringify(down.body));
+  assert.ok(Date.now() - startedAt < 15_000, 'a provider that is down is reported within its timeout');
+
+  const unknown = await api(base, 'POST', '/v1/oauth/nope/start', { body: {} });
+  assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
+  const providers = await api(base, 'GET', '/v1/oauth/providers');
+  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'downidp', name: 'Down IdP' }] });
+  assert.deepEqual((await api(base, 'GET', '/v1/config')).body.oauth, providers.body, 'GET /v1/config lists them too');
+  const badBody = await api(base, 'POST', '/v1/oauth/handoff', { body: {} });
+  assert.deepEqual([badBody.status, badBody.body.error.code], [400, 'invalid_request']);
+});
+
+test('neither the authorization code nor the handoff code nor any token reaches the gateway log', async () => {
+  const erin = await providerUser();
+  const { location, callback } = await signInThroughGateway(erin.user);
+  const handoff = appRoute(location).params.get('handoff')!;
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff } });
+  assert.equal(done.status, 201);
+  const logs = gatewayLogs.join('');
+  for (const secret of [callback.searchParams.get('code')!, callback.searchParams.get('state')!, handoff, done.body.token as string]) {
+    assert.ok(!logs.includes(secret), `a secret of the sign-in is in the log: ${secret.slice(0, 6)}…`);
+  }
+});
+
+test('short-lived access tokens are refreshed before they expire: the worker logs in with each new one and mail keeps arriving', async (t) => {
+  provider.setAccessTokenTtl(8);
+  t.after(() => provider.setAccessTokenTtl(3600));
+  const frank = await providerUser();
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(frank.user)).location).params.get('handoff') } });
+  assert.equal(done.status, 201);
+  const { token, account } = done.body;
+  const stream = await openReadyStream(base, token);
+  const logins = async () => ((await dovecot.readLog()).match(new RegExp(`Login: user=<${frank.user}>, method=OAUTHBEARER`, 'g')) ?? []).length;
+  const tokenRequests = provider.requestCount('/token');
+  // The sign-in's own check is one login, the worker's first session another; two refreshes later, two more.
+  await waitFor(async () => provider.requestCount('/token') >= tokenRequests + 2 && (await logins()) >= 4, { timeoutMs: 30_000, what: 'two refreshes, each followed by a login with the new token' });
+  await waitFor(async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account.state === 'idle', { timeoutMs: 15_000, what: 'the account to idle on a refreshed token' });
+  await dovecot.deliver(frank.email, buildMessage({ from: { address: 'friend@example.test' }, to: frank.email, subject: 'after two refreshes' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after two refreshes', 15_000, 'the mail after the refreshes');
+  stream.close();
+  assert.ok(!gatewayLogs.join('').includes(token), 'no token in the log');
+});
+
+test('a grant revoked at the provider: the refresh is refused, the account shows auth_failed and stops; signing in again restores it with the same id', async (t) => {
+  provider.setAccessTokenTtl(8);
+  t.after(() => provider.setAccessTokenTtl(3600));
+  const gina = await providerUser();
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
+  assert.equal(done.status, 201);
+  const { token, account } = done.body;
+  const view = async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account;
+  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle' });
+
+  await provider.revokeGrants(gina.user);
+  await waitFor(async () => (await view()).state === 'auth_failed', { timeoutMs: 20_000, what: 'the refused refresh to show as auth_failed' });
+  assert.match((await view()).lastError, /sign in with Test IdP again/);
+
+  // Signing in again: the same account, idle on the new grant, and mail arrives.
+  provider.setAccessTokenTtl(3600);
+  const again = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
+  assert.deepEqual([again.status, again.body.created, again.body.account.id], [201, false, account.id]);
+  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle again after signing in' });
+  const stream = await openReadyStream(base, token);
+  await dovecot.deliver(gina.email, buildMessage({ from: { address: 'friend@example.test' }, to: gina.email, subject: 'signed in again' }));
+  await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in again', 15_000, 'the mail after signing in again');
+  stream.close();
+});
