@@ -24,6 +24,7 @@ import { TEST_SECRET } from '../helpers/gateway-env.js';
 import { buildMessage } from '../helpers/message.js';
 import { waitFor } from '../helpers/wait.js';
 import { SecretBox } from '../../src/core/secret-box.js';
+import { DeviceAccess } from '../../src/roles/web/device-access.js';
 
 const events = { batchSize: 25, retentionCount: 100, retentionMs: 7 * 86400_000 };
 const fixtures = useFixtures();
@@ -80,6 +81,7 @@ async function seedRedis(client: RedisClient, data: Seed): Promise<void> {
 
 async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   const { older, newer, third, subscription } = data;
+  const removeAtEnd: string[] = [];
   assert.deepEqual(await adapters.migrate(), { usersMerged: 2, accountsRemoved: 2, tokensConverted: 3 });
   for (const token of [older.token, newer.token, third.token]) {
     assert.equal(await adapters.users.findByToken(hashToken(token)), older.userId, 'both users\' tokens now reach the older user');
@@ -91,7 +93,12 @@ async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   assert.deepEqual(await adapters.accounts.findMailbox('imap.example.test|993|shared'), { userId: older.userId, accountId: 'acc_a_shared' });
   assert.deepEqual(await adapters.accounts.findMailbox('imap.example.test|993|own'), { userId: older.userId, accountId: 'acc_b_own' });
   const [moved] = await adapters.pushSubscriptions.list(older.userId);
-  assert.deepEqual({ ...moved, accounts: moved?.accounts.sort() }, { ...subscription, userId: older.userId, accounts: ['acc_a_shared', 'acc_b_own'] });
+  // Schema 1 gave each user one token, which registered the user's subscriptions: they are that device's now.
+  const newerDevice = await adapters.devices.findByToken(hashToken(newer.token));
+  assert.ok(newerDevice, 'the newer user\'s token is a device');
+  assert.deepEqual({ ...moved, accounts: moved?.accounts.sort() }, { ...subscription, userId: older.userId, accounts: ['acc_a_shared', 'acc_b_own'], deviceId: newerDevice.id });
+  // So removing that device (the phone) stops its notifications, as for any device: checked at the end.
+  removeAtEnd.push(newerDevice.id);
   assert.deepEqual(await adapters.accounts.listForUser(newer.userId), []);
   assert.deepEqual(await adapters.devices.list(newer.userId), []);
   assert.deepEqual(await adapters.accounts.listForUser(third.userId), []);
@@ -107,6 +114,10 @@ async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   // From now on the mailbox cannot get a second account.
   const again = { ...data.accounts[1]!.record, userId: 'usr_fourth', accountId: 'acc_d' };
   assert.equal(await adapters.accounts.create(again, 'imap.example.test|993|shared'), 'exists');
+  for (const deviceId of removeAtEnd.splice(0)) {
+    assert.equal(await new DeviceAccess(adapters).revoke(older.userId, deviceId), true);
+    assert.deepEqual(await adapters.pushSubscriptions.list(older.userId), [], 'the removed device\'s subscription went with it');
+  }
 }
 
 describe('schema-2 migration', () => {
@@ -156,7 +167,7 @@ describe('schema-2 migration', () => {
       const reopened = createEmbeddedAdapters({ dataDir: dir, events });
       try {
         assert.deepEqual(await reopened.migrate(), { usersMerged: 0, accountsRemoved: 0, tokensConverted: 0 }, 'opening again changes nothing');
-        assert.equal((await reopened.devices.list(data.older.userId)).length, 3);
+        assert.equal((await reopened.devices.list(data.older.userId)).length, 2, 'three devices, less the one assertMerged removed');
       } finally {
         await reopened.close();
       }

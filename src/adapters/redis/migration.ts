@@ -77,9 +77,15 @@ async function hgetallMany(redis: RedisClient, keys: string[]): Promise<Array<Re
   });
 }
 
-/** Schema 1's bare tokens (value: the user id) → one device each, named "Device". */
+/**
+ * Schema 1's bare tokens (value: the user id) → one device each, named "Device". Schema 1 gave a
+ * user one token, at registration, so a user's push subscriptions were registered with it: they
+ * become that device's, and removing the device stops them too (a removed phone must not keep
+ * getting notifications). A user with several tokens (none was ever made) keeps them unowned.
+ */
 async function convertTokens(redis: RedisClient, keys: RedisKeys, keepLock: () => Promise<void>): Promise<number> {
   let converted = 0;
+  const devicesByUser = new Map<string, string[]>();
   for await (const key of scanKeys(redis, keys.token('*'))) {
     const userId = await redis.get(key);
     if (!userId || userId.includes('/')) continue;
@@ -91,8 +97,17 @@ async function convertTokens(redis: RedisClient, keys: RedisKeys, keepLock: () =
       .sadd(keys.userDevices(userId), deviceId)
       .exec();
     await redis.set(key, `${userId}/${deviceId}`);
+    devicesByUser.set(userId, [...(devicesByUser.get(userId) ?? []), deviceId]);
     converted += 1;
     if (converted % 500 === 0) await keepLock();
+  }
+  for (const [userId, [deviceId, ...more]] of devicesByUser) {
+    if (!deviceId || more.length > 0) continue;
+    const subscriptions = await redis.hgetall(keys.pushSubscriptions(userId));
+    for (const [id, json] of Object.entries(subscriptions)) {
+      const record = JSON.parse(json) as PushSubscriptionRecord;
+      if (!record.deviceId) await redis.hset(keys.pushSubscriptions(userId), id, JSON.stringify({ ...record, deviceId }));
+    }
   }
   return converted;
 }

@@ -40,12 +40,31 @@ export function migrateSqlite(db: Db): MigrationReport {
   return report;
 }
 
-/** Schema 1's bare tokens → one device each, named "Device", first seen when its user was created. */
+/**
+ * Schema 1's bare tokens → one device each, named "Device", first seen when its user was created.
+ * Schema 1 gave a user one token, at registration, so a user's push subscriptions were registered
+ * with it: they become that device's, and removing the device stops them too (a removed phone must
+ * not keep getting notifications). A user with several tokens (none was ever made) keeps them unowned.
+ */
 function convertTokens(db: Db): number {
   const tokens = db.prepare('SELECT t.hash, t.user_id, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id').all() as Array<{ hash: string; user_id: string; created_at: string }>;
   const insert = db.prepare('INSERT OR IGNORE INTO devices (user_id, id, token_hash, name, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)');
-  for (const token of tokens) insert.run(token.user_id, newId('dev'), token.hash, 'Device', token.created_at, token.created_at);
+  const devicesByUser = new Map<string, string[]>();
+  for (const token of tokens) {
+    const deviceId = newId('dev');
+    insert.run(token.user_id, deviceId, token.hash, 'Device', token.created_at, token.created_at);
+    devicesByUser.set(token.user_id, [...(devicesByUser.get(token.user_id) ?? []), deviceId]);
+  }
   db.exec('DELETE FROM tokens');
+  const update = db.prepare('UPDATE push_subscriptions SET record = ? WHERE user_id = ? AND id = ?');
+  for (const [userId, [deviceId, ...more]] of devicesByUser) {
+    if (!deviceId || more.length > 0) continue;
+    const subscriptions = db.prepare('SELECT id, record FROM push_subscriptions WHERE user_id = ?').all(userId) as Array<{ id: string; record: string }>;
+    for (const subscription of subscriptions) {
+      const record = JSON.parse(subscription.record) as PushSubscriptionRecord;
+      if (!record.deviceId) update.run(JSON.stringify({ ...record, deviceId }), userId, subscription.id);
+    }
+  }
   return tokens.length;
 }
 
