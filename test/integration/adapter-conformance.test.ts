@@ -429,9 +429,11 @@ describe('embedded store written by better-sqlite3', () => {
       assert.equal(await adapters.users.findByToken(hashToken(expected.token)), userId);
       assert.deepEqual(await adapters.accounts.listForUser(userId), [record]);
       assert.deepEqual(await adapters.accounts.findMailbox(expected.identity), { userId, accountId: record.accountId });
-      assert.equal((await adapters.devices.list(userId)).length, 1, 'the schema-1 token became a device');
+      const devices = await adapters.devices.list(userId);
+      assert.equal(devices.length, 1, 'the schema-1 token became a device');
       assert.equal(await adapters.accounts.create(account(userId), expected.identity), 'exists');
-      assert.deepEqual(await adapters.pushSubscriptions.list(userId), [expected.subscription]);
+      // The user's one token registered its subscription: the migration makes it that device's.
+      assert.deepEqual(await adapters.pushSubscriptions.list(userId), [{ ...expected.subscription, deviceId: devices[0]!.id }]);
       assert.deepEqual(await adapters.eventLog.read(userId, undefined, 100), expected.events);
       assert.equal(expected.events.length, 3, 'the fixture kept three of five events');
       assert.equal(await adapters.eventLog.latestId(userId), expected.appendedIds.at(-1));
