@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
+import type { ControlMessage, DeviceRevocation } from '../core/ports.js';
 import { MemoryAttemptCounter } from './memory/attempt-counter.js';
-import { MemoryControlBus, MemoryHintBus, MemoryLiveFeed, MemoryRevocationBus } from './memory/buses.js';
+import { MemoryBroadcastChannel, MemoryHintBus, MemoryLiveFeed } from './memory/buses.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
@@ -18,10 +19,10 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
   const db = openDatabase(config.dataDir);
   // Before anything reads it: this process is the file's only user, so the migration runs at once.
   const migration = migrateSqlite(db);
-  const revocations = new MemoryRevocationBus();
+  const revocations = new MemoryBroadcastChannel<DeviceRevocation>();
   const liveFeed = new MemoryLiveFeed();
   const leases = new MemoryLeaseManager();
-  const control = new MemoryControlBus();
+  const control = new MemoryBroadcastChannel<ControlMessage>();
   const hints = new MemoryHintBus();
   return {
     eventLog: new SqliteEventLog(db, leases, liveFeed, { maxEvents: config.events.retentionCount, maxAgeMs: config.events.retentionMs }),

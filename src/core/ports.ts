@@ -184,11 +184,18 @@ export interface DeviceRevocation {
   deviceId?: string;
 }
 
-/** Tells every web process at once that devices were removed, so their open streams close. */
-export interface RevocationBus {
-  publish(revocation: DeviceRevocation): Promise<void>;
-  subscribe(listener: (revocation: DeviceRevocation) => void): Promise<void>;
+/**
+ * One message to every process that listens, at most once and only to those listening now: for
+ * news a late or missed listener can also learn another way (a scan, the next request).
+ */
+export interface BroadcastChannel<Message> {
+  publish(message: Message): Promise<void>;
+  subscribe(listener: (message: Message) => void): Promise<void>;
+  close(): Promise<void>;
 }
+
+/** Tells every web process at once that devices were removed, so their open streams close. */
+export type RevocationBus = BroadcastChannel<DeviceRevocation>;
 
 export interface LeaseManager {
   acquire(ref: AccountRef, workerId: string, ttlMs: number): Promise<Lease | undefined>;
@@ -217,11 +224,7 @@ export interface RebalanceRequest {
 export type ControlMessage = AccountChange | RebalanceRequest;
 
 /** Tells workers at once that an account was created, changed or deleted, or released. */
-export interface ControlBus {
-  publish(message: ControlMessage): Promise<void>;
-  subscribe(listener: (message: ControlMessage) => void): Promise<void>;
-  close(): Promise<void>;
-}
+export type ControlBus = BroadcastChannel<ControlMessage>;
 
 export interface WorkerInfo {
   workerId: string;

@@ -2,7 +2,7 @@
 // the account control bus and Dovecot's delivery hints. In embedded mode the producer and every listener share one process.
 
 import { EventEmitter } from 'node:events';
-import type { ControlBus, ControlMessage, DeviceRevocation, HintAddress, HintBus, LiveFeed, MailHint, RevocationBus } from '../../core/ports.js';
+import type { BroadcastChannel, HintAddress, HintBus, LiveFeed, MailHint } from '../../core/ports.js';
 import { liveEventOf, type LiveEvent } from '../../core/live-event.js';
 import type { MailEvent } from '../../core/types.js';
 
@@ -30,32 +30,17 @@ export class MemoryLiveFeed implements LiveFeed {
   }
 }
 
-export class MemoryControlBus implements ControlBus {
+/** A BroadcastChannel within one process (embedded mode: the control and revocation channels). */
+export class MemoryBroadcastChannel<Message> implements BroadcastChannel<Message> {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
-  async publish(message: ControlMessage): Promise<void> {
+  async publish(message: Message): Promise<void> {
     // Asynchronously, like a message over the network: the publisher's own request finishes first.
     setImmediate(() => this.emitter.emit('message', message));
   }
 
-  async subscribe(listener: (message: ControlMessage) => void): Promise<void> {
+  async subscribe(listener: (message: Message) => void): Promise<void> {
     this.emitter.on('message', listener);
-  }
-
-  async close(): Promise<void> {
-    this.emitter.removeAllListeners();
-  }
-}
-
-export class MemoryRevocationBus implements RevocationBus {
-  private readonly emitter = new EventEmitter().setMaxListeners(0);
-
-  async publish(revocation: DeviceRevocation): Promise<void> {
-    setImmediate(() => this.emitter.emit('revocation', revocation));
-  }
-
-  async subscribe(listener: (revocation: DeviceRevocation) => void): Promise<void> {
-    this.emitter.on('revocation', listener);
   }
 
   async close(): Promise<void> {

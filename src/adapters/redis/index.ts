@@ -4,7 +4,7 @@ import { RedisKeys } from '../../keys.js';
 import type { Adapters } from '../adapters.js';
 import { RedisAccountStore } from './account-store.js';
 import { connectRedis, type RedisTarget } from './connection.js';
-import { RedisControlBus } from './control-bus.js';
+import { isControlMessage, isDeviceRevocation, RedisBroadcastChannel } from './broadcast-channel.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisHintBus } from './hint-bus.js';
 import { RedisLeaseManager } from './leases.js';
@@ -14,7 +14,6 @@ import { RedisPushSubscriptionStore } from './push-subscriptions.js';
 import { RedisDeviceStore, RedisUserStore } from './user-store.js';
 import { RedisOAuthFlowStore } from './oauth-flow-store.js';
 import { RedisPairingStore } from './pairing-store.js';
-import { RedisRevocationBus } from './revocation-bus.js';
 import { migrateRedis } from './migration.js';
 import { RedisAttemptCounter } from './attempt-counter.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
@@ -40,8 +39,8 @@ export function createRedisAdapters(
   const subscriber = connectRedis(config.redis, `${role}:sub`, { subscriber: true, onError });
   redis.on('ready', () => (lastError = ''));
   const liveFeed = new RedisLiveFeed(subscriber, keys);
-  const control = new RedisControlBus(redis, subscriber, keys);
-  const revocations = new RedisRevocationBus(redis, subscriber, keys);
+  const control = new RedisBroadcastChannel(redis, subscriber, keys.controlChannel(), isControlMessage);
+  const revocations = new RedisBroadcastChannel(redis, subscriber, keys.revocationChannel(), isDeviceRevocation);
   const hints = new RedisHintBus(redis, subscriber, keys);
   return {
     keys,
