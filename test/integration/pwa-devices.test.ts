@@ -9,20 +9,17 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LOW_CONTRAST, replacePushSubscription } from '../helpers/browser.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
+import { DESKTOP, saveScreenshot, watchPageProblems } from '../helpers/page-checks.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
 import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
-const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
-const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
-const DESKTOP = { width: 1280, height: 800 };
 /** The narrowest phone layout the app supports. */
 const PHONE = { width: 360, height: 780 };
 
@@ -48,16 +45,9 @@ async function openPage(viewport: { width: number; height: number }, locale: str
   await context.grantPermissions(['notifications'], { origin });
   await replacePushSubscription(context, push.subscribe(`browser-${locale}-${viewport.width}-${Math.random()}`));
   const page = await context.newPage();
-  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
   // Nothing may be fetched from anywhere but the gateway: the QR encoder is served from it too.
-  page.on('request', (request) => {
-    if (!request.url().startsWith(`${origin}/`) && !request.url().startsWith('data:')) pageProblems.push(`external request: ${request.url()}`);
-  });
-  page.on('console', (message) => {
-    // A CSP violation is reported on the console. Refused requests are expected here (401s after a
-    // device is removed, a wrong pairing code).
-    if (message.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(message.text())) pageProblems.push(`console: ${message.text()}`);
-  });
+  // Refused requests are expected here (401s after a device is removed, a wrong pairing code).
+  watchPageProblems(page, pageProblems, origin);
   return page;
 }
 
@@ -78,17 +68,12 @@ before(async () => {
 });
 
 /** A phone-size screenshot of what `page` shows: the whole page, or only the screen under an open dialog. */
+/** At phone size; a page with a dialog open only as far as the screen shows it. */
 async function screenshot(page: Page, name: string): Promise<void> {
   const dialogOpen = (await page.evaluate(`document.querySelector('dialog[open]') !== null`)) as boolean;
-  await mkdir(artifacts, { recursive: true });
   const viewport = page.viewportSize();
   await page.setViewportSize(PHONE);
-  const file = new URL(`${name}.png`, artifacts);
-  await page.screenshot({ path: file.pathname, fullPage: !dialogOpen });
-  if (process.env.UPDATE_SCREENSHOTS) {
-    await mkdir(docsScreenshots, { recursive: true });
-    await copyFile(file, new URL(`${name}.png`, docsScreenshots));
-  }
+  await saveScreenshot(page, name, { fullPage: !dialogOpen });
   if (viewport) await page.setViewportSize(viewport);
 }
 

@@ -7,21 +7,17 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
+import { DESKTOP, saveDesktopAndPhoneScreenshots, watchPageProblems } from '../helpers/page-checks.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
 import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
-const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
-const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 let dovecot: Dovecot;
 let push: PushService;
@@ -46,25 +42,10 @@ before(async () => {
   await context.grantPermissions(['notifications'], { origin: base });
   await replacePushSubscription(context, push.subscribe('browser'));
   page = await context.newPage();
-  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(message.text())) pageProblems.push(`console: ${message.text()}`);
-  });
+  watchPageProblems(page, pageProblems);
 });
 
-async function screenshot(name: string): Promise<void> {
-  await mkdir(artifacts, { recursive: true });
-  for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
-    await page.setViewportSize(viewport);
-    const file = new URL(`${name}-${size}.png`, artifacts);
-    await page.screenshot({ path: file.pathname, fullPage: size === 'phone' });
-    if (process.env.UPDATE_SCREENSHOTS) {
-      await mkdir(docsScreenshots, { recursive: true });
-      await copyFile(file, new URL(`${name}-${size}.png`, docsScreenshots));
-    }
-  }
-  await page.setViewportSize(DESKTOP);
-}
+const screenshot = (name: string) => saveDesktopAndPhoneScreenshots(page, name);
 
 const htmlLang = () => page.evaluate('document.documentElement.lang') as Promise<string>;
 const heading = (view: string) => page.locator(`#view-${view} h2`).first();

@@ -10,18 +10,15 @@
 
 import { afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
 import { devices, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { LOW_CONTRAST, replacePushSubscription } from '../helpers/browser.js';
 import { useFixtures } from '../helpers/fixtures.js';
+import { PHONE, saveScreenshot, watchPageProblems } from '../helpers/page-checks.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
-const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
-const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
-const PHONE = { width: 390, height: 844 };
 
 // The iPhone of playwright's device list, drawn at 1× so screenshots match the README's others.
 const { defaultBrowserType: _engine, ...iPhone15 } = devices['iPhone 15']!;
@@ -103,10 +100,7 @@ async function openDevice(options: BrowserContextOptions, scripts: string[], sig
   if (signedIn) await context.addInitScript({ content: `localStorage.setItem('mailpush.token', ${JSON.stringify(token)});` });
   const page = await context.newPage();
   const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(message.text())) problems.push(`console: ${message.text()}`);
-  });
+  watchPageProblems(page, problems);
   return { page, context, problems };
 }
 
@@ -116,14 +110,8 @@ async function openSettings(page: Page): Promise<void> {
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
-  await mkdir(artifacts, { recursive: true });
   await page.setViewportSize(PHONE);
-  const file = new URL(`${name}-phone.png`, artifacts);
-  await page.screenshot({ path: file.pathname, fullPage: true });
-  if (process.env.UPDATE_SCREENSHOTS) {
-    await mkdir(docsScreenshots, { recursive: true });
-    await copyFile(file, new URL(`${name}-phone.png`, docsScreenshots));
-  }
+  await saveScreenshot(page, `${name}-phone`);
 }
 
 /** At 360 px nothing scrolls sideways and all visible text meets WCAG AA contrast. */

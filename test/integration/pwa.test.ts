@@ -6,12 +6,12 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
+import { DESKTOP, saveDesktopAndPhoneScreenshots, watchPageProblems } from '../helpers/page-checks.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
@@ -20,10 +20,6 @@ import type { MailpushProcess } from '../helpers/processes.js';
 import type { PushService } from '../helpers/push-service.js';
 import type { RedisServer } from '../helpers/redis.js';
 
-const artifacts = new URL('../../../test-artifacts/screenshots/', import.meta.url);
-const docsScreenshots = new URL('../../../docs/screenshots/', import.meta.url);
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 let dovecot: Dovecot;
 let redis: RedisServer;
@@ -59,34 +55,12 @@ before(async () => {
   await context.grantPermissions(['notifications'], { origin: base });
   await replacePushSubscription(context, push.subscribe('browser'));
   page = await context.newPage();
-  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
   // The app must work on a closed network: nothing may be fetched from anywhere but the gateway.
-  page.on('request', (request) => {
-    if (!request.url().startsWith(`${base}/`) && !request.url().startsWith('data:')) pageProblems.push(`external request: ${request.url()}`);
-  });
-  page.on('console', (message) => {
-    // A CSP violation is reported on the console; so is any other error the app does not handle.
-    // Failed requests are expected here (wrong passwords, the killed web process, going offline).
-    if (message.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(message.text())) {
-      pageProblems.push(`console: ${message.text()}`);
-    }
-  });
+  watchPageProblems(page, pageProblems, base);
 });
 
 
-async function screenshot(name: string): Promise<void> {
-  await mkdir(artifacts, { recursive: true });
-  for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
-    await page.setViewportSize(viewport);
-    const file = new URL(`${name}-${size}.png`, artifacts);
-    await page.screenshot({ path: file.pathname, fullPage: size === 'phone' });
-    if (process.env.UPDATE_SCREENSHOTS) {
-      await mkdir(docsScreenshots, { recursive: true });
-      await copyFile(file, new URL(`${name}-${size}.png`, docsScreenshots));
-    }
-  }
-  await page.setViewportSize(DESKTOP);
-}
+const screenshot = (name: string) => saveDesktopAndPhoneScreenshots(page, name);
 
 const stored = (key: string) => page.evaluate(`localStorage.getItem(${JSON.stringify(key)})`) as Promise<string | null>;
 const lastStoredEventId = async () => (JSON.parse((await stored('mailpush.feed')) ?? '{}') as { lastEventId?: string }).lastEventId;
