@@ -162,7 +162,7 @@ async function startParts(role: Role, givenConfig: Config, logger: Logger, teard
   let pushes: PushHandoff | undefined;
   if (role === 'worker' || role === 'all') {
     const log = logger.child({ role: 'worker' });
-    pushes = pushQueue && new PushHandoff(adapters.pushOutbox, pushQueue, adapters.pushSubscriptions, log);
+    pushes = pushQueue && new PushHandoff(adapters.pushOutbox, pushQueue, adapters.pushSubscriptions, log, adapters.devices);
     const eventLog = new CountingEventLog(adapters.eventLog, metrics);
     worker = new AccountWorker({ ...adapters, eventLog, limiter, ...(pushes ? { pushes } : {}) }, config, log, metrics);
   }

@@ -27,6 +27,11 @@ export class RedisKeys {
     return `${this.user(userId)}:devices`;
   }
 
+  /** Hash: device id → JSON quiet hours (src/protocol/quiet-hours.ts), for the devices that set them. */
+  quietHours(userId: string): string {
+    return `${this.user(userId)}:quiethours`;
+  }
+
   /** Hash: one device (id, name, tokenHash, createdAt, lastSeenAt). */
   device(userId: string, deviceId: string): string {
     return `${this.user(userId)}:dev:${deviceId}`;
@@ -75,7 +80,7 @@ export class RedisKeys {
       return [this.account(ref), this.watermarks(ref), this.lease(ref), this.leaseFence(ref)];
     });
     return [
-      this.userRecord(userId), this.userAccounts(userId), this.userIdentities(userId), this.userDevices(userId), this.userPairings(userId),
+      this.userRecord(userId), this.userAccounts(userId), this.userIdentities(userId), this.userDevices(userId), this.userPairings(userId), this.quietHours(userId),
       this.pushSubscriptions(userId), this.pendingPushes(userId), this.pushEndpoints(userId), this.events(userId),
       ...accounts, ...deviceIds.map((deviceId) => this.device(userId, deviceId)),
     ];

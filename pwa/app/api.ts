@@ -5,6 +5,7 @@ import type { DiscoveryResult } from '../../src/protocol/discovery.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
 import type { ClaimPairingRequest, ClaimPairingResponse, DeviceView, PairingView, RenameDeviceRequest, SignInRequest, SignInResponse } from '../../src/protocol/devices.js';
 import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
+import type { QuietHours, QuietHoursEnvelope } from '../../src/protocol/quiet-hours.js';
 import { t } from './i18n.js';
 
 // The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
@@ -13,6 +14,7 @@ export type { DiscoveryResult, DiscoverySource } from '../../src/protocol/discov
 export type { AnyMailEvent as MailEvent } from '../../src/protocol/events.js';
 export type { PushSubscriptionBody, PushSubscriptionView } from '../../src/protocol/push.js';
 export type { DeviceView, PairingView, SignInResponse } from '../../src/protocol/devices.js';
+export type { QuietHours } from '../../src/protocol/quiet-hours.js';
 export type Account = AccountView;
 export type Preview = PreviewLevel;
 
@@ -32,7 +34,7 @@ export class ApiFailure extends Error {
 const EXPLAINED = [
   'imap_auth_failed', 'imap_host_not_allowed', 'imap_port_not_allowed', 'imap_insecure_not_allowed', 'imap_unreachable',
   'account_exists', 'rate_limited', 'unauthorized', 'not_found', 'push_not_configured', 'push_endpoint_not_allowed',
-  'limit_reached', 'push_subscription_limit', 'network', 'pairing_code_invalid',
+  'limit_reached', 'push_subscription_limit', 'network', 'pairing_code_invalid', 'invalid_quiet_hours',
 ] as const satisfies readonly FailureCode[];
 type ExplainedCode = (typeof EXPLAINED)[number];
 const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as readonly FailureCode[]).includes(code);
@@ -125,6 +127,16 @@ export class Api {
   /** `current` signs this device out. */
   async removeDevice(deviceId: string): Promise<void> {
     await this.request('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  /** This device's quiet hours (the gateway's defaults when it never set any). */
+  async quietHours(): Promise<QuietHours> {
+    return (await this.request<QuietHoursEnvelope>('GET', '/v1/devices/current/quiet-hours')).quietHours;
+  }
+
+  /** Replaces this device's quiet hours; answers them as the gateway stored them. */
+  async setQuietHours(quietHours: QuietHours): Promise<QuietHours> {
+    return (await this.request<QuietHoursEnvelope>('PUT', '/v1/devices/current/quiet-hours', quietHours)).quietHours;
   }
 
   async deleteMyData(): Promise<void> {

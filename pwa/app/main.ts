@@ -14,6 +14,7 @@ import { InstallGuide } from './install-guide.js';
 import { Notifications } from './notifications.js';
 import { PairingView } from './pairing-view.js';
 import { RegisterView } from './register-view.js';
+import { QuietHoursView } from './quiet-hours-view.js';
 import { SettingsView } from './settings-view.js';
 import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
 
@@ -80,6 +81,7 @@ const settingsView = new SettingsView({
   onDeleteFailed: () => stream.start(),
   onDeleted: () => void signOut('deleted'),
 });
+const quietHoursView = new QuietHoursView(api);
 const accountsView = new AccountsView({
   api,
   onChanged(account) {
@@ -203,6 +205,7 @@ function route(): void {
     void notifications.refresh(config?.push.enabled ?? true);
     // The list of mailboxes may have changed on another device: ask before drawing it.
     void loadAccounts().then(() => settingsView.load([...accounts.values()]));
+    if (currentView !== 'settings') void quietHoursView.load();
   }
   // After a change of screen (not on first load), move focus to its heading for keyboard and
   // screen-reader users; the register form focuses its first field instead.
@@ -285,6 +288,7 @@ onLanguageChange(() => {
   if (currentView === 'pair') pairingView.show(location.hash);
   if (currentView === 'devices') devicesView.render();
   if (currentView === 'settings') settingsView.render();
+  if (currentView === 'settings') quietHoursView.render();
   showStartNotice();
   if (currentView === 'settings') void notifications.refresh(config?.push.enabled ?? true);
 });

@@ -114,6 +114,9 @@ async function showOrDismiss(payload: PushPayload, locale: Locale): Promise<void
     badge: '/icons/badge-96.png',
     data: { url: '/#/mail', accountId: payload.accountId, eventId: payload.eventId },
     ...(payload.time ? { timestamp: Date.parse(payload.time) } : {}),
+    // Quiet hours: no sound, and (silent forbids a vibration pattern) no vibration; replacing the
+    // account's quiet notification does not alert again either.
+    ...(payload.silent ? { silent: true, renotify: false } : {}),
   } as NotificationOptions);
 }
 

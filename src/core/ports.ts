@@ -4,6 +4,7 @@
 import type { AccountRef } from './account-ref.js';
 import type { LiveEvent } from './live-event.js';
 import type { AccountRecord, AccountState, MailEvent, NewEvent } from './types.js';
+import type { QuietHours } from '../protocol/quiet-hours.js';
 
 /** Highest UID already notified in one mailbox, valid only under its UIDVALIDITY. */
 export interface Watermark {
@@ -140,8 +141,15 @@ export interface DeviceStore {
   rename(userId: string, deviceId: string, name: string): Promise<DeviceRecord | undefined>;
   /** Records use of the device (callers throttle it); nothing for a device that is gone. */
   touch(userId: string, deviceId: string, at: string): Promise<void>;
-  /** Removes the device and its token at once. False when the user has no such device. */
+  /** Removes the device and its token (and its quiet hours) at once. False when the user has no such device. */
   delete(userId: string, deviceId: string): Promise<boolean>;
+  /**
+   * The quiet hours of the user's devices that have set any, by device id: one read, because the
+   * push path asks it for every new mail (alongside the user's push subscriptions).
+   */
+  quietHours(userId: string): Promise<Map<string, QuietHours>>;
+  /** Saves a device's quiet hours; false when the user has no such device (nothing is stored then). */
+  setQuietHours(userId: string, deviceId: string, quietHours: QuietHours): Promise<boolean>;
 }
 
 /** Single-use pairing codes, kept only as hashes and only until they expire. */

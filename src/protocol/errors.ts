@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   invalid_subscription_key: 400,
   invalid_push_endpoint: 400,
   unknown_account: 400,
+  invalid_quiet_hours: 400,
   pairing_code_invalid: 400,
   oauth_state_invalid: 400,
   oauth_handoff_invalid: 400,

@@ -29,6 +29,12 @@ export interface PushPayload {
   unseen?: number;
   eventId?: string;
   time?: string;
+  /**
+   * New mail during the device's quiet hours (or pause): shown without sound or vibration, under
+   * the account's quiet tag (quietNotificationTag), so the night's mail is one notification per
+   * account in the morning.
+   */
+  silent?: boolean;
 }
 
 /** The settings a device's push subscription is saved with (POST /v1/push/subscriptions). */
@@ -60,6 +66,11 @@ export interface PushSubscriptionView {
  */
 export function notificationTag(accountId: string, mailbox: string | null, uid: number): string {
   return `${accountId}:${mailbox ?? ''}:${uid}`;
+}
+
+/** The tag of an account's quiet notification: each new mail during quiet hours replaces the one before. */
+export function quietNotificationTag(accountId: string): string {
+  return `${accountId}:quiet`;
 }
 
 /** The tag of an account's "n new messages" notification: each batch replaces the one before. */

@@ -4,8 +4,9 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
 import type { PushSubscriptionRecord, PushSubscriptionStore } from '../core/ports.js';
+import type { QuietHours } from '../protocol/quiet-hours.js';
 import type { MailEvent } from '../core/types.js';
-import { isPushable, pushFor, type NotificationPayload, type PushMessage } from './payload.js';
+import { isPushable, isQuietPush, pushFor, type NotificationPayload, type PushMessage } from './payload.js';
 import { EndpointNotAllowedError, type PushSender } from './sender.js';
 
 /** One push to one subscription: an event to render, or a ready test payload. */
@@ -20,6 +21,11 @@ export interface PushJob {
   subscription?: PushSubscriptionRecord;
   event?: MailEvent;
   test?: NotificationPayload;
+  /**
+   * The quiet hours of the subscription's device when the job was made. Whether they apply is
+   * decided when the push is sent (a push that waited past the window's end goes out normally).
+   */
+  quietHours?: QuietHours;
 }
 
 /** The producing side, used by workers (events) and the API (test pushes). */
@@ -50,14 +56,22 @@ export interface DeliveryDeps {
   onOutcome?(outcome: PushOutcome, job: PushJob): void;
   /** Called instead of onOutcome for a push a queue dropped unsent (the embedded queue's bound). */
   onQueueDrop?(reason: QueueDropReason, job: PushJob): void;
+  /** The clock quiet hours are checked against. @default Date.now */
+  now?(): number;
 }
 
-/** The jobs for some appended events: one per pushable event and interested subscription. */
-export function jobsForEvents(userId: string, events: MailEvent[], subscriptions: PushSubscriptionRecord[]): PushJob[] {
+/**
+ * The jobs for some appended events: one per pushable event and interested subscription, with the
+ * quiet hours of the subscription's device (`quietHours`, by device id) when it set any.
+ */
+export function jobsForEvents(userId: string, events: MailEvent[], subscriptions: PushSubscriptionRecord[], quietHours: ReadonlyMap<string, QuietHours> = new Map()): PushJob[] {
   return events.filter(isPushable).flatMap((event) =>
     subscriptions
       .filter((s) => s.accounts.length === 0 || s.accounts.includes(event.accountId))
-      .map((subscription) => ({ userId, subscriptionId: subscription.id, subscription, event })),
+      .map((subscription) => {
+        const quiet = subscription.deviceId === undefined ? undefined : quietHours.get(subscription.deviceId);
+        return { userId, subscriptionId: subscription.id, subscription, event, ...(quiet ? { quietHours: quiet } : {}) };
+      }),
   );
 }
 
@@ -82,14 +96,15 @@ export async function deliverPush(job: PushJob, deps: DeliveryDeps, attempt: num
   const { userId, subscriptionId, event, test } = job;
   const subscription = attempt === 1 && job.subscription ? job.subscription : await deps.subscriptions.get(userId, subscriptionId);
   if (!subscription) return; // unsubscribed meanwhile: nothing to do
-  const message: PushMessage | undefined = test ? { payload: test, urgency: 'normal' } : event && pushFor(event, subscription.preview);
+  const quiet = event !== undefined && isQuietPush(event, job.quietHours, (deps.now ?? Date.now)());
+  const message: PushMessage | undefined = test ? { payload: test, urgency: 'normal' } : event && pushFor(event, subscription.preview, quiet);
   if (!message) return;
   let result;
   try {
     result = await deps.sender.send(subscription, message);
     // 413: the push service refused the size; the smallest preview always fits.
     if (result.status === 413 && event && subscription.preview !== 'none') {
-      result = await deps.sender.send(subscription, pushFor(event, 'none')!);
+      result = await deps.sender.send(subscription, pushFor(event, 'none', quiet)!);
     }
   } catch (error) {
     if (error instanceof EndpointNotAllowedError) {

@@ -6,7 +6,8 @@
 
 import type { PreviewLevel } from '../core/ports.js';
 import type { MailEvent } from '../core/types.js';
-import { batchNotificationTag, notificationTag, type PushPayload } from '../protocol/push.js';
+import { batchNotificationTag, notificationTag, quietNotificationTag, type PushPayload } from '../protocol/push.js';
+import { isQuietAt, isVip, type QuietHours } from '../protocol/quiet-hours.js';
 
 export const MAX_PAYLOAD_BYTES = 3900;
 const MAX_TITLE_BYTES = 256;
@@ -81,10 +82,33 @@ export function isPushable(event: Pick<MailEvent, 'type' | 'data'>): boolean {
 }
 
 /**
- * The push for one event, or undefined when it is not pushable (see isPushable).
- * New mail is urgent; a dismissal is not.
+ * Whether a device with these quiet hours gets this event's push quietly at `now`: new mail while
+ * it is paused or inside its window, unless a VIP sent it. A batch names no sender, so it is quiet.
  */
-export function pushFor(event: MailEvent, preview: PreviewLevel): PushMessage | undefined {
+export function isQuietPush(event: MailEvent, quietHours: QuietHours | undefined, now: number): boolean {
+  if (!quietHours || (event.type !== 'mail.new' && event.type !== 'mail.batch')) return false;
+  if (!isQuietAt(quietHours, now)) return false;
+  return !(event.type === 'mail.new' && isVip(quietHours, (event as MailEvent<'mail.new'>).data.from.address));
+}
+
+/**
+ * The push for one event, or undefined when it is not pushable (see isPushable).
+ * New mail is urgent; a dismissal is not. New mail sent `quiet` (see isQuietPush) has low urgency,
+ * says silent, and carries the account's quiet tag and a Topic of its own, so the push service
+ * keeps only the newest of a night's pushes per account for a sleeping phone, and the phone shows
+ * one notification per account; a VIP's push (normal Topic) never replaces it.
+ */
+export function pushFor(event: MailEvent, preview: PreviewLevel, quiet = false): PushMessage | undefined {
+  const message = loudPushFor(event, preview);
+  if (!message || !quiet || message.payload.type === 'dismiss') return message;
+  return {
+    payload: { ...message.payload, tag: quietNotificationTag(event.accountId), silent: true },
+    urgency: 'low',
+    topicKey: `${event.accountId}:quiet`,
+  };
+}
+
+function loudPushFor(event: MailEvent, preview: PreviewLevel): PushMessage | undefined {
   if (!isPushable(event)) return undefined;
   const base = { v: 1 as const, accountId: event.accountId, mailbox: event.mailbox, eventId: event.id, time: event.time };
   switch (event.type) {

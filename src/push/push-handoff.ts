@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Lease, PushOutbox, PushSubscriptionStore } from '../core/ports.js';
+import type { DeviceStore, Lease, PushOutbox, PushSubscriptionStore } from '../core/ports.js';
 import type { NewEvent } from '../core/types.js';
 import type { AccountRef } from '../core/account-ref.js';
 import { jobsForEvents, type PushQueue } from './delivery.js';
@@ -29,7 +29,14 @@ export class PushHandoff {
     private readonly queue: PushQueue,
     private readonly subscriptions: PushSubscriptionStore,
     private readonly log: Logger,
+    /** Where the devices' quiet hours are read, beside the subscriptions. */
+    private readonly devices: Pick<DeviceStore, 'quietHours'>,
   ) {}
+
+  /** The user's subscriptions and its devices' quiet hours, read at once. */
+  private recipients(userId: string) {
+    return Promise.all([this.subscriptions.list(userId), this.devices.quietHours(userId)]);
+  }
 
   /** Before appending `events`; undefined when none of them is pushable (append them as they are). */
   prepare(userId: string, events: NewEvent[]): PreparedPushes | undefined {
@@ -37,7 +44,7 @@ export class PushHandoff {
     if (!pushable.includes(true)) return undefined;
     // Who gets a push is read while the append runs rather than after it: on one connection the
     // two requests share a round trip, which is then not between the new mail and its push.
-    const subscribers = this.subscriptions.list(userId);
+    const subscribers = this.recipients(userId);
     subscribers.catch(() => undefined); // awaited in appended(), and only when the append succeeded
     return {
       pushable,
@@ -46,7 +53,7 @@ export class PushHandoff {
         const appended = events.map((event, i) => ({ ...event, id: ids[i]! }));
         const pending = appended.filter((_, i) => pushable[i]).map((event) => event.id);
         const queued = subscribers
-          .then((subscriptions) => this.queue.enqueue(jobsForEvents(userId, appended, subscriptions)))
+          .then(([subscriptions, quietHours]) => this.queue.enqueue(jobsForEvents(userId, appended, subscriptions, quietHours)))
           .then(() => this.outbox.markQueued(lease, pending))
           .catch((error: unknown) => {
             this.log.error({ userId, err: (error as Error).message, events: appended.length }, 'could not queue push');
@@ -66,8 +73,8 @@ export class PushHandoff {
   async recover(ref: AccountRef): Promise<number> {
     const pending = await this.outbox.pending(ref);
     if (pending.length === 0) return 0;
-    const subscriptions = await this.subscriptions.list(ref.userId);
-    await this.queue.enqueue(jobsForEvents(ref.userId, pending, subscriptions));
+    const [subscriptions, quietHours] = await this.recipients(ref.userId);
+    await this.queue.enqueue(jobsForEvents(ref.userId, pending, subscriptions, quietHours));
     await this.outbox.markQueued(ref, pending.map((event) => event.id));
     this.log.info({ userId: ref.userId, accountId: ref.accountId, pushes: pending.length }, 'queued pushes a previous holder left pending');
     return pending.length;

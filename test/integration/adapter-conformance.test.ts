@@ -16,6 +16,7 @@ import { createRedisAdapters } from '../../src/adapters/redis/index.js';
 import { isCluster, type RedisClient } from '../../src/adapters/redis/connection.js';
 import type { ControlMessage, Lease, MailHint, PushSubscriptionRecord, Watermark } from '../../src/core/ports.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
+import type { QuietHours } from '../../src/protocol/quiet-hours.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
 import { useFixtures } from '../helpers/fixtures.js';
@@ -126,6 +127,26 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal(await adapters.devices.add('usr_missing', hashToken(newToken()), 'x'), undefined, 'no device for a user that does not exist');
     });
 
+    test('quiet hours: per device, replaced whole, only for the user\'s own devices, gone with the device', async () => {
+      const userId = await user();
+      const laptop = (await adapters.devices.list(userId))[0]!;
+      const phone = (await adapters.devices.add(userId, hashToken(newToken()), 'Phone'))!;
+      assert.deepEqual(await adapters.devices.quietHours(userId), new Map(), 'none set');
+      const night: QuietHours = { enabled: true, start: '22:30', end: '06:45', timeZone: 'Asia/Tokyo', vips: ['boss@example.test'], pausedUntil: null };
+      assert.equal(await adapters.devices.setQuietHours(userId, phone.id, night), true);
+      assert.deepEqual(await adapters.devices.quietHours(userId), new Map([[phone.id, night]]));
+      const paused: QuietHours = { ...night, enabled: false, vips: [], pausedUntil: '2030-01-01T07:00:00.000Z' };
+      assert.equal(await adapters.devices.setQuietHours(userId, phone.id, paused), true);
+      assert.deepEqual(await adapters.devices.quietHours(userId), new Map([[phone.id, paused]]), 'the second save replaces the first');
+      assert.equal(await adapters.devices.setQuietHours(await user(), phone.id, night), false, 'another user\'s device');
+      assert.equal(await adapters.devices.setQuietHours(userId, 'dev_missing', night), false, 'no such device');
+      assert.deepEqual([...(await adapters.devices.quietHours(userId)).keys()], [phone.id], 'nothing stored for a refused save');
+      assert.equal(await adapters.devices.delete(userId, phone.id), true);
+      assert.deepEqual(await adapters.devices.quietHours(userId), new Map(), 'removed with its device');
+      assert.equal(await adapters.devices.setQuietHours(userId, phone.id, night), false, 'a removed device gets none back');
+      assert.equal(await adapters.devices.setQuietHours(userId, laptop.id, night), true);
+    });
+
     test('OAuth flow records: taken once, per kind, not after expiry', async () => {
       const key = hashToken(newToken());
       await adapters.oauthFlows.put('state', key, '{"provider":"test"}', Date.now() + 60_000);
@@ -177,10 +198,13 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.ok((await adapters.eventLog.append({ lease: held, events: [note(1)] })).ok);
       const code = newId('code');
       await adapters.pairings.create(userId, code, Date.now() + 60_000);
+      const [device] = await adapters.devices.list(userId);
+      await adapters.devices.setQuietHours(userId, device!.id, { enabled: true, start: '22:00', end: '07:00', timeZone: 'UTC', vips: [], pausedUntil: null });
 
       assert.equal(await adapters.users.delete(userId), true);
       assert.equal(await adapters.users.findByToken(hashToken(token)), undefined);
       assert.deepEqual(await adapters.devices.list(userId), []);
+      assert.deepEqual(await adapters.devices.quietHours(userId), new Map());
       assert.deepEqual(await adapters.accounts.listForUser(userId), []);
       assert.equal(await adapters.accounts.findMailbox(identity), undefined, 'the mailbox can be registered again');
       assert.deepEqual(await adapters.pushSubscriptions.list(userId), []);

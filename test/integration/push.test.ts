@@ -119,6 +119,82 @@ describe('notifications', () => {
   });
 });
 
+describe('quiet hours', () => {
+  const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+
+  test('during them new mail goes out low and silent under one quiet tag and Topic per account; a VIP rings; after them, paused, resumed', async () => {
+    const { user, token, accountId } = await mailbox();
+    const name = `quiet-${accountId}`;
+    await subscribe(token, push.subscribe(name), { preview: 'sender' });
+    const setQuiet = async (body: object) => {
+      const saved = await api(base(), 'PUT', '/v1/devices/current/quiet-hours', { token, body });
+      assert.equal(saved.status, 200, JSON.stringify(saved.body));
+      return saved.body.quietHours;
+    };
+    const mailFrom = async (address: string) => {
+      const before = deliveredTo(name).length;
+      await dovecot.deliver(user.email, buildMessage({ from: { address }, to: user.email, subject: 'night' }));
+      await waitFor(() => deliveredTo(name).length === before + 1, { timeoutMs: 10_000, what: `the push of ${address}'s mail` });
+      return deliveredTo(name)[before]!;
+    };
+    const now = Date.now();
+    // "Now" is inside the window (in UTC; the window crosses midnight when the clock is near it).
+    const night = { enabled: true, start: hhmm(now - 3600_000), end: hhmm(now + 3600_000), timeZone: 'UTC', vips: ['Boss@Example.test'], pausedUntil: null };
+    assert.deepEqual(await setQuiet(night), { ...night, vips: ['boss@example.test'] });
+    assert.deepEqual((await api(base(), 'GET', '/v1/devices/current/quiet-hours', { token })).body.quietHours.vips, ['boss@example.test']);
+
+    const quiet = await mailFrom('someone@example.test');
+    assert.deepEqual([quiet.headers.urgency, quiet.payload.silent, quiet.payload.tag], ['low', true, `${accountId}:quiet`]);
+    assert.match(String(quiet.headers.topic), /^[A-Za-z0-9_-]{1,32}$/);
+    const vip = await mailFrom('boss@example.test');
+    assert.deepEqual([vip.headers.urgency, vip.payload.silent, vip.payload.tag], ['high', undefined, `${accountId}:INBOX:2`]);
+    assert.notEqual(vip.headers.topic, quiet.headers.topic, 'a VIP\'s push never replaces the night\'s quiet one at the push service');
+    const secondQuiet = await mailFrom('other@example.test');
+    assert.deepEqual([secondQuiet.payload.tag, secondQuiet.headers.topic], [quiet.payload.tag, quiet.headers.topic], 'the night collapses per account');
+
+    // The window moved past "now": normal again.
+    await setQuiet({ ...night, start: hhmm(now + 2 * 3600_000), end: hhmm(now + 3 * 3600_000) });
+    const day = await mailFrom('someone@example.test');
+    assert.deepEqual([day.headers.urgency, day.payload.silent, day.payload.tag], ['high', undefined, `${accountId}:INBOX:4`]);
+    // Paused for an hour with the window off, then resumed.
+    await setQuiet({ ...night, enabled: false, pausedUntil: new Date(now + 3600_000).toISOString() });
+    const paused = await mailFrom('someone@example.test');
+    assert.deepEqual([paused.headers.urgency, paused.payload.silent], ['low', true]);
+    await setQuiet({ ...night, enabled: false, pausedUntil: null });
+    const resumed = await mailFrom('someone@example.test');
+    assert.deepEqual([resumed.headers.urgency, resumed.payload.silent], ['high', undefined]);
+    assert.deepEqual(push.rejected, []);
+  });
+
+  test('bad quiet hours get a clear 400 and change nothing; another user\'s device is 404', async () => {
+    const { token } = await mailbox();
+    const saved = { enabled: true, start: '22:00', end: '07:00', timeZone: 'Asia/Tokyo', vips: [], pausedUntil: null };
+    assert.equal((await api(base(), 'PUT', '/v1/devices/current/quiet-hours', { token, body: saved })).status, 200);
+    const cases: Array<[object, string]> = [
+      [{ ...saved, timeZone: 'Mars/Olympus_Mons' }, 'invalid_quiet_hours'],
+      [{ ...saved, end: '22:00' }, 'invalid_quiet_hours'],
+      [{ ...saved, pausedUntil: new Date(Date.now() + 8 * 86400_000).toISOString() }, 'invalid_quiet_hours'],
+      [{ ...saved, start: '24:00' }, 'invalid_request'],
+      [{ ...saved, vips: ['not an address'] }, 'invalid_request'],
+      [{ ...saved, vips: Array.from({ length: 51 }, (_, i) => `vip${i}@example.test`) }, 'invalid_request'],
+      [{ ...saved, vips: [`${'a'.repeat(250)}@example.test`] }, 'invalid_request'],
+      [{ enabled: true }, 'invalid_request'],
+    ];
+    for (const [body, code] of cases) {
+      const refused = await api(base(), 'PUT', '/v1/devices/current/quiet-hours', { token, body });
+      assert.deepEqual([refused.status, refused.body.error?.code], [400, code], JSON.stringify(body).slice(0, 120));
+    }
+    assert.deepEqual((await api(base(), 'GET', '/v1/devices/current/quiet-hours', { token })).body.quietHours, saved);
+    const mine = (await api(base(), 'GET', '/v1/devices', { token })).body.devices[0].id as string;
+    const stranger = await mailbox();
+    assert.equal((await api(base(), 'GET', `/v1/devices/${mine}/quiet-hours`, { token: stranger.token })).status, 404);
+    const taken = await api(base(), 'PUT', `/v1/devices/${mine}/quiet-hours`, { token: stranger.token, body: { ...saved, enabled: false } });
+    assert.deepEqual([taken.status, taken.body.error.code], [404, 'not_found']);
+    assert.deepEqual((await api(base(), 'GET', '/v1/devices/current/quiet-hours', { token })).body.quietHours, saved, 'unchanged');
+    assert.equal((await api(base(), 'GET', '/v1/devices/current/quiet-hours', { token: stranger.token })).body.quietHours.enabled, false, 'a device that set none');
+  });
+});
+
 describe('push service answers', () => {
   test('410 Gone removes the subscription at once', async () => {
     const { user, token, accountId } = await mailbox();

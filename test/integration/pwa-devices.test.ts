@@ -359,6 +359,37 @@ describe('one person, many devices, in the web app', () => {
     await japanese.getByRole('button', { name: 'キャンセル' }).click();
   });
 
+  test('Settings: quiet hours with the senders who still ring are saved and come back after a reload; pause until tomorrow morning, then resume', async () => {
+    await laptop.getByRole('link', { name: 'Settings' }).click();
+    await laptop.getByLabel('Quiet every day').check();
+    await laptop.getByLabel('From', { exact: true }).fill('23:15');
+    await laptop.getByLabel('Until', { exact: true }).fill('06:30');
+    await laptop.getByLabel('Still ring for mail from').fill('Boss@Example.test\nfriend@example.test');
+    await laptop.getByRole('button', { name: 'Save quiet hours' }).click();
+    await laptop.locator('#quiet-message', { hasText: 'Quiet hours saved.' }).waitFor();
+    const timeZone = (await laptop.evaluate('Intl.DateTimeFormat().resolvedOptions().timeZone')) as string;
+    const stored = async () => (await api(base, 'GET', '/v1/devices/current/quiet-hours', { token: tokens.laptop })).body.quietHours;
+    assert.deepEqual(await stored(), { enabled: true, start: '23:15', end: '06:30', timeZone, vips: ['boss@example.test', 'friend@example.test'], pausedUntil: null });
+
+    await laptop.reload();
+    await waitFor(async () => (await laptop.inputValue('#quiet-start')) === '23:15', { timeoutMs: 5000, what: 'the saved window after a reload' });
+    assert.equal(await laptop.getByLabel('Quiet every day').isChecked(), true);
+    assert.equal(await laptop.inputValue('#quiet-end'), '06:30');
+    assert.equal(await laptop.inputValue('#quiet-vips'), 'boss@example.test\nfriend@example.test');
+
+    await laptop.getByRole('button', { name: 'Until tomorrow morning' }).click();
+    await laptop.locator('#quiet-pause-state', { hasText: 'Notifications are quiet until' }).waitFor();
+    const pausedUntil = (await stored()).pausedUntil as string;
+    assert.ok(Date.parse(pausedUntil) > Date.now());
+    const localTime = new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(Date.parse(pausedUntil));
+    assert.equal(localTime, '07:00', 'the next 07:00 on the device\'s clock');
+    await laptop.getByRole('button', { name: 'Resume now' }).click();
+    await laptop.locator('#quiet-pause-state', { hasText: 'Not paused.' }).waitFor();
+    assert.equal((await stored()).pausedUntil, null);
+    assert.equal((await stored()).enabled, true, 'resuming keeps the daily window');
+    await screenshot(laptop, 'quiet-hours-en');
+  });
+
   test('"Delete my data" names what goes, then erases the user: every device is back on the first screen and every token is 401', async () => {
     await laptop.getByRole('button', { name: 'Delete my data' }).click();
     const dialog = laptop.getByRole('dialog', { name: 'Delete all your data?' });

@@ -82,7 +82,7 @@ function logLines(): { log: Logger; lines: Array<Record<string, unknown>> } {
 test('settled() waits for a push still on its way into the queue, so stopping does not drop it', async () => {
   const userId = await subscribedUser();
   const queue = new GatedQueue();
-  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logLines().log);
+  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logLines().log, adapters.devices);
   const lease = (await adapters.leases.acquire({ userId, accountId: 'acc_x' }, 'w1', 60_000))!;
   const appended = await appendThenPush(adapters.eventLog, log, { lease, events: [newMail(7)] });
   assert.ok(appended.ok);
@@ -101,7 +101,7 @@ test('a push the queue refuses is logged, and settled() still resolves', async (
   const userId = await subscribedUser();
   const queue = new GatedQueue();
   const { log: logger, lines } = logLines();
-  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logger);
+  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logger, adapters.devices);
   const lease = (await adapters.leases.acquire({ userId, accountId: 'acc_x' }, 'w1', 60_000))!;
   assert.ok((await appendThenPush(adapters.eventLog, log, { lease, events: [newMail(8)] })).ok);
   queue.release(new Error('queue connection closed'));
@@ -114,7 +114,7 @@ test('nothing is queued for an append that was refused', async () => {
   const userId = await subscribedUser();
   const queue = new GatedQueue();
   queue.release();
-  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logLines().log);
+  const log = new PushHandoff(adapters.pushOutbox, queue, adapters.pushSubscriptions, logLines().log, adapters.devices);
   const lease = (await adapters.leases.acquire({ userId, accountId: 'acc_x' }, 'w1', 60_000))!;
   await adapters.leases.release(lease);
   assert.deepEqual(await appendThenPush(adapters.eventLog, log, { lease, events: [newMail(9)] }), { ok: false, reason: 'lease_lost' });

@@ -135,6 +135,17 @@ redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
 return 'updated'
 `);
 
+export const setQuietHours = new LuaScript('setQuietHours-2', `
+-- KEYS[1] the device hash
+-- KEYS[2] the user's quiet hours hash (device id -> JSON)
+-- ARGV[1] device id
+-- ARGV[2] the quiet hours as JSON
+-- Returns 1 when saved, 0 when the device does not exist (removed meanwhile: nothing is left behind)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`);
+
 export const addDevice = new LuaScript('addDevice-3', `
 -- KEYS[1] the user's record hash
 -- KEYS[2] the user's device set

@@ -7,7 +7,8 @@ import { formatAccountRef, parseAccountRef } from '../../core/account-ref.js';
 import type { DeviceRecord, DeviceStore, UserStore } from '../../core/ports.js';
 import { newId } from '../../core/tokens.js';
 import type { RedisKeys } from '../../keys.js';
-import { addDevice, releaseMailboxScript, updateAccount } from './scripts.js';
+import type { QuietHours } from '../../protocol/quiet-hours.js';
+import { addDevice, releaseMailboxScript, setQuietHours, updateAccount } from './scripts.js';
 
 const DEFAULT_DEVICE_NAME = 'Device';
 
@@ -71,8 +72,22 @@ export class RedisDeviceStore implements DeviceStore {
     if (!tokenHash) return false;
     // Token first: from this moment the device's requests are refused.
     await this.redis.del(this.keys.token(tokenHash));
-    const [[, removed] = []] = (await this.redis.multi().srem(this.keys.userDevices(userId), deviceId).del(this.keys.device(userId, deviceId)).exec()) ?? [];
+    const [[, removed] = []] = (await this.redis.multi()
+      .srem(this.keys.userDevices(userId), deviceId)
+      .del(this.keys.device(userId, deviceId))
+      .hdel(this.keys.quietHours(userId), deviceId)
+      .exec()) ?? [];
     return removed === 1;
+  }
+
+  async quietHours(userId: string): Promise<Map<string, QuietHours>> {
+    const all = await this.redis.hgetall(this.keys.quietHours(userId));
+    return new Map(Object.entries(all).map(([deviceId, json]) => [deviceId, JSON.parse(json) as QuietHours]));
+  }
+
+  async setQuietHours(userId: string, deviceId: string, quietHours: QuietHours): Promise<boolean> {
+    const saved = await setQuietHours.run(this.redis, [this.keys.device(userId, deviceId), this.keys.quietHours(userId)], [deviceId, JSON.stringify(quietHours)]);
+    return saved === 1;
   }
 }
 

@@ -106,6 +106,11 @@ CREATE TABLE IF NOT EXISTS devices (
   created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL,
   PRIMARY KEY (user_id, id)
 );
+-- Added with quiet hours (December 2026); created when an older file opens, so no migration step.
+CREATE TABLE IF NOT EXISTS quiet_hours (
+  user_id TEXT NOT NULL, device_id TEXT NOT NULL, settings TEXT NOT NULL,
+  PRIMARY KEY (user_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS pairings (code_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS oauth_flows (kind TEXT NOT NULL, key_hash TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (kind, key_hash));
 CREATE TABLE IF NOT EXISTS push_subscriptions (

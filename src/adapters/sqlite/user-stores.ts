@@ -3,6 +3,7 @@
 
 import type { DeviceRecord, DeviceStore, OAuthFlowKind, OAuthFlowStore, PairingStore, UserStore } from '../../core/ports.js';
 import { newId } from '../../core/tokens.js';
+import type { QuietHours } from '../../protocol/quiet-hours.js';
 import type { Db } from './database.js';
 
 interface DeviceRow {
@@ -19,7 +20,7 @@ const toRecord = (row: DeviceRow): DeviceRecord => ({
 });
 
 /** Every table with a user_id column: what deleting a user empties. */
-const USER_TABLES = ['devices', 'pairings', 'accounts', 'watermarks', 'events', 'push_subscriptions', 'tokens'] as const;
+const USER_TABLES = ['devices', 'quiet_hours', 'pairings', 'accounts', 'watermarks', 'events', 'push_subscriptions', 'tokens'] as const;
 
 export class SqliteDeviceStore implements DeviceStore {
   constructor(private readonly db: Db) {}
@@ -59,7 +60,23 @@ export class SqliteDeviceStore implements DeviceStore {
   }
 
   async delete(userId: string, deviceId: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM devices WHERE user_id = ? AND id = ?').run(userId, deviceId).changes === 1;
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM quiet_hours WHERE user_id = ? AND device_id = ?').run(userId, deviceId);
+      return this.db.prepare('DELETE FROM devices WHERE user_id = ? AND id = ?').run(userId, deviceId).changes === 1;
+    })();
+  }
+
+  async quietHours(userId: string): Promise<Map<string, QuietHours>> {
+    const rows = this.db.prepare('SELECT device_id, settings FROM quiet_hours WHERE user_id = ?').all(userId) as unknown as Array<{ device_id: string; settings: string }>;
+    return new Map(rows.map((row) => [row.device_id, JSON.parse(row.settings) as QuietHours]));
+  }
+
+  async setQuietHours(userId: string, deviceId: string, quietHours: QuietHours): Promise<boolean> {
+    const saved = this.db
+      .prepare(`INSERT INTO quiet_hours (user_id, device_id, settings) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE user_id = ? AND id = ?)
+        ON CONFLICT (user_id, device_id) DO UPDATE SET settings = excluded.settings`)
+      .run(userId, deviceId, JSON.stringify(quietHours), userId, deviceId);
+    return saved.changes === 1;
   }
 }
 

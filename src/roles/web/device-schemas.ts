@@ -5,6 +5,9 @@ import {
   PAIRING_CODE_LENGTH, type ClaimPairingRequest, type ClaimPairingResponse, type PairingView,
   type RenameDeviceRequest, type SignInRequest, type SignInResponse,
 } from '../../protocol/devices.js';
+import {
+  LOCAL_TIME_PATTERN_SOURCE, QUIET_HOURS_MAX_VIPS, QUIET_HOURS_VIP_MAX_LENGTH, type QuietHours as QuietHoursShape, type QuietHoursEnvelope,
+} from '../../protocol/quiet-hours.js';
 import { Account, Device, DeviceName, Security, schemaOf } from './schemas.js';
 
 export const SignInBody = schemaOf<SignInRequest>()(Type.Object({
@@ -39,3 +42,17 @@ export const ClaimPairingBody = schemaOf<ClaimPairingRequest>()(Type.Object({
 }, { additionalProperties: false }));
 
 export const ClaimPairingAnswer = schemaOf<ClaimPairingResponse>()(Type.Object({ token: Type.String(), device: Device }));
+
+const LocalTime = Type.String({ pattern: LOCAL_TIME_PATTERN_SOURCE, description: 'local "HH:MM", 24-hour clock' });
+
+/** The time zone is checked with Intl by the route (a pattern cannot know the IANA names). */
+export const QuietHours = schemaOf<QuietHoursShape>()(Type.Object({
+  enabled: Type.Boolean(),
+  start: LocalTime,
+  end: LocalTime,
+  timeZone: Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. Asia/Tokyo' }),
+  vips: Type.Array(Type.String({ minLength: 3, maxLength: QUIET_HOURS_VIP_MAX_LENGTH, format: 'email' }), { maxItems: QUIET_HOURS_MAX_VIPS }),
+  pausedUntil: Type.Union([Type.String({ format: 'date-time', maxLength: 40 }), Type.Null()]),
+}, { additionalProperties: false }));
+
+export const QuietHoursAnswer = schemaOf<QuietHoursEnvelope>()(Type.Object({ quietHours: QuietHours }));

@@ -1,5 +1,6 @@
 // The caller's devices (one per bearer token): list, rename, remove; and DELETE /v1/users/me,
-// which erases the user with everything it owns. `current` stands for the calling device.
+// which erases the user with everything it owns; each device's quiet hours. `current` stands for
+// the calling device.
 
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -7,7 +8,9 @@ import { Type } from 'typebox';
 import type { DeviceStore } from '../../../core/ports.js';
 import type { Authenticator } from '../auth.js';
 import { toDeviceView, type DeviceAccess } from '../device-access.js';
-import { DeviceEnvelope, DeviceList, DeviceParams, RenameDeviceBody } from '../device-schemas.js';
+import { DeviceEnvelope, DeviceList, DeviceParams, QuietHours, QuietHoursAnswer, RenameDeviceBody } from '../device-schemas.js';
+import { normalizeQuietHours } from '../quiet-hours-input.js';
+import { DEFAULT_QUIET_HOURS } from '../../../protocol/quiet-hours.js';
 import { notFound, unauthorized } from '../errors.js';
 import { errorResponses } from '../schemas.js';
 
@@ -49,6 +52,25 @@ export function deviceRoutes({ devices, access, auth }: DeviceRoutesDeps) {
         throw notFound('device');
       }
       return reply.code(204).send(null);
+    });
+
+    app.get('/v1/devices/:id/quiet-hours', {
+      schema: { params: DeviceParams, response: { 200: QuietHoursAnswer, ...errorResponses } },
+    }, async (request) => {
+      const { userId, deviceId } = await auth.requireDevice(request);
+      const id = target(request.params.id, deviceId);
+      const [list, quietHours] = await Promise.all([devices.list(userId), devices.quietHours(userId)]);
+      if (!list.some((device) => device.id === id)) throw notFound('device');
+      return { quietHours: quietHours.get(id) ?? DEFAULT_QUIET_HOURS };
+    });
+
+    app.put('/v1/devices/:id/quiet-hours', {
+      schema: { params: DeviceParams, body: QuietHours, response: { 200: QuietHoursAnswer, ...errorResponses } },
+    }, async (request) => {
+      const { userId, deviceId } = await auth.requireDevice(request);
+      const quietHours = normalizeQuietHours(request.body, Date.now());
+      if (!(await devices.setQuietHours(userId, target(request.params.id, deviceId), quietHours))) throw notFound('device');
+      return { quietHours };
     });
 
     app.delete('/v1/users/me', {
