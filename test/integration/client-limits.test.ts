@@ -222,7 +222,7 @@ describe('login checks per mailbox', () => {
   });
 });
 
-/** Requests that used up a per-address limit, to check after the window that it was released. */
+/** Requests that used up a per-address limit, checked again at the end of the file. */
 const spent: Array<() => Promise<Answer>> = [];
 
 describe('rate limits per client address', () => {
@@ -347,20 +347,23 @@ describe('sockets that close while their stream is being set up', () => {
   });
 });
 
-// Last, so the sockets test above runs while the one-minute windows pass.
+// Waiting out a one-minute window would cost the suite a minute: instead, the limits are checked to
+// be still in force and their counters to expire (in Redis, where every web process shares them)
+// within the window. The mailbox login budget above is waited out for real (a 3 s window).
 describe('per-address limits after their window', () => {
-  test('each limit is released after its window', async () => {
+  test('each limit still holds, says when it ends, and its counter expires within its window', async () => {
     assert.equal(spent.length, 3);
     for (const request of spent) {
       const answer = await request();
       assertRateLimited(answer, 'still within the window');
-      assert.ok(answer.retryAfter! <= 60);
+      assert.ok(answer.retryAfter! >= 1 && answer.retryAfter! <= 60, `Retry-After ${answer.retryAfter}`);
     }
-    // Each is asked again until it passes, and then left alone (another request would count).
-    const waiting = new Set(spent);
-    await waitFor(async () => {
-      for (const request of waiting) if ((await request()).status !== 429) waiting.delete(request);
-      return waiting.size === 0;
-    }, { timeoutMs: 70_000, intervalMs: 1000, what: 'the one-minute windows to pass' });
+    const redisClient = gateway.adapters.redis!;
+    const counters = (await redisClient.keys('*')).filter((key) => key.includes(':ratelimit:'));
+    assert.ok(counters.length >= 3, `rate-limit counters in Redis: ${counters.join(', ')}`);
+    for (const key of counters) {
+      const ttl = await redisClient.pttl(key);
+      assert.ok(ttl > 0 && ttl <= 60_000, `${key} expires within its window (PTTL ${ttl} ms)`);
+    }
   });
 });
