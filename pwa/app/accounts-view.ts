@@ -1,9 +1,12 @@
 // The accounts screen: every mailbox with its live state and unread count, a way to give a new
-// password (after an auth failure, say) and to remove the mailbox.
+// password (after an auth failure, say) and to remove the mailbox. A mailbox signed in with a
+// provider (OAuth) has no password here: it shows the provider and, when the sign-in no longer
+// works, offers to sign in there again; each provider the gateway has on offers "Add a <name> mailbox".
 
-import { Api, describeError, type Account, type AccountState } from './api.js';
+import { Api, describeError, type Account, type AccountState, type OAuthProviderView } from './api.js';
 import { byId, el, say } from './dom.js';
 import { t, type PlainKey } from './i18n.js';
+import { goToProvider, providerButtons, providerName } from './oauth-sign-in.js';
 
 const STATE_LABELS: Record<AccountState, PlainKey> = {
   connecting: 'accounts.state.connecting',
@@ -20,11 +23,14 @@ export interface AccountsViewOptions {
   /** After a change, so the rest of the app sees it. */
   onChanged(account: Account): void;
   onRemoved(accountId: string): void;
+  /** The sign-in providers the gateway has on (GET /v1/config), for their names and buttons. */
+  providers(): readonly OAuthProviderView[];
 }
 
 export class AccountsView {
   private readonly list = byId<HTMLUListElement>('accounts');
   private readonly message = byId('accounts-message');
+  private readonly providerSlot = byId('accounts-providers');
   /** Password forms the user opened survive a redraw (the state of an account changes live). */
   private readonly openForms = new Set<string>();
 
@@ -42,6 +48,12 @@ export class AccountsView {
     });
     if (focusedId) document.getElementById(focusedId)?.focus();
     if (accounts.length === 0) this.list.append(el('li', { class: 'empty', text: t('accounts.none') }));
+    this.providerSlot.replaceChildren(...providerButtons({
+      api: this.options.api,
+      providers: this.options.providers(),
+      label: 'register.oauthAdd',
+      onFailure: (message) => this.notify(message),
+    }));
   }
 
   notify(message: string | undefined, tone?: 'ok'): void {
@@ -49,16 +61,11 @@ export class AccountsView {
   }
 
   private item(account: Account): HTMLLIElement {
+    if (account.auth === 'oauth2') return this.oauthItem(account);
     const id = account.id;
-    const unseen = account.unseen ?? 0;
     const node = el('li', { class: 'account', attrs: { 'data-account-id': id } },
-      el('div', { class: 'account-head' },
-        el('div', {},
-          el('p', { class: 'account-email', text: account.email }),
-          el('p', { class: 'account-server', text: `${account.imap.host}:${account.imap.port} · ${account.mailboxes.join(', ')}` })),
-        el('div', { class: 'account-facts' },
-          el('span', { class: 'state', text: account.state in STATE_LABELS ? t(STATE_LABELS[account.state]) : account.state, attrs: { 'data-state': account.state } }),
-          el('span', { class: 'unread', text: t('accounts.unread', { count: unseen }) }))),
+      this.head(account, `${account.imap.host}:${account.imap.port} · ${account.mailboxes.join(', ')}`,
+        account.state in STATE_LABELS ? t(STATE_LABELS[account.state]) : account.state),
       account.state === 'auth_failed' && el('p', { class: 'account-error', text: t('accounts.passwordRejected') }),
       account.state === 'error' && account.lastError !== undefined && el('p', { class: 'account-error', text: account.lastError }),
     );
@@ -80,6 +87,41 @@ export class AccountsView {
     });
     remove.addEventListener('click', () => void this.remove(account, remove));
     return node;
+  }
+
+  /** The shared head of an item: address, server, state and unread count. */
+  private head(account: Account, server: string, stateLabel: string): HTMLDivElement {
+    return el('div', { class: 'account-head' },
+      el('div', {},
+        el('p', { class: 'account-email', text: account.email }),
+        el('p', { class: 'account-server', text: server })),
+      el('div', { class: 'account-facts' },
+        el('span', { class: 'state', text: stateLabel, attrs: { 'data-state': account.state } }),
+        el('span', { class: 'unread', text: t('accounts.unread', { count: account.unseen ?? 0 }) })));
+  }
+
+  /** A mailbox signed in with a provider: never a password field; "sign in again" when the sign-in stopped working. */
+  private oauthItem(account: Account): HTMLLIElement {
+    const name = providerName(this.options.providers(), account.provider);
+    const refused = account.state === 'auth_failed';
+    const stateLabel = refused ? t('accounts.state.authFailedOAuth') : account.state in STATE_LABELS ? t(STATE_LABELS[account.state]) : account.state;
+    const signInAgain = refused && el('button', { class: 'primary', text: t('accounts.signInAgain', { name }), attrs: { type: 'button' } });
+    if (signInAgain) {
+      signInAgain.addEventListener('click', () => {
+        signInAgain.disabled = true;
+        goToProvider(this.options.api, account.provider ?? '', account.email).catch((error: unknown) => {
+          this.notify(describeError(error));
+          signInAgain.disabled = false;
+        });
+      });
+    }
+    const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
+    remove.addEventListener('click', () => void this.remove(account, remove));
+    return el('li', { class: 'account', attrs: { 'data-account-id': account.id, 'data-auth': 'oauth2' } },
+      this.head(account, `${t('accounts.signedInWith', { name })} · ${account.mailboxes.join(', ')}`, stateLabel),
+      refused && el('p', { class: 'account-error', text: t('accounts.oauthRejected', { name }) }),
+      account.state === 'error' && account.lastError !== undefined && el('p', { class: 'account-error', text: account.lastError }),
+      el('div', { class: 'actions' }, signInAgain, remove));
   }
 
   private passwordForm(account: Account): HTMLFormElement {

@@ -4,6 +4,7 @@ import type { AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, P
 import type { DiscoveryResult } from '../../src/protocol/discovery.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
 import type { ClaimPairingRequest, ClaimPairingResponse, DeviceView, PairingView, RenameDeviceRequest, SignInRequest, SignInResponse } from '../../src/protocol/devices.js';
+import type { OAuthHandoffRequest, OAuthStartRequest, OAuthStartResponse } from '../../src/protocol/oauth.js';
 import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
 import type { QuietHours, QuietHoursEnvelope } from '../../src/protocol/quiet-hours.js';
 import { t } from './i18n.js';
@@ -15,6 +16,7 @@ export type { AnyMailEvent as MailEvent } from '../../src/protocol/events.js';
 export type { PushSubscriptionBody, PushSubscriptionView } from '../../src/protocol/push.js';
 export type { DeviceView, PairingView, SignInResponse } from '../../src/protocol/devices.js';
 export type { QuietHours } from '../../src/protocol/quiet-hours.js';
+export type { OAuthProviderView } from '../../src/protocol/oauth.js';
 export type Account = AccountView;
 export type Preview = PreviewLevel;
 
@@ -37,7 +39,7 @@ const EXPLAINED = [
   'limit_reached', 'push_subscription_limit', 'network', 'pairing_code_invalid', 'invalid_quiet_hours',
 ] as const satisfies readonly FailureCode[];
 type ExplainedCode = (typeof EXPLAINED)[number];
-const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as readonly FailureCode[]).includes(code);
+export const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as readonly FailureCode[]).includes(code);
 
 /** A sentence a person can act on, in the app's language, for any failure. */
 export function describeError(error: unknown): string {
@@ -71,7 +73,9 @@ export class Api {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await fetch(path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      // same-origin credentials: a cookie the gateway sets (the OAuth start binds the sign-in to
+      // this browser with one) comes back on later requests; nothing goes to other origins.
+      response = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch {
       throw new ApiFailure(0, 'network', 'network error');
     }
@@ -106,6 +110,19 @@ export class Api {
     return this.request('POST', '/v1/sessions', {
       imap: { user: body.email, pass: body.password, host: body.host, port: body.port, security: body.security },
     } satisfies SignInRequest);
+  }
+
+  /**
+   * POST /v1/oauth/:provider/start: where to send the browser to sign in at the provider. Sent with
+   * this device's token when it has one, so the mailbox is added to its user.
+   */
+  oauthStart(providerId: string, body: OAuthStartRequest): Promise<OAuthStartResponse> {
+    return this.request('POST', `/v1/oauth/${encodeURIComponent(providerId)}/start`, body);
+  }
+
+  /** POST /v1/oauth/handoff: the single-use code the provider's sign-in came back with, for a device token. */
+  oauthHandoff(handoff: string): Promise<SignInResponse> {
+    return this.request('POST', '/v1/oauth/handoff', { handoff } satisfies OAuthHandoffRequest);
   }
 
   claimPairing(code: string): Promise<ClaimPairingResponse> {

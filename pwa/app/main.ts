@@ -12,16 +12,20 @@ import { Feed } from './feed.js';
 import { FeedView } from './feed-view.js';
 import { InstallGuide } from './install-guide.js';
 import { Notifications } from './notifications.js';
+import { OAuthReturnView } from './oauth-sign-in.js';
 import { PairingView } from './pairing-view.js';
 import { RegisterView } from './register-view.js';
 import { QuietHoursView } from './quiet-hours-view.js';
 import { SettingsView } from './settings-view.js';
 import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
 
-type ViewName = 'register' | 'pair' | 'mail' | 'accounts' | 'devices' | 'settings';
-const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'accounts', 'devices', 'settings'];
-/** The screens of a device that is not signed in: "Use your mailbox" and "I have a pairing code". */
-const SIGNED_OUT_VIEWS: readonly ViewName[] = ['register', 'pair'];
+type ViewName = 'register' | 'pair' | 'mail' | 'accounts' | 'devices' | 'settings' | 'oauth';
+const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'accounts', 'devices', 'settings', 'oauth'];
+/**
+ * The screens of a device that is not signed in: "Use your mailbox", "I have a pairing code" and
+ * the return from a provider's sign-in (#/oauth/done, #/oauth/error).
+ */
+const SIGNED_OUT_VIEWS: readonly ViewName[] = ['register', 'pair', 'oauth'];
 
 const CONNECTION_LABELS: Record<ConnectionState, PlainKey> = {
   connecting: 'connection.connecting',
@@ -54,6 +58,26 @@ const registerView = new RegisterView({
     feed.setAccounts([...accounts.values()]);
     stream.start();
     location.hash = '#/mail';
+    refresh();
+  },
+});
+const oauthReturnView = new OAuthReturnView({
+  api,
+  onSignedIn(answer, wasSignedIn) {
+    // Replaced, not pushed: the back button must not lead to the used sign-in code's screen.
+    if (wasSignedIn) {
+      // A mailbox added to this device's user: the accounts screen loads it.
+      history.replaceState(history.state, '', '#/accounts');
+      route();
+      return;
+    }
+    deviceStore.setToken(answer.token);
+    signedOutNotice = undefined;
+    accounts.set(answer.account.id, answer.account);
+    feed.setAccounts([...accounts.values()]);
+    stream.start();
+    history.replaceState(history.state, '', '#/mail');
+    route();
     refresh();
   },
 });
@@ -94,6 +118,7 @@ const accountsView = new AccountsView({
     deviceStore.saveFeed(feed.snapshot());
     refresh();
   },
+  providers: () => config?.oauth.providers ?? [],
 });
 
 const stream = new EventStream({
@@ -176,6 +201,7 @@ function showTransientText(): void {
 }
 
 function viewFromHash(): ViewName {
+  if (OAuthReturnView.handles(location.hash)) return 'oauth';
   // "#/pair?code=…": the screen's name comes before the query.
   const name = location.hash.replace(/^#\/?/, '').split('?')[0] as ViewName;
   if (!deviceStore.token()) return SIGNED_OUT_VIEWS.includes(name) ? name : 'register';
@@ -198,6 +224,7 @@ function route(): void {
   if (view === 'register') registerView.show(signedIn);
   installGuide.show(view === 'register' || view === 'settings' ? view : undefined, config?.push.enabled ?? true);
   if (view === 'pair') pairingView.show(location.hash);
+  if (view === 'oauth') oauthReturnView.show(location.hash, signedIn);
   if (view === 'accounts') void loadAccounts();
   if (view === 'devices' && currentView !== 'devices') void devicesView.load();
   if (view !== 'devices') devicesView.leave();
@@ -237,6 +264,7 @@ async function loadConfig(): Promise<void> {
   try {
     config = await api.config();
     registerView.applyDefaults(config);
+    refresh(); // the accounts screen's "Add a <provider> mailbox" buttons
     // A gateway that sends no notifications needs no install guide for them.
     if (currentView === 'register' || currentView === 'settings') installGuide.show(currentView, config.push.enabled);
     if (currentView === 'settings') void notifications.refresh(config.push.enabled);
@@ -286,6 +314,7 @@ onLanguageChange(() => {
   refresh();
   if (currentView === 'register') registerView.show(Boolean(deviceStore.token()));
   if (currentView === 'pair') pairingView.show(location.hash);
+  if (currentView === 'oauth') oauthReturnView.render();
   if (currentView === 'devices') devicesView.render();
   if (currentView === 'settings') settingsView.render();
   if (currentView === 'settings') quietHoursView.render();

@@ -2,10 +2,14 @@
 // from the gateway's defaults, then from what the gateway discovers for the address as soon as it
 // is typed (unless the person set the server themselves). The gateway proves the login before it
 // stores anything, so the answer is either a watched account or an error code we turn into a sentence.
+// Mailboxes whose provider the gateway signs in with OAuth (Google, Microsoft 365, …) get a "Sign in
+// with <name>" button; when discovery says the address is at one, that button becomes the way in and
+// the password field folds away (Microsoft refuses passwords for IMAP altogether).
 
-import { Api, ApiFailure, describeError, type Account, type DiscoveryResult, type ImapSecurity, type PublicConfig } from './api.js';
+import { Api, ApiFailure, describeError, type Account, type DiscoveryResult, type ImapSecurity, type OAuthProviderView, type PublicConfig } from './api.js';
 import { byId, say } from './dom.js';
 import { t, type PlainKey } from './i18n.js';
+import { providerButtons, providerName } from './oauth-sign-in.js';
 
 /** How long typing must pause before the address is looked up. */
 const DISCOVER_AFTER_PAUSE_MS = 700;
@@ -27,6 +31,16 @@ export class RegisterView {
   private readonly error = byId('register-error');
   private readonly submit = byId<HTMLButtonElement>('register-submit');
   private readonly discovered = byId('register-discovered');
+  private readonly providerSlot = byId('register-providers');
+  private readonly oauthNote = byId('register-oauth-note');
+  private readonly passwordField = byId('register-password-field');
+  private readonly usePasswordLine = byId('register-use-password-line');
+  private readonly actions = byId('register-actions');
+  private providers: readonly OAuthProviderView[] = [];
+  /** The provider discovery matched for the typed address (its button leads), and its domain. */
+  private suggested: { provider: OAuthProviderView; domain: string } | undefined;
+  /** The person chose "Use a password instead" for a suggested provider's address. */
+  private passwordChosen = false;
   private defaults: PublicConfig['imap'] | undefined;
   /** The person changed a server field: discovery no longer overwrites them. */
   private serverEdited = false;
@@ -60,6 +74,11 @@ export class RegisterView {
       const standard = ['993', '143', String(this.defaults?.port ?? '')];
       if (standard.includes(this.port.value) || this.port.value === '') this.port.value = this.security.value === 'tls' ? '993' : '143';
     });
+    byId('register-use-password').addEventListener('click', () => {
+      this.passwordChosen = true;
+      this.renderSuggestion();
+      this.password.focus();
+    });
   }
 
   /** Fills the server fields from GET /v1/config; without a default host, they start unfolded. */
@@ -69,6 +88,42 @@ export class RegisterView {
     if (!this.port.value) this.port.value = String(config.imap.port);
     this.security.value = config.imap.security;
     if (!config.imap.host) this.server.open = true;
+    this.providers = config.oauth.providers;
+    this.renderProviders();
+  }
+
+  /** One button per provider, the suggested one leading. */
+  private renderProviders(): void {
+    const buttons = providerButtons({
+      api: this.options.api,
+      providers: this.providers,
+      label: this.signedIn ? 'register.oauthAdd' : 'register.oauthSignIn',
+      email: () => this.email.value,
+      onFailure: (message) => say(this.error, message),
+    });
+    this.providerSlot.replaceChildren(...buttons);
+    this.providerSlot.hidden = buttons.length === 0;
+    this.renderSuggestion();
+  }
+
+  private renderSuggestion(): void {
+    const suggested = this.suggested?.provider.id;
+    for (const button of this.providerSlot.querySelectorAll<HTMLButtonElement>('button')) {
+      const leads = button.dataset.provider === suggested;
+      button.classList.toggle('primary', leads);
+      button.classList.toggle('secondary', !leads);
+      if (leads) button.setAttribute('aria-describedby', 'register-oauth-note');
+      else button.removeAttribute('aria-describedby');
+    }
+    const foldPassword = suggested !== undefined && !this.passwordChosen;
+    this.passwordField.hidden = foldPassword;
+    this.actions.hidden = foldPassword;
+    this.usePasswordLine.hidden = !foldPassword;
+    if (!this.suggested) return say(this.oauthNote, undefined);
+    const name = providerName(this.providers, suggested);
+    say(this.oauthNote, suggested === 'microsoft'
+      ? t('register.oauthOnly', { name })
+      : t('register.oauthSuggested', { name, domain: this.suggested.domain }));
   }
 
   /** Asks the gateway for the address's server and fills the fields the person has not touched. */
@@ -77,6 +132,7 @@ export class RegisterView {
     const domain = /^[^@\s]+@([^@\s]+\.[^@\s]+)$/.exec(email)?.[1]?.toLowerCase();
     if (!domain || domain === this.askedDomain) return;
     this.askedDomain = domain;
+    this.offerSignIn(undefined, domain);
     const question = ++this.asked;
     let result: DiscoveryResult;
     try {
@@ -101,15 +157,16 @@ export class RegisterView {
     this.port.value = String(result.imap.port);
     this.security.value = result.imap.security;
     say(this.discovered, t(`register.discovered.${result.source}`, { domain }));
-    this.offerSignIn(result.oauth?.provider);
+    this.offerSignIn(result.oauth?.provider, domain);
   }
 
-  /**
-   * Where "Sign in with Google / Microsoft / <name>" will be offered for a mailbox whose provider
-   * is on (`provider` from GET /v1/discover). Nothing to show until the gateway has the OAuth
-   * sign-in flow: the password form stays the way in.
-   */
-  private offerSignIn(_provider: string | undefined): void {}
+  /** Leads with `providerId`'s button for an address at `domain` (GET /v1/discover's `oauth`), or with the password form. */
+  private offerSignIn(providerId: string | undefined, domain: string): void {
+    const provider = this.providers.find((p) => p.id === providerId);
+    this.suggested = provider ? { provider, domain } : undefined;
+    this.passwordChosen = false;
+    this.renderSuggestion();
+  }
 
   /** Shown as "add another mailbox" once signed in. */
   show(signedIn: boolean): void {
@@ -120,6 +177,7 @@ export class RegisterView {
     this.submit.textContent = t(this.submitLabel());
     byId('register-cancel').hidden = !signedIn;
     say(this.error, undefined);
+    this.renderProviders();
   }
 
   /** The next mailbox starts with the gateway's defaults and is looked up afresh. */
@@ -128,6 +186,9 @@ export class RegisterView {
     this.askedDomain = '';
     this.asked++;
     say(this.discovered, undefined);
+    this.suggested = undefined;
+    this.passwordChosen = false;
+    this.renderSuggestion();
     if (this.defaults) {
       this.host.value = this.defaults.host ?? '';
       this.port.value = String(this.defaults.port);

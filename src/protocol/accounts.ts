@@ -3,6 +3,7 @@
 // schemas, config checks and metrics are built from, so a new state or level is added in one place.
 
 import type { DeviceView } from './devices.js';
+import type { OAuthProviderView } from './oauth.js';
 
 export const IMAP_SECURITIES = ['tls', 'starttls', 'none'] as const;
 export type ImapSecurity = (typeof IMAP_SECURITIES)[number];
@@ -72,5 +73,5 @@ export interface PublicConfig {
   imap: { host?: string; port: number; security: ImapSecurity };
   push: { enabled: boolean };
   /** The sign-in providers that are on (as GET /v1/oauth/providers), for "Sign in with …" buttons. */
-  oauth: { providers: Array<{ id: string; name: string }> };
+  oauth: { providers: OAuthProviderView[] };
 }

@@ -3,7 +3,7 @@
 // and copied into docs/screenshots when UPDATE_SCREENSHOTS is set.
 
 import { copyFile, mkdir } from 'node:fs/promises';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
@@ -15,18 +15,32 @@ const DOCS_SCREENSHOTS = new URL('../../../docs/screenshots/', import.meta.url);
  * Collects into `problems` what the app must never do: an uncaught error, a console error (a CSP
  * violation is reported there), and, given `origin`, a request to anywhere but that origin (the
  * app must work on a closed network). Refused requests and dropped sockets are expected in tests
- * and left out.
+ * and left out. `alsoVisits`: origins the page goes to on purpose (an OAuth provider's sign-in
+ * pages); going there is no problem, and what those pages fetch is not the app's doing.
  */
-export function watchPageProblems(page: Page, problems: string[], origin?: string): void {
+export function watchPageProblems(page: Page, problems: string[], origin?: string, options: { alsoVisits?: readonly string[] } = {}): void {
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   if (origin !== undefined) {
+    const allowed = [origin, ...(options.alsoVisits ?? [])].map((o) => `${o}/`);
     page.on('request', (request) => {
-      if (!request.url().startsWith(`${origin}/`) && !request.url().startsWith('data:')) problems.push(`external request: ${request.url()}`);
+      const url = request.url();
+      if (url.startsWith('data:') || allowed.some((prefix) => url.startsWith(prefix))) return;
+      if (options.alsoVisits && !requestFrameUrl(request).startsWith(`${origin}/`)) return;
+      problems.push(`external request: ${url}`);
     });
   }
   page.on('console', (message) => {
     if (message.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(message.text())) problems.push(`console: ${message.text()}`);
   });
+}
+
+/** The page a request comes from; the service worker's requests have none (they are the app's). */
+function requestFrameUrl(request: Request): string {
+  try {
+    return request.frame().url();
+  } catch {
+    return request.serviceWorker()?.url() ?? '';
+  }
 }
 
 /** Saves `<name>.png` at the page's current size (whole page unless `fullPage: false`). */

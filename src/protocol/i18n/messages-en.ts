@@ -49,6 +49,25 @@ export const en = {
   'register.discovered.default': 'Server settings filled in with this gateway’s default server.',
   'register.discoveredKept': 'Suggested for {domain}: {host}, port {port}. Your own server settings are kept.',
   'register.discoveryFailed': 'No server settings were found for {domain}: enter them under “Server settings”.',
+  'register.oauthSignIn': 'Sign in with {name}',
+  'register.oauthAdd': 'Add a {name} mailbox',
+  'register.oauthOpening': 'Opening {name}…',
+  'register.oauthSuggested': 'Mailboxes at {domain} sign in with {name}: no password is stored here.',
+  'register.oauthOnly': '{name} does not let mail apps sign in with a password: use “Sign in with {name}”.',
+  'register.usePassword': 'Use a password instead',
+
+  // Coming back from a provider's sign-in pages
+  'oauth.finishingTitle': 'Finishing sign-in…',
+  'oauth.errorTitle': 'Sign-in did not finish',
+  'oauth.backToStart': 'Back to sign-in',
+  'oauth.backToAccounts': 'Back to accounts',
+  'oauth.error.oauth_denied': 'Access was not allowed at the provider, so no mailbox was added. To get your mail pushed, sign in again and allow access.',
+  'oauth.error.oauth_state_invalid': 'This sign-in expired or was finished already (a sign-in lasts 10 minutes). Start again.',
+  'oauth.error.oauth_handoff_invalid': 'This sign-in link was used already or has expired. Start again.',
+  'oauth.error.oauth_exchange_failed': 'The provider did not complete the sign-in. Try again in a moment.',
+  'oauth.error.oauth_provider_unavailable': 'The provider cannot be reached right now. Try again in a moment.',
+  'oauth.error.imap_auth_failed': 'The provider signed you in, but the mail server did not accept that sign-in for this mailbox. Check that IMAP access is turned on for it, then try again.',
+  'oauth.error.other': 'The sign-in failed ({code}). Try again in a moment.',
 
   // The mail feed
   'feed.title': 'New mail',
@@ -81,6 +100,10 @@ export const en = {
   'accounts.passwordWorks': 'The new password for {email} works.',
   'accounts.confirmRemove': 'Remove {email}? Its mail will no longer be pushed to you.',
   'accounts.removed': '{email} was removed.',
+  'accounts.signedInWith': 'Signed in with {name}',
+  'accounts.state.authFailedOAuth': 'Sign-in expired',
+  'accounts.oauthRejected': '{name} no longer accepts this sign-in. Sign in again to keep getting mail.',
+  'accounts.signInAgain': 'Sign in again with {name}',
 
   // Settings
   'settings.notificationsTitle': 'Notifications',
