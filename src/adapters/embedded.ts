@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Adapters } from './adapters.js';
 import { MemoryAttemptCounter } from './memory/attempt-counter.js';
 import { MemoryControlBus, MemoryHintBus, MemoryLiveFeed, MemoryRevocationBus } from './memory/buses.js';
+import { MemoryMailboxCommands } from './memory/mailbox-commands.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
@@ -23,6 +24,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
   const leases = new MemoryLeaseManager();
   const control = new MemoryControlBus();
   const hints = new MemoryHintBus();
+  const mailboxCommands = new MemoryMailboxCommands();
   return {
     eventLog: new SqliteEventLog(db, leases, liveFeed, { maxEvents: config.events.retentionCount, maxAgeMs: config.events.retentionMs }),
     liveFeed,
@@ -36,6 +38,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     leases,
     control,
     hints,
+    mailboxCommands,
     workers: new MemoryWorkerRegistry(),
     pushSubscriptions: new SqlitePushSubscriptionStore(db),
     pushOutbox: new TransientPushOutbox(),
@@ -50,6 +53,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
       await control.close();
       await revocations.close();
       await hints.close();
+      await mailboxCommands.close();
       db.close();
     },
   };

@@ -9,6 +9,7 @@ import { RedisEventLog } from './event-log.js';
 import { RedisHintBus } from './hint-bus.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
+import { RedisMailboxCommands } from './mailbox-commands.js';
 import { RedisPushOutbox } from './push-outbox.js';
 import { RedisPushSubscriptionStore } from './push-subscriptions.js';
 import { RedisDeviceStore, RedisUserStore } from './user-store.js';
@@ -43,6 +44,7 @@ export function createRedisAdapters(
   const control = new RedisControlBus(redis, subscriber, keys);
   const revocations = new RedisRevocationBus(redis, subscriber, keys);
   const hints = new RedisHintBus(redis, subscriber, keys);
+  const mailboxCommands = new RedisMailboxCommands(redis, subscriber, keys);
   return {
     keys,
     redis,
@@ -62,6 +64,7 @@ export function createRedisAdapters(
     leases: new RedisLeaseManager(redis, keys),
     control,
     hints,
+    mailboxCommands,
     workers: new RedisWorkerRegistry(redis, keys),
     pushSubscriptions: new RedisPushSubscriptionStore(redis, keys),
     pushOutbox: new RedisPushOutbox(redis, keys),
@@ -74,6 +77,7 @@ export function createRedisAdapters(
       await control.close();
       await revocations.close();
       await hints.close();
+      await mailboxCommands.close();
       subscriber.disconnect();
       // QUIT lets pending replies arrive; without a connection it would wait through every retry.
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
