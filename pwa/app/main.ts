@@ -12,13 +12,14 @@ import { Feed } from './feed.js';
 import { FeedView } from './feed-view.js';
 import { InstallGuide } from './install-guide.js';
 import { Notifications } from './notifications.js';
+import { MessageView } from './message-view.js';
 import { PairingView } from './pairing-view.js';
 import { RegisterView } from './register-view.js';
 import { SettingsView } from './settings-view.js';
 import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
 
-type ViewName = 'register' | 'pair' | 'mail' | 'accounts' | 'devices' | 'settings';
-const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'accounts', 'devices', 'settings'];
+type ViewName = 'register' | 'pair' | 'mail' | 'message' | 'accounts' | 'devices' | 'settings';
+const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'message', 'accounts', 'devices', 'settings'];
 /** The screens of a device that is not signed in: "Use your mailbox" and "I have a pairing code". */
 const SIGNED_OUT_VIEWS: readonly ViewName[] = ['register', 'pair'];
 
@@ -56,6 +57,7 @@ const registerView = new RegisterView({
     refresh();
   },
 });
+const messageView = new MessageView(api);
 const pairingView = new PairingView({
   api,
   onPaired(token) {
@@ -174,8 +176,8 @@ function showTransientText(): void {
 }
 
 function viewFromHash(): ViewName {
-  // "#/pair?code=…": the screen's name comes before the query.
-  const name = location.hash.replace(/^#\/?/, '').split('?')[0] as ViewName;
+  // "#/pair?code=…", "#/message/<account>/<uid>?…": the screen's name comes before the query and path.
+  const name = location.hash.replace(/^#\/?/, '').split('?')[0]!.split('/')[0] as ViewName;
   if (!deviceStore.token()) return SIGNED_OUT_VIEWS.includes(name) ? name : 'register';
   // Signed in, #/register adds another mailbox; a pairing link has nothing left to do here.
   return VIEWS.includes(name) && name !== 'pair' ? name : 'mail';
@@ -196,6 +198,7 @@ function route(): void {
   if (view === 'register') registerView.show(signedIn);
   installGuide.show(view === 'register' || view === 'settings' ? view : undefined, config?.push.enabled ?? true);
   if (view === 'pair') pairingView.show(location.hash);
+  if (view === 'message') void messageView.show(location.hash);
   if (view === 'accounts') void loadAccounts();
   if (view === 'devices' && currentView !== 'devices') void devicesView.load();
   if (view !== 'devices') devicesView.leave();

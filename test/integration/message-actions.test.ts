@@ -1,0 +1,219 @@
+// Acting on a message from its notification, and reading it: real `mailpush` web and worker
+// processes on Redis (so the command travels web → worker → web over pub/sub), a real Dovecot fed
+// through LMTP with a \Trash special-use folder, a second IMAP session that checks what the server
+// holds, the loopback push service, and headless Chromium as two devices of one person.
+//
+// A notification's button is clicked the way Chromium headless allows: a NotificationEvent with
+// the `action` dispatched inside the service worker (Playwright's Worker.evaluate) on a
+// notification the worker itself shows (registration.getNotifications()). Chromium has no
+// DevTools command that clicks a notification, and headless shows no notification UI to click.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { ImapFlow } from 'imapflow';
+import type { Browser, BrowserContext, Page, Worker } from 'playwright-core';
+import { replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
+import { useFixtures } from '../helpers/fixtures.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
+import { api, registerWatched } from '../helpers/gateway.js';
+import { buildMessage } from '../helpers/message.js';
+import type { PushService } from '../helpers/push-service.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Dovecot's INBOX namespace with a Trash folder marked \Trash (RFC 6154), as most servers have. */
+const TRASH_FOLDER = `namespace inbox {
+  inbox = yes
+  mailbox Trash {
+    special_use = \\Trash
+    auto = create
+  }
+}`;
+
+let dovecot: Dovecot;
+let push: PushService;
+let base: string;
+let browser: Browser;
+let mailbox: DovecotUser;
+let accountId: string;
+/** The person's two devices: a phone (in the browser) and a laptop (in the browser). */
+let phoneToken: string;
+let laptopToken: string;
+/** Serves the remote image an HTML mail points at, counting every request that reaches it. */
+let imageServer: Server;
+const imageRequests: string[] = [];
+
+const fixtures = useFixtures();
+
+before(async () => {
+  let redis;
+  [dovecot, redis, push] = await Promise.all([fixtures.dovecot({ extraConfig: TRASH_FOLDER }), fixtures.redis(), fixtures.pushService()]);
+  const env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push });
+  let web;
+  [, web, browser] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.chromium()]);
+  base = web.url!;
+  const registered = await registerWatched(base, dovecot);
+  ({ user: mailbox, token: phoneToken, accountId } = registered);
+  const laptop = await api(base, 'POST', '/v1/sessions', { body: { imap: { user: mailbox.user, pass: mailbox.pass }, deviceName: 'Laptop' } });
+  assert.equal(laptop.status, 201);
+  laptopToken = laptop.body.token;
+  imageServer = createServer((request, response) => {
+    imageRequests.push(request.url ?? '');
+    response.writeHead(200, { 'content-type': 'image/png' }).end();
+  });
+  await new Promise<void>((resolve) => imageServer.listen(0, '127.0.0.1', resolve));
+});
+
+after(() => new Promise<void>((resolve) => (imageServer ? imageServer.close(() => resolve()) : resolve())));
+
+/** A second IMAP session, as another mail app would have: what the server holds, not what we say. */
+async function withImap<T>(use: (client: ImapFlow) => Promise<T>): Promise<T> {
+  const client = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailbox.user, pass: mailbox.pass }, logger: false });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}
+
+const flagsOf = (uid: number) => withImap(async (client) => {
+  await client.mailboxOpen('INBOX');
+  const message = await client.fetchOne(String(uid), { flags: true }, { uid: true });
+  return message ? [...(message.flags ?? [])] : undefined;
+});
+
+const subjectsIn = (folder: string) => withImap(async (client) => {
+  await client.mailboxOpen(folder);
+  const subjects: string[] = [];
+  for await (const message of client.fetch('1:*', { envelope: true })) subjects.push(message.envelope?.subject ?? '');
+  return subjects;
+});
+
+interface Delivered { uid: number; uidValidity: number }
+
+/** Delivers a message through LMTP and waits for its mail.new in the event log. */
+async function deliverAndWait(subject: string, raw?: string): Promise<Delivered> {
+  await dovecot.deliver(mailbox.email, raw ?? buildMessage({ from: { name: 'Ada Lovelace', address: 'ada@example.test' }, to: mailbox.email, subject }));
+  return waitFor(async () => {
+    const events = (await api(base, 'GET', '/v1/events?limit=500', { token: phoneToken })).body.events as Array<{ type: string; data: { subject?: string; uid: number; uidValidity: string } }>;
+    const found = events.find((event) => event.type === 'mail.new' && event.data.subject === subject);
+    return found && { uid: found.data.uid, uidValidity: Number(found.data.uidValidity) };
+  }, { timeoutMs: 10_000, what: `mail.new for "${subject}"` });
+}
+
+/** Waits for an event of `type` about `uid` (mail.flags seen, mail.expunged). */
+async function waitForEvent(type: 'mail.flags' | 'mail.expunged', uid: number): Promise<void> {
+  await waitFor(async () => {
+    const events = (await api(base, 'GET', '/v1/events?limit=500', { token: phoneToken })).body.events as Array<{ type: string; data: { uid?: number; uids?: number[]; seen?: boolean } }>;
+    return events.some((event) => event.type === type && (type === 'mail.flags' ? event.data.uid === uid && event.data.seen : event.data.uids?.includes(uid)));
+  }, { timeoutMs: 10_000, what: `${type} for uid ${uid}` });
+}
+
+const act = (uid: number, body: unknown, token = phoneToken, account = accountId) =>
+  api(base, 'POST', `/v1/accounts/${account}/messages/${uid}/actions`, { token, body });
+
+describe('actions on a message', () => {
+  test('API: "seen" sets \\Seen at the server, "delete" moves to Trash; a stale uidValidity, an unknown uid or another user\'s account change nothing', async () => {
+    const lunch = await deliverAndWait('Lunch on Friday?');
+    const stale = await act(lunch.uid, { action: 'seen', uidValidity: lunch.uidValidity + 1 });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.body.error.code, 'mailbox_changed');
+    assert.ok(!(await flagsOf(lunch.uid))!.includes('\\Seen'), 'a stale uidValidity changed nothing');
+
+    const seen = await act(lunch.uid, { action: 'seen', uidValidity: lunch.uidValidity });
+    assert.deepEqual([seen.status, seen.body], [200, { action: 'seen', uid: lunch.uid, outcome: 'seen' }]);
+    assert.ok((await flagsOf(lunch.uid))!.includes('\\Seen'), 'the server holds \\Seen');
+    // The watcher saw it like any client's change: the event that dismisses notifications elsewhere.
+    await waitForEvent('mail.flags', lunch.uid);
+
+    const deleted = await act(lunch.uid, { action: 'delete', uidValidity: lunch.uidValidity });
+    assert.deepEqual([deleted.status, deleted.body], [200, { action: 'delete', uid: lunch.uid, outcome: 'trash' }]);
+    assert.ok(!(await subjectsIn('INBOX')).includes('Lunch on Friday?'), 'gone from INBOX');
+    assert.ok((await subjectsIn('Trash')).includes('Lunch on Friday?'), 'in Trash');
+    await waitForEvent('mail.expunged', lunch.uid);
+
+    const gone = await act(lunch.uid, { action: 'seen', uidValidity: lunch.uidValidity });
+    assert.deepEqual([gone.status, gone.body.error.code], [404, 'not_found']);
+    const unknownMailbox = await act(1, { action: 'seen', uidValidity: lunch.uidValidity, mailbox: 'Archive' });
+    assert.deepEqual([unknownMailbox.status, unknownMailbox.body.error.code], [404, 'not_found'], 'a mailbox the account does not watch');
+
+    const stranger = await dovecot.addUser();
+    const strangerSession = await api(base, 'POST', '/v1/sessions', { body: { imap: { user: stranger.user, pass: stranger.pass } } });
+    const notTheirs = await act(lunch.uid, { action: 'delete', uidValidity: lunch.uidValidity }, strangerSession.body.token);
+    assert.deepEqual([notTheirs.status, notTheirs.body.error.code], [404, 'not_found']);
+    assert.equal((await act(lunch.uid, { action: 'seen', uidValidity: lunch.uidValidity }, '')).status, 401);
+    const bad = await act(lunch.uid, { action: 'archive', uidValidity: lunch.uidValidity });
+    assert.deepEqual([bad.status, bad.body.error.code], [400, 'invalid_request']);
+  });
+
+  test('service worker: a new-mail notification has "Mark as read" and "Delete"; the button marks the mail read at the server without opening a window, and the laptop\'s notification closes', async () => {
+    const [phone, laptop] = await Promise.all([openDevice('phone', phoneToken), openDevice('laptop', laptopToken)]);
+    try {
+      await dovecot.deliver(mailbox.email, buildMessage({ from: { name: 'Grace Hopper', address: 'grace@example.test' }, to: mailbox.email, subject: 'Compiler ready' }));
+      const pushes = await waitFor(() => {
+        const found = ['phone', 'laptop'].map((name) => push.received.find((r) => r.name === name && r.payload.type === 'mail.new'));
+        return found.every(Boolean) && found.map((r) => r!.payload);
+      }, { timeoutMs: 10_000, what: 'the new-mail push to both devices' });
+      const tag = String(pushes[0]!.tag);
+      const uid = pushes[0]!.uid as number;
+      assert.equal(pushes[0]!.uidValidity, pushes[1]!.uidValidity);
+      for (const device of [phone, laptop]) {
+        const payload = device === phone ? pushes[0] : pushes[1];
+        await device.worker.deliverUntil(payload, async () => (await shownNotifications(device.page)).some((n) => n.tag === tag), 'the notification');
+      }
+      const shown = await notificationDetails(phone.sw, tag);
+      assert.deepEqual(shown.actions, [{ action: 'seen', title: 'Mark as read' }, { action: 'delete', title: 'Delete' }]);
+      assert.equal(shown.url, `/#/message/${accountId}/${uid}?mailbox=INBOX&uidValidity=${pushes[0]!.uidValidity}`, 'a tap opens the message');
+
+      const pagesBefore = phone.context.pages().length;
+      await clickNotification(phone.sw, tag, 'seen');
+      await waitFor(async () => (await flagsOf(uid))?.includes('\\Seen'), { timeoutMs: 10_000, what: 'the server to hold \\Seen' });
+      assert.equal(phone.context.pages().length, pagesBefore, 'no window was opened');
+      assert.ok(!(await shownNotifications(phone.page)).some((n) => n.tag === tag), 'the clicked notification closed');
+
+      const dismiss = await waitFor(() => push.received.find((r) => r.name === 'laptop' && r.payload.type === 'dismiss' && (r.payload.tags as string[]).includes(tag)), { timeoutMs: 10_000, what: 'the dismiss for the laptop' });
+      await laptop.worker.deliverUntil(dismiss.payload, async () => !(await shownNotifications(laptop.page)).some((n) => n.tag === tag), 'the laptop\'s notification to close');
+    } finally {
+      await Promise.all([phone, laptop].map((device) => device.close()));
+    }
+  });
+});
+
+interface Device {
+  context: BrowserContext;
+  page: Page;
+  sw: Worker;
+  worker: ServiceWorkerPush;
+  close(): Promise<void>;
+}
+
+/** A browser signed in with `token`, notifications on, as the push service's subscriber `name`. */
+async function openDevice(name: string, token: string): Promise<Device> {
+  const context = await browser.newContext();
+  await context.grantPermissions(['notifications'], { origin: base });
+  await replacePushSubscription(context, push.subscribe(name));
+  await context.addInitScript({ content: `if (!localStorage.getItem('mailpush.token')) localStorage.setItem('mailpush.token', ${JSON.stringify(token)});` });
+  const page = await context.newPage();
+  await page.goto(`${base}/#/settings`);
+  await page.getByRole('button', { name: 'Turn on notifications' }).click();
+  await page.locator('#push-state', { hasText: 'Notifications are on' }).waitFor();
+  const sw = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
+  const worker = await ServiceWorkerPush.attach(page, base);
+  return { context, page, sw, worker, close: async () => { await worker.detach(); await context.close(); } };
+}
+
+/** What the service worker gave a shown notification: its buttons and where a tap goes. */
+async function notificationDetails(sw: Worker, tag: string): Promise<{ actions: Array<{ action: string; title: string }>; url: string }> {
+  return sw.evaluate(`self.registration.getNotifications({ tag: ${JSON.stringify(tag)} })
+    .then(([n]) => ({ actions: n.actions.map((a) => ({ action: a.action, title: a.title })), url: n.data.url }))`) as Promise<{ actions: Array<{ action: string; title: string }>; url: string }>;
+}
+
+/** Clicks the notification (or its button `action`): the event the browser would fire, inside the worker. */
+async function clickNotification(sw: Worker, tag: string, action: string): Promise<void> {
+  await sw.evaluate(`self.registration.getNotifications({ tag: ${JSON.stringify(tag)} }).then(([notification]) => {
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification, action: ${JSON.stringify(action)} }));
+  })`);
+}
