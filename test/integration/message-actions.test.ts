@@ -21,6 +21,7 @@ import { api, registerWatched } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
 import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
+import { MESSAGE_TEXT_MAX_CHARS } from '../../src/protocol/messages.js';
 
 /** Dovecot's INBOX namespace with a Trash folder marked \Trash (RFC 6154), as most servers have. */
 const TRASH_FOLDER = `namespace inbox {
@@ -112,6 +113,18 @@ async function waitForEvent(type: 'mail.flags' | 'mail.expunged', uid: number): 
   }, { timeoutMs: 10_000, what: `${type} for uid ${uid}` });
 }
 
+/** A raw single-part message with the given Content-Type and body. */
+function rawMessage(subject: string, contentType: string, body: string): string {
+  return [
+    'From: Ada Lovelace <ada@example.test>', `To: ${mailbox.email}`, 'Cc: Grace Hopper <grace@example.test>', `Subject: ${subject}`,
+    'Date: Tue, 01 Dec 2026 09:30:00 +0000', `Message-ID: <${subject.replace(/\W/g, '')}@example.test>`, 'MIME-Version: 1.0',
+    `Content-Type: ${contentType}`, 'Content-Transfer-Encoding: 8bit', '', body,
+  ].join('\r\n');
+}
+
+const read = (delivered: Delivered, token = phoneToken) =>
+  api(base, 'GET', `/v1/accounts/${accountId}/messages/${delivered.uid}?uidValidity=${delivered.uidValidity}`, { token });
+
 const act = (uid: number, body: unknown, token = phoneToken, account = accountId) =>
   api(base, 'POST', `/v1/accounts/${account}/messages/${uid}/actions`, { token, body });
 
@@ -179,6 +192,70 @@ describe('actions on a message', () => {
     } finally {
       await Promise.all([phone, laptop].map((device) => device.close()));
     }
+  });
+});
+
+describe('reading a message', () => {
+  test('plain, HTML (its script and remote image never run or load) and 10 MB (capped) messages read on demand, never stored in the event log; the app shows one', async () => {
+    // Past the 200 characters of a mail.new's snippet: a phrase only the message view may show.
+    const filler = 'The agenda is long. '.repeat(12);
+    const plain = await deliverAndWait('Plan for Monday', rawMessage('Plan for Monday', 'text/plain; charset=utf-8', `Dear Ada,\r\n\r\n${filler}\r\nSigned, the planning committee.\r\n`));
+    const html = await deliverAndWait('Quarterly report', rawMessage('Quarterly report', 'text/html; charset=utf-8', `<html><head><style>p { color: red }</style>
+<script>document.title = 'pwned'; fetch('http://127.0.0.1:${(imageServer.address() as { port: number }).port}/script');</script></head>
+<body><p>Quarterly numbers are <b>up</b>.</p><img src="http://127.0.0.1:${(imageServer.address() as { port: number }).port}/pixel.png" alt="tracker"></body></html>`));
+    const line = `${'0123456789'.repeat(7)}\r\n`;
+    const huge = await deliverAndWait('Full log dump', rawMessage('Full log dump', 'text/plain; charset=us-ascii', `BEGIN\r\n${line.repeat(Math.ceil((10 * 1024 * 1024) / line.length))}`));
+
+    const shown = await read(plain);
+    assert.equal(shown.status, 200);
+    assert.deepEqual(shown.body, {
+      accountId, mailbox: 'INBOX', uid: plain.uid, uidValidity: plain.uidValidity,
+      from: [{ name: 'Ada Lovelace', address: 'ada@example.test' }], to: [{ name: '', address: mailbox.email }],
+      cc: [{ name: 'Grace Hopper', address: 'grace@example.test' }], subject: 'Plan for Monday', date: '2026-12-01T09:30:00.000Z',
+      text: `Dear Ada,\n\n${filler}\nSigned, the planning committee.\n`, truncated: false,
+    });
+    const asText = (await read(html)).body;
+    assert.match(asText.text, /Quarterly numbers are up\./);
+    assert.doesNotMatch(asText.text, /pwned|fetch|pixel|color: red/, 'no script, style or image survives into the text');
+    const capped = (await read(huge)).body;
+    assert.equal(capped.truncated, true);
+    assert.equal(capped.text.length, MESSAGE_TEXT_MAX_CHARS);
+    assert.ok(capped.text.startsWith('BEGIN\n0123456789'));
+
+    const stale = await api(base, 'GET', `/v1/accounts/${accountId}/messages/${plain.uid}?uidValidity=${plain.uidValidity + 1}`, { token: phoneToken });
+    assert.deepEqual([stale.status, stale.body.error.code], [409, 'mailbox_changed']);
+    const missing = await read({ uid: huge.uid + 100, uidValidity: huge.uidValidity });
+    assert.deepEqual([missing.status, missing.body.error.code], [404, 'not_found']);
+    const log = JSON.stringify((await api(base, 'GET', '/v1/events?limit=500', { token: phoneToken })).body);
+    assert.ok(log.includes('Plan for Monday') && !log.includes('planning committee'), 'what was read never enters the event log');
+
+    // The app's message view, as a tapped notification opens it.
+    const context = await browser.newContext();
+    try {
+      await context.addInitScript({ content: `localStorage.setItem('mailpush.token', ${JSON.stringify(phoneToken)});` });
+      const page = await context.newPage();
+      await page.goto(`${base}/#/message/${accountId}/${html.uid}?mailbox=INBOX&uidValidity=${html.uidValidity}`);
+      await page.locator('#message-text', { hasText: 'Quarterly numbers are up.' }).waitFor();
+      assert.equal(await page.locator('#message-subject').innerText(), 'Quarterly report');
+      assert.match(await page.locator('#message-headers').innerText(), /Ada Lovelace <ada@example\.test>/);
+      assert.equal(await page.locator('#view-message img, #view-message script, #view-message iframe').count(), 0);
+      assert.notEqual(await page.title(), 'pwned');
+      assert.deepEqual(imageRequests, [], 'nothing reached the server of the remote image');
+
+      await page.goto(`${base}/#/message/${accountId}/${huge.uid}?mailbox=INBOX&uidValidity=${huge.uidValidity}`);
+      await page.locator('#message-status', { hasText: 'only its beginning is shown' }).waitFor();
+      await page.getByRole('button', { name: 'Mark as read' }).click();
+      await page.locator('#message-status', { hasText: 'Marked as read.' }).waitFor();
+      assert.ok((await flagsOf(huge.uid))!.includes('\\Seen'));
+    } finally {
+      await context.close();
+    }
+
+    const disabled = await api(base, 'PATCH', `/v1/accounts/${accountId}`, { token: phoneToken, body: { disabled: true } });
+    assert.equal(disabled.status, 200);
+    const refused = await read(plain);
+    assert.deepEqual([refused.status, refused.body.error.code], [409, 'account_disabled']);
+    assert.deepEqual((await act(plain.uid, { action: 'seen', uidValidity: plain.uidValidity })).body.error.code, 'account_disabled');
   });
 });
 

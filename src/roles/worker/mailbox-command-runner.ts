@@ -86,7 +86,8 @@ async function readMessage(client: ImapFlow, command: Extract<MailboxCommand, { 
   if (!fetched || !fetched.source) return { status: 'not_found' };
   // Attachments cut short by the cap parse as far as they go; only the text is kept.
   const parsed = await simpleParser(fetched.source, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
-  const fromHtml = parsed.text === undefined && typeof parsed.html === 'string';
+  // A text part wins; an HTML-only message (mailparser then leaves the text empty) is turned into text here.
+  const fromHtml = !parsed.text?.trim() && typeof parsed.html === 'string';
   const full = fromHtml ? htmlAsText(parsed.html as string) : (parsed.text ?? '');
   const cut = (fetched.size ?? 0) > MESSAGE_READ_BYTES;
   return {
