@@ -68,6 +68,12 @@ export class MessageView {
     ];
     for (const [label, value] of rows) if (value) headers.append(el('dt', { text: label }), el('dd', { text: value }));
     byId('message-text').textContent = message.text;
+    const webmail = byId<HTMLAnchorElement>('message-webmail');
+    // The gateway accepts only https templates; checked again so no other scheme can become a link.
+    const link = message.webmailUrl?.startsWith('https://') ? message.webmailUrl : undefined;
+    if (link) webmail.href = link;
+    else webmail.removeAttribute('href');
+    webmail.hidden = !link;
     this.body.hidden = false;
     byId('message-actions').hidden = false;
   }

@@ -88,6 +88,8 @@ export interface AccountChanges {
   sealedPassword?: string;
   mailboxes?: string[];
   disabled?: boolean;
+  /** A new webmail URL template; null removes it. */
+  webmailUrl?: string | null;
 }
 
 export interface AccountStore {

@@ -49,6 +49,34 @@ export interface MessageView {
   text: string;
   /** True when the text was cut at MESSAGE_TEXT_MAX_CHARS (or the message was too large to read whole). */
   truncated: boolean;
+  /** This message in the person's webmail, from the account's `webmailUrl` template. */
+  webmailUrl?: string;
+}
+
+/** The placeholders a webmail URL template may use. */
+export const WEBMAIL_PLACEHOLDERS = ['{uid}', '{mailbox}'] as const;
+
+/**
+ * Why a webmail URL template cannot be used, or undefined when it can: an absolute https URL
+ * (a link a person taps must not downgrade to http or run a `javascript:` URL) whose only
+ * `{…}` are the placeholders.
+ */
+export function webmailTemplateProblem(template: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(fillWebmailUrl(template, 1, 'INBOX'));
+  } catch {
+    return 'webmailUrl must be an absolute URL';
+  }
+  if (url.protocol !== 'https:') return 'webmailUrl must be an https URL';
+  if (url.username || url.password) return 'webmailUrl must not carry a user name or password';
+  const unknown = template.match(/\{[^}]*\}/g)?.find((part) => !(WEBMAIL_PLACEHOLDERS as readonly string[]).includes(part));
+  return unknown ? `webmailUrl has an unknown placeholder ${unknown}; use {uid} and {mailbox}` : undefined;
+}
+
+/** The template with the message's uid and (URL-encoded) mailbox filled in. */
+export function fillWebmailUrl(template: string, uid: number, mailbox: string): string {
+  return template.replaceAll('{uid}', String(uid)).replaceAll('{mailbox}', encodeURIComponent(mailbox));
 }
 
 /** The web app's route for one message, which a tapped notification opens. */

@@ -71,6 +71,16 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       assert.equal((await adapters.accounts.get(plain))?.auth, undefined, 'a password account has no auth field');
     });
 
+    test('accounts: a webmail URL template is kept, replaced and removed (null)', async () => {
+      const record = account(await user());
+      await adapters.accounts.create(record, `webmail-${record.accountId}`);
+      assert.equal((await adapters.accounts.update(record, { webmailUrl: 'https://mail.example.test/#{mailbox}/{uid}' }))?.webmailUrl, 'https://mail.example.test/#{mailbox}/{uid}');
+      assert.equal((await adapters.accounts.get(record))?.webmailUrl, 'https://mail.example.test/#{mailbox}/{uid}');
+      const removed = await adapters.accounts.update(record, { webmailUrl: null });
+      assert.ok(removed && !('webmailUrl' in removed), 'removed, not kept as null');
+      assert.deepEqual(await adapters.accounts.get(record), removed);
+    });
+
     test('accounts: create once per identity, read, update, state, scan, delete', async () => {
       const userId = await user();
       const record = account(userId);

@@ -206,6 +206,13 @@ describe('reading a message', () => {
     const line = `${'0123456789'.repeat(7)}\r\n`;
     const huge = await deliverAndWait('Full log dump', rawMessage('Full log dump', 'text/plain; charset=us-ascii', `BEGIN\r\n${line.repeat(Math.ceil((10 * 1024 * 1024) / line.length))}`));
 
+    const patch = (webmailUrl: unknown) => api(base, 'PATCH', `/v1/accounts/${accountId}`, { token: phoneToken, body: { webmailUrl } });
+    for (const refused of ['http://webmail.example.test/{uid}', 'javascript:alert(1)', 'https://webmail.example.test/{user}/{uid}', '/relative/{uid}']) {
+      const answer = await patch(refused);
+      assert.deepEqual([answer.status, answer.body.error.code], [400, 'invalid_request'], refused);
+    }
+    assert.equal((await patch('https://webmail.example.test/?_mbox={mailbox}&_uid={uid}')).body.account.webmailUrl, 'https://webmail.example.test/?_mbox={mailbox}&_uid={uid}');
+
     const shown = await read(plain);
     assert.equal(shown.status, 200);
     assert.deepEqual(shown.body, {
@@ -213,6 +220,7 @@ describe('reading a message', () => {
       from: [{ name: 'Ada Lovelace', address: 'ada@example.test' }], to: [{ name: '', address: mailbox.email }],
       cc: [{ name: 'Grace Hopper', address: 'grace@example.test' }], subject: 'Plan for Monday', date: '2026-12-01T09:30:00.000Z',
       text: `Dear Ada,\n\n${filler}\nSigned, the planning committee.\n`, truncated: false,
+      webmailUrl: `https://webmail.example.test/?_mbox=INBOX&_uid=${plain.uid}`,
     });
     const asText = (await read(html)).body;
     assert.match(asText.text, /Quarterly numbers are up\./);
@@ -241,6 +249,7 @@ describe('reading a message', () => {
       assert.equal(await page.locator('#view-message img, #view-message script, #view-message iframe').count(), 0);
       assert.notEqual(await page.title(), 'pwned');
       assert.deepEqual(imageRequests, [], 'nothing reached the server of the remote image');
+      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).getAttribute('href'), `https://webmail.example.test/?_mbox=INBOX&_uid=${html.uid}`);
 
       await page.goto(`${base}/#/message/${accountId}/${huge.uid}?mailbox=INBOX&uidValidity=${huge.uidValidity}`);
       await page.locator('#message-status', { hasText: 'only its beginning is shown' }).waitFor();

@@ -217,6 +217,7 @@ export const en = {
   'message.delete': 'Delete',
   'message.deleted': 'The message was deleted.',
   'message.markedRead': 'Marked as read.',
+  'message.webmail': 'Open in webmail',
 
   // Errors, by the gateway's error code or the app's own
   'error.imap_auth_failed': 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',

@@ -204,6 +204,7 @@ export const ja: Catalog = {
   'message.delete': '削除',
   'message.deleted': 'メッセージを削除しました。',
   'message.markedRead': '既読にしました。',
+  'message.webmail': 'Web メールで開く',
 
   'error.imap_auth_failed': 'メールサーバーがこのメールアドレスとパスワードを受け付けませんでした。入力内容をご確認ください。アプリパスワードを使うプロバイダーの場合は、アプリパスワードを作成して入力してください。',
   'error.imap_host_not_allowed': 'このゲートウェイはそのメールサーバーに接続できません。「サーバー設定」のサーバー名をご確認いただくか、ゲートウェイの管理者にお問い合わせください。',

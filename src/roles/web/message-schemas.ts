@@ -39,4 +39,5 @@ export const MessageAnswer = schemaOf<MessageView>()(Type.Object({
   date: Type.Union([Type.String(), Type.Null()]),
   text: Type.String(),
   truncated: Type.Boolean(),
+  webmailUrl: Type.Optional(Type.String()),
 }));

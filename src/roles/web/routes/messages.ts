@@ -7,6 +7,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Adapters } from '../../../adapters/adapters.js';
 import type { Config } from '../../../config.js';
 import type { MailboxCommand, MailboxReply } from '../../../core/mailbox-command.js';
+import type { AccountRecord } from '../../../core/types.js';
+import { fillWebmailUrl } from '../../../protocol/messages.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { MessageActionAnswer, MessageActionBody, MessageAnswer, MessageParams, MessageQuery } from '../message-schemas.js';
@@ -36,7 +38,7 @@ export function messageRoutes({ config, adapters, auth }: MessageRoutesDeps) {
     return principal?.kind === 'user' ? `user:${principal.userId}` : clientAddressKey(request.ip);
   };
 
-  async function ask(request: FastifyRequest, accountId: string, command: MailboxCommand): Promise<MailboxReply> {
+  async function ask(request: FastifyRequest, accountId: string, command: MailboxCommand): Promise<{ reply: MailboxReply; record: AccountRecord }> {
     const userId = await auth.requireUser(request);
     const ref = { userId, accountId };
     const record = await adapters.accounts.get(ref);
@@ -49,7 +51,7 @@ export function messageRoutes({ config, adapters, auth }: MessageRoutesDeps) {
     const holderWanted = Date.now() + HOLDER_WAIT_MS;
     for (;;) {
       const outcome = await adapters.mailboxCommands.request(ref, { ...command, mailbox }, deadlineAt);
-      if (outcome.ok) return outcome.reply;
+      if (outcome.ok) return { reply: outcome.reply, record };
       if (outcome.reason === 'no_holder' && Date.now() + HOLDER_RETRY_MS < holderWanted) {
         await new Promise((resolve) => setTimeout(resolve, HOLDER_RETRY_MS));
         continue;
@@ -83,7 +85,7 @@ export function messageRoutes({ config, adapters, auth }: MessageRoutesDeps) {
     }, async (request) => {
       const { action, uidValidity, mailbox = 'INBOX' } = request.body;
       const { uid } = request.params;
-      const reply = await ask(request, request.params.id, { kind: 'action', action, mailbox, uid, uidValidity });
+      const { reply } = await ask(request, request.params.id, { kind: 'action', action, mailbox, uid, uidValidity });
       if (reply.status !== 'done') throw failure(reply);
       return { action, uid, outcome: reply.outcome };
     });
@@ -93,11 +95,12 @@ export function messageRoutes({ config, adapters, auth }: MessageRoutesDeps) {
       config: { rateLimit: { max: MESSAGE_READS_PER_MINUTE, timeWindow: 60_000, keyGenerator: perUser } },
     }, async (request, response) => {
       const { uidValidity, mailbox = 'INBOX' } = request.query;
-      const reply = await ask(request, request.params.id, { kind: 'read', mailbox, uid: request.params.uid, uidValidity });
+      const { reply, record } = await ask(request, request.params.id, { kind: 'read', mailbox, uid: request.params.uid, uidValidity });
       if (reply.status !== 'message') throw failure(reply);
       // The text of someone's mail: no cache, shared or private, may keep it.
       response.header('cache-control', 'no-store');
-      return { accountId: request.params.id, ...reply.message };
+      const webmailUrl = record.webmailUrl ? fillWebmailUrl(record.webmailUrl, reply.message.uid, reply.message.mailbox) : undefined;
+      return { accountId: request.params.id, ...reply.message, ...(webmailUrl ? { webmailUrl } : {}) };
     });
   };
 }
