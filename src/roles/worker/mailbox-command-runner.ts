@@ -101,7 +101,7 @@ async function readMessage(client: ImapFlow, command: Extract<MailboxCommand, { 
       cc: addresses(parsed.cc),
       subject: capText(parsed.subject ?? '', FIELD_CAPS.subject),
       date: parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date.toISOString() : null,
-      text: full.length > MESSAGE_TEXT_MAX_CHARS ? full.slice(0, MESSAGE_TEXT_MAX_CHARS) : full,
+      text: capChars(full, MESSAGE_TEXT_MAX_CHARS),
       truncated: cut || full.length > MESSAGE_TEXT_MAX_CHARS,
     },
   };
@@ -121,6 +121,13 @@ export function htmlAsText(html: string): string {
       { selector: 'head', format: 'skip' },
     ],
   });
+}
+
+/** The first `max` UTF-16 units, never ending in half a surrogate pair (an emoji cut in two). */
+function capChars(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }
 
 function addresses(header: AddressObject | AddressObject[] | undefined): MailAddress[] {
