@@ -215,8 +215,9 @@ async function openApp(target: string): Promise<void> {
   const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
   const open = windows.find((client) => new URL(client.url).origin === sw.location.origin);
   if (open) {
-    const focused = await open.focus();
-    await focused.navigate(target).catch(() => undefined);
+    // Focus can be refused (no user activation): showing the message matters more than the focus.
+    await open.focus().catch(() => undefined);
+    await open.navigate(target).catch(() => undefined);
     return;
   }
   await sw.clients.openWindow(target);

@@ -162,7 +162,7 @@ describe('actions on a message', () => {
     assert.deepEqual([bad.status, bad.body.error.code], [400, 'invalid_request']);
   });
 
-  test('service worker: a new-mail notification has "Mark as read" and "Delete"; the button marks the mail read at the server without opening a window, and the laptop\'s notification closes', async () => {
+  test('service worker: a new-mail notification has "Mark as read" and "Delete"; the button marks the mail read at the server without opening a window, the laptop\'s notification closes, and a tap opens the message', async () => {
     const [phone, laptop] = await Promise.all([openDevice('phone', phoneToken), openDevice('laptop', laptopToken)]);
     try {
       await dovecot.deliver(mailbox.email, buildMessage({ from: { name: 'Grace Hopper', address: 'grace@example.test' }, to: mailbox.email, subject: 'Compiler ready' }));
@@ -189,6 +189,12 @@ describe('actions on a message', () => {
 
       const dismiss = await waitFor(() => push.received.find((r) => r.name === 'laptop' && r.payload.type === 'dismiss' && (r.payload.tags as string[]).includes(tag)), { timeoutMs: 10_000, what: 'the dismiss for the laptop' });
       await laptop.worker.deliverUntil(dismiss.payload, async () => !(await shownNotifications(laptop.page)).some((n) => n.tag === tag), 'the laptop\'s notification to close');
+
+      // A tap (no button) on the laptop's notification opens the message in the app already open there.
+      await laptop.worker.deliverUntil(pushes[1], async () => (await shownNotifications(laptop.page)).some((n) => n.tag === tag), 'the notification again');
+      await clickNotification(laptop.sw, tag, '');
+      await laptop.page.locator('#message-subject', { hasText: 'Compiler ready' }).waitFor();
+      assert.match(await laptop.page.locator('#message-headers').innerText(), /Grace Hopper <grace@example\.test>/);
     } finally {
       await Promise.all([phone, laptop].map((device) => device.close()));
     }
