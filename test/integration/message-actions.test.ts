@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page, Worker } from 'playwright-core';
-import { replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
@@ -244,7 +244,7 @@ describe('reading a message', () => {
     assert.ok(log.includes('Plan for Monday') && !log.includes('planning committee'), 'what was read never enters the event log');
 
     // The app's message view, as a tapped notification opens it.
-    const context = await browser.newContext();
+    const context = await browser.newContext({ viewport: { width: 360, height: 780 } });
     try {
       await context.addInitScript({ content: `localStorage.setItem('mailpush.token', ${JSON.stringify(phoneToken)});` });
       const page = await context.newPage();
@@ -256,6 +256,9 @@ describe('reading a message', () => {
       assert.notEqual(await page.title(), 'pwned');
       assert.deepEqual(imageRequests, [], 'nothing reached the server of the remote image');
       assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).getAttribute('href'), `https://webmail.example.test/?_mbox=INBOX&_uid=${html.uid}`);
+      // On the narrowest phone the app supports: readable, and no sideways scrolling.
+      assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text under 4.5:1 contrast');
+      assert.ok((await page.evaluate('document.documentElement.scrollWidth')) as number <= 360, 'wider than a 360 px phone');
 
       await page.goto(`${base}/#/message/${accountId}/${huge.uid}?mailbox=INBOX&uidValidity=${huge.uidValidity}`);
       await page.locator('#message-status', { hasText: 'only its beginning is shown' }).waitFor();
