@@ -228,6 +228,7 @@ describe('reading a message', () => {
       text: `Dear Ada,\n\n${filler}\nSigned, the planning committee.\n`, truncated: false,
       webmailUrl: `https://webmail.example.test/?_mbox=INBOX&_uid=${plain.uid}`,
     });
+    assert.ok(!(await flagsOf(plain.uid))!.includes('\\Seen'), 'reading is a peek: the message stays unread until "Mark as read"');
     const asText = (await read(html)).body;
     assert.match(asText.text, /Quarterly numbers are up\./);
     assert.doesNotMatch(asText.text, /pwned|fetch|pixel|color: red/, 'no script, style or image survives into the text');
