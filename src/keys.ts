@@ -172,6 +172,19 @@ export class RedisKeys {
     return `${this.prefix}:hint:${host.toLowerCase()}|${login}`;
   }
 
+  /**
+   * Pub/sub channel: commands for one account (mark read, delete, read a message), which only the
+   * worker holding it listens to. Under the user's hash tag, so on a cluster it is sharded with the user.
+   */
+  mailboxCommandChannel(userId: string, accountId: string): string {
+    return `${this.user(userId)}:cmd:${accountId}`;
+  }
+
+  /** Pub/sub channel: the answers to one web process's commands (its random instance id). */
+  mailboxReplyChannel(instanceId: string): string {
+    return `${this.prefix}:cmd-reply:${instanceId}`;
+  }
+
   /** Hash: workerId → JSON heartbeat of each live worker. */
   workers(): string {
     return `${this.prefix}:workers`;

@@ -7,6 +7,7 @@ import type { ClaimPairingRequest, ClaimPairingResponse, DeviceView, PairingView
 import type { OAuthHandoffRequest, OAuthStartRequest, OAuthStartResponse } from '../../src/protocol/oauth.js';
 import type { PushSubscriptionBody, PushSubscriptionView, SubscribeRequest } from '../../src/protocol/push.js';
 import type { QuietHours, QuietHoursEnvelope } from '../../src/protocol/quiet-hours.js';
+import type { MessageAction, MessageActionRequest, MessageActionResult, MessageView } from '../../src/protocol/messages.js';
 import { t } from './i18n.js';
 
 // The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
@@ -17,6 +18,7 @@ export type { PushSubscriptionBody, PushSubscriptionView } from '../../src/proto
 export type { DeviceView, PairingView, SignInResponse } from '../../src/protocol/devices.js';
 export type { QuietHours } from '../../src/protocol/quiet-hours.js';
 export type { OAuthProviderView } from '../../src/protocol/oauth.js';
+export type { MessageAction, MessageView } from '../../src/protocol/messages.js';
 export type Account = AccountView;
 export type Preview = PreviewLevel;
 
@@ -36,7 +38,7 @@ export class ApiFailure extends Error {
 const EXPLAINED = [
   'imap_auth_failed', 'imap_host_not_allowed', 'imap_port_not_allowed', 'imap_insecure_not_allowed', 'imap_unreachable',
   'account_exists', 'rate_limited', 'unauthorized', 'not_found', 'push_not_configured', 'push_endpoint_not_allowed',
-  'limit_reached', 'push_subscription_limit', 'network', 'pairing_code_invalid', 'invalid_quiet_hours',
+  'limit_reached', 'push_subscription_limit', 'network', 'pairing_code_invalid', 'invalid_quiet_hours', 'mailbox_changed', 'mailbox_unavailable', 'account_disabled',
 ] as const satisfies readonly FailureCode[];
 type ExplainedCode = (typeof EXPLAINED)[number];
 export const isExplained = (code: FailureCode): code is ExplainedCode => (EXPLAINED as readonly FailureCode[]).includes(code);
@@ -196,6 +198,16 @@ export class Api {
   /** Posting the same endpoint again updates it; `accounts` empty or left out means all of them. */
   subscribe(subscription: PushSubscriptionBody, preview: Preview, accounts?: string[]): Promise<PushSubscriptionView> {
     return this.request('POST', '/v1/push/subscriptions', { subscription, preview, ...(accounts ? { accounts } : {}) } satisfies SubscribeRequest);
+  }
+
+  /** One message's headers and text, read from the mailbox now (GET /v1/accounts/:id/messages/:uid). */
+  message(accountId: string, uid: number, mailbox: string, uidValidity: number): Promise<MessageView> {
+    const query = new URLSearchParams({ uidValidity: String(uidValidity), mailbox });
+    return this.request('GET', `/v1/accounts/${encodeURIComponent(accountId)}/messages/${uid}?${query.toString()}`);
+  }
+
+  messageAction(accountId: string, uid: number, mailbox: string, uidValidity: number, action: MessageAction): Promise<MessageActionResult> {
+    return this.request('POST', `/v1/accounts/${encodeURIComponent(accountId)}/messages/${uid}/actions`, { action, uidValidity, mailbox } satisfies MessageActionRequest);
   }
 
   async unsubscribe(subscriptionId: string): Promise<void> {

@@ -13,14 +13,15 @@ import { FeedView } from './feed-view.js';
 import { InstallGuide } from './install-guide.js';
 import { Notifications } from './notifications.js';
 import { OAuthReturnView } from './oauth-sign-in.js';
+import { MessageView } from './message-view.js';
 import { PairingView } from './pairing-view.js';
 import { RegisterView } from './register-view.js';
 import { QuietHoursView } from './quiet-hours-view.js';
 import { SettingsView } from './settings-view.js';
 import { applyStaticText, formatCount, languageChoice, locale, onLanguageChange, setLanguageChoice, t, type LanguageChoice, type PlainKey } from './i18n.js';
 
-type ViewName = 'register' | 'pair' | 'mail' | 'accounts' | 'devices' | 'settings' | 'oauth';
-const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'accounts', 'devices', 'settings', 'oauth'];
+type ViewName = 'register' | 'pair' | 'mail' | 'message' | 'accounts' | 'devices' | 'settings' | 'oauth';
+const VIEWS: readonly ViewName[] = ['register', 'pair', 'mail', 'message', 'accounts', 'devices', 'settings', 'oauth'];
 /**
  * The screens of a device that is not signed in: "Use your mailbox", "I have a pairing code" and
  * the return from a provider's sign-in (#/oauth/done, #/oauth/error).
@@ -81,6 +82,7 @@ const oauthReturnView = new OAuthReturnView({
     refresh();
   },
 });
+const messageView = new MessageView(api);
 const pairingView = new PairingView({
   api,
   onPaired(token) {
@@ -202,8 +204,8 @@ function showTransientText(): void {
 
 function viewFromHash(): ViewName {
   if (OAuthReturnView.handles(location.hash)) return 'oauth';
-  // "#/pair?code=…": the screen's name comes before the query.
-  const name = location.hash.replace(/^#\/?/, '').split('?')[0] as ViewName;
+  // "#/pair?code=…", "#/message/<account>/<uid>?…": the screen's name comes before the query and path.
+  const name = location.hash.replace(/^#\/?/, '').split('?')[0]!.split('/')[0] as ViewName;
   if (!deviceStore.token()) return SIGNED_OUT_VIEWS.includes(name) ? name : 'register';
   // Signed in, #/register adds another mailbox; a pairing link has nothing left to do here.
   return VIEWS.includes(name) && name !== 'pair' ? name : 'mail';
@@ -225,6 +227,7 @@ function route(): void {
   installGuide.show(view === 'register' || view === 'settings' ? view : undefined, config?.push.enabled ?? true);
   if (view === 'pair') pairingView.show(location.hash);
   if (view === 'oauth') oauthReturnView.show(location.hash, signedIn);
+  if (view === 'message') void messageView.show(location.hash);
   if (view === 'accounts') void loadAccounts();
   if (view === 'devices' && currentView !== 'devices') void devicesView.load();
   if (view !== 'devices') devicesView.leave();

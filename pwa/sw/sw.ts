@@ -22,6 +22,9 @@ type PreviewLevel = import('../../src/protocol/accounts.js').PreviewLevel;
 type Locale = import('../../src/protocol/i18n/translate.js').Locale;
 /** The shared catalog's module, inlined by build.mjs (declared here, defined there). */
 declare const MAILPUSH_I18N: typeof import('../../src/protocol/i18n/translate.js');
+/** src/protocol/messages.ts (actions, the message view's route), inlined by build.mjs likewise. */
+declare const MAILPUSH_MESSAGES: typeof import('../../src/protocol/messages.js');
+type MessageAction = import('../../src/protocol/messages.js').MessageAction;
 
 interface DeviceSettings {
   token: string;
@@ -107,17 +110,48 @@ async function showOrDismiss(payload: PushPayload, locale: Locale): Promise<void
   }
   // The tag makes a repeat replace, not pile up.
   const { title, body } = notificationText(payload, locale);
+  const message = messageOf(payload);
+  const data: NotificationData = {
+    // A tap on one message's notification opens that message; anything else, the feed.
+    url: message ? `/${MAILPUSH_MESSAGES.messageRoute(message.accountId, message.uid, message.mailbox, message.uidValidity)}` : '/#/mail',
+    ...(payload.accountId ? { accountId: payload.accountId } : {}),
+    ...(payload.eventId ? { eventId: payload.eventId } : {}),
+    ...(message ? { message } : {}),
+  };
+  const t = MAILPUSH_I18N.translate;
   await sw.registration.showNotification(title, {
     body,
     tag: payload.tag ?? `mailpush-${payload.type}`,
     icon: '/icons/icon-192.png',
     badge: '/icons/badge-96.png',
-    data: { url: '/#/mail', accountId: payload.accountId, eventId: payload.eventId },
+    data,
+    // Where the platform shows buttons (not iOS): act on the message without opening the app.
+    ...(message ? { actions: [{ action: 'seen', title: t(locale, 'push.actionSeen') }, { action: 'delete', title: t(locale, 'push.actionDelete') }] } : {}),
     ...(payload.time ? { timestamp: Date.parse(payload.time) } : {}),
     // Quiet hours: no sound, and (silent forbids a vibration pattern) no vibration; replacing the
     // account's quiet notification does not alert again either.
     ...(payload.silent ? { silent: true, renotify: false } : {}),
   } as NotificationOptions);
+}
+
+/** Which message a notification is about: what its buttons act on and its tap opens. */
+interface NotifiedMessage {
+  accountId: string;
+  mailbox: string;
+  uid: number;
+  uidValidity: number;
+}
+
+interface NotificationData {
+  url: string;
+  accountId?: string;
+  eventId?: string;
+  message?: NotifiedMessage;
+}
+
+function messageOf(payload: PushPayload): NotifiedMessage | undefined {
+  if (payload.type !== 'mail.new' || !payload.accountId || typeof payload.uid !== 'number' || typeof payload.uidValidity !== 'number') return undefined;
+  return { accountId: payload.accountId, mailbox: payload.mailbox ?? 'INBOX', uid: payload.uid, uidValidity: payload.uidValidity };
 }
 
 /** The language the page chose (mirrored into Cache Storage), else the browser's own. */
@@ -168,17 +202,51 @@ async function updateBadge(accountId: string, unseen: number): Promise<void> {
 
 sw.addEventListener('notificationclick', (event) => {
   event.notification.close();
-  const target = (event.notification.data as { url?: string } | null)?.url ?? '/';
-  event.waitUntil((async () => {
-    const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
-    const open = windows.find((client) => new URL(client.url).origin === sw.location.origin);
-    if (open) {
-      await open.focus();
-      return;
-    }
-    await sw.clients.openWindow(target);
-  })());
+  const data = (event.notification.data ?? {}) as Partial<NotificationData>;
+  const action = event.action;
+  const work = (action === 'seen' || action === 'delete') && data.message
+    // A button: act on the message at the gateway, opening nothing.
+    ? actOnMessage(data.message, action)
+    : openApp(data.url ?? '/');
+  // Only the browser's own events may keep the worker alive (waitUntil throws on one dispatched by
+  // script, which is how the browser test clicks a notification's button).
+  if (event.isTrusted) event.waitUntil(work);
 });
+
+/** Opens the app at `target` (a message, or the feed), in the window already open if there is one. */
+async function openApp(target: string): Promise<void> {
+  const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const open = windows.find((client) => new URL(client.url).origin === sw.location.origin);
+  if (open) {
+    // Focus can be refused (no user activation): showing the message matters more than the focus.
+    await open.focus().catch(() => undefined);
+    await open.navigate(target).catch(() => undefined);
+    return;
+  }
+  await sw.clients.openWindow(target);
+}
+
+/**
+ * "Mark as read" or "Delete" with this device's token (mirrored by the page). The gateway's worker
+ * does it over IMAP; the mail.flags / mail.expunged that follows closes the notification on the
+ * person's other devices. A failure is shown as a notification, since no page may be open to say it.
+ */
+async function actOnMessage(message: NotifiedMessage, action: MessageAction): Promise<void> {
+  const settings = await readDeviceSettings().catch(() => undefined);
+  if (!settings?.token) return; // signed out on this device since
+  const response = await fetch(`/v1/accounts/${encodeURIComponent(message.accountId)}/messages/${message.uid}/actions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${settings.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ action, uidValidity: message.uidValidity, mailbox: message.mailbox }),
+  }).catch(() => undefined);
+  // Gone already (read or deleted elsewhere) is what was wanted: nothing to say.
+  if (!response || (!response.ok && response.status !== 404)) {
+    const locale = await deviceLocale();
+    await sw.registration.showNotification(MAILPUSH_I18N.translate(locale, 'push.actionFailed'), {
+      tag: `mailpush-action-failed`, icon: '/icons/icon-192.png', badge: '/icons/badge-96.png', data: { url: '/#/mail' },
+    });
+  }
+}
 
 // ---- Subscription renewal -------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type {
-  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, HintBus, LeaseManager, LiveFeed, OAuthFlowStore, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
+  AccountStore, AttemptCounter, ControlBus, DeviceStore, EventLog, HintBus, LeaseManager, LiveFeed, MailboxCommands, OAuthFlowStore, PairingStore, PushOutbox, PushSubscriptionStore, RevocationBus, UserStore,
   WorkerRegistry,
 } from '../core/ports.js';
 import type { RedisKeys } from '../keys.js';
@@ -39,6 +39,8 @@ export interface Adapters {
   control: ControlBus;
   /** Dovecot's delivery hints, from the hook on any web process to the account's lease holder. */
   hints: HintBus;
+  /** Mark read, delete, read a message: from any web process to the account's lease holder, and back. */
+  mailboxCommands: MailboxCommands;
   workers: WorkerRegistry;
   pushSubscriptions: PushSubscriptionStore;
   /** Pushes appended but not yet queued; fed by EventLog.append (AppendRequest.pushable). */

@@ -3,6 +3,7 @@ import type { Adapters } from './adapters.js';
 import type { ControlMessage, DeviceRevocation } from '../core/ports.js';
 import { MemoryAttemptCounter } from './memory/attempt-counter.js';
 import { MemoryBroadcastChannel, MemoryHintBus, MemoryLiveFeed } from './memory/buses.js';
+import { MemoryMailboxCommands } from './memory/mailbox-commands.js';
 import { MemoryLeaseManager, MemoryWorkerRegistry } from './memory/leases.js';
 import { TransientPushOutbox } from './memory/push-outbox.js';
 import { openDatabase } from './sqlite/database.js';
@@ -24,6 +25,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
   const leases = new MemoryLeaseManager();
   const control = new MemoryBroadcastChannel<ControlMessage>();
   const hints = new MemoryHintBus();
+  const mailboxCommands = new MemoryMailboxCommands();
   return {
     eventLog: new SqliteEventLog(db, leases, liveFeed, { maxEvents: config.events.retentionCount, maxAgeMs: config.events.retentionMs }),
     liveFeed,
@@ -37,6 +39,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
     leases,
     control,
     hints,
+    mailboxCommands,
     workers: new MemoryWorkerRegistry(),
     pushSubscriptions: new SqlitePushSubscriptionStore(db),
     pushOutbox: new TransientPushOutbox(),
@@ -51,6 +54,7 @@ export function createEmbeddedAdapters(config: Pick<Config, 'dataDir' | 'events'
       await control.close();
       await revocations.close();
       await hints.close();
+      await mailboxCommands.close();
       db.close();
     },
   };

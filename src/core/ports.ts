@@ -2,6 +2,7 @@
 // adapter (embedded mode) implements the same ones, so nothing above this line knows which it has.
 
 import type { AccountRef } from './account-ref.js';
+import type { MailboxCommand, MailboxCommandOutcome, MailboxReply } from './mailbox-command.js';
 import type { LiveEvent } from './live-event.js';
 import type { AccountRecord, AccountState, MailEvent, NewEvent } from './types.js';
 import type { QuietHours } from '../protocol/quiet-hours.js';
@@ -88,6 +89,8 @@ export interface AccountChanges {
   sealedPassword?: string;
   mailboxes?: string[];
   disabled?: boolean;
+  /** A new webmail URL template; null removes it. */
+  webmailUrl?: string | null;
 }
 
 export interface AccountStore {
@@ -313,5 +316,23 @@ export interface HintBus {
   publish(hint: MailHint): Promise<number>;
   /** Listens for one host+login; resolves once listening, with what stops it. */
   subscribe(address: HintAddress, listener: (hint: MailHint) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Request and reply between a web process and the worker holding an account: the web asks
+ * (mark read, delete, read a message), the holder runs it over IMAP and answers. Addressed by
+ * account, so it reaches the lease holder and nobody else; like HintBus, a holder listens only
+ * for the accounts it holds. Nothing is queued: a command nobody hears is answered `no_holder`
+ * at once, one not answered by `deadlineAt` `timeout`, and the caller decides what to tell.
+ */
+export interface MailboxCommands {
+  /** Sends the command to the account's holder and waits for the reply until `deadlineAt` (epoch ms). */
+  request(ref: AccountRef, command: MailboxCommand, deadlineAt: number): Promise<MailboxCommandOutcome>;
+  /**
+   * Answers the account's commands with `handler` (the lease holder, while it holds it); resolves
+   * once listening, with what stops it. A handler that throws answers `failed`.
+   */
+  serve(ref: AccountRef, handler: (command: MailboxCommand) => Promise<MailboxReply>): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

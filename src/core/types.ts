@@ -19,6 +19,8 @@ export interface AccountRecord extends AccountRef {
   auth?: 'oauth2';
   /** The OAuth provider's id, with auth "oauth2". */
   provider?: string;
+  /** https URL template of one message in the webmail ({uid}, {mailbox}). */
+  webmailUrl?: string;
   mailboxes: string[];
   disabled: boolean;
   state: AccountState;
@@ -39,5 +41,6 @@ export function toAccountView(record: AccountRecord): AccountView {
     ...(record.unseen !== undefined ? { unseen: record.unseen } : {}),
     updatedAt: record.updatedAt,
     ...(record.auth ? { auth: record.auth, provider: record.provider ?? '' } : {}),
+    ...(record.webmailUrl ? { webmailUrl: record.webmailUrl } : {}),
   };
 }

@@ -38,6 +38,8 @@ export interface AccountView {
   auth?: 'oauth2';
   /** The OAuth provider's id, with auth "oauth2". */
   provider?: string;
+  /** The link to one message in the person's webmail: an https URL with `{uid}` and `{mailbox}` placeholders. */
+  webmailUrl?: string;
 }
 
 /** POST /v1/accounts. Left out, `host`, `port` and `security` are the gateway's defaults (PublicConfig). */
@@ -65,6 +67,8 @@ export interface PatchAccountRequest {
   imap?: { pass: string };
   mailboxes?: string[];
   disabled?: boolean;
+  /** https URL template of a message in the webmail (`{uid}`, `{mailbox}`); null removes it. */
+  webmailUrl?: string | null;
 }
 
 /** GET /v1/config: what a client needs before it has a token. */

@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   account_exists: 409,
   push_subscription_limit: 409,
+  account_disabled: 409,
+  mailbox_changed: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   imap_auth_failed: 422,
@@ -35,6 +37,7 @@ export const ERROR_STATUS = {
   oauth_provider_unavailable: 502,
   unavailable: 503,
   push_not_configured: 503,
+  mailbox_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

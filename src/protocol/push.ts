@@ -35,6 +35,11 @@ export interface PushPayload {
    * account in the morning.
    */
   silent?: boolean;
+   * mail.new: the message's UID and its mailbox's UIDVALIDITY, so a notification's "Mark as read"
+   * and "Delete" (POST /v1/accounts/:id/messages/:uid/actions) and a tap (the message view) can name it.
+   */
+  uid?: number;
+  uidValidity?: number;
 }
 
 /** The settings a device's push subscription is saved with (POST /v1/push/subscriptions). */

@@ -118,7 +118,7 @@ function loudPushFor(event: MailEvent, preview: PreviewLevel): PushMessage | und
       const full = [data.subject || '(no subject)', data.snippet].filter(Boolean).join('\n');
       const body = preview === 'full' ? full : preview === 'sender' ? 'New message' : `${data.unseen} unread`;
       return {
-        payload: fitPayload({ ...base, type: 'mail.new', tag: notificationTag(event.accountId, event.mailbox, data.uid), title, body, preview, unseen: data.unseen }),
+        payload: fitPayload({ ...base, type: 'mail.new', tag: notificationTag(event.accountId, event.mailbox, data.uid), title, body, preview, unseen: data.unseen, uid: data.uid, uidValidity: Number(data.uidValidity) }),
         urgency: 'high',
         topicKey: event.accountId,
       };

@@ -19,6 +19,7 @@ import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { QuietHours } from '../../src/protocol/quiet-hours.js';
 import type { LiveEvent } from '../../src/core/live-event.js';
 import type { AccountRecord, MailEvent, NewEvent } from '../../src/core/types.js';
+import type { MailboxCommand, MailboxReply } from '../../src/core/mailbox-command.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
 import type { RedisCluster } from '../helpers/redis-cluster.js';
@@ -69,6 +70,16 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       const plain = account(userId);
       await adapters.accounts.create(plain, `plain-${plain.accountId}`);
       assert.equal((await adapters.accounts.get(plain))?.auth, undefined, 'a password account has no auth field');
+    });
+
+    test('accounts: a webmail URL template is kept, replaced and removed (null)', async () => {
+      const record = account(await user());
+      await adapters.accounts.create(record, `webmail-${record.accountId}`);
+      assert.equal((await adapters.accounts.update(record, { webmailUrl: 'https://mail.example.test/#{mailbox}/{uid}' }))?.webmailUrl, 'https://mail.example.test/#{mailbox}/{uid}');
+      assert.equal((await adapters.accounts.get(record))?.webmailUrl, 'https://mail.example.test/#{mailbox}/{uid}');
+      const removed = await adapters.accounts.update(record, { webmailUrl: null });
+      assert.ok(removed && !('webmailUrl' in removed), 'removed, not kept as null');
+      assert.deepEqual(await adapters.accounts.get(record), removed);
     });
 
     test('accounts: create once per identity, read, update, state, scan, delete', async () => {
@@ -408,6 +419,42 @@ function conformance(name: string, setup: () => Promise<{ adapters: Adapters; te
       await stop();
       await stopOther();
       assert.equal(await adapters.hints.publish(hint('imap.example.test', 'alice', 6)), 0, 'after unsubscribing nobody listens');
+    });
+
+    test('mailbox commands: the holder of an account answers its commands only; nobody holding it, or a late answer, says so', async () => {
+      const ref = { userId: 'usr_cmd', accountId: newId('acc') };
+      const other = { userId: 'usr_cmd', accountId: newId('acc') };
+      const read: MailboxCommand = { kind: 'read', mailbox: 'INBOX', uid: 7, uidValidity: 3 };
+      const soon = () => Date.now() + 2000;
+      assert.deepEqual(await adapters.mailboxCommands.request(ref, read, soon()), { ok: false, reason: 'no_holder' });
+      const heard: MailboxCommand[] = [];
+      const stop = await adapters.mailboxCommands.serve(ref, async (command) => {
+        heard.push(command);
+        if (command.kind === 'action') return { status: 'done', outcome: 'seen' };
+        if (command.uid === 8) throw new Error('the server said NO');
+        if (command.uid === 9) return new Promise<MailboxReply>(() => undefined); // never answers
+        return { status: 'not_found' };
+      });
+      const stopOther = await adapters.mailboxCommands.serve(other, async () => ({ status: 'mailbox_changed' }));
+      // Many at once, each answered on its own: replies are matched to their requests.
+      const [a, b, c] = await Promise.all([
+        adapters.mailboxCommands.request(ref, read, soon()),
+        adapters.mailboxCommands.request(ref, { kind: 'action', action: 'seen', mailbox: 'INBOX', uid: 7, uidValidity: 3 }, soon()),
+        adapters.mailboxCommands.request(other, read, soon()),
+      ]);
+      assert.deepEqual([a, b, c], [
+        { ok: true, reply: { status: 'not_found' } },
+        { ok: true, reply: { status: 'done', outcome: 'seen' } },
+        { ok: true, reply: { status: 'mailbox_changed' } },
+      ]);
+      assert.deepEqual(heard.map((command) => command.kind).sort(), ['action', 'read'], 'the other account\'s command went to its own holder');
+      assert.deepEqual(await adapters.mailboxCommands.request(ref, { ...read, uid: 8 }, soon()), { ok: true, reply: { status: 'failed', message: 'the server said NO' } });
+      const startedAt = Date.now();
+      assert.deepEqual(await adapters.mailboxCommands.request(ref, { ...read, uid: 9 }, Date.now() + 300), { ok: false, reason: 'timeout' });
+      assert.ok(Date.now() - startedAt < 1500, 'the deadline bounds the wait');
+      await stop();
+      await stopOther();
+      assert.deepEqual(await adapters.mailboxCommands.request(ref, read, soon()), { ok: false, reason: 'no_holder' }, 'after stopping nobody holds it');
     });
   });
 }

@@ -26,6 +26,7 @@ function toHash(record: AccountRecord): Record<string, string> {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     ...(record.auth ? { auth: record.auth, provider: record.provider ?? '' } : {}),
+    ...(record.webmailUrl ? { webmailUrl: record.webmailUrl } : {}),
   };
 }
 
@@ -50,6 +51,7 @@ function fromHash(hash: Record<string, string>): AccountRecord | undefined {
     createdAt: hash.createdAt ?? '',
     updatedAt: hash.updatedAt ?? '',
     ...(hash.auth === 'oauth2' ? { auth: 'oauth2' as const, provider: hash.provider ?? '' } : {}),
+    ...(hash.webmailUrl ? { webmailUrl: hash.webmailUrl } : {}),
   };
 }
 
@@ -100,6 +102,7 @@ export class RedisAccountStore implements AccountStore {
     if (changes.sealedPassword !== undefined) fields.sealedPassword = changes.sealedPassword;
     if (changes.mailboxes !== undefined) fields.mailboxes = JSON.stringify(changes.mailboxes);
     if (changes.disabled !== undefined) fields.disabled = changes.disabled ? '1' : '0';
+    if (changes.webmailUrl !== undefined) fields.webmailUrl = changes.webmailUrl ?? false;
     const updated = await updateAccount.run(this.redis, [this.keys.account(ref)], [JSON.stringify(fields)]);
     return updated === 1 ? this.get(ref) : undefined;
   }

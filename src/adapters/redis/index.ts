@@ -9,6 +9,7 @@ import { RedisEventLog } from './event-log.js';
 import { RedisHintBus } from './hint-bus.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
+import { RedisMailboxCommands } from './mailbox-commands.js';
 import { RedisPushOutbox } from './push-outbox.js';
 import { RedisPushSubscriptionStore } from './push-subscriptions.js';
 import { RedisDeviceStore, RedisUserStore } from './user-store.js';
@@ -42,6 +43,7 @@ export function createRedisAdapters(
   const control = new RedisBroadcastChannel(redis, subscriber, keys.controlChannel(), isControlMessage);
   const revocations = new RedisBroadcastChannel(redis, subscriber, keys.revocationChannel(), isDeviceRevocation);
   const hints = new RedisHintBus(redis, subscriber, keys);
+  const mailboxCommands = new RedisMailboxCommands(redis, subscriber, keys);
   return {
     keys,
     redis,
@@ -61,6 +63,7 @@ export function createRedisAdapters(
     leases: new RedisLeaseManager(redis, keys),
     control,
     hints,
+    mailboxCommands,
     workers: new RedisWorkerRegistry(redis, keys),
     pushSubscriptions: new RedisPushSubscriptionStore(redis, keys),
     pushOutbox: new RedisPushOutbox(redis, keys),
@@ -73,6 +76,7 @@ export function createRedisAdapters(
       await control.close();
       await revocations.close();
       await hints.close();
+      await mailboxCommands.close();
       subscriber.disconnect();
       // QUIT lets pending replies arrive; without a connection it would wait through every retry.
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());

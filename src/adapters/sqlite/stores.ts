@@ -35,7 +35,14 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async update(ref: AccountRef, changes: AccountChanges): Promise<AccountRecord | undefined> {
-    return this.modify(ref, (record) => ({ ...record, ...changes, updatedAt: new Date().toISOString() }));
+    return this.modify(ref, (record) => {
+      const { webmailUrl, ...rest } = changes;
+      const next: AccountRecord = { ...record, ...rest, updatedAt: new Date().toISOString() };
+      // null removes the template: the record keeps no null field (like Redis, which drops the hash field).
+      if (webmailUrl === null) delete next.webmailUrl;
+      else if (webmailUrl !== undefined) next.webmailUrl = webmailUrl;
+      return next;
+    });
   }
 
   async setState(ref: AccountRef, patch: AccountStatePatch): Promise<void> {

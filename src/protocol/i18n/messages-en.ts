@@ -240,6 +240,25 @@ export const en = {
   'push.newMessages': { one: '{count} new message', other: '{count} new messages' },
   'push.testTitle': 'mailpush',
   'push.testBody': 'Notifications work on this device.',
+  'push.actionSeen': 'Mark as read',
+  'push.actionDelete': 'Delete',
+  'push.actionFailed': 'Could not do that: the mailbox is not reachable right now. Open the app to try again.',
+
+  // The message view (#/message/…), read on demand from the mailbox
+  'message.title': 'Message',
+  'message.back': 'Back to mail',
+  'message.loading': 'Loading the message…',
+  'message.from': 'From',
+  'message.to': 'To',
+  'message.cc': 'Cc',
+  'message.date': 'Date',
+  'message.noSubject': '(no subject)',
+  'message.truncated': 'This message is long; only its beginning is shown.',
+  'message.markRead': 'Mark as read',
+  'message.delete': 'Delete',
+  'message.deleted': 'The message was deleted.',
+  'message.markedRead': 'Marked as read.',
+  'message.webmail': 'Open in webmail',
 
   // Errors, by the gateway's error code or the app's own
   'error.imap_auth_failed': 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',
@@ -263,6 +282,9 @@ export const en = {
   'error.invalid_request': 'Please check the details you entered ({detail}).',
   'error.server': 'The gateway had a problem. Try again in a moment.',
   'error.invalid_quiet_hours': 'These quiet hours cannot be saved: choose different start and end times.',
+  'error.mailbox_changed': 'The mailbox changed on the server since this message arrived; it may be gone. Nothing was done.',
+  'error.mailbox_unavailable': 'The mailbox is not connected right now. Try again in a moment.',
+  'error.account_disabled': 'This account is turned off. Turn it on under “Accounts” first.',
   'error.pairing_code_invalid': 'This pairing code is wrong, has expired or was used already. Ask for a new one on a signed-in device.',
   'error.unexpected': 'Something went wrong ({detail}).',
 } as const;

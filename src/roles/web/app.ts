@@ -16,6 +16,7 @@ import { answerRefusedUpgrades, clientErrorHandler, frameworkErrors, installErro
 import { AccountRegistration } from './account-registration.js';
 import { DeviceAccess } from './device-access.js';
 import { accountRoutes } from './routes/accounts.js';
+import { messageRoutes } from './routes/messages.js';
 import { deviceRoutes } from './routes/devices.js';
 import { pairingRoutes } from './routes/pairings.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -125,6 +126,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   const registration = new AccountRegistration({ config, ...adapters, secretBox, imap, loginBudget });
   const deviceAccess = new DeviceAccess(adapters);
   await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
+  await app.register(messageRoutes({ config, adapters, auth }));
   await app.register(sessionRoutes({ config, registration }));
   await app.register(oauthRoutes({ config, signIn: new OAuthSignIn({ oauth: config.oauth, flows: adapters.oauthFlows, registration, secretBox }) }));
   await app.register(deviceRoutes({ devices: adapters.devices, access: deviceAccess, auth }));

@@ -61,6 +61,8 @@ export const PatchAccountBody = schemaOf<PatchAccountRequest>()(Type.Object(
     imap: Type.Optional(Type.Object({ pass: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false })),
     mailboxes: Type.Optional(Mailboxes),
     disabled: Type.Optional(Type.Boolean()),
+    // Checked further by webmailTemplateProblem (https only, known placeholders).
+    webmailUrl: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 2048 }), Type.Null()])),
   },
   { additionalProperties: false, minProperties: 1 },
 ));
@@ -79,6 +81,7 @@ export const Account = schemaOf<AccountView>()(Type.Object({
   updatedAt: Type.String(),
   auth: Type.Optional(Type.Literal('oauth2')),
   provider: Type.Optional(Type.String()),
+  webmailUrl: Type.Optional(Type.String()),
 }));
 
 export const PublicConfig = schemaOf<PublicConfigShape>()(Type.Object({

@@ -4,7 +4,8 @@
 import type { Logger } from 'pino';
 import { dovecotPushHost, type Config } from '../../config.js';
 import { capText, FIELD_CAPS } from '../../core/field-caps.js';
-import type { AccountStore, EventLog, HintBus, Lease, MailHint } from '../../core/ports.js';
+import type { AccountStore, EventLog, HintBus, Lease, MailboxCommands, MailHint } from '../../core/ports.js';
+import type { MailboxCommand, MailboxReply } from '../../core/mailbox-command.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js';
 import type { ImapClientOptions, ImapCredential } from '../../imap/client.js';
@@ -16,6 +17,7 @@ import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
 import { optOutOfDovecotPush } from './dovecot-opt-in.js';
 import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
+import { runMailboxCommand } from './mailbox-command-runner.js';
 
 export interface AccountSessionDeps {
   config: Pick<Config, 'imap' | 'events' | 'dovecotPush'>;
@@ -30,6 +32,8 @@ export interface AccountSessionDeps {
   metrics?: GatewayMetrics;
   /** Dovecot's delivery hints for this account's host and login; absent: IDLE only. */
   hints?: HintBus;
+  /** Commands from the API for this account (mark read, delete, read a message); absent: none are answered. */
+  mailboxCommands?: MailboxCommands;
   /** The sign-in providers, for OAuth accounts' token refresh. */
   oauthProviders?: readonly OAuthProvider[];
   /** The stored credentials changed (a refreshed token): start the account over from the store. */
@@ -49,6 +53,7 @@ export class AccountSession {
   private stopped = false;
   private password: string | undefined;
   private stopHints: Promise<() => Promise<void>> | undefined;
+  private stopCommands: Promise<() => Promise<void>> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
@@ -87,11 +92,22 @@ export class AccountSession {
       this.watchers.push(watcher);
       watcher.start();
     }
+    const commands = this.deps.mailboxCommands;
+    if (commands) {
+      this.stopCommands = commands.serve(this.lease, (command) => this.onCommand(command, password));
+      this.stopCommands.catch((error: unknown) => log.warn({ err: (error as Error).message }, 'cannot listen for mailbox commands'));
+    }
     const hints = this.deps.hints;
     if (dovecotPush && hints) {
       this.stopHints = hints.subscribe({ host: this.record.imap.host, login: this.record.imap.user }, (hint) => this.onHint(hint));
       this.stopHints.catch((error: unknown) => log.warn({ err: (error as Error).message }, 'cannot listen for Dovecot hints; IDLE only'));
     }
+  }
+
+  /** A command from the API: only for a mailbox this account watches, over a connection of its own. */
+  private async onCommand(command: MailboxCommand, credential: ImapCredential): Promise<MailboxReply> {
+    if (this.stopped || !this.record.mailboxes.includes(command.mailbox)) return { status: 'not_found' };
+    return runMailboxCommand(command, { settings: this.record.imap, credential, imap: this.deps.imap });
   }
 
   /** A delivery hint for this login: the watcher of its mailbox fetches (INBOX in any case, as IMAP says). */
@@ -170,10 +186,13 @@ export class AccountSession {
     clearTimeout(this.refreshTimer);
     this.stopped = true;
     const stopHints = this.stopHints;
+    const stopCommands = this.stopCommands;
     this.stopHints = undefined;
+    this.stopCommands = undefined;
     await Promise.all([
       ...this.watchers.map((watcher) => watcher.stop()),
       stopHints?.then((stop) => stop()).catch(() => undefined),
+      stopCommands?.then((stop) => stop()).catch(() => undefined),
     ]);
   }
 

@@ -19,7 +19,7 @@ import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { AccountSession } from './account-session.js';
 
-type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'> & Partial<Pick<Adapters, 'hints'>> & {
+type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'workers'> & Partial<Pick<Adapters, 'hints' | 'mailboxCommands'>> & {
   /**
    * Queues Web Push after each append, and the pushes a previous holder of an account left
    * pending in the outbox; absent when push is off.
@@ -178,6 +178,7 @@ export class AccountWorker {
         eventLog: this.deps.eventLog,
         ...(this.deps.pushes ? { pushes: this.deps.pushes } : {}),
         ...(this.deps.hints ? { hints: this.deps.hints } : {}),
+        ...(this.deps.mailboxCommands ? { mailboxCommands: this.deps.mailboxCommands } : {}),
         accounts: this.deps.accounts,
         secretBox: this.secretBox,
         imap: { config: this.config, limiter: this.limiter },

@@ -10,6 +10,7 @@ import type { Config } from '../../../config.js';
 import type { SecretBox } from '../../../core/secret-box.js';
 import { toAccountView } from '../../../core/types.js';
 import type { AccountRegistration } from '../account-registration.js';
+import { webmailTemplateProblem } from '../../../protocol/messages.js';
 import { deviceName, toDeviceView } from '../device-access.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
@@ -73,7 +74,9 @@ export function accountRoutes(deps: AccountRoutesDeps) {
       const ref = { userId, accountId: request.params.id };
       const record = await adapters.accounts.get(ref);
       if (!record) throw notFound('account');
-      const { imap, mailboxes, disabled } = request.body;
+      const { imap, mailboxes, disabled, webmailUrl } = request.body;
+      const webmailProblem = typeof webmailUrl === 'string' ? webmailTemplateProblem(webmailUrl) : undefined;
+      if (webmailProblem) throw new ApiError(400, 'invalid_request', webmailProblem);
       if (imap?.pass !== undefined && record.auth === 'oauth2') {
         throw new ApiError(400, 'invalid_request', `this mailbox signs in with ${record.provider ?? 'its provider'} (OAuth2), not a password; sign in with the provider again instead`);
       }
@@ -82,6 +85,7 @@ export function accountRoutes(deps: AccountRoutesDeps) {
         ...(imap?.pass !== undefined ? { sealedPassword: secretBox.seal(imap.pass, ref.accountId) } : {}),
         ...(mailboxes ? { mailboxes } : {}),
         ...(disabled !== undefined ? { disabled } : {}),
+        ...(webmailUrl !== undefined ? { webmailUrl } : {}),
       });
       if (!updated) throw notFound('account');
       // The worker starts the account over (it hears of the change on the bus): a new password
