@@ -11,6 +11,7 @@ const STATE_LABELS: Record<AccountState, PlainKey> = {
   polling: 'accounts.state.polling',
   reconnecting: 'accounts.state.reconnecting',
   auth_failed: 'accounts.state.authFailed',
+  reauth_required: 'accounts.state.reauthRequired',
   error: 'accounts.state.error',
   disabled: 'accounts.state.disabled',
 };

@@ -4,6 +4,8 @@
 // they are active, like Gmail and Microsoft 365 do with their own tokens. The gateway signs
 // mailboxes in through the provider over HTTP, as a browser would: start → the provider's login and
 // consent pages → the gateway's callback → the web app's handoff → mail arrives live.
+// The gateway runs as a `mailpush all` process that sends Web Push to the test push service, which
+// decrypts what it gets (the "sign in again" push).
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,24 +16,28 @@ import { HostLimiter } from '../../src/imap/host-limiter.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { api, openReadyStream } from '../helpers/gateway.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
 import { buildMessage } from '../helpers/message.js';
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.js';
 import { freePort } from '../helpers/ports.js';
+import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixtures = useFixtures();
 let provider: OidcProvider;
 let dovecot: Dovecot;
+let push: PushService;
 let imap: ImapClientOptions;
 let base: string;
-let gatewayLogs: string[];
+let gatewayLogs: () => string;
 
 before(async () => {
   // The provider must know the gateway's redirect URI before the gateway knows the provider.
   const gatewayPort = await freePort();
   const publicUrl = `http://127.0.0.1:${gatewayPort}`;
   provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: `${publicUrl}/v1/oauth/callback` }), (p) => p.stop());
-  const redis = await fixtures.redis();
+  const [redis, pushService] = await Promise.all([fixtures.redis(), fixtures.pushService()]);
+  push = pushService;
   dovecot = await fixtures.dovecot({ oauth2: { introspectionUrl: provider.introspectionUrlWithCredentials } });
   const imapSettings = { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' };
   const providers = [{
@@ -41,13 +47,15 @@ before(async () => {
     // A provider that is down: nothing listens on its port.
     id: 'downidp', name: 'Down IdP', issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'x', clientSecret: 'y', scopes: ['openid', 'email'], imap: imapSettings,
   }];
-  const gateway = await fixtures.gateway({
+  const gateway = await fixtures.mailpush('all', gatewayEnv({
     redisUrl: redis.url,
     imapPort: dovecot.imapPort,
-    env: { PORT: String(gatewayPort), PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers) },
-  });
+    push,
+    // debug: the log test below also covers what is only logged at debug level.
+    env: { PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers), LOG_LEVEL: 'debug' },
+  }), { port: gatewayPort });
   base = gateway.url!;
-  gatewayLogs = gateway.logs;
+  gatewayLogs = () => JSON.stringify(gateway.logs);
   assert.equal(new URL(base).origin, publicUrl);
   const config = loadConfig({
     REDIS_URL: 'redis://127.0.0.1:6390',
@@ -118,12 +126,17 @@ test('a token for another mailbox, a revoked token and a made-up token are refus
   await assert.rejects(connectImap(settings(alice), { accessToken: alices.access_token }, imap), refused, 'a revoked token is refused');
 });
 
+interface SignInOptions {
+  deny?: boolean;
+  tamper?: (callback: URL) => URL;
+}
+
 /**
  * A person signs in through the gateway as a browser would: the web app asks for the provider's
  * URL, the person logs in and consents there, the provider sends the browser to the gateway's
  * callback, and the gateway sends it on to the web app. Returns where the web app is sent.
  */
-async function signInThroughGateway(login: string, options: { deny?: boolean; tamper?: (callback: URL) => URL } = {}): Promise<{ location: URL; callback: URL }> {
+async function signInThroughGateway(login: string, options: SignInOptions = {}): Promise<{ location: URL; callback: URL }> {
   const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
   assert.equal(start.status, 200, JSON.stringify(start.body));
   const authorizeUrl = new URL(start.body.authorizeUrl);
@@ -140,6 +153,21 @@ async function follow(callback: URL): Promise<URL> {
   const response = await fetch(callback, { redirect: 'manual' });
   assert.equal(response.status, 302);
   return new URL(response.headers.get('location')!);
+}
+
+/** A sign-in through the gateway, traded for the device token. */
+async function signedIn(login: string, options: SignInOptions = {}): Promise<{ token: string; account: any }> {
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(login, options)).location).params.get('handoff') } });
+  assert.equal(done.status, 201, JSON.stringify(done.body));
+  return done.body;
+}
+
+const accountOf = async (token: string, id: string) => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account;
+const untilIdle = (token: string, id: string, what: string) => waitFor(async () => (await accountOf(token, id)).state === 'idle', { timeoutMs: 15_000, what });
+/** Dovecot's imap-login lines for `user` (each login, refused or not, writes one), and its logins by method. */
+async function imapLogins(user: string): Promise<{ lines: number; methods: string[] }> {
+  const log = (await dovecot.readLog()).split('\n').filter((line) => line.includes('imap-login:') && line.includes(`user=<${user}>`));
+  return { lines: log.length, methods: log.flatMap((line) => /Login: user=<[^>]*>, method=(\w+)/.exec(line)?.[1] ?? []) };
 }
 
 /** The web app's view of where it was sent: `#/oauth/done?handoff=` or `#/oauth/error?code=`. */
@@ -222,7 +250,7 @@ test('neither the authorization code nor the handoff code nor any token reaches 
   const handoff = appRoute(location).params.get('handoff')!;
   const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff } });
   assert.equal(done.status, 201);
-  const logs = gatewayLogs.join('');
+  const logs = gatewayLogs();
   for (const secret of [callback.searchParams.get('code')!, callback.searchParams.get('state')!, handoff, done.body.token as string]) {
     assert.ok(!logs.includes(secret), `a secret of the sign-in is in the log: ${secret.slice(0, 6)}…`);
   }
@@ -244,30 +272,44 @@ test('short-lived access tokens are refreshed before they expire: the worker log
   await dovecot.deliver(frank.email, buildMessage({ from: { address: 'friend@example.test' }, to: frank.email, subject: 'after two refreshes' }));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after two refreshes', 15_000, 'the mail after the refreshes');
   stream.close();
-  assert.ok(!gatewayLogs.join('').includes(token), 'no token in the log');
+  assert.ok(!gatewayLogs().includes(token), 'no token in the log');
 });
 
-test('a grant revoked at the provider: the refresh is refused, the account shows auth_failed and stops; signing in again restores it with the same id', async (t) => {
+test('a grant revoked at the provider: reauth_required with an event and a push, no login or refresh until the person signs in again, which restores the same account', async (t) => {
   provider.setAccessTokenTtl(8);
   t.after(() => provider.setAccessTokenTtl(3600));
   const gina = await providerUser();
-  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
-  assert.equal(done.status, 201);
-  const { token, account } = done.body;
-  const view = async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account;
-  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle' });
+  const { token, account } = await signedIn(gina.user);
+  const subscription = await api(base, 'POST', '/v1/push/subscriptions', { token, body: { subscription: push.subscribe(`gina-${account.id}`), preview: 'none' } });
+  assert.equal(subscription.status, 201, JSON.stringify(subscription.body));
+  await untilIdle(token, account.id, 'the account to idle');
+  const stream = await openReadyStream(base, token);
 
   await provider.revokeGrants(gina.user);
-  await waitFor(async () => (await view()).state === 'auth_failed', { timeoutMs: 20_000, what: 'the refused refresh to show as auth_failed' });
-  assert.match((await view()).lastError, /sign in with Test IdP again/);
+  const event = await stream.waitFor((m) => m.type === 'account.state' && m.data.state === 'reauth_required', 20_000, 'reauth_required on the stream');
+  assert.match(event.data.error, /sign in with Test IdP again/);
+  assert.equal((await accountOf(token, account.id)).state, 'reauth_required');
+  await waitFor(() => push.received.some((r) => r.name === `gina-${account.id}`), { timeoutMs: 10_000, what: 'the sign-in-again push' });
+  const [pushed] = push.received.filter((r) => r.name === `gina-${account.id}`);
+  assert.deepEqual([pushed!.payload.type, pushed!.payload.accountId, pushed!.payload.title], ['reauth', account.id, 'Sign in again to keep getting mail']);
 
-  // Signing in again: the same account, idle on the new grant, and mail arrives.
+  // From here on nothing is tried: not after the token's expiry, not when the account is
+  // restarted from the store (as after a PATCH, a worker restart or a lease moving).
+  const tokensAtReauth = provider.requestCount('/token');
+  const loginsAtReauth = (await imapLogins(gina.user)).lines;
+  const patched = await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { mailboxes: ['INBOX'] } });
+  assert.deepEqual([patched.status, patched.body.account.state], [200, 'reauth_required']);
+
+  // Signing in again (the sentinel): the same account, idle on the new grant, mail arrives. Until
+  // then, the only token request was the sign-in's code exchange and the only logins its own.
   provider.setAccessTokenTtl(3600);
-  const again = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
-  assert.deepEqual([again.status, again.body.created, again.body.account.id], [201, false, account.id]);
-  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle again after signing in' });
-  const stream = await openReadyStream(base, token);
+  const again = await signedIn(gina.user);
+  assert.deepEqual([again.account.id, again.account.state], [account.id, 'connecting']);
+  await untilIdle(token, account.id, 'the account to idle again after signing in');
+  assert.equal(provider.requestCount('/token'), tokensAtReauth + 1, 'no refresh while reauth_required: one code exchange');
+  assert.equal((await imapLogins(gina.user)).lines, loginsAtReauth + 2, "no login while reauth_required: the sign-in's check and the worker's session");
   await dovecot.deliver(gina.email, buildMessage({ from: { address: 'friend@example.test' }, to: gina.email, subject: 'signed in again' }));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in again', 15_000, 'the mail after signing in again');
   stream.close();
+  assert.equal(push.received.filter((r) => r.name === `gina-${account.id}` && r.payload.type === 'reauth').length, 1, 'one sign-in-again push');
 });

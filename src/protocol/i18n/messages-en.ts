@@ -69,6 +69,7 @@ export const en = {
   'accounts.state.polling': 'Connected (checking periodically)',
   'accounts.state.reconnecting': 'Reconnecting…',
   'accounts.state.authFailed': 'Password rejected',
+  'accounts.state.reauthRequired': 'Sign in again',
   'accounts.state.error': 'Error',
   'accounts.state.disabled': 'Paused',
   'accounts.passwordRejected': 'The mail server no longer accepts the password. Enter the new one below.',
@@ -199,6 +200,8 @@ export const en = {
   'push.newMessages': { one: '{count} new message', other: '{count} new messages' },
   'push.testTitle': 'mailpush',
   'push.testBody': 'Notifications work on this device.',
+  'push.reauthTitle': 'Sign in again to keep getting mail',
+  'push.reauthBody': 'Your mail provider no longer accepts mailpush\'s sign-in. Open mailpush and sign in again.',
 
   // Errors, by the gateway's error code or the app's own
   'error.imap_auth_failed': 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',

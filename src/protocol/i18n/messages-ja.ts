@@ -63,6 +63,7 @@ export const ja: Catalog = {
   'accounts.state.polling': '接続済み（定期的に確認）',
   'accounts.state.reconnecting': '再接続中…',
   'accounts.state.authFailed': 'パスワードが拒否されました',
+  'accounts.state.reauthRequired': 'もう一度サインインしてください',
   'accounts.state.error': 'エラー',
   'accounts.state.disabled': '一時停止中',
   'accounts.passwordRejected': 'メールサーバーがパスワードを受け付けなくなりました。下に新しいパスワードを入力してください。',
@@ -187,6 +188,8 @@ export const ja: Catalog = {
   'push.newMessages': { other: '新着メール {count} 件' },
   'push.testTitle': 'mailpush',
   'push.testBody': 'この端末で通知を受け取れます。',
+  'push.reauthTitle': 'メールを受け取り続けるには、もう一度サインインしてください',
+  'push.reauthBody': 'メールプロバイダーが mailpush のサインインを受け付けなくなりました。mailpush を開いてもう一度サインインしてください。',
 
   'error.imap_auth_failed': 'メールサーバーがこのメールアドレスとパスワードを受け付けませんでした。入力内容をご確認ください。アプリパスワードを使うプロバイダーの場合は、アプリパスワードを作成して入力してください。',
   'error.imap_host_not_allowed': 'このゲートウェイはそのメールサーバーに接続できません。「サーバー設定」のサーバー名をご確認いただくか、ゲートウェイの管理者にお問い合わせください。',

@@ -157,9 +157,7 @@ export class AccountRegistration {
       let record = await accounts.get(holder);
       if (!record) continue; // deleted meanwhile: look again
       if (request.oauth && record.auth === 'oauth2') {
-        // A new sign-in brings a new grant: the account logs in with it from now on.
-        record = (await accounts.update(holder, { sealedPassword: sealGrant(secretBox, request.oauth.grant, holder.accountId) })) ?? record;
-        await control.publish({ kind: 'updated', ...holder });
+        record = await this.renewGrant(record, request.oauth.grant);
       } else if (!request.oauth && record.state === 'auth_failed') {
         // The password just worked, so it is the one to use: the account recovers at once.
         record = (await accounts.update(holder, { sealedPassword: secretBox.seal(request.imap.pass, holder.accountId) })) ?? record;
@@ -171,6 +169,23 @@ export class AccountRegistration {
       if (device) return { token, device, record, created: false };
     }
     throw new ApiError(503, 'unavailable', 'the mailbox changed hands while signing in; try again');
+  }
+
+  /**
+   * A new sign-in brings a new grant: the account logs in with it from now on, back from
+   * reauth_required (or auth_failed) as it was, keeping its id and event log.
+   */
+  private async renewGrant(record: AccountRecord, grant: OAuthGrant): Promise<AccountRecord> {
+    const { accounts, control, secretBox } = this.deps;
+    const updated = (await accounts.update(record, { sealedPassword: sealGrant(secretBox, grant, record.accountId) })) ?? record;
+    if (updated.state === 'reauth_required' || updated.state === 'auth_failed') {
+      // Before the worker hears of it: it starts the account from the stored record, state included.
+      await accounts.setState(record, { state: 'connecting', lastError: null });
+      updated.state = 'connecting';
+      delete updated.lastError;
+    }
+    await control.publish({ kind: 'updated', userId: record.userId, accountId: record.accountId });
+    return updated;
   }
 
   /** register() for a new user, with the login already proven. */

@@ -40,7 +40,7 @@ export interface AccountSessionDeps {
 const EXPIRY_SLACK_MS = 5_000;
 
 // The account shows its most troubled mailbox: one failing folder must not hide behind a healthy one.
-const SEVERITY: AccountState[] = ['idle', 'polling', 'connecting', 'reconnecting', 'error', 'auth_failed'];
+const SEVERITY: AccountState[] = ['idle', 'polling', 'connecting', 'reconnecting', 'error', 'auth_failed', 'reauth_required'];
 
 export class AccountSession {
   private readonly watchers: MailboxWatcher[] = [];
@@ -53,7 +53,17 @@ export class AccountSession {
 
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
 
+  private get provider(): OAuthProvider | undefined {
+    return this.deps.oauthProviders?.find((p) => p.id === this.record.provider);
+  }
+
   start(): void {
+    if (this.record.auth === 'oauth2' && this.record.state === 'reauth_required') {
+      // The provider refused the refresh token: no login and no refresh until the person signs in
+      // again (the callback stores the new grant, sets the state back and restarts the account).
+      this.published = { state: 'reauth_required', error: this.record.lastError, unseen: this.record.unseen };
+      return;
+    }
     if (this.record.auth === 'oauth2' && !this.scheduleRefresh()) return;
     let password: ImapCredential;
     try {
@@ -139,7 +149,7 @@ export class AccountSession {
 
   private async refresh(grant: OAuthGrant): Promise<void> {
     const log = this.deps.log.child({ accountId: this.record.accountId });
-    const provider = this.deps.oauthProviders?.find((p) => p.id === this.record.provider);
+    const provider = this.provider;
     if (!provider) {
       this.publish({ state: 'auth_failed', error: `the sign-in provider "${this.record.provider ?? ''}" is no longer configured` });
       return;
@@ -155,9 +165,9 @@ export class AccountSession {
       if (this.stopped) return;
       if (error instanceof GrantRevokedError) {
         log.warn({ err: error.message }, 'the provider refused the refresh; the person must sign in again');
-        // No more logins or refreshes until the person signs in again (which restarts the account).
+        // No more logins or refreshes until the person signs in again (start() checks the state).
         await this.stop();
-        this.publish({ state: 'auth_failed', error: error.message });
+        this.publish({ state: 'reauth_required', error: error.message });
         return;
       }
       log.warn({ err: (error as Error).message }, 'token refresh failed; retrying in 30 s');
