@@ -273,6 +273,8 @@ test('short-lived access tokens are refreshed before they expire: the worker log
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after two refreshes', 15_000, 'the mail after the refreshes');
   stream.close();
   assert.ok(!gatewayLogs().includes(token), 'no token in the log');
+  // Its 8 s tokens would go on being refreshed and blur the token requests the tests below count.
+  assert.equal((await api(base, 'DELETE', `/v1/accounts/${account.id}`, { token })).status, 204);
 });
 
 test('a grant revoked at the provider: reauth_required with an event and a push, no login or refresh until the person signs in again, which restores the same account', async (t) => {
@@ -312,4 +314,23 @@ test('a grant revoked at the provider: reauth_required with an event and a push,
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in again', 15_000, 'the mail after signing in again');
   stream.close();
   assert.equal(push.received.filter((r) => r.name === `gina-${account.id}` && r.payload.type === 'reauth').length, 1, 'one sign-in-again push');
+});
+
+test('an access token the IMAP server refuses before its time: one refresh and a new login, and the account stays connected', async () => {
+  const ivan = await providerUser();
+  const { token, account } = await signedIn(ivan.user);
+  await untilIdle(token, account.id, 'the account to idle');
+  const tokens = provider.requestCount('/token');
+  const before = await imapLogins(ivan.user);
+
+  await provider.revokeAccessTokens(ivan.user);
+  // The account starts over (the same happens when the connection drops): its login is refused.
+  assert.equal((await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { mailboxes: ['INBOX'] } })).status, 200);
+  await waitFor(async () => (await imapLogins(ivan.user)).methods.length >= before.methods.length + 1, { timeoutMs: 15_000, what: 'a login with the refreshed token' });
+  await untilIdle(token, account.id, 'the account to idle on the refreshed token');
+  assert.equal(provider.requestCount('/token'), tokens + 1, 'exactly one refresh');
+  const after = await imapLogins(ivan.user);
+  assert.equal(after.lines - before.lines, 2, 'one refused login, then one with the new token');
+  const events = (await api(base, 'GET', '/v1/events', { token })).body.events as Array<{ type: string; accountId: string; data: { state?: string } }>;
+  assert.ok(!events.some((e) => e.accountId === account.id && e.type === 'account.state' && e.data.state === 'auth_failed'), 'never shown as auth_failed');
 });

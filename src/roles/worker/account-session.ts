@@ -10,7 +10,7 @@ import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js'
 import type { ImapClientOptions, ImapCredential } from '../../imap/client.js';
 import { openGrant, openImapCredential, sealGrant, type OAuthGrant } from '../../oauth/grant.js';
 import type { OAuthProvider } from '../../oauth/providers.js';
-import { GrantRevokedError, refreshDelayMs, refreshGrant } from '../../oauth/token-refresh.js';
+import { GrantRevokedError, refreshDelayMs, refreshGrant, tokenEndpointKey } from '../../oauth/token-refresh.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -50,6 +50,10 @@ export class AccountSession {
   private password: string | undefined;
   private stopHints: Promise<() => Promise<void>> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The grant this session logs in with (OAuth accounts). */
+  private grant: OAuthGrant | undefined;
+  /** An IMAP refusal of the access token already led to a refresh in this session. */
+  private refreshedOnAuthFailure = false;
 
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
 
@@ -139,6 +143,7 @@ export class AccountSession {
     } catch {
       return true; // start() reports the undecryptable credential
     }
+    this.grant = grant;
     if (grant.expiresAt === undefined) return true;
     const left = grant.expiresAt - Date.now();
     this.refreshTimer = setTimeout(() => void this.refresh(grant), refreshDelayMs(grant.expiresAt, Date.now()));
@@ -147,7 +152,13 @@ export class AccountSession {
     return left > EXPIRY_SLACK_MS;
   }
 
-  private async refresh(grant: OAuthGrant): Promise<void> {
+  /**
+   * Replaces the grant with a refreshed one and starts the account over with it. `afterAuthFailure`:
+   * the IMAP server refused the access token before its time (revoked early, or shorter-lived than
+   * `expires_in` said); the new grant remembers it, so a token the server refuses again is an auth
+   * failure rather than a refresh loop.
+   */
+  private async refresh(grant: OAuthGrant, afterAuthFailure = false): Promise<void> {
     const log = this.deps.log.child({ accountId: this.record.accountId });
     const provider = this.provider;
     if (!provider) {
@@ -155,11 +166,12 @@ export class AccountSession {
       return;
     }
     try {
-      // Not a login storm after a restart: refreshes queue per provider like logins per IMAP host.
-      const fresh = await this.deps.imap.limiter.run(`oauth-token:${provider.id}`, () => refreshGrant(provider, grant));
+      // Not a storm after a restart: refreshes queue per token endpoint like logins per IMAP host.
+      const fresh = await this.deps.imap.limiter.run(tokenEndpointKey(provider), () => refreshGrant(provider, grant));
       if (this.stopped) return;
-      await this.deps.accounts.update(this.record, { sealedPassword: sealGrant(this.deps.secretBox, fresh, this.record.accountId) });
-      log.info('access token refreshed');
+      const stored: OAuthGrant = afterAuthFailure ? { ...fresh, refreshedOnAuthFailure: true } : fresh;
+      await this.deps.accounts.update(this.record, { sealedPassword: sealGrant(this.deps.secretBox, stored, this.record.accountId) });
+      log.info({ afterAuthFailure }, 'access token refreshed');
       this.deps.onCredentialsChanged?.();
     } catch (error) {
       if (this.stopped) return;
@@ -189,6 +201,14 @@ export class AccountSession {
 
   private onStatus(mailbox: string, status: WatcherStatus): void {
     if (this.stopped) return;
+    if (status.state === 'auth_failed' && this.grant && !this.grant.refreshedOnAuthFailure && !this.refreshedOnAuthFailure) {
+      // The server refused an access token the provider gave: one refresh and a new login before
+      // this counts as an authentication failure.
+      this.refreshedOnAuthFailure = true;
+      clearTimeout(this.refreshTimer);
+      void this.refresh(this.grant, true);
+      return;
+    }
     this.statuses.set(mailbox, status);
     let worst: WatcherStatus | undefined;
     let unseen: number | undefined;
