@@ -171,7 +171,7 @@ export class OAuthSignIn {
       imap: { host: provider.imap.host, port: provider.imap.port, security: provider.imap.security, user, pass: '' },
       email: user,
       deviceName: pending.deviceName,
-      oauth: { provider: provider.id, grant },
+      oauth: { provider: provider.id, grant, ...(provider.mechanism ? { mechanism: provider.mechanism } : {}) },
     });
     return this.handOff(signIn);
   }

@@ -44,6 +44,10 @@ before(async () => {
     id: 'testidp', name: 'Test IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
     scopes: ['openid', 'email', 'offline_access'], imap: imapSettings,
   }, {
+    // The same provider, its logins pinned to SASL XOAUTH2 (Dovecot offers OAUTHBEARER first).
+    id: 'xoauthidp', name: 'XOAUTH2 IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
+    scopes: ['openid', 'email', 'offline_access'], imap: imapSettings, mechanism: 'XOAUTH2',
+  }, {
     // A provider that is down: nothing listens on its port.
     id: 'downidp', name: 'Down IdP', issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'x', clientSecret: 'y', scopes: ['openid', 'email'], imap: imapSettings,
   }];
@@ -129,6 +133,8 @@ test('a token for another mailbox, a revoked token and a made-up token are refus
 interface SignInOptions {
   deny?: boolean;
   tamper?: (callback: URL) => URL;
+  /** @default "testidp" */
+  providerId?: string;
 }
 
 /**
@@ -137,7 +143,7 @@ interface SignInOptions {
  * callback, and the gateway sends it on to the web app. Returns where the web app is sent.
  */
 async function signInThroughGateway(login: string, options: SignInOptions = {}): Promise<{ location: URL; callback: URL }> {
-  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
+  const start = await api(base, 'POST', `/v1/oauth/${options.providerId ?? 'testidp'}/start`, { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
   assert.equal(start.status, 200, JSON.stringify(start.body));
   const authorizeUrl = new URL(start.body.authorizeUrl);
   assert.equal(authorizeUrl.searchParams.get('code_challenge_method'), 'S256');
@@ -238,7 +244,7 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
   const unknown = await api(base, 'POST', '/v1/oauth/nope/start', { body: {} });
   assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
   const providers = await api(base, 'GET', '/v1/oauth/providers');
-  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'downidp', name: 'Down IdP' }] });
+  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'xoauthidp', name: 'XOAUTH2 IdP' }, { id: 'downidp', name: 'Down IdP' }] });
   assert.deepEqual((await api(base, 'GET', '/v1/config')).body.oauth, providers.body, 'GET /v1/config lists them too');
   const badBody = await api(base, 'POST', '/v1/oauth/handoff', { body: {} });
   assert.deepEqual([badBody.status, badBody.body.error.code], [400, 'invalid_request']);
@@ -333,4 +339,17 @@ test('an access token the IMAP server refuses before its time: one refresh and a
   assert.equal(after.lines - before.lines, 2, 'one refused login, then one with the new token');
   const events = (await api(base, 'GET', '/v1/events', { token })).body.events as Array<{ type: string; accountId: string; data: { state?: string } }>;
   assert.ok(!events.some((e) => e.accountId === account.id && e.type === 'account.state' && e.data.state === 'auth_failed'), 'never shown as auth_failed');
+});
+
+test('a provider pinned to XOAUTH2: the sign-in check and the worker log in with XOAUTH2 although Dovecot offers OAUTHBEARER', async () => {
+  const judy = await providerUser();
+  const { token, account } = await signedIn(judy.user, { providerId: 'xoauthidp' });
+  assert.equal(account.provider, 'xoauthidp');
+  await untilIdle(token, account.id, 'the account to idle');
+  const judys = (await imapLogins(judy.user)).methods;
+  assert.ok(judys.length >= 2 && judys.every((m) => m === 'XOAUTH2'), `the sign-in's check and the worker's session: ${judys.join(', ')}`);
+  const kate = await providerUser();
+  await signedIn(kate.user);
+  const kates = (await imapLogins(kate.user)).methods;
+  assert.ok(kates.length >= 1 && kates.every((m) => m === 'OAUTHBEARER'), `unpinned: what the server offers first: ${kates.join(', ')}`);
 });

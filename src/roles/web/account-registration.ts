@@ -10,6 +10,7 @@ import { hashToken, newId, newToken } from '../../core/tokens.js';
 import type { AccountRecord, ImapSettings } from '../../core/types.js';
 import { ImapConnectError, verifyImapLogin, type ImapClientOptions, type ImapCredential } from '../../imap/client.js';
 import { sealGrant, type OAuthGrant } from '../../oauth/grant.js';
+import type { OAuthMechanism } from '../../protocol/discovery.js';
 import { ApiError } from './errors.js';
 
 /** A mailbox to register, as the caller gave it: anything optional has a gateway default. */
@@ -21,13 +22,17 @@ export interface RegistrationRequest {
   mailboxes?: string[];
   /** Name of the device a new user's first token stands for. */
   deviceName?: string;
-  /** Signed in with a provider: the grant's access token is the login (imap.pass is unused). */
-  oauth?: { provider: string; grant: OAuthGrant };
+  /**
+   * Signed in with a provider: the grant's access token is the login (imap.pass is unused), with
+   * the provider's pinned SASL mechanism if it has one.
+   */
+  oauth?: { provider: string; grant: OAuthGrant; mechanism?: OAuthMechanism };
 }
 
 /** What proves the login: the password, or the OAuth access token. */
 function credentialOf(request: RegistrationRequest): ImapCredential {
-  return request.oauth ? { accessToken: request.oauth.grant.accessToken } : request.imap.pass;
+  if (!request.oauth) return request.imap.pass;
+  return { accessToken: request.oauth.grant.accessToken, ...(request.oauth.mechanism ? { mechanism: request.oauth.mechanism } : {}) };
 }
 
 /** A signed-in device: its token (shown once), the device, and the mailbox's account. */

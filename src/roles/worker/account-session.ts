@@ -77,6 +77,8 @@ export class AccountSession {
       this.publish({ state: 'error', error: 'stored credentials cannot be decrypted; set the password again' });
       return;
     }
+    const mechanism = this.provider?.mechanism;
+    if (typeof password !== 'string' && mechanism) password = { ...password, mechanism };
     // Dovecot's push opt-out logs in with a password; OAuth accounts are at Gmail or Microsoft.
     if (typeof password === 'string') this.password = password;
     const log = this.deps.log.child({ accountId: this.record.accountId });
