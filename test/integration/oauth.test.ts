@@ -133,31 +133,37 @@ test('a token for another mailbox, a revoked token and a made-up token are refus
 interface SignInOptions {
   deny?: boolean;
   tamper?: (callback: URL) => URL;
+  /** Signed in already: the mailbox is added to this token's user. */
+  token?: string;
   /** @default "testidp" */
   providerId?: string;
 }
 
 /**
  * A person signs in through the gateway as a browser would: the web app asks for the provider's
- * URL, the person logs in and consents there, the provider sends the browser to the gateway's
- * callback, and the gateway sends it on to the web app. Returns where the web app is sent.
+ * URL (the browser keeps the binding cookie start sets), the person logs in and consents there, the
+ * provider sends the browser to the gateway's callback, and the gateway sends it on to the web app.
+ * Returns where the web app is sent, the callback URL and the browser's cookie.
  */
-async function signInThroughGateway(login: string, options: SignInOptions = {}): Promise<{ location: URL; callback: URL }> {
-  const start = await api(base, 'POST', `/v1/oauth/${options.providerId ?? 'testidp'}/start`, { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
+async function signInThroughGateway(login: string, options: SignInOptions = {}): Promise<{ location: URL; callback: URL; cookie: string }> {
+  const start = await api(base, 'POST', `/v1/oauth/${options.providerId ?? 'testidp'}/start`, { body: { email: `${login}@example.test`, deviceName: 'Phone' }, ...(options.token ? { token: options.token } : {}) });
   assert.equal(start.status, 200, JSON.stringify(start.body));
   const authorizeUrl = new URL(start.body.authorizeUrl);
   assert.equal(authorizeUrl.searchParams.get('code_challenge_method'), 'S256');
   assert.ok(authorizeUrl.searchParams.get('state') && authorizeUrl.searchParams.get('nonce'));
   assert.equal(authorizeUrl.searchParams.get('login_hint'), `${login}@example.test`);
+  const cookie = start.headers.getSetCookie()[0]!.split(';')[0]!;
   let callback = await provider.signIn(authorizeUrl.href, login, options.deny ? { deny: true } : {});
   assert.equal(callback.origin + callback.pathname, `${base}/v1/oauth/callback`);
   if (options.tamper) callback = options.tamper(callback);
-  return { location: await follow(callback), callback };
+  return { location: await follow(callback, cookie), callback, cookie };
 }
 
-async function follow(callback: URL): Promise<URL> {
-  const response = await fetch(callback, { redirect: 'manual' });
+/** The browser arrives at the callback, with the cookie it has (or none). */
+async function follow(callback: URL, cookie?: string): Promise<URL> {
+  const response = await fetch(callback, { redirect: 'manual', ...(cookie ? { headers: { cookie } } : {}) });
   assert.equal(response.status, 302);
+  assert.match(response.headers.getSetCookie().join('\n'), /^mailpush_oauth=; Max-Age=0; Path=\/v1\/oauth\/; HttpOnly; SameSite=Lax$/m, 'the callback clears the binding cookie');
   return new URL(response.headers.get('location')!);
 }
 
@@ -225,7 +231,7 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
 
   const once = await signInThroughGateway(dave.user);
   assert.equal(appRoute(once.location).route, '/oauth/done');
-  assert.equal(appRoute(await follow(once.callback)).params.get('code'), 'oauth_state_invalid', 'a state works once');
+  assert.equal(appRoute(await follow(once.callback, once.cookie)).params.get('code'), 'oauth_state_invalid', 'a state works once');
 
   // The provider names dave's mailbox for mallory's login: the token is mallory's, and Dovecot
   // (asking the provider) refuses it for dave's mailbox.
@@ -282,6 +288,31 @@ test('short-lived access tokens are refreshed before they expire: the worker log
   // Its 8 s tokens would go on being refreshed and blur the token requests the tests below count.
   assert.equal((await api(base, 'DELETE', `/v1/accounts/${account.id}`, { token })).status, 204);
 });
+
+test('login CSRF: the callback accepts a state only from the browser that started the sign-in (its HttpOnly, SameSite=Lax cookie)', async () => {
+  const ivy = await providerUser();
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {} });
+  assert.equal(start.status, 200);
+  const [setCookie] = start.headers.getSetCookie();
+  assert.match(setCookie!, /^mailpush_oauth=[\w-]{40,}; Max-Age=600; Path=\/v1\/oauth\/; HttpOnly; SameSite=Lax$/, 'short-lived, HttpOnly, Lax (not Secure: PUBLIC_URL is http here)');
+
+  // An attacker's own sign-in, its callback URL sent to a victim's browser (which lacks the cookie).
+  const attackers = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(attackers.callback)).params.get('code'), 'oauth_state_invalid', 'without the cookie');
+  assert.equal(appRoute(await follow(attackers.callback, attackers.cookie)).params.get('code'), 'oauth_state_invalid', 'the refused state is used up');
+  // A browser that carries the cookie of another sign-in.
+  const other = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(other.callback, attackers.cookie)).params.get('code'), 'oauth_state_invalid', "another sign-in's cookie");
+  const fine = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(fine.callback, fine.cookie)).route, '/oauth/done', 'with its own cookie it works');
+});
+
+/** Start and the provider's pages, stopping before the browser reaches the callback. */
+async function startedSignIn(login: string): Promise<{ callback: URL; cookie: string }> {
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {} });
+  assert.equal(start.status, 200);
+  return { callback: await provider.signIn(start.body.authorizeUrl, login), cookie: start.headers.getSetCookie()[0]!.split(';')[0]! };
+}
 
 test('a grant revoked at the provider: reauth_required with an event and a push, no login or refresh until the person signs in again, which restores the same account', async (t) => {
   provider.setAccessTokenTtl(8);
@@ -352,4 +383,26 @@ test('a provider pinned to XOAUTH2: the sign-in check and the worker log in with
   await signedIn(kate.user);
   const kates = (await imapLogins(kate.user)).methods;
   assert.ok(kates.length >= 1 && kates.every((m) => m === 'OAUTHBEARER'), `unpinned: what the server offers first: ${kates.join(', ')}`);
+});
+
+test('signed in, POST /start with the bearer token adds the mailbox to that user; another user\'s mailbox is refused; the same mailbox gets the new grant', async () => {
+  const [leo, mia] = [await providerUser(), await providerUser()];
+  const { token, account: leos } = await signedIn(leo.user);
+  const added = await signInThroughGateway(mia.user, { token });
+  const route = appRoute(added.location);
+  assert.equal(route.route, '/oauth/added');
+  const miasId = route.params.get('account')!;
+  const listed = (await api(base, 'GET', '/v1/accounts', { token })).body.accounts as Array<{ id: string; email: string; auth: string }>;
+  assert.deepEqual(listed.map((a) => [a.id, a.email, a.auth]).sort(), [[leos.id, leo.email, 'oauth2'], [miasId, mia.email, 'oauth2']].sort());
+  await untilIdle(token, miasId, "mia's mailbox to idle for leo's user");
+
+  // Mia's mailbox again, from leo's user: the same account with the new grant.
+  assert.deepEqual(appRoute((await signInThroughGateway(mia.user, { token })).location).params.get('account'), miasId);
+  // Another user (nina) may not take leo's mailbox.
+  const nina = await providerUser();
+  const { token: ninas } = await signedIn(nina.user);
+  assert.equal(appRoute((await signInThroughGateway(leo.user, { token: ninas })).location).params.get('code'), 'account_exists');
+  assert.equal((await api(base, 'GET', '/v1/accounts', { token: ninas })).body.accounts.length, 1);
+  const badToken = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {}, token: 'mpt_not-a-token' });
+  assert.deepEqual([badToken.status, badToken.body.error.code], [401, 'unauthorized']);
 });

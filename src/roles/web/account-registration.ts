@@ -177,6 +177,23 @@ export class AccountRegistration {
   }
 
   /**
+   * Adds a mailbox signed in with a provider to `userId` (POST /v1/oauth/:provider/start with a
+   * token). The login is proven first, like any registration; a mailbox of this user already gets
+   * the new grant, another user's is refused (409 account_exists, only after the login worked).
+   */
+  async addOAuthMailbox(request: RegistrationRequest & { oauth: NonNullable<RegistrationRequest['oauth']> }, userId: string): Promise<{ record: AccountRecord; created: boolean }> {
+    const settings = this.settingsOf(request);
+    await this.proveLogin(settings, credentialOf(request));
+    const holder = await this.deps.accounts.findMailbox(identityOf(settings));
+    if (holder && holder.userId !== userId) throw this.exists();
+    const record = holder ? await this.deps.accounts.get(holder) : undefined;
+    if (record?.auth === 'oauth2') return { record: await this.renewGrant(record, request.oauth.grant), created: false };
+    if (record) throw this.exists(); // this user's own password login of the mailbox
+    const { record: created } = await this.register({ ...request, imap: { ...request.imap, host: settings.host, port: settings.port, security: settings.security } }, userId, true);
+    return { record: created, created: true };
+  }
+
+  /**
    * A new sign-in brings a new grant: the account logs in with it from now on, back from
    * reauth_required (or auth_failed) as it was, keeping its id and event log.
    */
