@@ -14,6 +14,7 @@ const STATE_LABELS: Record<AccountState, PlainKey> = {
   polling: 'accounts.state.polling',
   reconnecting: 'accounts.state.reconnecting',
   auth_failed: 'accounts.state.authFailed',
+  reauth_required: 'accounts.state.reauthRequired',
   error: 'accounts.state.error',
   disabled: 'accounts.state.disabled',
 };
@@ -103,8 +104,9 @@ export class AccountsView {
   /** A mailbox signed in with a provider: never a password field; "sign in again" when the sign-in stopped working. */
   private oauthItem(account: Account): HTMLLIElement {
     const name = providerName(this.options.providers(), account.provider);
-    const refused = account.state === 'auth_failed';
-    const stateLabel = refused ? t('accounts.state.authFailedOAuth') : account.state in STATE_LABELS ? t(STATE_LABELS[account.state]) : account.state;
+    // Refused with the stored token, or the provider withdrew the grant: only a new sign-in helps.
+    const refused = account.state === 'auth_failed' || account.state === 'reauth_required';
+    const stateLabel = account.state === 'auth_failed' ? t('accounts.state.authFailedOAuth') : account.state in STATE_LABELS ? t(STATE_LABELS[account.state]) : account.state;
     const signInAgain = refused && el('button', { class: 'primary', text: t('accounts.signInAgain', { name }), attrs: { type: 'button' } });
     if (signInAgain) {
       signInAgain.addEventListener('click', () => {

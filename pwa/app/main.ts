@@ -81,6 +81,13 @@ const oauthReturnView = new OAuthReturnView({
     route();
     refresh();
   },
+  onMailboxAdded() {
+    // The callback already stored the mailbox for this device's user; the accounts screen shows it.
+    history.replaceState(history.state, '', '#/accounts');
+    route();
+    refresh();
+    accountsView.notify(t('oauth.mailboxAdded'), 'ok');
+  },
 });
 const messageView = new MessageView(api);
 const pairingView = new PairingView({

@@ -8,7 +8,7 @@
 import { Api, ApiFailure, describeError, isExplained, type OAuthProviderView, type SignInResponse } from './api.js';
 import { byId, el } from './dom.js';
 import { t } from './i18n.js';
-import { OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../../src/protocol/oauth.js';
+import { OAUTH_ADDED_ROUTE, OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../../src/protocol/oauth.js';
 
 /** Error codes with a sentence of their own on the error screen (oauth.error.<code>). */
 const OAUTH_EXPLAINED = [
@@ -67,6 +67,8 @@ export interface OAuthReturnViewOptions {
   api: Api;
   /** The handoff gave a device token: `signedIn` tells whether this device had one already. */
   onSignedIn(answer: SignInResponse, signedIn: boolean): void;
+  /** A signed-in device added a mailbox (or signed one in again): nothing to trade, the accounts show it. */
+  onMailboxAdded(accountId: string): void;
 }
 
 /** The screen the provider's sign-in comes back to: "Finishing sign-in…", or why it failed. */
@@ -84,7 +86,7 @@ export class OAuthReturnView {
   /** True for the hashes this view answers. */
   static handles(hash: string): boolean {
     const route = hash.replace(/^#/, '').split('?')[0];
-    return route === OAUTH_DONE_ROUTE || route === OAUTH_ERROR_ROUTE;
+    return route === OAUTH_DONE_ROUTE || route === OAUTH_ERROR_ROUTE || route === OAUTH_ADDED_ROUTE;
   }
 
   show(hash: string, signedIn: boolean): void {
@@ -92,6 +94,7 @@ export class OAuthReturnView {
     const [route, query] = hash.replace(/^#/, '').split('?');
     const params = new URLSearchParams(query ?? '');
     if (route === OAUTH_ERROR_ROUTE) return this.showError(params.get('code') ?? 'internal_error');
+    if (route === OAUTH_ADDED_ROUTE) return this.options.onMailboxAdded(params.get('account') ?? '');
     const handoff = params.get('handoff');
     if (handoff) {
       // Out of the address bar and this history entry before anything else happens.

@@ -177,6 +177,8 @@ function notificationText(payload: PushPayload, locale: Locale): { title: string
         : { title: payload.title ?? t(locale, 'push.newMail'), body: payload.body ?? '' };
     case 'test':
       return { title: t(locale, 'push.testTitle'), body: t(locale, 'push.testBody') };
+    case 'reauth':
+      return { title: t(locale, 'push.reauthTitle'), body: t(locale, 'push.reauthBody') };
     default:
       if (payload.preview === 'none') return { title: t(locale, 'push.newMail'), body: unread };
       if (payload.preview === 'sender') return { title: payload.title ?? t(locale, 'push.newMail'), body: t(locale, 'push.newMessage') };

@@ -6,6 +6,7 @@ import { ImapFlow } from 'imapflow';
 import { imapPortAllowed, type Config } from '../config.js';
 import { HostNotAllowedError, HostUnresolvableError, resolveTarget } from '../core/address-policy.js';
 import type { ImapSettings } from '../core/types.js';
+import type { OAuthMechanism } from '../protocol/discovery.js';
 import type { HostLimiter } from './host-limiter.js';
 
 export type ImapFailureKind =
@@ -72,9 +73,36 @@ export class ImapConnectError extends Error {
 
 /**
  * What proves the login: the mailbox password (a string), or an OAuth2 access token, sent with
- * SASL OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2 (Gmail, Microsoft 365).
+ * SASL OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2 (Gmail, Microsoft 365), or
+ * with the provider's pinned `mechanism`.
  */
-export type ImapCredential = string | { readonly accessToken: string };
+export type ImapCredential = string | { readonly accessToken: string; readonly mechanism?: OAuthMechanism };
+
+/** The SASL capabilities each mechanism is offered under (XOAUTH is Google's older name). */
+const MECHANISM_CAPABILITIES: Record<OAuthMechanism, readonly string[]> = {
+  OAUTHBEARER: ['AUTH=OAUTHBEARER'],
+  XOAUTH2: ['AUTH=XOAUTH2', 'AUTH=XOAUTH'],
+};
+
+/**
+ * An ImapFlow that authenticates with one OAuth mechanism. imapflow always picks OAUTHBEARER when
+ * the server offers it and has no setting for it, so the other mechanism's capabilities are hidden
+ * from its choice just before it authenticates (the server's capability list is read again after
+ * the login). `authenticate` is imapflow's internal step of connect(); if a later imapflow renames
+ * it, the pin stops applying and the test that pins XOAUTH2 against Dovecot fails.
+ */
+class PinnedMechanismImapFlow extends ImapFlow {
+  constructor(options: ConstructorParameters<typeof ImapFlow>[0], private readonly mechanism: OAuthMechanism) {
+    super(options);
+  }
+
+  async authenticate(): Promise<unknown> {
+    for (const [mechanism, capabilities] of Object.entries(MECHANISM_CAPABILITIES)) {
+      if (mechanism !== this.mechanism) for (const capability of capabilities) this.capabilities.delete(capability);
+    }
+    return (ImapFlow.prototype as unknown as { authenticate(this: ImapFlow): Promise<unknown> }).authenticate.call(this);
+  }
+}
 
 function imapflowAuth(user: string, credential: ImapCredential): { user: string; pass: string } | { user: string; accessToken: string } {
   return typeof credential === 'string' ? { user, pass: credential } : { user, accessToken: credential.accessToken };
@@ -143,7 +171,8 @@ export async function connectImap(
   const target = await resolveTarget(settings.host, imap).catch((error: unknown) => {
     throw classifyImapError(error);
   });
-  const client = new ImapFlow({
+  const mechanism = typeof credential === 'string' ? undefined : credential.mechanism;
+  const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
     host: target.address,
     ...(target.servername ? { servername: target.servername } : {}),
     port: settings.port,
@@ -163,7 +192,8 @@ export async function connectImap(
     ...(extra.maxIdleTime ? { maxIdleTime: extra.maxIdleTime } : {}),
     missingIdleCommand: 'NOOP',
     clientInfo: { name: 'mailpush', vendor: 'mailpush' },
-  });
+  };
+  const client = mechanism ? new PinnedMechanismImapFlow(flowOptions, mechanism) : new ImapFlow(flowOptions);
   // A socket error while connect() is pending rejects connect(); afterwards it is emitted, and an
   // ImapFlow without an 'error' listener would crash the process.
   client.on('error', () => undefined);

@@ -11,6 +11,11 @@ export interface OAuthGrant {
   refreshToken?: string;
   /** When the access token expires (epoch ms), if the provider said. */
   expiresAt?: number;
+  /**
+   * This grant came from the refresh after the IMAP server refused the previous access token; if
+   * the server refuses this one too, that is an authentication failure, not a reason to refresh.
+   */
+  refreshedOnAuthFailure?: true;
 }
 
 export function sealGrant(secretBox: SecretBox, grant: OAuthGrant, accountId: string): string {

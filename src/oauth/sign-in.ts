@@ -4,12 +4,18 @@
 // PKCE verifier, stays on the server for 10 minutes) and the handoff code the callback gives the
 // web app (2 minutes). Both are single use and stored only as hashes; no token is ever in a URL.
 // What the handoff gives (a device token) is sealed while it waits.
+//
+// Login CSRF: a state alone would let an attacker start a sign-in with their own mailbox and send a
+// victim's browser to the callback, signing the victim into the attacker's mailbox. So start also
+// gives the browser a random value in a cookie (routes/oauth.ts sets it), whose hash is kept with
+// the state: the callback accepts a state only from the browser that started it.
 
 import * as oidc from 'openid-client';
 import type { OAuthFlowStore } from '../core/ports.js';
 import type { SecretBox } from '../core/secret-box.js';
-import { hashToken, newToken } from '../core/tokens.js';
+import { hashToken, newToken, safeEqual } from '../core/tokens.js';
 import type { ErrorCode } from '../protocol/errors.js';
+import { OAUTH_ADDED_ROUTE, OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../protocol/oauth.js';
 import type { AccountRegistration, SignIn } from '../roles/web/account-registration.js';
 import { ApiError } from '../roles/web/errors.js';
 import type { OAuthGrant } from './grant.js';
@@ -25,17 +31,29 @@ interface PendingSignIn {
   verifier: string;
   nonce?: string;
   deviceName: string;
+  /** Hash of the browser binding cookie's value. */
+  browserHash: string;
+  /** Started with a bearer token: the mailbox is added to this user instead of signing in. */
+  userId?: string;
 }
 
 export interface StartRequest {
   email?: string;
   deviceName: string;
+  /** The user of the start request's bearer token, if it had one. */
+  userId?: string;
+}
+
+export interface StartedSignIn {
+  authorizeUrl: string;
+  /** The random value the browser must bring back to the callback (in the binding cookie). */
+  browserBinding: string;
 }
 
 export interface OAuthSignInDeps {
   oauth: OAuthSettings;
   flows: OAuthFlowStore;
-  registration: Pick<AccountRegistration, 'signIn'>;
+  registration: Pick<AccountRegistration, 'signIn' | 'addOAuthMailbox'>;
   secretBox: SecretBox;
 }
 
@@ -91,8 +109,11 @@ export class OAuthSignIn {
     return this.deps.oauth.publicUrl ?? '';
   }
 
-  /** The provider's authorization URL for a new sign-in. Throws ApiError 404 for an unknown provider, 502 when it cannot be reached. */
-  async start(providerId: string, request: StartRequest): Promise<string> {
+  /**
+   * The provider's authorization URL for a new sign-in, and the value that binds it to the browser.
+   * Throws ApiError 404 for an unknown provider, 502 when it cannot be reached.
+   */
+  async start(providerId: string, request: StartRequest): Promise<StartedSignIn> {
     const provider = this.provider(providerId);
     if (!provider) throw new ApiError(404, 'not_found', `no OAuth provider "${providerId}" on this gateway`);
     const client = await this.client(provider).catch((error: unknown) => {
@@ -102,9 +123,17 @@ export class OAuthSignIn {
     const verifier = oidc.randomPKCECodeVerifier();
     const openId = provider.scopes.includes('openid');
     const nonce = openId ? oidc.randomNonce() : undefined;
-    const pending: PendingSignIn = { provider: provider.id, verifier, deviceName: request.deviceName, ...(nonce ? { nonce } : {}) };
+    const browserBinding = oidc.randomState();
+    const pending: PendingSignIn = {
+      provider: provider.id,
+      verifier,
+      deviceName: request.deviceName,
+      browserHash: hashToken(browserBinding),
+      ...(nonce ? { nonce } : {}),
+      ...(request.userId ? { userId: request.userId } : {}),
+    };
     await this.deps.flows.put('state', hashToken(state), JSON.stringify(pending), Date.now() + STATE_TTL_MS);
-    return oidc.buildAuthorizationUrl(client, {
+    const authorizeUrl = oidc.buildAuthorizationUrl(client, {
       redirect_uri: oauthRedirectUri(this.publicUrl),
       scope: provider.scopes.join(' '),
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
@@ -118,28 +147,35 @@ export class OAuthSignIn {
       ...(provider.id === 'google' ? { access_type: 'offline', prompt: 'consent' } : {}),
       ...(provider.id !== 'microsoft' && provider.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
     }).href;
+    return { authorizeUrl, browserBinding };
   }
 
   /**
-   * The provider sent the browser back with `query` (the callback's raw query string). Returns where
-   * to send it next: the web app with a handoff code, or its error screen with an error code.
+   * The provider sent the browser back with `query` (the callback's raw query string) and the
+   * binding cookie's value. Returns where to send it next: the web app with a handoff code
+   * (`#/oauth/done?handoff=`), with the account a signed-in user added (`#/oauth/added?account=`),
+   * or its error screen with an error code (`#/oauth/error?code=`).
    */
-  async callback(query: string): Promise<string> {
+  async callback(query: string, browserBinding: string | undefined): Promise<string> {
     try {
-      const handoff = await this.complete(query);
-      return `${this.publicUrl}/#/oauth/done?handoff=${encodeURIComponent(handoff)}`;
+      const done = await this.complete(query, browserBinding);
+      if ('accountId' in done) return `${this.publicUrl}/#${OAUTH_ADDED_ROUTE}?account=${encodeURIComponent(done.accountId)}`;
+      return `${this.publicUrl}/#${OAUTH_DONE_ROUTE}?handoff=${encodeURIComponent(done.handoff)}`;
     } catch (error) {
       const code: ErrorCode = error instanceof OAuthRedirectError || error instanceof ApiError ? error.code as ErrorCode : 'internal_error';
-      return `${this.publicUrl}/#/oauth/error?code=${encodeURIComponent(code)}`;
+      return `${this.publicUrl}/#${OAUTH_ERROR_ROUTE}?code=${encodeURIComponent(code)}`;
     }
   }
 
-  private async complete(query: string): Promise<string> {
+  private async complete(query: string, browserBinding: string | undefined): Promise<{ handoff: string } | { accountId: string }> {
     const params = new URLSearchParams(query);
     const state = params.get('state');
     const raw = state ? await this.deps.flows.take('state', hashToken(state), Date.now()) : undefined;
     if (!raw) throw new OAuthRedirectError('oauth_state_invalid', 'this sign-in is unknown, expired or was completed already');
     const pending = JSON.parse(raw) as PendingSignIn;
+    if (!browserBinding || typeof pending.browserHash !== 'string' || !safeEqual(hashToken(browserBinding), pending.browserHash)) {
+      throw new OAuthRedirectError('oauth_state_invalid', 'this sign-in was started in another browser (or its cookie is gone)');
+    }
     const provider = this.provider(pending.provider);
     if (!provider) throw new OAuthRedirectError('oauth_state_invalid', 'the provider of this sign-in is no longer configured');
     const denied = params.get('error');
@@ -165,15 +201,18 @@ export class OAuthSignIn {
       ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
       ...(tokens.expires_in !== undefined ? { expiresAt: Date.now() + tokens.expires_in * 1000 } : {}),
     };
-    // The mailbox is the identity, exactly as with POST /v1/sessions (an ApiError here, e.g.
-    // imap_auth_failed, becomes the error screen's code).
-    const signIn = await this.deps.registration.signIn({
+    const mailbox = {
       imap: { host: provider.imap.host, port: provider.imap.port, security: provider.imap.security, user, pass: '' },
       email: user,
-      deviceName: pending.deviceName,
-      oauth: { provider: provider.id, grant },
-    });
-    return this.handOff(signIn);
+      oauth: { provider: provider.id, grant, ...(provider.mechanism ? { mechanism: provider.mechanism } : {}) },
+    };
+    // An ApiError here (imap_auth_failed, account_exists, limit_reached …) becomes the error screen's code.
+    if (pending.userId) {
+      const added = await this.deps.registration.addOAuthMailbox(mailbox, pending.userId);
+      return { accountId: added.record.accountId };
+    }
+    // The mailbox is the identity, exactly as with POST /v1/sessions.
+    return { handoff: await this.handOff(await this.deps.registration.signIn({ ...mailbox, deviceName: pending.deviceName })) };
   }
 
   /** The IMAP user name: `usernameClaim` of the ID token, else of userinfo. */

@@ -30,6 +30,16 @@ export class GrantRevokedError extends Error {
 
 const clients = new Map<string, Promise<oidc.Configuration>>();
 
+/**
+ * The host limiter's key for a provider's token endpoint: refreshes wait for a slot there like
+ * logins per IMAP host (IMAP_CONNECT_CONCURRENCY), so a fleet of accounts whose tokens expire
+ * together (a restart, tokens issued at once) never storms the provider. Providers sharing an
+ * endpoint (tenants of one issuer) share the limit.
+ */
+export function tokenEndpointKey(provider: OAuthProvider): string {
+  return `oauth-token:${provider.endpoints?.tokenEndpoint ?? provider.issuer ?? provider.id}`;
+}
+
 export async function refreshGrant(provider: OAuthProvider, grant: OAuthGrant): Promise<OAuthGrant> {
   if (!grant.refreshToken) throw new GrantRevokedError(provider.name);
   let client = clients.get(provider.id);

@@ -8,8 +8,12 @@ import type { OAuthProviderView } from './oauth.js';
 export const IMAP_SECURITIES = ['tls', 'starttls', 'none'] as const;
 export type ImapSecurity = (typeof IMAP_SECURITIES)[number];
 
-/** An account's connection as the worker last reported it. */
-export const ACCOUNT_STATES = ['connecting', 'idle', 'polling', 'reconnecting', 'auth_failed', 'error', 'disabled'] as const;
+/**
+ * An account's connection as the worker last reported it. `reauth_required`: the OAuth provider
+ * refused the refresh token (revoked, expired, password changed); nothing is tried until the
+ * person signs in with the provider again.
+ */
+export const ACCOUNT_STATES = ['connecting', 'idle', 'polling', 'reconnecting', 'auth_failed', 'reauth_required', 'error', 'disabled'] as const;
 export type AccountState = (typeof ACCOUNT_STATES)[number];
 
 /** How much of a message a push notification shows: nothing, the sender, or sender and subject. */

@@ -30,3 +30,5 @@ export interface OAuthHandoffRequest {
 /** The web app's screens the gateway's callback sends the browser to (after `#`). */
 export const OAUTH_DONE_ROUTE = '/oauth/done';
 export const OAUTH_ERROR_ROUTE = '/oauth/error';
+/** `#/oauth/added?account=<id>`: a signed-in device added a mailbox (or renewed its sign-in); no new token. */
+export const OAUTH_ADDED_ROUTE = '/oauth/added';

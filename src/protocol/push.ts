@@ -6,8 +6,11 @@ import type { PreviewLevel } from './accounts.js';
 
 export interface PushPayload {
   v: 1;
-  /** `dismiss` closes notifications of mail read or deleted elsewhere; `test` is POST …/test. */
-  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test';
+  /**
+   * `dismiss` closes notifications of mail read or deleted elsewhere; `test` is POST …/test;
+   * `reauth`: an OAuth mailbox's provider refused the sign-in, the person must sign in again.
+   */
+  type: 'mail.new' | 'mail.batch' | 'dismiss' | 'test' | 'reauth';
   accountId?: string;
   mailbox?: string | null;
   /** Notification tag: a repeat with the same tag replaces the earlier notification. */
@@ -35,6 +38,7 @@ export interface PushPayload {
    * account in the morning.
    */
   silent?: boolean;
+  /**
    * mail.new: the message's UID and its mailbox's UIDVALIDITY, so a notification's "Mark as read"
    * and "Delete" (POST /v1/accounts/:id/messages/:uid/actions) and a tap (the message view) can name it.
    */
@@ -76,6 +80,11 @@ export function notificationTag(accountId: string, mailbox: string | null, uid: 
 /** The tag of an account's quiet notification: each new mail during quiet hours replaces the one before. */
 export function quietNotificationTag(accountId: string): string {
   return `${accountId}:quiet`;
+}
+
+/** The tag of an account's "sign in again" notification: one per account, however often it is sent. */
+export function reauthNotificationTag(accountId: string): string {
+  return `${accountId}::reauth`;
 }
 
 /** The tag of an account's "n new messages" notification: each batch replaces the one before. */

@@ -6,7 +6,7 @@
 
 import type { PreviewLevel } from '../core/ports.js';
 import type { MailEvent } from '../core/types.js';
-import { batchNotificationTag, notificationTag, quietNotificationTag, type PushPayload } from '../protocol/push.js';
+import { batchNotificationTag, notificationTag, quietNotificationTag, reauthNotificationTag, type PushPayload } from '../protocol/push.js';
 import { isQuietAt, isVip, type QuietHours } from '../protocol/quiet-hours.js';
 
 export const MAX_PAYLOAD_BYTES = 3900;
@@ -64,8 +64,9 @@ function sender(from: { name: string; address: string }): string {
 }
 
 /**
- * Whether an event is worth waking a device for: new mail, or a dismissal (read or deleted
- * elsewhere). Cheap, and known before the event has an id, so the worker can ask it on the way in.
+ * Whether an event is worth waking a device for: new mail, a dismissal (read or deleted
+ * elsewhere), or an OAuth mailbox that needs its person to sign in again (it is not watched until
+ * then, so without a push they would simply stop getting mail). Cheap, and known before the event has an id, so the worker can ask it on the way in.
  */
 export function isPushable(event: Pick<MailEvent, 'type' | 'data'>): boolean {
   switch (event.type) {
@@ -76,6 +77,8 @@ export function isPushable(event: Pick<MailEvent, 'type' | 'data'>): boolean {
       return (event.data as MailEvent<'mail.flags'>['data']).seen;
     case 'mail.expunged':
       return Boolean((event.data as MailEvent<'mail.expunged'>['data']).uids?.length);
+    case 'account.state':
+      return (event.data as MailEvent<'account.state'>['data']).state === 'reauth_required';
     default:
       return false;
   }
@@ -140,6 +143,12 @@ function loudPushFor(event: MailEvent, preview: PreviewLevel): PushMessage | und
       const uids = data.uids ?? [];
       return { payload: fitPayload({ ...base, type: 'dismiss', tags: uids.map((uid) => notificationTag(event.accountId, event.mailbox, uid)), unseen: data.unseen }), urgency: 'low' };
     }
+    case 'account.state':
+      // The service worker says it in the device's language (push.reauthTitle); this is the fallback.
+      return {
+        payload: fitPayload({ ...base, type: 'reauth', tag: reauthNotificationTag(event.accountId), title: 'Sign in again to keep getting mail', body: 'Your mail provider no longer accepts mailpush\'s sign-in. Open mailpush and sign in again.' }),
+        urgency: 'normal',
+      };
     default:
       return undefined;
   }

@@ -37,6 +37,12 @@ export interface OidcProvider {
    * of `login` with its refresh and access tokens is gone; a refresh is answered invalid_grant.
    */
   revokeGrants(login: string): Promise<void>;
+  /**
+   * The provider withdraws the access tokens of `login` before they expire, keeping the refresh
+   * tokens (as when a provider rotates its signing keys or ends a session early): introspection
+   * answers inactive, a refresh still works.
+   */
+  revokeAccessTokens(login: string): Promise<void>;
   /** Access tokens issued from now on live this long (refreshes included). */
   setAccessTokenTtl(seconds: number): void;
   /** Requests the provider's endpoints saw, by path (e.g. `/token`, `/token/introspection`). */
@@ -131,6 +137,14 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     ids.add(grant.jti);
     grants.set(grant.accountId, ids);
   });
+  // Access tokens per login, to withdraw them alone (revokeByGrantId would take the refresh tokens too).
+  const accessTokens = new Map<string, Set<string>>();
+  provider.on('access_token.saved', (token: { accountId?: string; jti: string }) => {
+    if (!token.accountId) return;
+    const ids = accessTokens.get(token.accountId) ?? new Set<string>();
+    ids.add(token.jti);
+    accessTokens.set(token.accountId, ids);
+  });
   const handle = provider.callback();
   server.on('request', (req, res) => {
     const path = new URL(req.url ?? '/', issuer).pathname;
@@ -197,6 +211,10 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
         await (await provider.Grant.find(grantId))?.destroy();
       }
       grants.delete(login);
+    },
+    async revokeAccessTokens(login) {
+      for (const jti of accessTokens.get(login) ?? []) await (await provider.AccessToken.find(jti))?.destroy();
+      accessTokens.delete(login);
     },
     setAccessTokenTtl(seconds) {
       accessTokenTtl = seconds;

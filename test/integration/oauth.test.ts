@@ -4,6 +4,8 @@
 // they are active, like Gmail and Microsoft 365 do with their own tokens. The gateway signs
 // mailboxes in through the provider over HTTP, as a browser would: start → the provider's login and
 // consent pages → the gateway's callback → the web app's handoff → mail arrives live.
+// The gateway runs as a `mailpush all` process that sends Web Push to the test push service, which
+// decrypts what it gets (the "sign in again" push).
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,40 +16,50 @@ import { HostLimiter } from '../../src/imap/host-limiter.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { api, openReadyStream } from '../helpers/gateway.js';
+import { gatewayEnv } from '../helpers/gateway-env.js';
 import { buildMessage } from '../helpers/message.js';
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.js';
 import { freePort } from '../helpers/ports.js';
+import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixtures = useFixtures();
 let provider: OidcProvider;
 let dovecot: Dovecot;
+let push: PushService;
 let imap: ImapClientOptions;
 let base: string;
-let gatewayLogs: string[];
+let gatewayLogs: () => string;
 
 before(async () => {
   // The provider must know the gateway's redirect URI before the gateway knows the provider.
   const gatewayPort = await freePort();
   const publicUrl = `http://127.0.0.1:${gatewayPort}`;
   provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: `${publicUrl}/v1/oauth/callback` }), (p) => p.stop());
-  const redis = await fixtures.redis();
+  const [redis, pushService] = await Promise.all([fixtures.redis(), fixtures.pushService()]);
+  push = pushService;
   dovecot = await fixtures.dovecot({ oauth2: { introspectionUrl: provider.introspectionUrlWithCredentials } });
   const imapSettings = { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' };
   const providers = [{
     id: 'testidp', name: 'Test IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
     scopes: ['openid', 'email', 'offline_access'], imap: imapSettings,
   }, {
+    // The same provider, its logins pinned to SASL XOAUTH2 (Dovecot offers OAUTHBEARER first).
+    id: 'xoauthidp', name: 'XOAUTH2 IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
+    scopes: ['openid', 'email', 'offline_access'], imap: imapSettings, mechanism: 'XOAUTH2',
+  }, {
     // A provider that is down: nothing listens on its port.
     id: 'downidp', name: 'Down IdP', issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'x', clientSecret: 'y', scopes: ['openid', 'email'], imap: imapSettings,
   }];
-  const gateway = await fixtures.gateway({
+  const gateway = await fixtures.mailpush('all', gatewayEnv({
     redisUrl: redis.url,
     imapPort: dovecot.imapPort,
-    env: { PORT: String(gatewayPort), PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers) },
-  });
+    push,
+    // debug: the log test below also covers what is only logged at debug level.
+    env: { PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers), LOG_LEVEL: 'debug' },
+  }), { port: gatewayPort });
   base = gateway.url!;
-  gatewayLogs = gateway.logs;
+  gatewayLogs = () => JSON.stringify(gateway.logs);
   assert.equal(new URL(base).origin, publicUrl);
   const config = loadConfig({
     REDIS_URL: 'redis://127.0.0.1:6390',
@@ -118,28 +130,56 @@ test('a token for another mailbox, a revoked token and a made-up token are refus
   await assert.rejects(connectImap(settings(alice), { accessToken: alices.access_token }, imap), refused, 'a revoked token is refused');
 });
 
+interface SignInOptions {
+  deny?: boolean;
+  tamper?: (callback: URL) => URL;
+  /** Signed in already: the mailbox is added to this token's user. */
+  token?: string;
+  /** @default "testidp" */
+  providerId?: string;
+}
+
 /**
  * A person signs in through the gateway as a browser would: the web app asks for the provider's
- * URL, the person logs in and consents there, the provider sends the browser to the gateway's
- * callback, and the gateway sends it on to the web app. Returns where the web app is sent.
+ * URL (the browser keeps the binding cookie start sets), the person logs in and consents there, the
+ * provider sends the browser to the gateway's callback, and the gateway sends it on to the web app.
+ * Returns where the web app is sent, the callback URL and the browser's cookie.
  */
-async function signInThroughGateway(login: string, options: { deny?: boolean; tamper?: (callback: URL) => URL } = {}): Promise<{ location: URL; callback: URL }> {
-  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: { email: `${login}@example.test`, deviceName: 'Phone' } });
+async function signInThroughGateway(login: string, options: SignInOptions = {}): Promise<{ location: URL; callback: URL; cookie: string }> {
+  const start = await api(base, 'POST', `/v1/oauth/${options.providerId ?? 'testidp'}/start`, { body: { email: `${login}@example.test`, deviceName: 'Phone' }, ...(options.token ? { token: options.token } : {}) });
   assert.equal(start.status, 200, JSON.stringify(start.body));
   const authorizeUrl = new URL(start.body.authorizeUrl);
   assert.equal(authorizeUrl.searchParams.get('code_challenge_method'), 'S256');
   assert.ok(authorizeUrl.searchParams.get('state') && authorizeUrl.searchParams.get('nonce'));
   assert.equal(authorizeUrl.searchParams.get('login_hint'), `${login}@example.test`);
+  const cookie = start.headers.getSetCookie()[0]!.split(';')[0]!;
   let callback = await provider.signIn(authorizeUrl.href, login, options.deny ? { deny: true } : {});
   assert.equal(callback.origin + callback.pathname, `${base}/v1/oauth/callback`);
   if (options.tamper) callback = options.tamper(callback);
-  return { location: await follow(callback), callback };
+  return { location: await follow(callback, cookie), callback, cookie };
 }
 
-async function follow(callback: URL): Promise<URL> {
-  const response = await fetch(callback, { redirect: 'manual' });
+/** The browser arrives at the callback, with the cookie it has (or none). */
+async function follow(callback: URL, cookie?: string): Promise<URL> {
+  const response = await fetch(callback, { redirect: 'manual', ...(cookie ? { headers: { cookie } } : {}) });
   assert.equal(response.status, 302);
+  assert.match(response.headers.getSetCookie().join('\n'), /^mailpush_oauth=; Max-Age=0; Path=\/v1\/oauth\/; HttpOnly; SameSite=Lax$/m, 'the callback clears the binding cookie');
   return new URL(response.headers.get('location')!);
+}
+
+/** A sign-in through the gateway, traded for the device token. */
+async function signedIn(login: string, options: SignInOptions = {}): Promise<{ token: string; account: any }> {
+  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(login, options)).location).params.get('handoff') } });
+  assert.equal(done.status, 201, JSON.stringify(done.body));
+  return done.body;
+}
+
+const accountOf = async (token: string, id: string) => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account;
+const untilIdle = (token: string, id: string, what: string) => waitFor(async () => (await accountOf(token, id)).state === 'idle', { timeoutMs: 15_000, what });
+/** Dovecot's imap-login lines for `user` (each login, refused or not, writes one), and its logins by method. */
+async function imapLogins(user: string): Promise<{ lines: number; methods: string[] }> {
+  const log = (await dovecot.readLog()).split('\n').filter((line) => line.includes('imap-login:') && line.includes(`user=<${user}>`));
+  return { lines: log.length, methods: log.flatMap((line) => /Login: user=<[^>]*>, method=(\w+)/.exec(line)?.[1] ?? []) };
 }
 
 /** The web app's view of where it was sent: `#/oauth/done?handoff=` or `#/oauth/error?code=`. */
@@ -191,7 +231,7 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
 
   const once = await signInThroughGateway(dave.user);
   assert.equal(appRoute(once.location).route, '/oauth/done');
-  assert.equal(appRoute(await follow(once.callback)).params.get('code'), 'oauth_state_invalid', 'a state works once');
+  assert.equal(appRoute(await follow(once.callback, once.cookie)).params.get('code'), 'oauth_state_invalid', 'a state works once');
 
   // The provider names dave's mailbox for mallory's login: the token is mallory's, and Dovecot
   // (asking the provider) refuses it for dave's mailbox.
@@ -210,7 +250,7 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
   const unknown = await api(base, 'POST', '/v1/oauth/nope/start', { body: {} });
   assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
   const providers = await api(base, 'GET', '/v1/oauth/providers');
-  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'downidp', name: 'Down IdP' }] });
+  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'xoauthidp', name: 'XOAUTH2 IdP' }, { id: 'downidp', name: 'Down IdP' }] });
   assert.deepEqual((await api(base, 'GET', '/v1/config')).body.oauth, providers.body, 'GET /v1/config lists them too');
   const badBody = await api(base, 'POST', '/v1/oauth/handoff', { body: {} });
   assert.deepEqual([badBody.status, badBody.body.error.code], [400, 'invalid_request']);
@@ -222,7 +262,7 @@ test('neither the authorization code nor the handoff code nor any token reaches 
   const handoff = appRoute(location).params.get('handoff')!;
   const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff } });
   assert.equal(done.status, 201);
-  const logs = gatewayLogs.join('');
+  const logs = gatewayLogs();
   for (const secret of [callback.searchParams.get('code')!, callback.searchParams.get('state')!, handoff, done.body.token as string]) {
     assert.ok(!logs.includes(secret), `a secret of the sign-in is in the log: ${secret.slice(0, 6)}…`);
   }
@@ -244,30 +284,125 @@ test('short-lived access tokens are refreshed before they expire: the worker log
   await dovecot.deliver(frank.email, buildMessage({ from: { address: 'friend@example.test' }, to: frank.email, subject: 'after two refreshes' }));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'after two refreshes', 15_000, 'the mail after the refreshes');
   stream.close();
-  assert.ok(!gatewayLogs.join('').includes(token), 'no token in the log');
+  assert.ok(!gatewayLogs().includes(token), 'no token in the log');
+  // Its 8 s tokens would go on being refreshed and blur the token requests the tests below count.
+  assert.equal((await api(base, 'DELETE', `/v1/accounts/${account.id}`, { token })).status, 204);
 });
 
-test('a grant revoked at the provider: the refresh is refused, the account shows auth_failed and stops; signing in again restores it with the same id', async (t) => {
+test('login CSRF: the callback accepts a state only from the browser that started the sign-in (its HttpOnly, SameSite=Lax cookie)', async () => {
+  const ivy = await providerUser();
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {} });
+  assert.equal(start.status, 200);
+  const [setCookie] = start.headers.getSetCookie();
+  assert.match(setCookie!, /^mailpush_oauth=[\w-]{40,}; Max-Age=600; Path=\/v1\/oauth\/; HttpOnly; SameSite=Lax$/, 'short-lived, HttpOnly, Lax (not Secure: PUBLIC_URL is http here)');
+
+  // An attacker's own sign-in, its callback URL sent to a victim's browser (which lacks the cookie).
+  const attackers = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(attackers.callback)).params.get('code'), 'oauth_state_invalid', 'without the cookie');
+  assert.equal(appRoute(await follow(attackers.callback, attackers.cookie)).params.get('code'), 'oauth_state_invalid', 'the refused state is used up');
+  // A browser that carries the cookie of another sign-in.
+  const other = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(other.callback, attackers.cookie)).params.get('code'), 'oauth_state_invalid', "another sign-in's cookie");
+  const fine = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(fine.callback, fine.cookie)).route, '/oauth/done', 'with its own cookie it works');
+});
+
+/** Start and the provider's pages, stopping before the browser reaches the callback. */
+async function startedSignIn(login: string): Promise<{ callback: URL; cookie: string }> {
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {} });
+  assert.equal(start.status, 200);
+  return { callback: await provider.signIn(start.body.authorizeUrl, login), cookie: start.headers.getSetCookie()[0]!.split(';')[0]! };
+}
+
+test('a grant revoked at the provider: reauth_required with an event and a push, no login or refresh until the person signs in again, which restores the same account', async (t) => {
   provider.setAccessTokenTtl(8);
   t.after(() => provider.setAccessTokenTtl(3600));
   const gina = await providerUser();
-  const done = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
-  assert.equal(done.status, 201);
-  const { token, account } = done.body;
-  const view = async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account;
-  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle' });
+  const { token, account } = await signedIn(gina.user);
+  const subscription = await api(base, 'POST', '/v1/push/subscriptions', { token, body: { subscription: push.subscribe(`gina-${account.id}`), preview: 'none' } });
+  assert.equal(subscription.status, 201, JSON.stringify(subscription.body));
+  await untilIdle(token, account.id, 'the account to idle');
+  const stream = await openReadyStream(base, token);
 
   await provider.revokeGrants(gina.user);
-  await waitFor(async () => (await view()).state === 'auth_failed', { timeoutMs: 20_000, what: 'the refused refresh to show as auth_failed' });
-  assert.match((await view()).lastError, /sign in with Test IdP again/);
+  const event = await stream.waitFor((m) => m.type === 'account.state' && m.data.state === 'reauth_required', 20_000, 'reauth_required on the stream');
+  assert.match(event.data.error, /sign in with Test IdP again/);
+  assert.equal((await accountOf(token, account.id)).state, 'reauth_required');
+  await waitFor(() => push.received.some((r) => r.name === `gina-${account.id}`), { timeoutMs: 10_000, what: 'the sign-in-again push' });
+  const [pushed] = push.received.filter((r) => r.name === `gina-${account.id}`);
+  assert.deepEqual([pushed!.payload.type, pushed!.payload.accountId, pushed!.payload.title], ['reauth', account.id, 'Sign in again to keep getting mail']);
 
-  // Signing in again: the same account, idle on the new grant, and mail arrives.
+  // From here on nothing is tried: not after the token's expiry, not when the account is
+  // restarted from the store (as after a PATCH, a worker restart or a lease moving).
+  const tokensAtReauth = provider.requestCount('/token');
+  const loginsAtReauth = (await imapLogins(gina.user)).lines;
+  const patched = await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { mailboxes: ['INBOX'] } });
+  assert.deepEqual([patched.status, patched.body.account.state], [200, 'reauth_required']);
+
+  // Signing in again (the sentinel): the same account, idle on the new grant, mail arrives. Until
+  // then, the only token request was the sign-in's code exchange and the only logins its own.
   provider.setAccessTokenTtl(3600);
-  const again = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(gina.user)).location).params.get('handoff') } });
-  assert.deepEqual([again.status, again.body.created, again.body.account.id], [201, false, account.id]);
-  await waitFor(async () => (await view()).state === 'idle', { timeoutMs: 15_000, what: 'the account to idle again after signing in' });
-  const stream = await openReadyStream(base, token);
+  const again = await signedIn(gina.user);
+  assert.deepEqual([again.account.id, again.account.state], [account.id, 'connecting']);
+  await untilIdle(token, account.id, 'the account to idle again after signing in');
+  assert.equal(provider.requestCount('/token'), tokensAtReauth + 1, 'no refresh while reauth_required: one code exchange');
+  assert.equal((await imapLogins(gina.user)).lines, loginsAtReauth + 2, "no login while reauth_required: the sign-in's check and the worker's session");
   await dovecot.deliver(gina.email, buildMessage({ from: { address: 'friend@example.test' }, to: gina.email, subject: 'signed in again' }));
   await stream.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'signed in again', 15_000, 'the mail after signing in again');
   stream.close();
+  assert.equal(push.received.filter((r) => r.name === `gina-${account.id}` && r.payload.type === 'reauth').length, 1, 'one sign-in-again push');
+});
+
+test('an access token the IMAP server refuses before its time: one refresh and a new login, and the account stays connected', async () => {
+  const ivan = await providerUser();
+  const { token, account } = await signedIn(ivan.user);
+  await untilIdle(token, account.id, 'the account to idle');
+  const tokens = provider.requestCount('/token');
+  const before = await imapLogins(ivan.user);
+
+  await provider.revokeAccessTokens(ivan.user);
+  // The account starts over (the same happens when the connection drops): its login is refused.
+  assert.equal((await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { mailboxes: ['INBOX'] } })).status, 200);
+  await waitFor(async () => (await imapLogins(ivan.user)).methods.length >= before.methods.length + 1, { timeoutMs: 15_000, what: 'a login with the refreshed token' });
+  await untilIdle(token, account.id, 'the account to idle on the refreshed token');
+  assert.equal(provider.requestCount('/token'), tokens + 1, 'exactly one refresh');
+  const after = await imapLogins(ivan.user);
+  assert.equal(after.lines - before.lines, 2, 'one refused login, then one with the new token');
+  const events = (await api(base, 'GET', '/v1/events', { token })).body.events as Array<{ type: string; accountId: string; data: { state?: string } }>;
+  assert.ok(!events.some((e) => e.accountId === account.id && e.type === 'account.state' && e.data.state === 'auth_failed'), 'never shown as auth_failed');
+});
+
+test('a provider pinned to XOAUTH2: the sign-in check and the worker log in with XOAUTH2 although Dovecot offers OAUTHBEARER', async () => {
+  const judy = await providerUser();
+  const { token, account } = await signedIn(judy.user, { providerId: 'xoauthidp' });
+  assert.equal(account.provider, 'xoauthidp');
+  await untilIdle(token, account.id, 'the account to idle');
+  const judys = (await imapLogins(judy.user)).methods;
+  assert.ok(judys.length >= 2 && judys.every((m) => m === 'XOAUTH2'), `the sign-in's check and the worker's session: ${judys.join(', ')}`);
+  const kate = await providerUser();
+  await signedIn(kate.user);
+  const kates = (await imapLogins(kate.user)).methods;
+  assert.ok(kates.length >= 1 && kates.every((m) => m === 'OAUTHBEARER'), `unpinned: what the server offers first: ${kates.join(', ')}`);
+});
+
+test('signed in, POST /start with the bearer token adds the mailbox to that user; another user\'s mailbox is refused; the same mailbox gets the new grant', async () => {
+  const [leo, mia] = [await providerUser(), await providerUser()];
+  const { token, account: leos } = await signedIn(leo.user);
+  const added = await signInThroughGateway(mia.user, { token });
+  const route = appRoute(added.location);
+  assert.equal(route.route, '/oauth/added');
+  const miasId = route.params.get('account')!;
+  const listed = (await api(base, 'GET', '/v1/accounts', { token })).body.accounts as Array<{ id: string; email: string; auth: string }>;
+  assert.deepEqual(listed.map((a) => [a.id, a.email, a.auth]).sort(), [[leos.id, leo.email, 'oauth2'], [miasId, mia.email, 'oauth2']].sort());
+  await untilIdle(token, miasId, "mia's mailbox to idle for leo's user");
+
+  // Mia's mailbox again, from leo's user: the same account with the new grant.
+  assert.deepEqual(appRoute((await signInThroughGateway(mia.user, { token })).location).params.get('account'), miasId);
+  // Another user (nina) may not take leo's mailbox.
+  const nina = await providerUser();
+  const { token: ninas } = await signedIn(nina.user);
+  assert.equal(appRoute((await signInThroughGateway(leo.user, { token: ninas })).location).params.get('code'), 'account_exists');
+  assert.equal((await api(base, 'GET', '/v1/accounts', { token: ninas })).body.accounts.length, 1);
+  const badToken = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {}, token: 'mpt_not-a-token' });
+  assert.deepEqual([badToken.status, badToken.body.error.code], [401, 'unauthorized']);
 });

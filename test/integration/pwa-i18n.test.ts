@@ -17,6 +17,8 @@ import { api } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
 import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
+import { pushFor } from '../../src/push/payload.js';
+import type { MailEvent } from '../../src/core/types.js';
 
 
 let dovecot: Dovecot;
@@ -135,7 +137,7 @@ describe('the web app in Japanese', () => {
     }
   });
 
-  test('pushes become Japanese notifications: 新着メール with 未読 n 件, and 新着メール n 件 for a batch', async () => {
+  test('pushes become Japanese notifications: 新着メール with 未読 n 件, 新着メール n 件 for a batch, and the OAuth sign-in-again push', async () => {
     await page.getByRole('link', { name: '設定' }).click();
     await page.getByRole('button', { name: '通知をオンにする' }).click();
     await page.locator('#push-state', { hasText: 'この端末の通知はオンです。' }).waitFor();
@@ -154,6 +156,15 @@ describe('the web app in Japanese', () => {
     const accountId = (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].id as string;
     const batch = { v: 1, type: 'mail.batch', accountId, mailbox: 'INBOX', tag: `${accountId}:INBOX:batch`, title: '3 new messages', body: '5 unread', count: 3, unseen: 5 };
     assert.deepEqual(await showInWorker(batch, batch.tag), { title: '新着メール 3 件', body: '未読 5 件' });
+
+    // An OAuth mailbox whose provider refused the refresh: the push the gateway makes of its
+    // account.state event (oauth.test.ts sends it for real), shown in the device's language.
+    const reauthEvent = { id: '9-0', type: 'account.state', accountId, mailbox: null, time: new Date().toISOString(), data: { state: 'reauth_required', error: 'sign in with Test IdP again' } } as MailEvent<'account.state'>;
+    const reauth = pushFor(reauthEvent, 'none')!.payload;
+    assert.deepEqual(await showInWorker(reauth, reauth.tag!), {
+      title: 'メールを受け取り続けるには、もう一度サインインしてください',
+      body: 'メールプロバイダーが mailpush のサインインを受け付けなくなりました。mailpush を開いてもう一度サインインしてください。',
+    });
   });
 
   test('switching to English in Settings changes the UI at once and after a reload, and notifications follow', async () => {

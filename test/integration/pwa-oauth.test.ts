@@ -161,14 +161,21 @@ describe('signing in with a provider in the web app', () => {
     assert.match(log, new RegExp(`imap-login: Info: Login: user=<${person.user}>, method=(OAUTHBEARER|XOAUTH2)`), 'the mailbox is watched with the token');
   });
 
-  test('signed in, "Add a Test IdP mailbox" starts the same sign-in with the device\'s token and goes to the provider', async () => {
+  test('signed in, "Add a Test IdP mailbox" signs in at the provider with the device\'s token and comes back to the accounts, the mailbox renewed, not doubled', async () => {
     await page.getByRole('link', { name: 'Accounts' }).click();
     const start = page.waitForRequest((request) => request.url() === `${base}/v1/oauth/testidp/start`);
     await page.getByRole('button', { name: `Add a ${PROVIDER_NAME} mailbox` }).click();
     assert.equal((await start).headers().authorization, `Bearer ${token}`, 'the mailbox is for this device\'s user');
     await page.waitForURL((url) => url.href.startsWith(provider.issuer), { timeout: 5000 });
     // Still logged in at the provider from the first sign-in: it goes straight to its consent page.
-    await page.getByRole('button', { name: 'Continue' }).waitFor({ timeout: 5000 });
+    await page.getByRole('button', { name: 'Continue' }).click({ timeout: 5000 });
+    // The same mailbox again: the callback gives its account the new grant and sends the browser
+    // to #/oauth/added, which shows the accounts with no new token for this device.
+    await page.waitForURL(`${base}/#/accounts`, { timeout: 10_000 });
+    await page.locator('#view-accounts', { hasText: 'Signed in with the provider: the mailbox is on this list.' }).waitFor();
+    assert.equal(await stored(page, 'mailpush.token'), token, 'the device keeps its own token');
+    const accounts = (await api(base, 'GET', '/v1/accounts', { token })).body.accounts as Array<{ email: string }>;
+    assert.deepEqual(accounts.map((a) => a.email), [person.email], 'one mailbox, not two');
     await page.context().close();
   });
 

@@ -36,6 +36,10 @@ test('what each event pushes, per preview level', () => {
   assert.deepEqual(dismiss.payload.tags, ['acc_1:INBOX:7', 'acc_1:INBOX:8']);
   assert.equal(dismiss.urgency, 'low');
   assert.equal(pushFor(event('account.state', { state: 'idle' }), 'full'), undefined);
+  assert.equal(pushFor(event('account.state', { state: 'auth_failed' }), 'full'), undefined);
+  // An OAuth mailbox whose provider refused the refresh is no longer watched: its person must know.
+  const reauth = pushFor(event('account.state', { state: 'reauth_required', error: 'sign in again' }), 'none')!;
+  assert.deepEqual([reauth.payload.type, reauth.payload.tag, reauth.payload.title], ['reauth', 'acc_1::reauth', 'Sign in again to keep getting mail']);
 });
 
 test('the VAPID JWT is signed once per origin and reused until close to expiry', () => {

@@ -61,6 +61,7 @@ export const en = {
   'oauth.errorTitle': 'Sign-in did not finish',
   'oauth.backToStart': 'Back to sign-in',
   'oauth.backToAccounts': 'Back to accounts',
+  'oauth.mailboxAdded': 'Signed in with the provider: the mailbox is on this list.',
   'oauth.error.oauth_denied': 'Access was not allowed at the provider, so no mailbox was added. To get your mail pushed, sign in again and allow access.',
   'oauth.error.oauth_state_invalid': 'This sign-in expired or was finished already (a sign-in lasts 10 minutes). Start again.',
   'oauth.error.oauth_handoff_invalid': 'This sign-in link was used already or has expired. Start again.',
@@ -88,6 +89,7 @@ export const en = {
   'accounts.state.polling': 'Connected (checking periodically)',
   'accounts.state.reconnecting': 'Reconnecting…',
   'accounts.state.authFailed': 'Password rejected',
+  'accounts.state.reauthRequired': 'Sign in again',
   'accounts.state.error': 'Error',
   'accounts.state.disabled': 'Paused',
   'accounts.passwordRejected': 'The mail server no longer accepts the password. Enter the new one below.',
@@ -259,6 +261,8 @@ export const en = {
   'message.deleted': 'The message was deleted.',
   'message.markedRead': 'Marked as read.',
   'message.webmail': 'Open in webmail',
+  'push.reauthTitle': 'Sign in again to keep getting mail',
+  'push.reauthBody': 'Your mail provider no longer accepts mailpush\'s sign-in. Open mailpush and sign in again.',
 
   // Errors, by the gateway's error code or the app's own
   'error.imap_auth_failed': 'Your mail server did not accept this email address and password. Check them; if your provider uses app passwords, create one and use it here.',

@@ -10,6 +10,7 @@ import { hashToken, newId, newToken } from '../../core/tokens.js';
 import type { AccountRecord, ImapSettings } from '../../core/types.js';
 import { ImapConnectError, verifyImapLogin, type ImapClientOptions, type ImapCredential } from '../../imap/client.js';
 import { sealGrant, type OAuthGrant } from '../../oauth/grant.js';
+import type { OAuthMechanism } from '../../protocol/discovery.js';
 import { ApiError } from './errors.js';
 
 /** A mailbox to register, as the caller gave it: anything optional has a gateway default. */
@@ -21,13 +22,17 @@ export interface RegistrationRequest {
   mailboxes?: string[];
   /** Name of the device a new user's first token stands for. */
   deviceName?: string;
-  /** Signed in with a provider: the grant's access token is the login (imap.pass is unused). */
-  oauth?: { provider: string; grant: OAuthGrant };
+  /**
+   * Signed in with a provider: the grant's access token is the login (imap.pass is unused), with
+   * the provider's pinned SASL mechanism if it has one.
+   */
+  oauth?: { provider: string; grant: OAuthGrant; mechanism?: OAuthMechanism };
 }
 
 /** What proves the login: the password, or the OAuth access token. */
 function credentialOf(request: RegistrationRequest): ImapCredential {
-  return request.oauth ? { accessToken: request.oauth.grant.accessToken } : request.imap.pass;
+  if (!request.oauth) return request.imap.pass;
+  return { accessToken: request.oauth.grant.accessToken, ...(request.oauth.mechanism ? { mechanism: request.oauth.mechanism } : {}) };
 }
 
 /** A signed-in device: its token (shown once), the device, and the mailbox's account. */
@@ -157,9 +162,7 @@ export class AccountRegistration {
       let record = await accounts.get(holder);
       if (!record) continue; // deleted meanwhile: look again
       if (request.oauth && record.auth === 'oauth2') {
-        // A new sign-in brings a new grant: the account logs in with it from now on.
-        record = (await accounts.update(holder, { sealedPassword: sealGrant(secretBox, request.oauth.grant, holder.accountId) })) ?? record;
-        await control.publish({ kind: 'updated', ...holder });
+        record = await this.renewGrant(record, request.oauth.grant);
       } else if (!request.oauth && record.state === 'auth_failed') {
         // The password just worked, so it is the one to use: the account recovers at once.
         record = (await accounts.update(holder, { sealedPassword: secretBox.seal(request.imap.pass, holder.accountId) })) ?? record;
@@ -171,6 +174,40 @@ export class AccountRegistration {
       if (device) return { token, device, record, created: false };
     }
     throw new ApiError(503, 'unavailable', 'the mailbox changed hands while signing in; try again');
+  }
+
+  /**
+   * Adds a mailbox signed in with a provider to `userId` (POST /v1/oauth/:provider/start with a
+   * token). The login is proven first, like any registration; a mailbox of this user already gets
+   * the new grant, another user's is refused (409 account_exists, only after the login worked).
+   */
+  async addOAuthMailbox(request: RegistrationRequest & { oauth: NonNullable<RegistrationRequest['oauth']> }, userId: string): Promise<{ record: AccountRecord; created: boolean }> {
+    const settings = this.settingsOf(request);
+    await this.proveLogin(settings, credentialOf(request));
+    const holder = await this.deps.accounts.findMailbox(identityOf(settings));
+    if (holder && holder.userId !== userId) throw this.exists();
+    const record = holder ? await this.deps.accounts.get(holder) : undefined;
+    if (record?.auth === 'oauth2') return { record: await this.renewGrant(record, request.oauth.grant), created: false };
+    if (record) throw this.exists(); // this user's own password login of the mailbox
+    const { record: created } = await this.register({ ...request, imap: { ...request.imap, host: settings.host, port: settings.port, security: settings.security } }, userId, true);
+    return { record: created, created: true };
+  }
+
+  /**
+   * A new sign-in brings a new grant: the account logs in with it from now on, back from
+   * reauth_required (or auth_failed) as it was, keeping its id and event log.
+   */
+  private async renewGrant(record: AccountRecord, grant: OAuthGrant): Promise<AccountRecord> {
+    const { accounts, control, secretBox } = this.deps;
+    const updated = (await accounts.update(record, { sealedPassword: sealGrant(secretBox, grant, record.accountId) })) ?? record;
+    if (updated.state === 'reauth_required' || updated.state === 'auth_failed') {
+      // Before the worker hears of it: it starts the account from the stored record, state included.
+      await accounts.setState(record, { state: 'connecting', lastError: null });
+      updated.state = 'connecting';
+      delete updated.lastError;
+    }
+    await control.publish({ kind: 'updated', userId: record.userId, accountId: record.accountId });
+    return updated;
   }
 
   /** register() for a new user, with the login already proven. */

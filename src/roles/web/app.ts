@@ -128,7 +128,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
   await app.register(messageRoutes({ config, adapters, auth }));
   await app.register(sessionRoutes({ config, registration }));
-  await app.register(oauthRoutes({ config, signIn: new OAuthSignIn({ oauth: config.oauth, flows: adapters.oauthFlows, registration, secretBox }) }));
+  await app.register(oauthRoutes({ config, auth, signIn: new OAuthSignIn({ oauth: config.oauth, flows: adapters.oauthFlows, registration, secretBox }) }));
   await app.register(deviceRoutes({ devices: adapters.devices, access: deviceAccess, auth }));
   await app.register(pairingRoutes({ config, pairings: adapters.pairings, devices: adapters.devices, attempts: adapters.attempts, auth }));
   await app.register(eventRoutes({ eventLog: adapters.eventLog, auth }));

@@ -11,7 +11,7 @@ import type { AccountRecord, AccountState, NewEvent } from '../../core/types.js'
 import type { ImapClientOptions, ImapCredential } from '../../imap/client.js';
 import { openGrant, openImapCredential, sealGrant, type OAuthGrant } from '../../oauth/grant.js';
 import type { OAuthProvider } from '../../oauth/providers.js';
-import { GrantRevokedError, refreshDelayMs, refreshGrant } from '../../oauth/token-refresh.js';
+import { GrantRevokedError, refreshDelayMs, refreshGrant, tokenEndpointKey } from '../../oauth/token-refresh.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
@@ -44,7 +44,7 @@ export interface AccountSessionDeps {
 const EXPIRY_SLACK_MS = 5_000;
 
 // The account shows its most troubled mailbox: one failing folder must not hide behind a healthy one.
-const SEVERITY: AccountState[] = ['idle', 'polling', 'connecting', 'reconnecting', 'error', 'auth_failed'];
+const SEVERITY: AccountState[] = ['idle', 'polling', 'connecting', 'reconnecting', 'error', 'auth_failed', 'reauth_required'];
 
 export class AccountSession {
   private readonly watchers: MailboxWatcher[] = [];
@@ -55,10 +55,24 @@ export class AccountSession {
   private stopHints: Promise<() => Promise<void>> | undefined;
   private stopCommands: Promise<() => Promise<void>> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The grant this session logs in with (OAuth accounts). */
+  private grant: OAuthGrant | undefined;
+  /** An IMAP refusal of the access token already led to a refresh in this session. */
+  private refreshedOnAuthFailure = false;
 
   constructor(readonly record: AccountRecord, readonly lease: Lease, private readonly deps: AccountSessionDeps) {}
 
+  private get provider(): OAuthProvider | undefined {
+    return this.deps.oauthProviders?.find((p) => p.id === this.record.provider);
+  }
+
   start(): void {
+    if (this.record.auth === 'oauth2' && this.record.state === 'reauth_required') {
+      // The provider refused the refresh token: no login and no refresh until the person signs in
+      // again (the callback stores the new grant, sets the state back and restarts the account).
+      this.published = { state: 'reauth_required', error: this.record.lastError, unseen: this.record.unseen };
+      return;
+    }
     if (this.record.auth === 'oauth2' && !this.scheduleRefresh()) return;
     let password: ImapCredential;
     try {
@@ -68,6 +82,8 @@ export class AccountSession {
       this.publish({ state: 'error', error: 'stored credentials cannot be decrypted; set the password again' });
       return;
     }
+    const mechanism = this.provider?.mechanism;
+    if (typeof password !== 'string' && mechanism) password = { ...password, mechanism };
     // Dovecot's push opt-out logs in with a password; OAuth accounts are at Gmail or Microsoft.
     if (typeof password === 'string') this.password = password;
     const log = this.deps.log.child({ accountId: this.record.accountId });
@@ -145,6 +161,7 @@ export class AccountSession {
     } catch {
       return true; // start() reports the undecryptable credential
     }
+    this.grant = grant;
     if (grant.expiresAt === undefined) return true;
     const left = grant.expiresAt - Date.now();
     this.refreshTimer = setTimeout(() => void this.refresh(grant), refreshDelayMs(grant.expiresAt, Date.now()));
@@ -153,27 +170,34 @@ export class AccountSession {
     return left > EXPIRY_SLACK_MS;
   }
 
-  private async refresh(grant: OAuthGrant): Promise<void> {
+  /**
+   * Replaces the grant with a refreshed one and starts the account over with it. `afterAuthFailure`:
+   * the IMAP server refused the access token before its time (revoked early, or shorter-lived than
+   * `expires_in` said); the new grant remembers it, so a token the server refuses again is an auth
+   * failure rather than a refresh loop.
+   */
+  private async refresh(grant: OAuthGrant, afterAuthFailure = false): Promise<void> {
     const log = this.deps.log.child({ accountId: this.record.accountId });
-    const provider = this.deps.oauthProviders?.find((p) => p.id === this.record.provider);
+    const provider = this.provider;
     if (!provider) {
       this.publish({ state: 'auth_failed', error: `the sign-in provider "${this.record.provider ?? ''}" is no longer configured` });
       return;
     }
     try {
-      // Not a login storm after a restart: refreshes queue per provider like logins per IMAP host.
-      const fresh = await this.deps.imap.limiter.run(`oauth-token:${provider.id}`, () => refreshGrant(provider, grant));
+      // Not a storm after a restart: refreshes queue per token endpoint like logins per IMAP host.
+      const fresh = await this.deps.imap.limiter.run(tokenEndpointKey(provider), () => refreshGrant(provider, grant));
       if (this.stopped) return;
-      await this.deps.accounts.update(this.record, { sealedPassword: sealGrant(this.deps.secretBox, fresh, this.record.accountId) });
-      log.info('access token refreshed');
+      const stored: OAuthGrant = afterAuthFailure ? { ...fresh, refreshedOnAuthFailure: true } : fresh;
+      await this.deps.accounts.update(this.record, { sealedPassword: sealGrant(this.deps.secretBox, stored, this.record.accountId) });
+      log.info({ afterAuthFailure }, 'access token refreshed');
       this.deps.onCredentialsChanged?.();
     } catch (error) {
       if (this.stopped) return;
       if (error instanceof GrantRevokedError) {
         log.warn({ err: error.message }, 'the provider refused the refresh; the person must sign in again');
-        // No more logins or refreshes until the person signs in again (which restarts the account).
+        // No more logins or refreshes until the person signs in again (start() checks the state).
         await this.stop();
-        this.publish({ state: 'auth_failed', error: error.message });
+        this.publish({ state: 'reauth_required', error: error.message });
         return;
       }
       log.warn({ err: (error as Error).message }, 'token refresh failed; retrying in 30 s');
@@ -198,6 +222,14 @@ export class AccountSession {
 
   private onStatus(mailbox: string, status: WatcherStatus): void {
     if (this.stopped) return;
+    if (status.state === 'auth_failed' && this.grant && !this.grant.refreshedOnAuthFailure && !this.refreshedOnAuthFailure) {
+      // The server refused an access token the provider gave: one refresh and a new login before
+      // this counts as an authentication failure.
+      this.refreshedOnAuthFailure = true;
+      clearTimeout(this.refreshTimer);
+      void this.refresh(this.grant, true);
+      return;
+    }
     this.statuses.set(mailbox, status);
     let worst: WatcherStatus | undefined;
     let unseen: number | undefined;

@@ -91,7 +91,9 @@ export function accountRoutes(deps: AccountRoutesDeps) {
       // The worker starts the account over (it hears of the change on the bus): a new password
       // clears an auth failure at once, and new mailboxes are not watched before they connect.
       const restarts = record.disabled || imap?.pass !== undefined || mailboxes !== undefined;
-      const state = updated.disabled ? 'disabled' : restarts ? 'connecting' : updated.state;
+      // An OAuth mailbox whose provider refused the refresh stays so until its person signs in
+      // again: restarting it would only try the refused grant once more.
+      const state = updated.disabled ? 'disabled' : updated.state === 'reauth_required' ? 'reauth_required' : restarts ? 'connecting' : updated.state;
       if (state !== updated.state) {
         await adapters.accounts.setState(ref, { state, lastError: null });
         updated.state = state;

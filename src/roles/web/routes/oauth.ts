@@ -3,15 +3,18 @@
 // comes back from the provider here) and POST /v1/oauth/handoff (the web app trades the callback's
 // one-time code for its device token). The flow itself is in src/oauth/sign-in.ts.
 
-import type { FastifyInstance } from 'fastify';
+import { parseCookie, stringifySetCookie } from 'cookie';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../config.js';
 import { toAccountView } from '../../../core/types.js';
 import { EMAIL_MAX_LENGTH } from '../../../protocol/discovery.js';
 import { publicProviders } from '../../../oauth/providers.js';
-import type { OAuthSignIn } from '../../../oauth/sign-in.js';
+import { STATE_TTL_MS, type OAuthSignIn } from '../../../oauth/sign-in.js';
+import type { Authenticator } from '../auth.js';
 import { deviceName, toDeviceView } from '../device-access.js';
+import { ApiError } from '../errors.js';
 import { SignInAnswer } from '../device-schemas.js';
 import { DeviceName, errorResponses } from '../schemas.js';
 
@@ -33,9 +36,22 @@ const CallbackQuery = Type.Object({
 });
 const HandoffBody = Type.Object({ handoff: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 
-export function oauthRoutes({ config, signIn }: { config: Config; signIn: OAuthSignIn }) {
+/**
+ * The cookie that binds a sign-in to the browser that started it (see src/oauth/sign-in.ts). Only
+ * the callback reads it; SameSite=Lax still sends it there, since the provider's redirect is a
+ * top-level navigation. Secure whenever PUBLIC_URL is https.
+ */
+const BINDING_COOKIE = 'mailpush_oauth';
+const COOKIE_PATH = '/v1/oauth/';
+
+function setBindingCookie(reply: FastifyReply, value: string, secure: boolean, maxAgeSeconds: number): void {
+  reply.header('set-cookie', stringifySetCookie({ name: BINDING_COOKIE, value, path: COOKIE_PATH, httpOnly: true, secure, sameSite: 'lax', maxAge: maxAgeSeconds }));
+}
+
+export function oauthRoutes({ config, signIn, auth }: { config: Config; signIn: OAuthSignIn; auth: Authenticator }) {
   // Every start may cost a discovery fetch and, at the callback, an IMAP login: limited like registration.
   const rateLimit = { max: config.web.registerRateLimitPerMinute, timeWindow: 60_000 };
+  const secureCookie = config.oauth.publicUrl?.startsWith('https:') ?? false;
   return async function register(appBase: FastifyInstance): Promise<void> {
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -44,23 +60,49 @@ export function oauthRoutes({ config, signIn }: { config: Config; signIn: OAuthS
     }, async () => ({ providers: publicProviders(config.oauth.providers) }));
 
     app.post('/v1/oauth/:provider/start', {
-      schema: { params: ProviderParams, body: StartBody, response: { 200: StartAnswer, ...errorResponses } },
+      schema: {
+        summary: "Start signing in with a mailbox provider (the web app then opens the provider's page)",
+        description: 'Without a bearer token the callback signs in (or registers) with the mailbox; with one it adds the mailbox to that user. '
+          + 'Sets the HttpOnly, SameSite=Lax cookie `mailpush_oauth` (Path /v1/oauth/, 10 minutes) that binds the sign-in to this browser: '
+          + 'call it from the page that will follow the provider back (a same-origin fetch stores it).',
+        params: ProviderParams,
+        body: StartBody,
+        response: { 200: StartAnswer, ...errorResponses },
+      },
       config: { rateLimit },
-    }, async (request) => {
+    }, async (request, reply) => {
+      // With a token the mailbox is added to that user; without one the callback signs in.
+      const principal = await auth.optional(request);
+      if (principal?.kind === 'admin') throw new ApiError(403, 'forbidden', 'the admin token cannot own accounts');
       const name = deviceName(request.body.deviceName, request.headers['user-agent']);
-      const authorizeUrl = await signIn.start(request.params.provider, { deviceName: name, ...(request.body.email ? { email: request.body.email } : {}) });
+      const { authorizeUrl, browserBinding } = await signIn.start(request.params.provider, {
+        deviceName: name,
+        ...(request.body.email ? { email: request.body.email } : {}),
+        ...(principal ? { userId: principal.userId } : {}),
+      });
+      setBindingCookie(reply, browserBinding, secureCookie, STATE_TTL_MS / 1000);
       return { authorizeUrl };
     });
 
     app.get('/v1/oauth/callback', {
-      schema: { querystring: CallbackQuery, response: { 302: Type.Null(), ...errorResponses } },
+      schema: {
+        summary: 'Where the provider sends the browser back',
+        description: 'Answers 302 to `#/oauth/done?handoff=` (signed in: trade the code at POST /v1/oauth/handoff), `#/oauth/added?account=` '
+          + '(started with a token: the mailbox is that user\'s account) or `#/oauth/error?code=`. A state is accepted once, within 10 minutes, '
+          + 'and only with the `mailpush_oauth` cookie its start set (else oauth_state_invalid); the cookie is cleared.',
+        querystring: CallbackQuery,
+        response: { 302: Type.Null(), ...errorResponses },
+      },
       config: { rateLimit },
       // The request log would write the URL, authorization code included: only warnings here.
       logLevel: 'warn',
     }, async (request, reply) => {
       // The raw query: the code exchange checks exactly what the provider sent.
       const query = request.raw.url?.split('?')[1] ?? '';
-      return reply.redirect(await signIn.callback(query), 302);
+      const binding = parseCookie(request.headers.cookie ?? '')[BINDING_COOKIE];
+      const location = await signIn.callback(query, binding);
+      setBindingCookie(reply, '', secureCookie, 0); // one sign-in, one callback: the cookie is done
+      return reply.redirect(location, 302);
     });
 
     app.post('/v1/oauth/handoff', {
