@@ -7,6 +7,20 @@ import type { DeviceView } from './devices.js';
 export const IMAP_SECURITIES = ['tls', 'starttls', 'none'] as const;
 export type ImapSecurity = (typeof IMAP_SECURITIES)[number];
 
+/**
+ * How many mailboxes (folders) one account may watch. With NOTIFY (RFC 5465) they all share one
+ * IMAP connection, so a folder costs the server a STATUS per change and us one short EXAMINE,
+ * not a login and a socket; 20 covers a person's folders while bounding the NOTIFY SET line
+ * (20 names of at most 255 bytes) and the round of EXAMINEs every reconnect makes.
+ */
+export const MAX_WATCHED_MAILBOXES = 20;
+/**
+ * Without NOTIFY each mailbox takes a connection of its own, counted against the server's limit per
+ * user and address (Dovecot's mail_max_userip_connections is 10, Gmail allows 15, and every
+ * account of a gateway comes from its address): beyond 5 the account shows an error.
+ */
+export const MAX_MAILBOXES_WITHOUT_NOTIFY = 5;
+
 /** An account's connection as the worker last reported it. */
 export const ACCOUNT_STATES = ['connecting', 'idle', 'polling', 'reconnecting', 'auth_failed', 'error', 'disabled'] as const;
 export type AccountState = (typeof ACCOUNT_STATES)[number];
