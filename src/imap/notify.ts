@@ -7,12 +7,13 @@
 
 import iconv from 'iconv-lite';
 import type { ImapFlow } from 'imapflow';
+import { internals, registerCommand, type ImapFlowInternals, type Token, type UntaggedResponse } from './imapflow-internals.js';
+
+export type { UntaggedResponse } from './imapflow-internals.js';
 
 /** The events we ask for, in every group: MessageNew needs MessageExpunge, FlagChange needs both (RFC 5465 §5). */
 const MESSAGE_EVENTS = ['MessageNew', 'MessageExpunge', 'FlagChange'] as const;
 
-/** A token as imapflow's command compiler takes it. */
-type Token = { type: 'ATOM' | 'STRING'; value: string } | Token[];
 
 /** What an untagged STATUS says about a mailbox; fields the server left out are absent. */
 export interface MailboxStatus {
@@ -56,46 +57,16 @@ export function notifySetArguments(others: readonly string[]): Token[] {
   return [atom('SET'), ...groups];
 }
 
-type UntaggedHandler = (untagged: UntaggedResponse) => Promise<void>;
-
-/** The parts of imapflow below its public API that NOTIFY needs (marked @internal there, stable since 1.0). */
-interface ImapFlowInternals {
-  exec(command: string, attributes: Token[], options: { untagged?: Record<string, UntaggedHandler> }): Promise<{ next(): void }>;
-  run(command: string, ...args: unknown[]): Promise<unknown>;
-  /** imapflow's command registry, one Map shared by every connection. */
-  commands: Map<string, (connection: ImapFlowInternals, ...args: never[]) => Promise<unknown>>;
-  untaggedHandlers: Record<string, UntaggedHandler | null | undefined>;
-}
-
-const internals = (client: ImapFlow) => client as unknown as ImapFlowInternals;
-
-// Our commands join imapflow's registry (under names no IMAP command has) so that they go through
-// its run(): that ends a running IDLE first and starts it again afterwards, as for its own commands.
-const NOTIFY_SET = 'MAILPUSH-NOTIFY-SET';
-const ROUTED_STATUS = 'MAILPUSH-STATUS';
-
-function registerCommands(client: ImapFlow): void {
-  const { commands } = internals(client);
-  if (!commands.has(NOTIFY_SET)) {
-    commands.set(NOTIFY_SET, async (connection, others: readonly string[]) => {
-      const answer = await connection.exec('NOTIFY', notifySetArguments(others), {});
-      answer.next();
-    });
-  }
-  if (!commands.has(ROUTED_STATUS)) commands.set(ROUTED_STATUS, routedStatus);
-}
+const NOTIFY_SET = registerCommand('MAILPUSH-NOTIFY-SET', async (connection, others: readonly string[]) => {
+  const answer = await connection.exec('NOTIFY', notifySetArguments(others), {});
+  answer.next();
+});
 
 /** Sends NOTIFY SET; rejects with the server's answer when it refuses. */
 export async function notifySet(client: ImapFlow, others: readonly string[]): Promise<void> {
-  registerCommands(client);
   await internals(client).run(NOTIFY_SET, others);
 }
 
-/** imapflow's parsed untagged response: `* STATUS <mailbox> (<item> <value> …)`. */
-export interface UntaggedResponse {
-  command?: string;
-  attributes?: unknown[];
-}
 
 const UINT32 = /^\d{1,10}$/;
 const UINT64 = /^\d{1,20}$/;
@@ -152,9 +123,10 @@ export async function statusUnderNotify(
   mailbox: string,
   others: (status: MailboxStatus) => void,
 ): Promise<{ unseen?: number; uidNext?: number }> {
-  registerCommands(client);
   return (await internals(client).run(ROUTED_STATUS, mailbox, others)) as { unseen?: number; uidNext?: number };
 }
+
+const ROUTED_STATUS = registerCommand('MAILPUSH-STATUS', routedStatus);
 
 async function routedStatus(connection: ImapFlowInternals, mailbox: string, others: (status: MailboxStatus) => void): Promise<{ unseen?: number; uidNext?: number }> {
   let answer: MailboxStatus | undefined;

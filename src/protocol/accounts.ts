@@ -80,6 +80,23 @@ export interface PatchAccountRequest {
   disabled?: boolean;
 }
 
+/** A folder of the mailbox, as GET /v1/accounts/:id/folders lists it. */
+export interface MailboxFolder {
+  /** The name to put in `mailboxes` (decoded; INBOX always spelled so). */
+  name: string;
+  /** What the server says the folder is for (RFC 6154): `\Sent`, `\Trash`, `\Junk`, … */
+  specialUse?: string;
+}
+
+/** GET /v1/accounts/:id/folders: the folders to choose from, asked of the IMAP server just now. */
+export interface AccountFolders {
+  folders: MailboxFolder[];
+  /** The server listed more than the gateway keeps (1,000). */
+  truncated: boolean;
+  /** How many mailboxes the account may watch on this server: more when it has NOTIFY. */
+  maxMailboxes: number;
+}
+
 /** GET /v1/config: what a client needs before it has a token. */
 export interface PublicConfig {
   /** `host` is absent when the gateway has no default IMAP host: the client must ask for one. */

@@ -58,7 +58,8 @@ async function watching(server: Dovecot, base: string, mailboxes: string[], stat
   const token = created.body.token as string;
   const account = async () => (await api(base, 'GET', `/v1/accounts/${created.body.account.id}`, { token })).body.account;
   await waitFor(async () => (await account()).state === state, { timeoutMs: 10_000, what: `the account to be ${state}` });
-  return { user, account, stream: await openReadyStream(base, token) };
+  const folders = () => api(base, 'GET', `/v1/accounts/${created.body.account.id}/folders`, { token });
+  return { user, token, account, folders, stream: await openReadyStream(base, token) };
 }
 
 const newMail = (stream: StreamRecorder, subject: string) =>
@@ -66,7 +67,14 @@ const newMail = (stream: StreamRecorder, subject: string) =>
 
 test('NOTIFY: INBOX and four folders on one connection; new mail, flags and expunges in each, and a catch-up of every folder after a restart', async () => {
   let worker = await startWorker(dovecot.imapPort);
-  const { user, stream } = await watching(dovecot, web.url!, ['INBOX', ...FOLDERS], 'idle');
+  const { user, token, stream, folders } = await watching(dovecot, web.url!, ['INBOX', ...FOLDERS], 'idle');
+  // The folders to choose from, asked of the server; with NOTIFY up to 20 may be watched.
+  const listed = await folders();
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.body.folders.map((f: { name: string }) => f.name).sort(), ['INBOX', 'Later', 'Lists', 'Receipts', 'Spare', 'Work']);
+  assert.deepEqual([listed.body.maxMailboxes, listed.body.truncated], [20, false]);
+  const unknown = await api(web.url!, 'GET', '/v1/accounts/nope/folders', { token });
+  assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
 
   for (const folder of ['INBOX', ...FOLDERS]) {
     await deliverTo(dovecot, user, folder, `to ${folder}`);
@@ -105,7 +113,8 @@ test('NOTIFY: INBOX and four folders on one connection; new mail, flags and expu
 
 test('without NOTIFY each folder has its own connection, at most 5 mailboxes, and the account says why the rest is not watched', async () => {
   const worker = await startWorker(plainDovecot.imapPort);
-  const { user, stream, account } = await watching(plainDovecot, plainWeb.url!, ['INBOX', ...FOLDERS, 'Spare'], 'error');
+  const { user, stream, account, folders } = await watching(plainDovecot, plainWeb.url!, ['INBOX', ...FOLDERS, 'Spare'], 'error');
+  assert.equal((await folders()).body.maxMailboxes, 5);
   assert.match((await account()).lastError, /NOTIFY.*at most 5 mailboxes/);
   await waitFor(async () => (await imapSessions(plainDovecot, user)) === 5, { timeoutMs: 10_000, what: 'five IMAP connections' });
 

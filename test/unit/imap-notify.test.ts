@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compiler, parser } from 'imapflow/lib/handler/imap-handler.js';
+import { parseListLine } from '../../src/imap/folders.js';
 import { encodeMailboxName, notifySetArguments, parseStatus, statusShowsChange, type UntaggedResponse } from '../../src/imap/notify.js';
 
 async function wire(others: string[]): Promise<string> {
@@ -62,4 +63,13 @@ test('mailbox names on the wire: ASCII as is, the rest in modified UTF-7', () =>
   assert.equal(encodeMailboxName('INBOX'), 'INBOX');
   assert.equal(encodeMailboxName('Entwürfe'), 'Entw&APw-rfe');
   assert.equal(encodeMailboxName('a&b'), 'a&-b');
+});
+
+test('a LIST line as the folder chooser reads it: the decoded name and special use; folders that cannot be opened are left out', async () => {
+  const line = async (text: string) => parseListLine((await parser(Buffer.from(text))) as UntaggedResponse);
+  assert.deepEqual(await line('* LIST (\\HasNoChildren \\Sent) "/" Sent'), { name: 'Sent', specialUse: '\\Sent' });
+  assert.deepEqual(await line('* LIST (\\HasNoChildren) "/" "Entw&APw-rfe"'), { name: 'Entwürfe' });
+  assert.deepEqual(await line('* LIST () "/" inbox'), { name: 'INBOX' });
+  assert.equal(await line('* LIST (\\Noselect \\HasChildren) "/" Archive'), undefined);
+  assert.equal(await line('* LIST (\\NonExistent) "/" Gone'), undefined);
 });

@@ -124,7 +124,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   const secretBox = new SecretBox(config.secret);
   const registration = new AccountRegistration({ config, ...adapters, secretBox, imap, loginBudget });
   const deviceAccess = new DeviceAccess(adapters);
-  await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
+  await app.register(accountRoutes({ config, adapters, auth, secretBox, registration, imap }));
   await app.register(sessionRoutes({ config, registration }));
   await app.register(oauthRoutes({ config, signIn: new OAuthSignIn({ oauth: config.oauth, flows: adapters.oauthFlows, registration, secretBox }) }));
   await app.register(deviceRoutes({ devices: adapters.devices, access: deviceAccess, auth }));

@@ -3,7 +3,7 @@
 
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import {
-  ACCOUNT_STATES, IMAP_SECURITIES, MAX_WATCHED_MAILBOXES, PREVIEW_LEVELS, type AccountView, type CreateAccountRequest, type CreatedAccount as CreatedAccountShape,
+  ACCOUNT_STATES, IMAP_SECURITIES, type AccountFolders as AccountFoldersShape, MAX_WATCHED_MAILBOXES, PREVIEW_LEVELS, type AccountView, type CreateAccountRequest, type CreatedAccount as CreatedAccountShape,
   type PatchAccountRequest, type PublicConfig as PublicConfigShape,
 } from '../../protocol/accounts.js';
 import { DEVICE_NAME_MAX_LENGTH, type DeviceView as DeviceViewShape } from '../../protocol/devices.js';
@@ -106,6 +106,12 @@ export const CreatedAccount = schemaOf<CreatedAccountShape>()(Type.Object({
   device: Type.Optional(Device),
   created: Type.Optional(Type.Boolean()),
 }));
+export const AccountFolders = schemaOf<AccountFoldersShape>()(Type.Object({
+  folders: Type.Array(Type.Object({ name: Type.String(), specialUse: Type.Optional(Type.String()) })),
+  truncated: Type.Boolean(),
+  maxMailboxes: Type.Integer(),
+}));
+
 export const AccountEnvelope = Type.Object({ account: Account });
 export const AccountList = Type.Object({ accounts: Type.Array(Account) });
 
