@@ -1,8 +1,9 @@
 // The accounts screen: every mailbox with its live state and unread count, a way to give a new
-// password (after an auth failure, say) and to remove the mailbox.
+// password (after an auth failure, say), to choose the folders to watch and to remove the mailbox.
 
 import { Api, describeError, type Account, type AccountState } from './api.js';
 import { byId, el, say } from './dom.js';
+import { folderChooser, loadFolders, newFolderChoice, type FolderChoice } from './folder-chooser.js';
 import { t, type PlainKey } from './i18n.js';
 
 const STATE_LABELS: Record<AccountState, PlainKey> = {
@@ -27,10 +28,14 @@ export class AccountsView {
   private readonly message = byId('accounts-message');
   /** Password forms the user opened survive a redraw (the state of an account changes live). */
   private readonly openForms = new Set<string>();
+  /** Open folder choosers, by account, with what was chosen: they survive a redraw too. */
+  private readonly folderChoices = new Map<string, FolderChoice>();
+  private shown: readonly Account[] = [];
 
   constructor(private readonly options: AccountsViewOptions) {}
 
   render(accounts: readonly Account[]): void {
+    this.shown = accounts;
     // Keep focus where it was across a redraw: state changes arrive while someone is typing.
     const focusedId = document.activeElement?.id;
     const typed = new Map<string, string>();
@@ -64,9 +69,13 @@ export class AccountsView {
     );
     const fix = el('button', { class: 'secondary', text: t('accounts.changePassword'), attrs: { type: 'button', 'aria-expanded': 'false', 'aria-controls': `password-form-${id}` } });
     const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
-    node.append(el('div', { class: 'actions' }, fix, remove));
+    const choice = this.folderChoices.get(id);
+    const folders = el('button', { class: 'secondary', text: t('folders.choose'), attrs: { type: 'button', 'aria-expanded': String(choice !== undefined), 'aria-controls': `folders-form-${id}` } });
+    node.append(el('div', { class: 'actions' }, fix, folders, remove));
     const form = this.passwordForm(account);
     node.append(form);
+    if (choice) node.append(folderChooser(account, choice, this.folderDeps(account)));
+    folders.addEventListener('click', () => this.toggleFolders(account));
     const setOpen = (open: boolean) => {
       form.hidden = !open;
       fix.setAttribute('aria-expanded', String(open));
@@ -80,6 +89,26 @@ export class AccountsView {
     });
     remove.addEventListener('click', () => void this.remove(account, remove));
     return node;
+  }
+
+  private toggleFolders(account: Account): void {
+    if (this.folderChoices.delete(account.id)) return this.render(this.shown);
+    const choice = newFolderChoice(account);
+    this.folderChoices.set(account.id, choice);
+    loadFolders(account, choice, this.folderDeps(account));
+    this.render(this.shown);
+  }
+
+  private folderDeps(account: Account) {
+    return {
+      api: this.options.api,
+      redraw: () => this.render(this.shown),
+      onSaved: (updated: Account) => {
+        this.folderChoices.delete(account.id);
+        this.notify(t('folders.saved', { email: updated.email }), 'ok');
+        this.options.onChanged(updated);
+      },
+    };
   }
 
   private passwordForm(account: Account): HTMLFormElement {
