@@ -88,6 +88,10 @@ test('NOTIFY: INBOX and four folders on one connection; new mail, flags and expu
   await dovecot.doveadm(['flags', 'add', '-u', user.user, '\\Seen', 'mailbox', 'Lists', 'uid', '1']);
   const flags = await stream.waitFor((m) => m.type === 'mail.flags' && m.mailbox === 'Lists', 10_000, 'mail.flags in Lists');
   assert.deepEqual(flags.data, { uid: 1, seen: true, flags: ['\\Seen'], unseen: 0 });
+  // In INBOX, the selected one, as before NOTIFY.
+  await dovecot.doveadm(['flags', 'add', '-u', user.user, '\\Flagged', 'mailbox', 'INBOX', 'uid', '1']);
+  const inboxFlags = await stream.waitFor((m) => m.type === 'mail.flags' && m.mailbox === 'INBOX', 10_000, 'mail.flags in INBOX');
+  assert.deepEqual(inboxFlags.data, { uid: 1, seen: false, flags: ['\\Flagged'], unseen: 1 });
   await dovecot.doveadm(['expunge', '-u', user.user, 'mailbox', 'Receipts', 'uid', '1']);
   const expunged = await stream.waitFor((m) => m.type === 'mail.expunged' && m.mailbox === 'Receipts', 10_000, 'mail.expunged in Receipts');
   assert.deepEqual(expunged.data, { uids: [1], unseen: 0 });
@@ -106,6 +110,8 @@ test('NOTIFY: INBOX and four folders on one connection; new mail, flags and expu
   const subjects = stream.events('mail.new').map((e) => e.data.subject as string);
   assert.equal(new Set(subjects).size, subjects.length, `no mail notified twice: ${subjects.join(', ')}`);
   assert.equal(subjects.length, 11);
+  // Going back to INBOX after each visit (QRESYNC from where it left) repeated no flag change.
+  assert.deepEqual(stream.events('mail.flags').map((e) => [e.mailbox, e.data.uid]), [['Lists', 1], ['INBOX', 1]]);
   assert.equal(await imapSessions(dovecot, user), 1, 'still one IMAP connection after the restart');
   stream.close();
   await worker.stop();

@@ -99,8 +99,14 @@ export class MailboxWatcher {
       schedule: (client, task) => void this.enqueue(async () => {
         if (client === this.client && client.usable) await task();
       }).catch((error: unknown) => this.fail(client, error)),
-      reopened: (opened) => {
-        this.uidValidity = String(opened.uidValidity);
+      reselect: async (client, since) => {
+        // QRESYNC lists new messages among the changed ones: those become mail.new, not mail.flags.
+        this.visiting = true;
+        try {
+          this.uidValidity = String((await client.mailboxOpen(this.options.mailbox, since)).uidValidity);
+        } finally {
+          this.visiting = false;
+        }
         // Mail that came while the folders were looked at was announced to nobody: look now.
         this.requestSync(false);
       },

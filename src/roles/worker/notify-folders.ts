@@ -10,7 +10,7 @@
 // per change, instead of a connection per folder: the server counts one login, we hold one socket.
 // Visits run in the home watcher's queue, so they never overlap its own fetches.
 
-import type { ExistsEvent, ExpungeEvent, FlagsEvent, ImapFlow, MailboxObject } from 'imapflow';
+import type { ExistsEvent, ExpungeEvent, FlagsEvent, ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import { MAX_MAILBOXES_WITHOUT_NOTIFY } from '../../protocol/accounts.js';
 import { notifySet, onUnsolicitedStatus, sameMailbox, statusShowsChange, statusUnderNotify, type MailboxStatus } from '../../imap/notify.js';
@@ -22,8 +22,8 @@ export interface NotifyHome {
   readonly mailbox: string;
   /** Runs `task` in the home watcher's queue; a failure drops the connection. */
   schedule(client: ImapFlow, task: () => Promise<void>): void;
-  /** The home mailbox is selected again after a round of visits. */
-  reopened(opened: MailboxObject): void;
+  /** Selects the home mailbox again after a round of visits, with QRESYNC `since` where it left. */
+  reselect(client: ImapFlow, since: { uidValidity?: bigint; changedSince?: bigint }): Promise<void>;
 }
 
 export interface NotifyFoldersHooks {
@@ -138,10 +138,11 @@ export class NotifyFolders {
       this.due.delete(name!);
       await this.folderOf(name)?.visit(client, catchUp, this.homeState);
     }
-    const opened = await client.mailboxOpen(home.mailbox, left && sameMailbox(left.path) === sameMailbox(home.mailbox) && left.highestModseq
+    // imapflow keeps the selected mailbox's HIGHESTMODSEQ current from the FETCH MODSEQ it sees, so
+    // QRESYNC from there lists what changed while we were away (and little that was reported already).
+    await home.reselect(client, left && sameMailbox(left.path) === sameMailbox(home.mailbox) && left.highestModseq
       ? { uidValidity: left.uidValidity, changedSince: left.highestModseq }
       : {});
-    home.reopened(opened);
     if (this.due.size > 0) this.onStatus(client, home, { mailbox: [...this.due][0]! });
   }
 }
