@@ -1,10 +1,12 @@
 // The accounts screen: every mailbox with its live state and unread count, a way to give a new
-// password (after an auth failure, say) and to remove the mailbox. A mailbox signed in with a
-// provider (OAuth) has no password here: it shows the provider and, when the sign-in no longer
-// works, offers to sign in there again; each provider the gateway has on offers "Add a <name> mailbox".
+// password (after an auth failure, say), to choose the folders to watch and to remove the mailbox.
+// A mailbox signed in with a provider (OAuth) has no password here: it shows the provider and,
+// when the sign-in no longer works, offers to sign in there again; each provider the gateway has
+// on offers "Add a <name> mailbox".
 
 import { Api, describeError, type Account, type AccountState, type OAuthProviderView } from './api.js';
 import { byId, el, say } from './dom.js';
+import { folderChooser, loadFolders, newFolderChoice, type FolderChoice } from './folder-chooser.js';
 import { t, type PlainKey } from './i18n.js';
 import { goToProvider, providerButtons, providerName } from './oauth-sign-in.js';
 
@@ -34,10 +36,14 @@ export class AccountsView {
   private readonly providerSlot = byId('accounts-providers');
   /** Password forms the user opened survive a redraw (the state of an account changes live). */
   private readonly openForms = new Set<string>();
+  /** Open folder choosers, by account, with what was chosen: they survive a redraw too. */
+  private readonly folderChoices = new Map<string, FolderChoice>();
+  private shown: readonly Account[] = [];
 
   constructor(private readonly options: AccountsViewOptions) {}
 
   render(accounts: readonly Account[]): void {
+    this.shown = accounts;
     // Keep focus where it was across a redraw: state changes arrive while someone is typing.
     const focusedId = document.activeElement?.id;
     const typed = new Map<string, string>();
@@ -72,9 +78,11 @@ export class AccountsView {
     );
     const fix = el('button', { class: 'secondary', text: t('accounts.changePassword'), attrs: { type: 'button', 'aria-expanded': 'false', 'aria-controls': `password-form-${id}` } });
     const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
-    node.append(el('div', { class: 'actions' }, fix, remove));
+    const folders = this.foldersButton(account);
+    node.append(el('div', { class: 'actions' }, fix, folders, remove));
     const form = this.passwordForm(account);
     node.append(form);
+    this.appendFolderChooser(node, account);
     const setOpen = (open: boolean) => {
       form.hidden = !open;
       fix.setAttribute('aria-expanded', String(open));
@@ -119,11 +127,46 @@ export class AccountsView {
     }
     const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
     remove.addEventListener('click', () => void this.remove(account, remove));
-    return el('li', { class: 'account', attrs: { 'data-account-id': account.id, 'data-auth': 'oauth2' } },
+    const node = el('li', { class: 'account', attrs: { 'data-account-id': account.id, 'data-auth': 'oauth2' } },
       this.head(account, `${t('accounts.signedInWith', { name })} · ${account.mailboxes.join(', ')}`, stateLabel),
       refused && el('p', { class: 'account-error', text: t('accounts.oauthRejected', { name }) }),
       account.state === 'error' && account.lastError !== undefined && el('p', { class: 'account-error', text: account.lastError }),
-      el('div', { class: 'actions' }, signInAgain, remove));
+      el('div', { class: 'actions' }, signInAgain, this.foldersButton(account), remove));
+    this.appendFolderChooser(node, account);
+    return node;
+  }
+
+  /** "Choose folders", which opens or closes the account's folder chooser. */
+  private foldersButton(account: Account): HTMLButtonElement {
+    const open = this.folderChoices.has(account.id);
+    const button = el('button', { class: 'secondary', text: t('folders.choose'), attrs: { type: 'button', 'aria-expanded': String(open), 'aria-controls': `folders-form-${account.id}` } });
+    button.addEventListener('click', () => this.toggleFolders(account));
+    return button;
+  }
+
+  private appendFolderChooser(node: HTMLLIElement, account: Account): void {
+    const choice = this.folderChoices.get(account.id);
+    if (choice) node.append(folderChooser(account, choice, this.folderDeps(account)));
+  }
+
+  private toggleFolders(account: Account): void {
+    if (this.folderChoices.delete(account.id)) return this.render(this.shown);
+    const choice = newFolderChoice(account);
+    this.folderChoices.set(account.id, choice);
+    loadFolders(account, choice, this.folderDeps(account));
+    this.render(this.shown);
+  }
+
+  private folderDeps(account: Account) {
+    return {
+      api: this.options.api,
+      redraw: () => this.render(this.shown),
+      onSaved: (updated: Account) => {
+        this.folderChoices.delete(account.id);
+        this.notify(t('folders.saved', { email: updated.email }), 'ok');
+        this.options.onChanged(updated);
+      },
+    };
   }
 
   private passwordForm(account: Account): HTMLFormElement {

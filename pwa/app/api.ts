@@ -1,6 +1,6 @@
 // The gateway's REST API as the app uses it, and what each error code means to a person.
 
-import type { AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, PatchAccountRequest, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
+import type { AccountFolders, AccountView, CreateAccountRequest, CreatedAccount, ImapSecurity, PatchAccountRequest, PreviewLevel, PublicConfig } from '../../src/protocol/accounts.js';
 import type { DiscoveryResult } from '../../src/protocol/discovery.js';
 import type { ErrorBody, ErrorCode } from '../../src/protocol/errors.js';
 import type { ClaimPairingRequest, ClaimPairingResponse, DeviceView, PairingView, RenameDeviceRequest, SignInRequest, SignInResponse } from '../../src/protocol/devices.js';
@@ -11,7 +11,7 @@ import type { MessageAction, MessageActionRequest, MessageActionResult, MessageV
 import { t } from './i18n.js';
 
 // The wire types are the gateway's own (src/protocol, compiled into dist/pwa/js/src/protocol).
-export type { AccountState, ImapSecurity, PublicConfig } from '../../src/protocol/accounts.js';
+export type { AccountFolders, AccountState, ImapSecurity, MailboxFolder, PublicConfig } from '../../src/protocol/accounts.js';
 export type { DiscoveryResult, DiscoverySource } from '../../src/protocol/discovery.js';
 export type { AnyMailEvent as MailEvent } from '../../src/protocol/events.js';
 export type { PushSubscriptionBody, PushSubscriptionView } from '../../src/protocol/push.js';
@@ -185,6 +185,15 @@ export class Api {
 
   async changePassword(accountId: string, password: string): Promise<Account> {
     return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { imap: { pass: password } } satisfies PatchAccountRequest)).account;
+  }
+
+  /** The mailbox's folders, asked of its IMAP server now, and how many may be watched there. */
+  folders(accountId: string): Promise<AccountFolders> {
+    return this.request('GET', `/v1/accounts/${encodeURIComponent(accountId)}/folders`);
+  }
+
+  async setMailboxes(accountId: string, mailboxes: string[]): Promise<Account> {
+    return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { mailboxes } satisfies PatchAccountRequest)).account;
   }
 
   async removeAccount(accountId: string): Promise<void> {

@@ -9,6 +9,20 @@ export const IMAP_SECURITIES = ['tls', 'starttls', 'none'] as const;
 export type ImapSecurity = (typeof IMAP_SECURITIES)[number];
 
 /**
+ * How many mailboxes (folders) one account may watch. With NOTIFY (RFC 5465) they all share one
+ * IMAP connection, so a folder costs the server a STATUS per change and us one short EXAMINE,
+ * not a login and a socket; 20 covers a person's folders while bounding the NOTIFY SET line
+ * (20 names of at most 255 bytes) and the round of EXAMINEs every reconnect makes.
+ */
+export const MAX_WATCHED_MAILBOXES = 20;
+/**
+ * Without NOTIFY each mailbox takes a connection of its own, counted against the server's limit per
+ * user and address (Dovecot's mail_max_userip_connections is 10, Gmail allows 15, and every
+ * account of a gateway comes from its address): beyond 5 the account shows an error.
+ */
+export const MAX_MAILBOXES_WITHOUT_NOTIFY = 5;
+
+/**
  * An account's connection as the worker last reported it. `reauth_required`: the OAuth provider
  * refused the refresh token (revoked, expired, password changed); nothing is tried until the
  * person signs in with the provider again.
@@ -73,6 +87,23 @@ export interface PatchAccountRequest {
   disabled?: boolean;
   /** https URL template of a message in the webmail (`{uid}`, `{mailbox}`); null removes it. */
   webmailUrl?: string | null;
+}
+
+/** A folder of the mailbox, as GET /v1/accounts/:id/folders lists it. */
+export interface MailboxFolder {
+  /** The name to put in `mailboxes` (decoded; INBOX always spelled so). */
+  name: string;
+  /** What the server says the folder is for (RFC 6154): `\Sent`, `\Trash`, `\Junk`, … */
+  specialUse?: string;
+}
+
+/** GET /v1/accounts/:id/folders: the folders to choose from, asked of the IMAP server just now. */
+export interface AccountFolders {
+  folders: MailboxFolder[];
+  /** The server listed more than the gateway keeps (1,000). */
+  truncated: boolean;
+  /** How many mailboxes the account may watch on this server: more when it has NOTIFY. */
+  maxMailboxes: number;
 }
 
 /** GET /v1/config: what a client needs before it has a token. */

@@ -90,7 +90,9 @@ describe('registration', () => {
       { body: { imap: { user: 'x', pass: 'y', port: 70000 } } },
       { body: { imap: { user: 'x', pass: 'y', security: 'ssl' } } },
       { body: { imap: { user: 'x', pass: 'y' }, mailboxes: [] } },
-      { body: { imap: { user: 'x', pass: 'y' }, mailboxes: ['A', 'B', 'C', 'D', 'E', 'F'] } },
+      // More than MAX_WATCHED_MAILBOXES (20, the limit with NOTIFY), and a folder named twice.
+      { body: { imap: { user: 'x', pass: 'y' }, mailboxes: Array.from({ length: 21 }, (_, i) => `F${i}`) } },
+      { body: { imap: { user: 'x', pass: 'y' }, mailboxes: ['INBOX', 'Work', 'Work'] } },
       { body: { imap: { user: 'x', pass: 'y' }, email: 'not-an-email' } },
       { body: [] },
     ];

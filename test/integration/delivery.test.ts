@@ -239,7 +239,7 @@ describe('new mail', () => {
 });
 
 describe('watched mailboxes', () => {
-  test('PATCH mailboxes watches another folder on its own connection; a missing folder is an error state', async () => {
+  test('PATCH mailboxes watches another folder (over the same connection: Dovecot has NOTIFY); a missing folder is an error state', async () => {
     const { mailbox, token, accountId, stream } = await watchedMailbox();
     const phone = await imapSession(mailbox);
     try {

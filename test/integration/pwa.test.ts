@@ -217,6 +217,32 @@ describe('the web app', () => {
     await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 10_000, what: 'connected again' });
   });
 
+  test('the folder chooser lists the server\'s folders with INBOX always on, and mail filed into a chosen folder reaches the feed', async () => {
+    await dovecot.doveadm(['mailbox', 'create', '-u', mailbox.user, 'Work', 'Lists']);
+    const account = page.locator('#accounts > li', { hasText: mailbox.email });
+    await account.getByRole('button', { name: 'Choose folders' }).click();
+    const chooser = page.getByRole('form', { name: `Choose the folders of ${mailbox.email} to watch` });
+    const inbox = chooser.getByLabel('INBOX (always)');
+    await inbox.waitFor();
+    assert.deepEqual([await inbox.isChecked(), await inbox.isDisabled()], [true, true]);
+    assert.deepEqual((await chooser.locator('label.folder').allInnerTexts()).map((text) => text.trim()).sort(), ['INBOX (always)', 'Lists', 'Work']);
+    assert.match(await chooser.innerText(), /watch up to 20 folders/);
+    await chooser.getByLabel('Work').check();
+    await chooser.getByRole('button', { name: 'Save folders' }).click();
+    await page.locator('#accounts-message', { hasText: 'now notifies the folders you chose' }).waitFor();
+    await waitFor(async () => (await account.locator('.account-server').innerText()).endsWith('INBOX, Work'), { timeoutMs: 5000, what: 'the watched folders' });
+    await waitFor(async () => (await account.locator('.state').innerText()) === 'Connected', { timeoutMs: 10_000, what: 'connected with Work' });
+
+    // Another mail client files a message into Work: the gateway watches it now.
+    const phone = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailbox.user, pass: mailbox.pass }, logger: false });
+    phone.on('error', () => undefined);
+    await phone.connect();
+    await phone.append('Work', buildMessage({ from: { address: 'boss@example.test' }, to: mailbox.email, subject: 'Filed into Work' }));
+    await phone.logout();
+    await page.locator('nav a[data-view="mail"]').click();
+    await feedItem('Filed into Work').waitFor({ timeout: 10_000 });
+  });
+
   test('every screen fits a 360 px phone without sideways scrolling, and its text meets WCAG AA contrast', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     try {

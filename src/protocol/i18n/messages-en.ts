@@ -106,6 +106,16 @@ export const en = {
   'accounts.state.authFailedOAuth': 'Sign-in expired',
   'accounts.oauthRejected': '{name} no longer accepts this sign-in. Sign in again to keep getting mail.',
   'accounts.signInAgain': 'Sign in again with {name}',
+  'folders.choose': 'Choose folders',
+  'folders.chooseLabel': 'Choose the folders of {email} to watch',
+  'folders.loading': 'Asking the mail server for its folders…',
+  'folders.legend': 'Folders that notify you',
+  'folders.inboxAlways': '(always)',
+  'folders.limit': { one: 'This mail server lets the gateway watch {count} folder.', other: 'This mail server lets the gateway watch up to {count} folders.' },
+  'folders.tooMany': { one: 'Choose at most {count} folder.', other: 'Choose at most {count} folders.' },
+  'folders.truncated': 'The mail server has more folders than are shown here.',
+  'folders.save': 'Save folders',
+  'folders.saved': '{email} now notifies the folders you chose.',
 
   // Settings
   'settings.notificationsTitle': 'Notifications',

@@ -250,21 +250,26 @@ export class AccountRegistration {
     try {
       await Promise.race([verifyImapLogin(settings, password, this.deps.imap), timeout]);
     } catch (error) {
-      if (!(error instanceof ImapConnectError)) throw error;
-      switch (error.kind) {
-        case 'auth_failed':
-          throw new ApiError(422, 'imap_auth_failed', typeof password === 'string' ? 'the IMAP server rejected the user name or password' : 'the IMAP server rejected the access token');
-        case 'host_not_allowed':
-          throw new ApiError(403, 'imap_host_not_allowed', `connecting to ${settings.host} is not allowed: ${error.message}`);
-        case 'port_not_allowed':
-          throw new ApiError(403, 'imap_port_not_allowed', error.message);
-        case 'insecure_not_allowed':
-          throw new ApiError(403, 'imap_insecure_not_allowed', error.message);
-        default:
-          throw new ApiError(502, 'imap_unreachable', `cannot reach ${settings.host}:${settings.port}: ${error.message}`);
-      }
+      throw imapApiError(error, settings, password);
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** A failed IMAP login as the API answers it (anything but an ImapConnectError is returned as is). */
+export function imapApiError(error: unknown, settings: ImapSettings, password: ImapCredential): unknown {
+  if (!(error instanceof ImapConnectError)) return error;
+  switch (error.kind) {
+    case 'auth_failed':
+      return new ApiError(422, 'imap_auth_failed', typeof password === 'string' ? 'the IMAP server rejected the user name or password' : 'the IMAP server rejected the access token');
+    case 'host_not_allowed':
+      return new ApiError(403, 'imap_host_not_allowed', `connecting to ${settings.host} is not allowed: ${error.message}`);
+    case 'port_not_allowed':
+      return new ApiError(403, 'imap_port_not_allowed', error.message);
+    case 'insecure_not_allowed':
+      return new ApiError(403, 'imap_insecure_not_allowed', error.message);
+    default:
+      return new ApiError(502, 'imap_unreachable', `cannot reach ${settings.host}:${settings.port}: ${error.message}`);
   }
 }

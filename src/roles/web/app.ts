@@ -125,7 +125,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
   const secretBox = new SecretBox(config.secret);
   const registration = new AccountRegistration({ config, ...adapters, secretBox, imap, loginBudget });
   const deviceAccess = new DeviceAccess(adapters);
-  await app.register(accountRoutes({ config, adapters, auth, secretBox, registration }));
+  await app.register(accountRoutes({ config, adapters, auth, secretBox, registration, imap }));
   await app.register(messageRoutes({ config, adapters, auth }));
   await app.register(sessionRoutes({ config, registration }));
   await app.register(oauthRoutes({ config, auth, signIn: new OAuthSignIn({ oauth: config.oauth, flows: adapters.oauthFlows, registration, secretBox }) }));

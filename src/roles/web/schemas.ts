@@ -3,7 +3,7 @@
 
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import {
-  ACCOUNT_STATES, IMAP_SECURITIES, PREVIEW_LEVELS, type AccountView, type CreateAccountRequest, type CreatedAccount as CreatedAccountShape,
+  ACCOUNT_STATES, IMAP_SECURITIES, type AccountFolders as AccountFoldersShape, MAX_WATCHED_MAILBOXES, PREVIEW_LEVELS, type AccountView, type CreateAccountRequest, type CreatedAccount as CreatedAccountShape,
   type PatchAccountRequest, type PublicConfig as PublicConfigShape,
 } from '../../protocol/accounts.js';
 import { DEVICE_NAME_MAX_LENGTH, type DeviceView as DeviceViewShape } from '../../protocol/devices.js';
@@ -31,7 +31,7 @@ export const Preview = literals(PREVIEW_LEVELS);
 const MailboxName = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
 /** Printable, without control characters, not only spaces. */
 export const DeviceName = Type.String({ minLength: 1, maxLength: DEVICE_NAME_MAX_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*\\S[^\\x00-\\x1f\\x7f]*$' });
-const Mailboxes = Type.Array(MailboxName, { minItems: 1, maxItems: 5, uniqueItems: true });
+const Mailboxes = Type.Array(MailboxName, { minItems: 1, maxItems: MAX_WATCHED_MAILBOXES, uniqueItems: true });
 
 export const AccountIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
@@ -109,6 +109,12 @@ export const CreatedAccount = schemaOf<CreatedAccountShape>()(Type.Object({
   device: Type.Optional(Device),
   created: Type.Optional(Type.Boolean()),
 }));
+export const AccountFolders = schemaOf<AccountFoldersShape>()(Type.Object({
+  folders: Type.Array(Type.Object({ name: Type.String(), specialUse: Type.Optional(Type.String()) })),
+  truncated: Type.Boolean(),
+  maxMailboxes: Type.Integer(),
+}));
+
 export const AccountEnvelope = Type.Object({ account: Account });
 export const AccountList = Type.Object({ accounts: Type.Array(Account) });
 

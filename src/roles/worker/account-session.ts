@@ -1,6 +1,7 @@
 // Everything one worker does for one account it holds: a watcher per watched mailbox, and the
 // account's single visible state, summarised from them.
 
+import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import { dovecotPushHost, type Config } from '../../config.js';
 import { capText, FIELD_CAPS } from '../../core/field-caps.js';
@@ -16,8 +17,10 @@ import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { PushHandoff } from '../../push/push-handoff.js';
 import { appendThenPush } from './append.js';
 import { optOutOfDovecotPush } from './dovecot-opt-in.js';
+import { FolderWatcher } from './folder-watcher.js';
 import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
 import { runMailboxCommand } from './mailbox-command-runner.js';
+import { NotifyFolders } from './notify-folders.js';
 
 export interface AccountSessionDeps {
   config: Pick<Config, 'imap' | 'events' | 'dovecotPush'>;
@@ -88,26 +91,34 @@ export class AccountSession {
     if (typeof password === 'string') this.password = password;
     const log = this.deps.log.child({ accountId: this.record.accountId });
     const dovecotPush = dovecotPushHost(this.record.imap.host, this.deps.config.dovecotPush.hosts);
-    for (const [index, mailbox] of this.record.mailboxes.entries()) {
-      const watcher = new MailboxWatcher({
-        lease: this.lease,
-        mailbox,
-        settings: this.record.imap,
-        password,
-        eventLog: this.deps.eventLog,
-        ...(this.deps.pushes ? { pushes: this.deps.pushes } : {}),
-        imap: this.deps.imap,
-        config: this.deps.config,
-        log,
-        onStatus: (status) => this.onStatus(mailbox, status),
-        onLeaseLost: () => this.deps.onLeaseLost(this.lease),
-        ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
-        // The METADATA entry belongs to the login, not to a mailbox: one watcher sets it.
-        dovecotOptIn: dovecotPush && index === 0,
-      });
-      this.watchers.push(watcher);
-      watcher.start();
-    }
+    const options = (mailbox: string) => ({
+      lease: this.lease,
+      mailbox,
+      settings: this.record.imap,
+      password,
+      eventLog: this.deps.eventLog,
+      ...(this.deps.pushes ? { pushes: this.deps.pushes } : {}),
+      imap: this.deps.imap,
+      config: this.deps.config,
+      log,
+      onStatus: (status: WatcherStatus) => this.onStatus(mailbox, status),
+      onLeaseLost: () => this.deps.onLeaseLost(this.lease),
+      ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
+    });
+    // The home mailbox (INBOX when watched) holds the connection; with NOTIFY the other folders
+    // are looked at over it, else each gets its own (see notify-folders.ts).
+    const { mailboxes } = this.record;
+    const home = mailboxes.find((m) => m.toUpperCase() === 'INBOX') ?? mailboxes[0] ?? 'INBOX';
+    const folders = mailboxes.filter((m) => m !== home).map((mailbox) => new FolderWatcher(options(mailbox)));
+    const notifyFolders = folders.length > 0 ? new NotifyFolders(folders, { log, separately: (limit) => this.startSeparately(folders, limit) }) : undefined;
+    const homeWatcher = new MailboxWatcher({
+      ...options(home),
+      // The METADATA entry belongs to the login, not to a mailbox: one watcher sets it.
+      dovecotOptIn: dovecotPush,
+      ...(notifyFolders ? { notifyFolders, readStatus: (client: ImapFlow, mailbox: string) => notifyFolders.readStatus(client, mailbox) } : {}),
+    });
+    this.watchers.push(homeWatcher, ...folders);
+    homeWatcher.start();
     const commands = this.deps.mailboxCommands;
     if (commands) {
       this.stopCommands = commands.serve(this.lease, (command) => this.onCommand(command, password));
@@ -124,6 +135,18 @@ export class AccountSession {
   private async onCommand(command: MailboxCommand, credential: ImapCredential): Promise<MailboxReply> {
     if (this.stopped || !this.record.mailboxes.includes(command.mailbox)) return { status: 'not_found' };
     return runMailboxCommand(command, { settings: this.record.imap, credential, imap: this.deps.imap });
+  }
+
+  /**
+   * The server has no NOTIFY: each folder connects itself, up to `limit` of them; beyond that
+   * (the server's connection limits are per user and address) the folder shows why it is not watched.
+   */
+  private startSeparately(folders: readonly FolderWatcher[], limit: number): void {
+    if (this.stopped) return;
+    for (const [index, folder] of folders.entries()) {
+      if (index < limit) folder.start();
+      else this.onStatus(folder.mailbox, { state: 'error', error: `not watched: this IMAP server has no NOTIFY, so at most ${limit + 1} mailboxes are watched (one connection each)` });
+    }
   }
 
   /** A delivery hint for this login: the watcher of its mailbox fetches (INBOX in any case, as IMAP says). */

@@ -4,71 +4,42 @@
 // dies → back off → again. New mail is found by UID, never by counting EXISTS: the watermark in the
 // store says which UIDs were already notified, and it only moves in the same atomic step that
 // appends their events, so a crash at any point can neither lose nor repeat a notification.
+// The home mailbox's watcher may also carry the account's other folders over NOTIFY (notify-folders.ts).
 
 import type { ImapFlow, ExistsEvent, FlagsEvent, ExpungeEvent } from 'imapflow';
-import type { Logger } from 'pino';
-import type { Config } from '../../config.js';
 import { backoffDelay } from '../../core/backoff.js';
 import { capFlags } from '../../core/field-caps.js';
 import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.js';
-import type { EventLog, Lease, Watermark } from '../../core/ports.js';
-import type { AccountState, ImapSettings, NewEvent } from '../../core/types.js';
+import type { Watermark } from '../../core/ports.js';
+import type { NewEvent } from '../../core/types.js';
 import { UnseenTally } from '../../core/unseen-tally.js';
-import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline, type ImapClientOptions, type ImapCredential } from '../../imap/client.js';
-import type { GatewayMetrics } from '../../observability/metrics.js';
-import type { PushHandoff } from '../../push/push-handoff.js';
+import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline } from '../../imap/client.js';
 import { appendThenPush } from './append.js';
 import { optInToDovecotPush } from './dovecot-opt-in.js';
 import { HintFollower } from './hint-follower.js';
 import { planRetry } from './reconnect-policy.js';
 import { fetchNewMail } from './new-mail-fetch.js';
+import type { NotifyHome } from './notify-folders.js';
+import { LeaseLostError, type MailboxWatcherOptions, type WatcherState, type WatcherStatus } from './watcher-options.js';
 
-export type WatcherState = Exclude<AccountState, 'disabled'>;
-
-export interface WatcherStatus {
-  state: WatcherState;
-  error?: string;
-  unseen?: number;
-}
-
-export interface MailboxWatcherOptions {
-  lease: Lease;
-  mailbox: string;
-  settings: ImapSettings;
-  /** The password, or the OAuth access token. */
-  password: ImapCredential;
-  eventLog: EventLog;
-  /** Queues Web Push for what an append stored; absent when push is off. */
-  pushes?: PushHandoff;
-  imap: ImapClientOptions;
-  config: Pick<Config, 'imap' | 'events'>;
-  log: Logger;
-  onStatus(status: WatcherStatus): void;
-  /** The store says another worker holds the account now. */
-  onLeaseLost(): void;
-  metrics?: GatewayMetrics;
-  /** Set Dovecot's http-notify METADATA for this login on every connect (one watcher per account). */
-  dovecotOptIn?: boolean;
-}
-
-class LeaseLostError extends Error {}
+export type { MailboxWatcherOptions, WatcherState, WatcherStatus } from './watcher-options.js';
 
 export class MailboxWatcher {
-  private stopped = false;
-  private client: ImapFlow | undefined;
+  protected stopped = false;
+  protected client: ImapFlow | undefined;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   /** Serialises everything that talks to the connection and the log, so events keep UID order. */
-  private queue: Promise<void> = Promise.resolve();
+  protected queue: Promise<void> = Promise.resolve();
   private syncQueued = false;
   private expunged: number[] | undefined;
-  private uidValidity = '';
+  protected uidValidity = '';
   /**
    * The watermark as this watcher last wrote or read it. While we hold the lease nobody else
    * moves it, so the next EXISTS needs no Redis read; the append still checks it atomically and
    * a mismatch drops this copy.
    */
-  private knownWatermark: Watermark | undefined;
+  protected knownWatermark: Watermark | undefined;
   /** The unread count as last reported in an event or the account's status. */
   private unseen: number | undefined;
   /** The unread count this connection keeps between STATUS answers (see core/unseen-tally.ts). */
@@ -77,7 +48,7 @@ export class MailboxWatcher {
   private existsAt: number | undefined;
   /** Messages the server announced (EXISTS growth) since the last sync began: many means count first, fetch no envelopes. */
   private arrivals = 0;
-  private state: WatcherState = 'connecting';
+  protected state: WatcherState = 'connecting';
   /** The watermark a fetch of new mail started from, while it runs. */
   private fetchingAbove: number | undefined;
   /**
@@ -91,7 +62,10 @@ export class MailboxWatcher {
     (receivedAt) => this.options.metrics?.hintFannedOut(receivedAt),
   );
 
-  constructor(private readonly options: MailboxWatcherOptions) {}
+  /** A visit over another watcher's connection is on (NOTIFY, see folder-watcher.ts). */
+  protected visiting = false;
+
+  constructor(protected readonly options: MailboxWatcherOptions) {}
 
   get mailbox(): string {
     return this.options.mailbox;
@@ -116,6 +90,27 @@ export class MailboxWatcher {
     this.hints.expect(uid > 0 ? uid : lastUid + 1, receivedAt);
     this.requestSync(false);
     return 'woke';
+  }
+
+  /** This watcher as the home of the account's other folders under NOTIFY. */
+  private notifyHome(): NotifyHome {
+    return {
+      mailbox: this.options.mailbox,
+      schedule: (client, task) => void this.enqueue(async () => {
+        if (client === this.client && client.usable) await task();
+      }).catch((error: unknown) => this.fail(client, error)),
+      reselect: async (client, since) => {
+        // QRESYNC lists new messages among the changed ones: those become mail.new, not mail.flags.
+        this.visiting = true;
+        try {
+          this.uidValidity = String((await client.mailboxOpen(this.options.mailbox, since)).uidValidity);
+        } finally {
+          this.visiting = false;
+        }
+        // Mail that came while the folders were looked at was announced to nobody: look now.
+        this.requestSync(false);
+      },
+    };
   }
 
   /** Logs out and stops for good. */
@@ -194,13 +189,16 @@ export class MailboxWatcher {
       }
       if (options.dovecotOptIn) await optInToDovecotPush(client, options.settings.user, options.log, options.mailbox);
       // Listeners first: mail that arrives during the catch-up below queues another sync.
+      const folders = options.notifyFolders;
       client.on('exists', (event: ExistsEvent) => {
+        if (folders?.route('exists', event)) return;
         this.existsAt ??= Date.now();
         this.arrivals += Math.max(0, event.count - event.prevCount);
         this.requestSync(false);
       });
-      client.on('flags', (event: FlagsEvent) => this.onFlags(event));
-      client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
+      // Under NOTIFY the connection also visits the other folders: their events are theirs.
+      client.on('flags', (event: FlagsEvent) => folders?.route('flags', event) || this.onFlags(event));
+      client.on('expunge', (event: ExpungeEvent) => folders?.route('expunge', event) || this.onExpunge(event));
       const budgetMs = options.config.imap.connectTimeoutMs;
       // Bounded like the login: an answer dripped a byte at a time would hold the account in `connecting`.
       const opening = client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
@@ -211,6 +209,7 @@ export class MailboxWatcher {
       const mailbox = await withinDeadline(client, opening, Date.now() + budgetMs, budgetMs, `SELECT ${options.mailbox}`);
       this.uidValidity = String(mailbox.uidValidity);
       await this.enqueue(() => this.sync(client, true, mailbox.uidNext));
+      if (folders) await this.enqueue(() => folders.attach(client, this.notifyHome()));
       const polling = !client.capabilities.has('IDLE');
       // Without IDLE the server cannot tell us about new mail: look for it by UID on a timer.
       const poller = polling ? setInterval(() => this.requestSync(false), options.config.imap.pollIntervalMs) : undefined;
@@ -249,7 +248,7 @@ export class MailboxWatcher {
    * the mailbox's current end instead of announcing old mail, and lets a long catch-up be counted
    * without fetching thousands of envelopes.
    */
-  private async sync(client: ImapFlow, catchUp: boolean, uidNext?: number, seenAt?: number, arrivals = 0): Promise<void> {
+  protected async sync(client: ImapFlow, catchUp: boolean, uidNext?: number, seenAt?: number, arrivals = 0): Promise<void> {
     const { options } = this;
     const ref = options.lease;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -299,7 +298,8 @@ export class MailboxWatcher {
 
   /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
   private async unseenCount(client: ImapFlow): Promise<number> {
-    const status = await client.status(this.options.mailbox, { unseen: true, uidNext: true });
+    const { readStatus } = this.options;
+    const status = readStatus ? await readStatus(client, this.options.mailbox) : await client.status(this.options.mailbox, { unseen: true, uidNext: true });
     const unseen = status && typeof status.unseen === 'number' ? status.unseen : 0;
     if (status && typeof status.unseen === 'number') this.tally.reset(unseen, status.uidNext);
     else this.tally.forget();
@@ -313,9 +313,11 @@ export class MailboxWatcher {
     this.setStatus({ state: this.state });
   }
 
-  private onFlags(event: FlagsEvent): void {
+  onFlags(event: FlagsEvent): void {
     const client = this.client;
     const uid = event.uid;
+    // A visit's QRESYNC lists new messages among the changed ones: those become mail.new, not mail.flags.
+    if (this.visiting && uid !== undefined && uid > (this.knownWatermark?.lastUid ?? Infinity)) return;
     if (!client || uid === undefined) {
       // Without QRESYNC the server gave no UID to report, but the count may have changed.
       this.tally.forget();
@@ -330,7 +332,7 @@ export class MailboxWatcher {
     }).catch((error: unknown) => this.fail(client, error));
   }
 
-  private onExpunge(event: ExpungeEvent): void {
+  onExpunge(event: ExpungeEvent): void {
     const client = this.client;
     if (!client) return;
     // A bulk delete arrives as many responses: gather them into one event.
@@ -368,7 +370,7 @@ export class MailboxWatcher {
     return { type, accountId: this.options.lease.accountId, mailbox: this.options.mailbox, time: new Date().toISOString(), data };
   }
 
-  private enqueue(task: () => Promise<void>): Promise<void> {
+  protected enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.queue.then(task);
     this.queue = run.catch(() => undefined);
     return run;
@@ -388,8 +390,9 @@ export class MailboxWatcher {
     client?.close();
   }
 
-  private setStatus(status: WatcherStatus): void {
+  protected setStatus(status: WatcherStatus): void {
     this.state = status.state;
+    this.options.notifyFolders?.followHome(status.state);
     this.options.onStatus({ ...status, ...(this.unseen !== undefined ? { unseen: this.unseen } : {}) });
   }
 

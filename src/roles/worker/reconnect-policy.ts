@@ -6,7 +6,7 @@
 import type { Config } from '../../config.js';
 import { backoffDelay } from '../../core/backoff.js';
 import { classifyImapError } from '../../imap/client.js';
-import type { WatcherState } from './mailbox-watcher.js';
+import type { WatcherState } from './watcher-options.js';
 
 export interface RetryPlan {
   state: WatcherState;

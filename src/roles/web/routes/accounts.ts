@@ -9,13 +9,17 @@ import type { Adapters } from '../../../adapters/adapters.js';
 import type { Config } from '../../../config.js';
 import type { SecretBox } from '../../../core/secret-box.js';
 import { toAccountView } from '../../../core/types.js';
-import type { AccountRegistration } from '../account-registration.js';
+import type { ImapClientOptions, ImapCredential } from '../../../imap/client.js';
+import { listFolders } from '../../../imap/folders.js';
+import { openImapCredential } from '../../../oauth/grant.js';
+import { MAX_MAILBOXES_WITHOUT_NOTIFY, MAX_WATCHED_MAILBOXES } from '../../../protocol/accounts.js';
+import { imapApiError, type AccountRegistration } from '../account-registration.js';
 import { webmailTemplateProblem } from '../../../protocol/messages.js';
 import { deviceName, toDeviceView } from '../device-access.js';
 import type { Authenticator } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
 import {
-  AccountEnvelope, AccountIdParams, AccountList, CreateAccountBody, CreatedAccount, PatchAccountBody, errorResponses,
+  AccountEnvelope, AccountFolders, AccountIdParams, AccountList, CreateAccountBody, CreatedAccount, PatchAccountBody, errorResponses,
 } from '../schemas.js';
 
 export interface AccountRoutesDeps {
@@ -24,10 +28,12 @@ export interface AccountRoutesDeps {
   auth: Authenticator;
   secretBox: SecretBox;
   registration: AccountRegistration;
+  /** For the folder list's login. */
+  imap: ImapClientOptions;
 }
 
 export function accountRoutes(deps: AccountRoutesDeps) {
-  const { config, adapters, auth, secretBox, registration } = deps;
+  const { config, adapters, auth, secretBox, registration, imap } = deps;
 
   return async function register(appBase: FastifyInstance): Promise<void> {
     const app = appBase.withTypeProvider<TypeBoxTypeProvider>();
@@ -63,6 +69,30 @@ export function accountRoutes(deps: AccountRoutesDeps) {
       const record = await adapters.accounts.get({ userId, accountId: request.params.id });
       if (!record) throw notFound('account');
       return { account: toAccountView(record) };
+    });
+
+    app.get('/v1/accounts/:id/folders', {
+      schema: { params: AccountIdParams, response: { 200: AccountFolders, ...errorResponses } },
+      // A login at the user's IMAP server each time: limited per client address like a password change.
+      config: { rateLimit: { max: config.web.accountUpdateRateLimitPerMinute, timeWindow: 60_000 } },
+    }, async (request) => {
+      const userId = await auth.requireUser(request);
+      const record = await adapters.accounts.get({ userId, accountId: request.params.id });
+      if (!record) throw notFound('account');
+      let credential: ImapCredential;
+      try {
+        credential = openImapCredential(secretBox, record);
+      } catch {
+        throw new ApiError(422, 'imap_auth_failed', 'the stored credentials cannot be decrypted; set the password again');
+      }
+      const listed = await listFolders(record.imap, credential, imap).catch((error: unknown) => {
+        throw imapApiError(error, record.imap, credential);
+      });
+      return {
+        folders: listed.folders,
+        truncated: listed.truncated,
+        maxMailboxes: listed.notify ? MAX_WATCHED_MAILBOXES : MAX_MAILBOXES_WITHOUT_NOTIFY,
+      };
     });
 
     app.patch('/v1/accounts/:id', {
