@@ -36,6 +36,8 @@ export interface RedisCluster {
 }
 
 export interface StartRedisClusterOptions {
+  /** More redis-server arguments for every node, e.g. RECOMMENDED_REDIS_ARGS. */
+  args?: string[];
   /** Every node requires it (requirepass, and masterauth for replication), as a managed cluster would. */
   password?: string;
 }
@@ -61,6 +63,7 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
           // A replica syncs at once instead of 5 s later: until it has, it cannot take over.
           '--repl-diskless-sync-delay', '0',
           '--cluster-port', String(busPort),
+          ...(options.args ?? []),
         ],
       }));
     }
