@@ -27,7 +27,8 @@ export class LuaScript {
    * run, then WAIT until `replicas` replicas have what it wrote, for at most `timeoutMs`: the two in
    * one pipeline, so the WAIT goes to the primary that ran the script (on a cluster, a pipeline goes
    * to the node of its keys; WAIT has none) right behind it. Resolves to the script's reply and how
-   * many replicas acknowledged (fewer than asked when the timeout ran out: the write stands).
+   * many replicas acknowledged (fewer than asked when the timeout ran out or the WAIT failed: the
+   * write stands).
    * WAIT holds the connection's later commands until it returns, hence a short timeout.
    */
   async runReplicated(redis: RedisClient, keys: string[], args: Array<string | number>, replicas: number, timeoutMs: number): Promise<{ reply: unknown; replicas: number }> {
@@ -41,8 +42,10 @@ export class LuaScript {
     if (replies[0]?.[0]?.message.startsWith('NOSCRIPT')) replies = await exec('eval');
     const [[scriptError, reply] = [null, undefined], [waitError, acknowledged] = [null, 0]] = replies;
     if (scriptError) throw scriptError;
-    if (waitError) throw waitError;
-    return { reply, replicas: Number(acknowledged) };
+    // The script ran: its effects stand whatever became of the WAIT, so the caller must hear its
+    // reply (an append reported failed would keep its pushes from being queued); a WAIT that
+    // failed counts as no replica acknowledging.
+    return { reply, replicas: waitError ? 0 : Number(acknowledged) };
   }
 
   /**
