@@ -28,6 +28,8 @@ export interface RedisCluster {
   logTail(): Promise<string>;
   /** The primary serving `key`'s slot, as a node still running sees the cluster now. */
   ownerOf(key: string): Promise<RedisServer>;
+  /** The replica of `primary`. */
+  replicaOf(primary: RedisServer): Promise<RedisServer>;
   /**
    * Waits until a node other than `failed` (stopped or killed) serves `key`'s slot, its replica
    * promoted, and the surviving nodes see the cluster whole again. Resolves to the new primary.
@@ -115,6 +117,14 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
       seeds: addresses.join(','),
       cleanup,
       ownerOf: (key) => ownerOf(key),
+      async replicaOf(primary) {
+        const lines = (await redisCli(primary.port, 'cluster', 'nodes')).trim().split('\n').map((line) => line.split(' '));
+        const primaryId = lines.find(([, , flags]) => flags?.includes('myself'))?.[0];
+        const address = lines.find(([, , flags, master]) => flags?.includes('slave') && master === primaryId)?.[1];
+        const replica = nodes.find((node) => address?.startsWith(`${LOOPBACK}:${node.port}@`));
+        if (!replica) throw new Error(`no replica of node ${primary.port}`);
+        return replica;
+      },
       async awaitTakeover(key, failed) {
         killed.add(failed);
         let owner: RedisServer | undefined;
