@@ -12,13 +12,12 @@
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RedisClient } from '../src/adapters/redis/connection.js';
+import { isCluster, type RedisClient } from '../src/adapters/redis/connection.js';
 import { liveEventArgs, liveMessage } from '../src/adapters/redis/live-wire.js';
 import type { NewEvent } from '../src/core/types.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
-import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { connectCountingClient, type CountingClient } from './lib/counting-client.js';
-import { benchAdapters, Cleanup, mailpushEnv, seedUsers, sleep } from './lib/fixtures.js';
+import { benchAdapters, Cleanup, mailpushEnv, ON_CLUSTER, seedUsers, sleep, startBenchRedis } from './lib/fixtures.js';
 import { cpuSeconds, rssBytes } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { barChart } from './lib/svg.js';
@@ -29,7 +28,7 @@ const CONNECT_CONCURRENCY = 200;
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
 /** Most deliveries the producer lets be in flight: enough to keep everyone busy, not a flood. */
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 40_000);
-const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-fanout.svg');
+const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), `../../docs/bench-fanout${ON_CLUSTER ? '-cluster' : ''}.svg`);
 
 interface Shape {
   users: number;
@@ -114,9 +113,15 @@ async function run(shape: Shape, base: string, webPid: number, redis: RedisClien
     for (let round = 0; round < rounds; round++) {
       for (let from = 0; from < users.length; from += 500) {
         while (sent() + 500 * shape.perUser - (delivered - deliveredBefore) > WINDOW) await new Promise((resolve) => setImmediate(resolve));
-        const pipeline = redis.pipeline();
-        for (const user of users.slice(from, from + 500)) pipeline.publish(channels.get(user.userId)!, event(`${idBase}-${seq++}`));
-        await pipeline.exec();
+        const batch = users.slice(from, from + 500);
+        if (isCluster(redis)) {
+          // As the append script does there: SPUBLISH on the user's shard; auto-pipelined per node.
+          await Promise.all(batch.map((user) => redis.spublish(channels.get(user.userId)!, event(`${idBase}-${seq++}`))));
+        } else {
+          const pipeline = redis.pipeline();
+          for (const user of batch) pipeline.publish(channels.get(user.userId)!, event(`${idBase}-${seq++}`));
+          await pipeline.exec();
+        }
       }
     }
     const deadline = Date.now() + 120_000;
@@ -147,12 +152,13 @@ async function run(shape: Shape, base: string, webPid: number, redis: RedisClien
 async function main(): Promise<void> {
   const cleanup = new Cleanup();
   try {
-    console.log(`\nFan-out — ${machine()}`);
-    const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
+    const redis = await startBenchRedis();
     cleanup.add('redis', () => redis.cleanup());
-    const adapters = benchAdapters(redis.url);
+    console.log(`\nFan-out — ${machine()}; ${redis.label}`);
+    const adapters = benchAdapters(redis.target);
     cleanup.add('bench redis client', () => adapters.close());
-    const web = await spawnMailpush('web', mailpushEnv(redis.url, undefined, { LOG_LEVEL: 'info' }));
+    // Every client comes from this one address, CONNECT_CONCURRENCY of them authenticating at once.
+    const web = await spawnMailpush('web', mailpushEnv(redis, undefined, { LOG_LEVEL: 'info', WS_MAX_UNAUTHENTICATED_PER_ADDRESS: String(CONNECT_CONCURRENCY) }));
     cleanup.add('web', () => web.kill('SIGTERM'));
     const users = await seedUsers(adapters, CLIENTS);
     const shapes: Shape[] = [

@@ -20,8 +20,7 @@ import { api } from '../test/helpers/gateway.js';
 import type { DovecotUser } from '../test/helpers/dovecot.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
-import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
-import { benchAdapters, Cleanup, countInState, mailpushEnv, randomName, seedAccounts, sleep, startBenchDovecot, waitUntil } from './lib/fixtures.js';
+import { benchAdapters, Cleanup, countInState, mailpushEnv, ON_CLUSTER, randomName, seedAccounts, sleep, startBenchDovecot, startBenchRedis, waitUntil } from './lib/fixtures.js';
 import { cpuPercent, cpuSeconds, rssBytes } from './lib/proc.js';
 import { startPushService } from '../test/helpers/push-service.js';
 import { fmt, machine, table, verdict } from './lib/report.js';
@@ -35,8 +34,8 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const EARLY_MS = 500;
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 1000);
 const TIMEOUT_MS = 10_000;
-const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-latency.svg');
-const PUSH_CHART = process.env.BENCH_PUSH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-latency-dovecot-push.svg');
+const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), `../../docs/bench-latency${ON_CLUSTER ? '-cluster' : ''}.svg`);
+const PUSH_CHART = process.env.BENCH_PUSH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), `../../docs/bench-latency-dovecot-push${ON_CLUSTER ? '-cluster' : ''}.svg`);
 const DOVECOT_PUSH = process.env.BENCH_DOVECOT_PUSH !== '0';
 const HOOK_SECRET = 'bench-hook-secret-0123456789';
 
@@ -95,13 +94,14 @@ async function main(): Promise<void> {
     console.log(`\nLatency — ${machine()}`);
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS + 1, { prefix: 'lat', pushNotification: DOVECOT_PUSH });
     cleanup.add('dovecot', () => dovecot.cleanup());
-    const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
+    const redis = await startBenchRedis();
     cleanup.add('redis', () => redis.cleanup());
+    console.log(`  ${redis.label}`);
     // The tests' push service: it checks VAPID and decrypts too, but stamps each push on arrival first.
     const receiver = await startPushService();
     cleanup.add('push service', () => receiver.close());
     const vapid = generateVapidKeys();
-    const env = mailpushEnv(redis.url, dovecot, {
+    const env = mailpushEnv(redis, dovecot, {
       VAPID_PUBLIC_KEY: vapid.publicKey,
       VAPID_PRIVATE_KEY: vapid.privateKey,
       VAPID_SUBJECT: 'mailto:bench@example.test',
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
       hookUrl.password = HOOK_SECRET;
       await dovecot.setPushNotificationUrl(hookUrl.toString());
     }
-    const adapters = benchAdapters(redis.url);
+    const adapters = benchAdapters(redis.target);
     cleanup.add('bench redis client', () => adapters.close());
 
     // Each measured account goes through the API like a real one (its login is proved), with its

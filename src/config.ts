@@ -29,6 +29,13 @@ export interface Config {
   redisUrl?: string;
   /** A Redis Cluster instead of one Redis (REDIS_CLUSTER_NODES); never together with redisUrl. */
   redisCluster?: RedisClusterConfig;
+  /**
+   * After each append, wait (Redis WAIT) until this many replicas have it, for at most timeoutMs,
+   * before its pushes are queued: an append a primary acknowledged and took with it when it died
+   * would otherwise have been pushed already when the worker redoes it.
+   * @default replicas 1 on a Redis Cluster, 0 (no WAIT) on one Redis; timeoutMs 100
+   */
+  redisWait: { replicas: number; timeoutMs: number };
   /** Embedded mode's store (SQLite) and generated secrets. @default ./data */
   dataDir: string;
   /** Root secret: IMAP passwords are encrypted under a key derived from it. Embedded mode generates one. */
@@ -140,7 +147,7 @@ export interface Config {
 
 /** Every variable the gateway reads, for documentation checks (.env.example, docker-compose). */
 export const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'TRUST_PROXY', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
+  'PORT', 'HOST', 'TRUST_PROXY', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
   'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
@@ -182,6 +189,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     trustProxy: trustProxy(env),
     ...(redis ? { redisUrl: redis } : {}),
     ...(cluster ? { redisCluster: cluster } : {}),
+    redisWait: {
+      replicas: integer(env, 'REDIS_WAIT_REPLICAS', cluster ? 1 : 0, 0, 16),
+      timeoutMs: integer(env, 'REDIS_WAIT_TIMEOUT_MS', 100, 1, 10_000),
+    },
     dataDir: raw(env, 'DATA_DIR') ?? './data',
     secret,
     ...(adminToken ? { adminToken } : {}),

@@ -109,7 +109,7 @@ async function plumbing(role: Role, given: Config, logger: Logger, teardown: Tea
       },
     };
   }
-  const adapters = createRedisAdapters({ redis: redisTarget, events: given.events }, role, { log: logger });
+  const adapters = createRedisAdapters({ redis: redisTarget, events: given.events, wait: given.redisWait }, role, { log: logger });
   teardown.push('storage', () => adapters.close());
   await requireRedis(adapters, redisTarget);
   // Before this process serves or claims anything: every process waits for the one migrating.

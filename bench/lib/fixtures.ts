@@ -2,14 +2,16 @@
 // mailpush processes, and users/accounts written straight through the Redis adapters.
 
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
+import { isCluster, type RedisTarget } from '../../src/adapters/redis/connection.js';
 import type { Adapters } from '../../src/adapters/adapters.js';
 import { SecretBox } from '../../src/core/secret-box.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { AccountRecord } from '../../src/core/types.js';
 import type { AccountRef } from '../../src/core/account-ref.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../../test/helpers/dovecot.js';
+import { RECOMMENDED_REDIS_ARGS, startRedis } from '../../test/helpers/redis.js';
+import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-32-characters';
 
@@ -64,8 +66,39 @@ export async function startBenchDovecot(users: number, options: { prefix?: strin
   }
 }
 
-export function benchAdapters(redisUrl: string): Adapters {
-  return createRedisAdapters({ redis: redisUrl, events: { batchSize: 25, retentionCount: 1000, retentionMs: 7 * 86400_000 } }, 'bench');
+/** The benchmark's Redis: what mailpush processes are told (env) and what the bench connects to (target). */
+export interface BenchRedis {
+  target: RedisTarget;
+  env: Record<string, string>;
+  /** For the report: which Redis the numbers are from. */
+  label: string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * One redis-server, or with BENCH_REDIS=cluster a Redis Cluster of three primaries with a replica
+ * each (the tests' helper, all on this machine), both with the recommended arguments. On the
+ * cluster the processes run with REDIS_WAIT_REPLICAS' default: every append waits for its replica.
+ */
+export async function startBenchRedis(): Promise<BenchRedis> {
+  if (process.env.BENCH_REDIS === 'cluster') {
+    const cluster = await startRedisCluster({ args: RECOMMENDED_REDIS_ARGS });
+    return {
+      target: { nodes: cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })), tls: false },
+      env: { REDIS_CLUSTER_NODES: cluster.seeds },
+      label: 'Redis Cluster: 3 primaries + 3 replicas on this machine',
+      cleanup: () => cluster.cleanup(),
+    };
+  }
+  const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
+  return { target: redis.url, env: { REDIS_URL: redis.url }, label: 'one Redis', cleanup: () => redis.cleanup() };
+}
+
+/** True when BENCH_REDIS=cluster: reports and charts say so and go to files of their own. */
+export const ON_CLUSTER = process.env.BENCH_REDIS === 'cluster';
+
+export function benchAdapters(redis: RedisTarget): Adapters {
+  return createRedisAdapters({ redis, events: { batchSize: 25, retentionCount: 1000, retentionMs: 7 * 86400_000 } }, 'bench');
 }
 
 export interface SeededAccount extends AccountRef {
@@ -118,8 +151,16 @@ export async function seedUsers(adapters: Adapters, count: number, concurrency =
 
 /** How many of `refs` are in `state` right now (one pipelined HGET each). */
 export async function countInState(adapters: Adapters, refs: AccountRef[], state: string): Promise<number> {
-  const redis = adapters.redis as Redis;
+  const redis = adapters.redis!;
   let count = 0;
+  if (isCluster(redis)) {
+    // A pipeline may not span nodes: one HGET each, which auto-pipelining batches per node.
+    for (let i = 0; i < refs.length; i += 2000) {
+      const states = await Promise.all(refs.slice(i, i + 2000).map((ref) => redis.hget(adapters.keys!.account(ref), 'state')));
+      count += states.filter((value) => value === state).length;
+    }
+    return count;
+  }
   for (let i = 0; i < refs.length; i += 2000) {
     const pipeline = redis.pipeline();
     for (const ref of refs.slice(i, i + 2000)) pipeline.hget(adapters.keys!.account(ref), 'state');
@@ -129,9 +170,9 @@ export async function countInState(adapters: Adapters, refs: AccountRef[], state
 }
 
 /** Environment for `mailpush worker|web` against the bench's Redis and Dovecot. */
-export function mailpushEnv(redisUrl: string, dovecot: Dovecot | undefined, extra: Record<string, string> = {}): Record<string, string> {
+export function mailpushEnv(redis: string | BenchRedis, dovecot: Dovecot | undefined, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    REDIS_URL: redisUrl,
+    ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis.env),
     MAILPUSH_SECRET: BENCH_SECRET,
     LOG_LEVEL: 'info',
     IMAP_ALLOW_PRIVATE: 'true',

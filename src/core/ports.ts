@@ -49,6 +49,13 @@ export interface EventLog {
   /** True when events after `since` may have been trimmed away by retention. */
   isTrimmedAfter(userId: string, since: string): Promise<boolean>;
   watermark(ref: AccountRef, mailbox: string): Promise<Watermark | undefined>;
+  /**
+   * Called when storage may have lost writes it had acknowledged: a Redis primary failed (its
+   * replica, promoted, may lack the last appends and their watermark moves) or a Redis came back.
+   * A writer must then re-read its watermarks and fetch again from them. Absent where acknowledged
+   * writes are never lost (the embedded stores).
+   */
+  onWritesMayBeLost?(listener: () => void): void;
 }
 
 /**

@@ -15,4 +15,5 @@ export class CountingEventLog implements EventLog {
   latestId: EventLog['latestId'] = (...args) => this.inner.latestId(...args);
   isTrimmedAfter: EventLog['isTrimmedAfter'] = (...args) => this.inner.isTrimmedAfter(...args);
   watermark: EventLog['watermark'] = (...args) => this.inner.watermark(...args);
+  onWritesMayBeLost: EventLog['onWritesMayBeLost'] = (listener) => this.inner.onWritesMayBeLost?.(listener);
 }

@@ -23,6 +23,12 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Crash simulation: SIGKILL, no shutdown hooks, wait for the exit. */
   kill(): Promise<void>;
+  /**
+   * SIGSTOP: the server stays up but answers nothing (a hung host), until thaw() (SIGCONT). A
+   * replica frozen this way receives no replication, which lets a test lose writes on purpose.
+   */
+  freeze(): void;
+  thaw(): void;
   /** stop() then start() on the same port and dir, so AOF data survives. */
   restart(): Promise<void>;
   /** stop() and remove the temp dir. */
@@ -139,6 +145,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     start,
     stop: () => halt('SIGTERM'),
     kill: () => halt('SIGKILL'),
+    freeze: () => daemon?.isRunning() && process.kill(daemon.pid, 'SIGSTOP'),
+    thaw: () => daemon?.isRunning() && process.kill(daemon.pid, 'SIGCONT'),
     async restart() {
       await halt('SIGTERM');
       await start();

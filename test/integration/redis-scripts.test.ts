@@ -1,10 +1,14 @@
-// Lua scripts run by SHA must survive a Redis that forgot them (a restart, SCRIPT FLUSH), singly
-// and in the pipelines a worker uses to renew thousands of leases at once.
+// Lua scripts run by SHA must survive a Redis that forgot them (a restart, SCRIPT FLUSH), singly,
+// in the pipelines a worker uses to renew thousands of leases at once, and in the append that waits
+// for replicas (REDIS_WAIT_REPLICAS).
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { RedisEventLog } from '../../src/adapters/redis/event-log.js';
 import { RedisLeaseManager } from '../../src/adapters/redis/leases.js';
+import type { NewEvent } from '../../src/core/types.js';
 import { RedisKeys } from '../../src/keys.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -40,4 +44,25 @@ test('a batch renewal after SCRIPT FLUSH loads the script again and answers for 
 
   await redis.script('FLUSH');
   assert.ok(await leases.acquire({ userId: 'usr_s', accountId: 'acc_new' }, 'w1', 1000), 'a single script call recovers as well');
+});
+
+test('an append that must WAIT for a replica Redis does not have still stands, loads its forgotten script, warns once and stops waiting for a while', async () => {
+  const keys = new RedisKeys('scripts-wait');
+  const lines: Array<{ level: number; msg: string }> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const timeoutMs = 1500;
+  const eventLog = new RedisEventLog(redis, keys, { maxEvents: 100, maxAgeMs: 86400_000 }, { replicas: 1, timeoutMs }, log);
+  const lease = (await new RedisLeaseManager(redis, keys).acquire({ userId: 'usr_w', accountId: 'acc_w' }, 'w1', 60_000))!;
+  const event = (uid: number): NewEvent => ({ type: 'mail.flags', accountId: 'acc_w', mailbox: 'INBOX', time: new Date().toISOString(), data: { uid, seen: true, flags: ['\\Seen'], unseen: 0 } });
+  await redis.script('FLUSH');
+
+  const started = Date.now();
+  const first = await eventLog.append({ lease, events: [event(1)] });
+  assert.ok(Date.now() - started >= timeoutMs - 50, 'this Redis has no replica: the WAIT ran out');
+  assert.equal(first.ok, true, 'the append stands');
+  const second = Date.now();
+  assert.equal((await eventLog.append({ lease, events: [event(2)] })).ok, true);
+  assert.ok(Date.now() - second < timeoutMs, 'the next append does not wait again');
+  assert.deepEqual((await eventLog.read('usr_w', undefined, 10)).map((e) => (e.data as { uid: number }).uid), [1, 2]);
+  assert.deepEqual(lines.filter((line) => line.level >= 40).length, 1, 'one warning for the episode');
 });

@@ -7,6 +7,8 @@ import type { RedisKeys } from '../../keys.js';
 import { formatWatermark, parseWatermark, type RetentionPolicy } from '../../core/watermark.js';
 import { liveEventArgs } from './live-wire.js';
 import { appendEvents, appendEventsSharded } from './scripts.js';
+import type { LuaScript } from './lua.js';
+import type { Logger } from 'pino';
 
 /** Stream entries store the event without its id (the entry id is the event id). */
 export function entryToEvent(id: string, fields: string[]): MailEvent | undefined {
@@ -15,18 +17,59 @@ export function entryToEvent(id: string, fields: string[]): MailEvent | undefine
   return { id, ...(JSON.parse(json) as Omit<MailEvent, 'id'>) };
 }
 
+/** How many replicas must have an append (Redis WAIT), and for how long to wait for them. */
+export interface ReplicaWait {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/** How long appends skip the WAIT after one came back short, before trying it again. */
+const WAIT_PAUSE_MS = 10_000;
+
 export class RedisEventLog implements EventLog {
+  private readonly lostWritesListeners: Array<() => void> = [];
+  /** True while appends are not reaching enough replicas in time: logged once per episode. */
+  private replicationShort = false;
+  /** Appends skip the WAIT until then, after one that came back short. */
+  private waitPausedUntil = 0;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly retention: RetentionPolicy,
-  ) {}
+    private readonly wait: ReplicaWait = { replicas: 0, timeoutMs: 0 },
+    private readonly log?: Logger,
+  ) {
+    const lost = () => this.lostWritesListeners.forEach((listener) => listener());
+    if (isCluster(redis)) {
+      // A slot changed primary (a replica promoted after its primary failed, or a resharding):
+      // the new primary may lack what the old one had not yet replicated. Compared on each slot
+      // map refresh, which follows any MOVED or lost node; a re-read then goes to the new primary.
+      let primaries = '';
+      redis.on('refresh', () => {
+        const now = redis.slots.map((nodes) => nodes?.[0] ?? '').join(',');
+        if (primaries !== '' && now !== primaries) lost();
+        primaries = now;
+      });
+    } else {
+      // A Redis that restarted without persistence (or with fsync everysec) may have lost the last writes.
+      let connectedOnce = redis.status === 'ready';
+      redis.on('ready', () => {
+        if (connectedOnce) lost();
+        connectedOnce = true;
+      });
+    }
+  }
+
+  onWritesMayBeLost(listener: () => void): void {
+    this.lostWritesListeners.push(listener);
+  }
 
   async append(request: AppendRequest): Promise<AppendResult> {
     const { lease, watermark } = request;
     const script = isCluster(this.redis) ? appendEventsSharded : appendEvents;
-    const result = (await script.run(
-      this.redis,
+    const result = (await this.runAppend(
+      script,
       [this.keys.events(lease.userId), this.keys.watermarks(lease), this.keys.lease(lease), this.keys.pushSubscriptions(lease.userId), this.keys.pendingPushes(lease.userId)],
       [
         `${lease.workerId}:${lease.fence}`,
@@ -44,6 +87,28 @@ export class RedisEventLog implements EventLog {
     const [status, ...ids] = result;
     if (status === 'ok') return { ok: true, ids };
     return { ok: false, reason: status === 'lease_lost' ? 'lease_lost' : 'watermark_moved' };
+  }
+
+  /**
+   * The append script, then (when configured) WAIT for replicas: the caller queues pushes only after
+   * this returns, so an event a failing primary takes with it has not been pushed yet when the
+   * worker, re-reading its watermark, appends it again.
+   */
+  private async runAppend(script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+    if (this.wait.replicas === 0 || Date.now() < this.waitPausedUntil) return script.run(this.redis, keys, args);
+    const { reply, replicas } = await script.runReplicated(this.redis, keys, args, this.wait.replicas, this.wait.timeoutMs);
+    const short = replicas < this.wait.replicas;
+    if (short) {
+      // Fewer replicas than asked: a promoted replica whose old primary is not back yet, or a
+      // replica down. Each WAIT would now cost the full timeout and hold every command behind it
+      // on the connection, and it cannot make the append safer: stop waiting for a while.
+      this.waitPausedUntil = Date.now() + WAIT_PAUSE_MS;
+      if (!this.replicationShort) this.log?.warn({ wanted: this.wait.replicas, acknowledged: replicas, timeoutMs: this.wait.timeoutMs, pauseMs: WAIT_PAUSE_MS }, 'an append did not reach enough replicas in time (REDIS_WAIT_REPLICAS); appends go without WAIT for a while, and a primary failing meanwhile may lose its latest ones');
+    } else if (this.replicationShort) {
+      this.log?.info('appends reach their replicas again');
+    }
+    this.replicationShort = short;
+    return reply;
   }
 
   async read(userId: string, since: string | undefined, limit: number): Promise<MailEvent[]> {

@@ -5,7 +5,7 @@ import type { Adapters } from '../adapters.js';
 import { RedisAccountStore } from './account-store.js';
 import { connectRedis, type RedisTarget } from './connection.js';
 import { isControlMessage, isDeviceRevocation, RedisBroadcastChannel } from './broadcast-channel.js';
-import { RedisEventLog } from './event-log.js';
+import { RedisEventLog, type ReplicaWait } from './event-log.js';
 import { RedisHintBus } from './hint-bus.js';
 import { RedisLeaseManager } from './leases.js';
 import { RedisLiveFeed } from './live-feed.js';
@@ -24,7 +24,7 @@ import { RedisWorkerRegistry } from './worker-registry.js';
  * (a REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES).
  */
 export function createRedisAdapters(
-  config: { redis: RedisTarget; events: Config['events'] },
+  config: { redis: RedisTarget; events: Config['events']; wait?: ReplicaWait },
   role: string,
   options: { prefix?: string; log?: Logger } = {},
 ): Adapters {
@@ -51,7 +51,7 @@ export function createRedisAdapters(
     eventLog: new RedisEventLog(redis, keys, {
       maxEvents: config.events.retentionCount,
       maxAgeMs: config.events.retentionMs,
-    }),
+    }, config.wait, options.log),
     liveFeed,
     accounts: new RedisAccountStore(redis, keys),
     users: new RedisUserStore(redis, keys),

@@ -27,11 +27,19 @@ export class RedisLiveFeed implements LiveFeed {
       // A cluster's sharded subscribers (one per primary) are replaced when the topology changes,
       // a failover for one, and re-issue their SSUBSCRIBEs; whatever was published meanwhile is
       // caught up from the stream (a catch-up that finds nothing new costs one XRANGE).
-      // Unlike the PING below, nothing here orders the catch-up read after the SSUBSCRIBE replies
-      // (they travel on other connections): closing that window belongs with the failover test.
+      // ioredis announces the new subscribers before their SSUBSCRIBE replies are in (they may not
+      // even be connected yet), so the catch-up waits for SSUBSCRIBEs of our own: each reply says
+      // its channel is live on the new primary, and a read started after all of them cannot miss
+      // an event that the live feed will not deliver.
       subscriber.on('subscribersReady', () => {
-        if (this.connectedOnce) this.reconnectListeners.forEach((listener) => listener());
-        this.connectedOnce = true;
+        if (!this.connectedOnce) {
+          this.connectedOnce = true;
+          return;
+        }
+        const resubscribed = Promise.all([...this.listeners.keys()].map((channel) => this.channels.subscribe(channel)));
+        // Caught up even when an SSUBSCRIBE failed (the topology still moving): what the log holds
+        // now reaches the sockets, and the next topology change subscribes again.
+        void resubscribed.catch(() => undefined).then(() => this.reconnectListeners.forEach((listener) => listener()));
       });
       return;
     }

@@ -24,6 +24,31 @@ export class LuaScript {
   }
 
   /**
+   * run, then WAIT until `replicas` replicas have what it wrote, for at most `timeoutMs`: the two in
+   * one pipeline, so the WAIT goes to the primary that ran the script (on a cluster, a pipeline goes
+   * to the node of its keys; WAIT has none) right behind it. Resolves to the script's reply and how
+   * many replicas acknowledged (fewer than asked when the timeout ran out or the WAIT failed: the
+   * write stands).
+   * WAIT holds the connection's later commands until it returns, hence a short timeout.
+   */
+  async runReplicated(redis: RedisClient, keys: string[], args: Array<string | number>, replicas: number, timeoutMs: number): Promise<{ reply: unknown; replicas: number }> {
+    const exec = async (command: 'evalsha' | 'eval') => {
+      const pipeline = redis.pipeline();
+      pipeline[command](command === 'evalsha' ? this.sha : this.source, keys.length, ...keys, ...args);
+      pipeline.call('WAIT', replicas, timeoutMs);
+      return (await pipeline.exec()) ?? [];
+    };
+    let replies = await exec('evalsha');
+    if (replies[0]?.[0]?.message.startsWith('NOSCRIPT')) replies = await exec('eval');
+    const [[scriptError, reply] = [null, undefined], [waitError, acknowledged] = [null, 0]] = replies;
+    if (scriptError) throw scriptError;
+    // The script ran: its effects stand whatever became of the WAIT, so the caller must hear its
+    // reply (an append reported failed would keep its pushes from being queued); a WAIT that
+    // failed counts as no replica acknowledging.
+    return { reply, replicas: waitError ? 0 : Number(acknowledged) };
+  }
+
+  /**
    * Many calls in one pipeline: one write and one read however many there are, instead of a
    * round trip and a promise each. Results come back in call order; a reply error throws.
    * On a Redis Cluster one pipeline may only hold keys of one node, so there each call goes on its

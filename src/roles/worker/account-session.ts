@@ -229,6 +229,11 @@ export class AccountSession {
     }
   }
 
+  /** Storage may have lost this account's last appends: every watcher re-reads its watermark. */
+  recheck(): void {
+    if (!this.stopped) this.watchers.forEach((watcher) => watcher.recheck());
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.refreshTimer);
     this.stopped = true;

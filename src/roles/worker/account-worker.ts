@@ -71,6 +71,12 @@ export class AccountWorker {
 
   async start(): Promise<void> {
     await this.deps.control.subscribe((message) => this.background('control message', () => this.onControl(message)));
+    // An append the storage acknowledged and then lost (a Redis primary died before replicating
+    // it) took its watermark move along: fetching again from the stored watermark redoes it.
+    this.deps.eventLog.onWritesMayBeLost?.(() => {
+      this.log.info({ accounts: this.sessions.size }, 'storage may have lost recent appends; re-reading watermarks');
+      for (const session of this.sessions.values()) session.recheck();
+    });
     const ttl = this.config.worker.leaseTtlMs;
     await this.heartbeat();
     this.renewedAt = Date.now();

@@ -75,6 +75,12 @@ export class MailboxWatcher {
     this.running ??= this.run();
   }
 
+  /** Storage may have lost its last appends (a primary failed over): re-read the watermark, fetch above it. */
+  recheck(): void {
+    this.knownWatermark = undefined;
+    if (this.client) this.requestSync(false);
+  }
+
   /**
    * Dovecot says `uid` (0: a UID not known yet) arrived in this mailbox (see hint-follower.ts):
    * fetch above the watermark now, as on an EXISTS. 'stale' when that UID is already notified, or the hint is for another
