@@ -62,9 +62,11 @@ export function connectRedis(target: RedisTarget, name: string, options: Connect
       clusterRetryStrategy: retryStrategy,
       // Reads from primaries only: a replica may lag behind an append the caller just made.
       scaleReads: 'master',
-      // Auto-pipelining on a cluster groups commands per node, which is what makes the lease
-      // renewals of many users (many slots) one round trip per node (LuaScript.runMany).
-      enableAutoPipelining: !options.subscriber && !options.queue,
+      // No auto-pipelining on a cluster: ioredis batches per node and handles a MOVED for the
+      // batch, not per command, so after a failover commands for the moved slots kept failing with
+      // MOVED (lease renewals for 15 s and more in our failover test; ioredis issue #2075). Commands
+      // sent together still share the connection's writes; each follows its own redirect.
+      enableAutoPipelining: false,
       // One sharded subscriber per primary, for the per-user live channels (SSUBSCRIBE).
       shardedSubscribers: options.subscriber === true,
     });

@@ -52,7 +52,8 @@ export class LuaScript {
    * Many calls in one pipeline: one write and one read however many there are, instead of a
    * round trip and a promise each. Results come back in call order; a reply error throws.
    * On a Redis Cluster one pipeline may only hold keys of one node, so there each call goes on its
-   * own and the client's auto-pipelining batches them per node: one round trip per node.
+   * own, all sent at once (connection.ts says why not auto-pipelined), each following its own
+   * redirect after a failover.
    */
   async runMany(redis: RedisClient, calls: ReadonlyArray<{ keys: string[]; args: Array<string | number> }>): Promise<unknown[]> {
     if (isCluster(redis)) return Promise.all(calls.map(({ keys, args }) => this.run(redis, keys, args)));
