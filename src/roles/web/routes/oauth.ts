@@ -1,7 +1,7 @@
 // Signing in with a mailbox provider (Google, Microsoft 365, or one the operator configured):
 // GET /v1/oauth/providers, POST /v1/oauth/:provider/start, GET /v1/oauth/callback (the browser
 // comes back from the provider here) and POST /v1/oauth/handoff (the web app trades the callback's
-// one-time code for its device token). The flow itself is in src/oauth/sign-in.ts.
+// one-time code for its device token). The flow itself is in ../oauth-sign-in.ts.
 
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -11,7 +11,7 @@ import type { Config } from '../../../config.js';
 import { toAccountView } from '../../../core/types.js';
 import { EMAIL_MAX_LENGTH } from '../../../protocol/discovery.js';
 import { publicProviders } from '../../../oauth/providers.js';
-import { STATE_TTL_MS, type OAuthSignIn } from '../../../oauth/sign-in.js';
+import { STATE_TTL_MS, type OAuthSignIn } from '../oauth-sign-in.js';
 import type { Authenticator } from '../auth.js';
 import { deviceName, toDeviceView } from '../device-access.js';
 import { ApiError } from '../errors.js';
@@ -37,7 +37,7 @@ const CallbackQuery = Type.Object({
 const HandoffBody = Type.Object({ handoff: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 
 /**
- * The cookie that binds a sign-in to the browser that started it (see src/oauth/sign-in.ts). Only
+ * The cookie that binds a sign-in to the browser that started it (see ../oauth-sign-in.ts). Only
  * the callback reads it; SameSite=Lax still sends it there, since the provider's redirect is a
  * top-level navigation. Secure whenever PUBLIC_URL is https.
  */

@@ -11,20 +11,19 @@
 // the state: the callback accepts a state only from the browser that started it.
 
 import * as oidc from 'openid-client';
-import type { OAuthFlowStore } from '../core/ports.js';
-import type { SecretBox } from '../core/secret-box.js';
-import { hashToken, newToken, safeEqual } from '../core/tokens.js';
-import type { ErrorCode } from '../protocol/errors.js';
-import { OAUTH_ADDED_ROUTE, OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../protocol/oauth.js';
-import type { AccountRegistration, SignIn } from '../roles/web/account-registration.js';
-import { ApiError } from '../roles/web/errors.js';
-import type { OAuthGrant } from './grant.js';
-import { oauthRedirectUri, type OAuthProvider, type OAuthSettings } from './providers.js';
+import type { OAuthFlowStore } from '../../core/ports.js';
+import type { SecretBox } from '../../core/secret-box.js';
+import { hashToken, newToken, safeEqual } from '../../core/tokens.js';
+import { clientOf } from '../../oauth/client.js';
+import type { OAuthGrant } from '../../oauth/grant.js';
+import { oauthRedirectUri, type OAuthProvider, type OAuthSettings } from '../../oauth/providers.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+import { OAUTH_ADDED_ROUTE, OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../../protocol/oauth.js';
+import type { AccountRegistration, SignIn } from './account-registration.js';
+import { ApiError } from './errors.js';
 
 export const STATE_TTL_MS = 10 * 60_000;
 export const HANDOFF_TTL_MS = 2 * 60_000;
-/** How long the provider may take to answer discovery, the code exchange or userinfo. */
-const PROVIDER_TIMEOUT_SECONDS = 10;
 
 interface PendingSignIn {
   provider: string;
@@ -55,25 +54,6 @@ export interface OAuthSignInDeps {
   flows: OAuthFlowStore;
   registration: Pick<AccountRegistration, 'signIn' | 'addOAuthMailbox'>;
   secretBox: SecretBox;
-}
-
-/** The OpenID/OAuth client of one provider, as openid-client needs it. */
-export async function clientOf(provider: OAuthProvider): Promise<oidc.Configuration> {
-  const endpoints = provider.issuer ? undefined : provider.endpoints;
-  // providers.ts allows http only on loopback (a provider on this machine, as in the tests).
-  const insecure = (provider.issuer ?? endpoints?.tokenEndpoint ?? '').startsWith('http:');
-  const options = { timeout: PROVIDER_TIMEOUT_SECONDS, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}) };
-  if (provider.issuer) return oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, options);
-  const metadata: oidc.ServerMetadata = {
-    issuer: new URL(endpoints!.authorizationEndpoint).origin,
-    authorization_endpoint: endpoints!.authorizationEndpoint,
-    token_endpoint: endpoints!.tokenEndpoint,
-    ...(endpoints!.userinfoEndpoint ? { userinfo_endpoint: endpoints!.userinfoEndpoint } : {}),
-  };
-  const client = new oidc.Configuration(metadata, provider.clientId, provider.clientSecret);
-  client.timeout = PROVIDER_TIMEOUT_SECONDS;
-  if (insecure) oidc.allowInsecureRequests(client);
-  return client;
 }
 
 /** Where the browser goes when a sign-in failed: the web app's error screen with the code. */
