@@ -269,6 +269,9 @@ export function imapApiError(error: unknown, settings: ImapSettings, password: I
       return new ApiError(403, 'imap_port_not_allowed', error.message);
     case 'insecure_not_allowed':
       return new ApiError(403, 'imap_insecure_not_allowed', error.message);
+    case 'mechanism_not_offered':
+      // The server refuses this way of signing in: a refused login, not a server that is down.
+      return new ApiError(422, 'imap_auth_failed', error.message);
     default:
       return new ApiError(502, 'imap_unreachable', `cannot reach ${settings.host}:${settings.port}: ${error.message}`);
   }
