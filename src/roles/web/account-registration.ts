@@ -184,12 +184,21 @@ export class AccountRegistration {
   async addOAuthMailbox(request: RegistrationRequest & { oauth: NonNullable<RegistrationRequest['oauth']> }, userId: string): Promise<{ record: AccountRecord; created: boolean }> {
     const settings = this.settingsOf(request);
     await this.proveLogin(settings, credentialOf(request));
+    // The user may have been deleted while the person was at the provider (up to 10 minutes):
+    // nothing may be stored for a user that is gone.
+    if (!(await this.deps.users.exists(userId))) throw userGone();
     const holder = await this.deps.accounts.findMailbox(identityOf(settings));
     if (holder && holder.userId !== userId) throw this.exists();
     const record = holder ? await this.deps.accounts.get(holder) : undefined;
     if (record?.auth === 'oauth2') return { record: await this.renewGrant(record, request.oauth.grant), created: false };
     if (record) throw this.exists(); // this user's own password login of the mailbox
     const { record: created } = await this.register({ ...request, imap: { ...request.imap, host: settings.host, port: settings.port, security: settings.security } }, userId, true);
+    if (!(await this.deps.users.exists(userId))) {
+      // Deleted between the check above and the create: the deletion missed this account.
+      await this.deps.accounts.delete(created);
+      await this.deps.control.publish({ kind: 'deleted', userId, accountId: created.accountId });
+      throw userGone();
+    }
     return { record: created, created: true };
   }
 
@@ -255,6 +264,11 @@ export class AccountRegistration {
       clearTimeout(timer);
     }
   }
+}
+
+/** The user a request was made for no longer exists (its devices were signed out with it). */
+function userGone(): ApiError {
+  return new ApiError(401, 'unauthorized', 'this user was deleted while signing in with the provider; sign in again');
 }
 
 /** A failed IMAP login as the API answers it (anything but an ImapConnectError is returned as is). */
