@@ -125,6 +125,8 @@ export interface UserStore {
   create(tokenHash: string, deviceName?: string): Promise<string>;
   /** The user of a device token. */
   findByToken(tokenHash: string): Promise<string | undefined>;
+  /** True while the user exists (it was created and not deleted). */
+  exists(userId: string): Promise<boolean>;
   /**
    * Erases the user and everything it owns: devices (their tokens stop working first), accounts
    * with watermarks and leases, events, push subscriptions and pending pushes, pairing codes.

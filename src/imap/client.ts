@@ -12,7 +12,9 @@ import type { HostLimiter } from './host-limiter.js';
 export type ImapFailureKind =
   | 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable'
   /** The server sent a response beyond IMAP_RESPONSE_LIMITS (or LOGIN_CHECK_LIMITS): it is broken or hostile. */
-  | 'response_too_large';
+  | 'response_too_large'
+  /** The OAuth provider's sign-ins are pinned to a SASL mechanism this server does not offer. */
+  | 'mechanism_not_offered';
 
 const MiB = 1024 * 1024;
 
@@ -97,6 +99,10 @@ class PinnedMechanismImapFlow extends ImapFlow {
   }
 
   async authenticate(): Promise<unknown> {
+    // Without its mechanism imapflow would try another way and fail as if the server were down.
+    if (!MECHANISM_CAPABILITIES[this.mechanism].some((capability) => this.capabilities.has(capability))) {
+      throw new ImapConnectError('mechanism_not_offered', `the IMAP server does not offer SASL ${this.mechanism}, which this provider's sign-ins are set to use (its "mechanism" in OAUTH_PROVIDERS)`);
+    }
     for (const [mechanism, capabilities] of Object.entries(MECHANISM_CAPABILITIES)) {
       if (mechanism !== this.mechanism) for (const capability of capabilities) this.capabilities.delete(capability);
     }

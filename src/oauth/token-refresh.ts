@@ -5,7 +5,7 @@
 import * as oidc from 'openid-client';
 import type { OAuthGrant } from './grant.js';
 import type { OAuthProvider } from './providers.js';
-import { clientOf } from './sign-in.js';
+import { clientOf } from './client.js';
 
 /** Refresh at the latest this long before the access token expires. */
 export const REFRESH_MARGIN_MS = 60_000;

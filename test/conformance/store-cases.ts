@@ -176,7 +176,10 @@ export function storeCases(current: () => Adapters): void {
     const [device] = await adapters.devices.list(userId);
     await adapters.devices.setQuietHours(userId, device!.id, { enabled: true, start: '22:00', end: '07:00', timeZone: 'UTC', vips: [], pausedUntil: null });
 
+    assert.equal(await adapters.users.exists(userId), true);
+    assert.equal(await adapters.users.exists(newId('usr')), false, 'a user never created');
     assert.equal(await adapters.users.delete(userId), true);
+    assert.equal(await adapters.users.exists(userId), false, 'a deleted user');
     assert.equal(await adapters.users.findByToken(hashToken(token)), undefined);
     assert.deepEqual(await adapters.devices.list(userId), []);
     assert.deepEqual(await adapters.devices.quietHours(userId), new Map());

@@ -38,15 +38,18 @@ export interface DovecotOptions {
    * a second passdb (driver oauth2) asks the provider's introspection endpoint (RFC 7662, POST
    * `token=`) whether the token is active and checks that `usernameAttribute` of the answer is
    * the login's user name (after auth_username_format, so `alice@example.test` matches `alice`).
-   * Password logins keep working for other users.
+   * Password logins keep working for other users. `mechanisms` narrows what is offered (a server
+   * without XOAUTH2, say). @default ["xoauth2", "oauthbearer"]
    */
-  oauth2?: { introspectionUrl: string; usernameAttribute?: string };
+  oauth2?: { introspectionUrl: string; usernameAttribute?: string; mechanisms?: Array<'xoauth2' | 'oauthbearer'> };
 }
 
-function renderOAuth2Passdb(p: Paths): string {
+const oauth2Mechanisms = (oauth2: NonNullable<DovecotOptions['oauth2']>) => (oauth2.mechanisms ?? ['xoauth2', 'oauthbearer']).join(' ');
+
+function renderOAuth2Passdb(p: Paths, oauth2: NonNullable<DovecotOptions['oauth2']>): string {
   return `passdb {
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = ${oauth2Mechanisms(oauth2)}
   args = ${path.join(p.dir, 'dovecot-oauth2.conf.ext')}
 }
 `;
@@ -102,7 +105,7 @@ protocols = imap lmtp
 listen = ${LOOPBACK}
 ssl = no
 ${options.capabilities ? `imap_capability = ${options.capabilities}\n` : ''}disable_plaintext_auth = no
-auth_mechanisms = plain login${options.oauth2 ? ' xoauth2 oauthbearer' : ''}
+auth_mechanisms = plain login${options.oauth2 ? ` ${oauth2Mechanisms(options.oauth2)}` : ''}
 # Log failed logins ("Password mismatch", "unknown user") so tests can assert on them.
 auth_verbose = yes
 # A wrong password is answered after the next 0.5 s failure flush instead of
@@ -129,7 +132,7 @@ passdb {
   driver = passwd-file
 ${options.oauth2 ? '  mechanisms = plain login\n' : ''}  args = ${p.users}
 }
-${options.oauth2 ? renderOAuth2Passdb(p) : ''}userdb {
+${options.oauth2 ? renderOAuth2Passdb(p, options.oauth2) : ''}userdb {
   driver = passwd-file
   args = ${p.users}
   override_fields = uid=mail gid=mail home=${p.home}/%u

@@ -5,97 +5,39 @@
 // mailboxes in through the provider over HTTP, as a browser would: start → the provider's login and
 // consent pages → the gateway's callback → the web app's handoff → mail arrives live.
 // The gateway runs as a `mailpush all` process that sends Web Push to the test push service, which
-// decrypts what it gets (the "sign in again" push).
+// decrypts what it gets (the "sign in again" push). test/helpers/oauth-gateway.ts starts them all.
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { loadConfig } from '../../src/config.js';
 import { connectImap, ImapConnectError, type ImapClientOptions } from '../../src/imap/client.js';
-import { HostLimiter } from '../../src/imap/host-limiter.js';
+import { bindingCookieName } from '../../src/roles/web/oauth-sign-in.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { api, openReadyStream } from '../helpers/gateway.js';
-import { gatewayEnv } from '../helpers/gateway-env.js';
 import { buildMessage } from '../helpers/message.js';
-import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.js';
-import { freePort } from '../helpers/ports.js';
+import { startOAuthGateway, type OAuthGateway } from '../helpers/oauth-gateway.js';
+import type { OidcProvider } from '../helpers/oidc-provider.js';
 import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixtures = useFixtures();
+let world: OAuthGateway;
 let provider: OidcProvider;
 let dovecot: Dovecot;
 let push: PushService;
 let imap: ImapClientOptions;
 let base: string;
-let gatewayLogs: () => string;
 
 before(async () => {
-  // The provider must know the gateway's redirect URI before the gateway knows the provider.
-  const gatewayPort = await freePort();
-  const publicUrl = `http://127.0.0.1:${gatewayPort}`;
-  provider = await fixtures.start('OpenID provider', startOidcProvider({ redirectUri: `${publicUrl}/v1/oauth/callback` }), (p) => p.stop());
-  const [redis, pushService] = await Promise.all([fixtures.redis(), fixtures.pushService()]);
-  push = pushService;
-  dovecot = await fixtures.dovecot({ oauth2: { introspectionUrl: provider.introspectionUrlWithCredentials } });
-  const imapSettings = { host: '127.0.0.1', port: dovecot.imapPort, security: 'none' };
-  const providers = [{
-    id: 'testidp', name: 'Test IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
-    scopes: ['openid', 'email', 'offline_access'], imap: imapSettings,
-  }, {
-    // The same provider, its logins pinned to SASL XOAUTH2 (Dovecot offers OAUTHBEARER first).
-    id: 'xoauthidp', name: 'XOAUTH2 IdP', issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret,
-    scopes: ['openid', 'email', 'offline_access'], imap: imapSettings, mechanism: 'XOAUTH2',
-  }, {
-    // A provider that is down: nothing listens on its port.
-    id: 'downidp', name: 'Down IdP', issuer: `http://127.0.0.1:${await freePort()}`, clientId: 'x', clientSecret: 'y', scopes: ['openid', 'email'], imap: imapSettings,
-  }];
-  const gateway = await fixtures.mailpush('all', gatewayEnv({
-    redisUrl: redis.url,
-    imapPort: dovecot.imapPort,
-    push,
-    // debug: the log test below also covers what is only logged at debug level.
-    env: { PUBLIC_URL: publicUrl, OAUTH_PROVIDERS: JSON.stringify(providers), LOG_LEVEL: 'debug' },
-  }), { port: gatewayPort });
-  base = gateway.url!;
-  gatewayLogs = () => JSON.stringify(gateway.logs);
-  assert.equal(new URL(base).origin, publicUrl);
-  const config = loadConfig({
-    REDIS_URL: 'redis://127.0.0.1:6390',
-    MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters',
-    IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
-    IMAP_ALLOWED_PORTS: String(dovecot.imapPort),
-  });
-  imap = { config, limiter: new HostLimiter(4) };
+  world = await startOAuthGateway(fixtures);
+  ({ provider, dovecot, push, imap, base } = world);
 });
 
-/** A mailbox person at the provider: their login there is the Dovecot user name. */
-async function providerUser(): Promise<DovecotUser> {
-  const user = await dovecot.addUser();
-  provider.addUser(user.user, user.email);
-  return user;
-}
-
-/** The authorization code flow with PKCE, as the gateway's client will run it. */
-async function obtainTokens(login: string): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
-  const client = await oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const authorizeUrl = oidc.buildAuthorizationUrl(client, {
-    redirect_uri: provider.redirectUri,
-    scope: 'openid email offline_access',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    prompt: 'consent',
-  });
-  const callback = await provider.signIn(authorizeUrl.href, login);
-  return oidc.authorizationCodeGrant(client, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
-}
+const providerUser = () => world.providerUser();
+const obtainTokens = (login: string) => world.obtainTokens(login);
+const imapLogins = (user: string) => world.imapLogins(user);
+const gatewayLogs = () => world.logs();
 
 const settings = (user: DovecotUser) => ({ host: dovecot.host, port: dovecot.imapPort, security: 'none' as const, user: user.email });
 
@@ -163,7 +105,8 @@ async function signInThroughGateway(login: string, options: SignInOptions = {}):
 async function follow(callback: URL, cookie?: string): Promise<URL> {
   const response = await fetch(callback, { redirect: 'manual', ...(cookie ? { headers: { cookie } } : {}) });
   assert.equal(response.status, 302);
-  assert.match(response.headers.getSetCookie().join('\n'), /^mailpush_oauth=; Max-Age=0; Path=\/v1\/oauth\/; HttpOnly; SameSite=Lax$/m, 'the callback clears the binding cookie');
+  const state = callback.searchParams.get('state');
+  if (state) assert.deepEqual(response.headers.getSetCookie(), [`${bindingCookieName(state)}=; Max-Age=0; Path=/v1/oauth/; HttpOnly; SameSite=Lax`], "the callback clears its sign-in's binding cookie");
   return new URL(response.headers.get('location')!);
 }
 
@@ -176,12 +119,6 @@ async function signedIn(login: string, options: SignInOptions = {}): Promise<{ t
 
 const accountOf = async (token: string, id: string) => (await api(base, 'GET', `/v1/accounts/${id}`, { token })).body.account;
 const untilIdle = (token: string, id: string, what: string) => waitFor(async () => (await accountOf(token, id)).state === 'idle', { timeoutMs: 15_000, what });
-/** Dovecot's imap-login lines for `user` (each login, refused or not, writes one), and its logins by method. */
-async function imapLogins(user: string): Promise<{ lines: number; methods: string[] }> {
-  const log = (await dovecot.readLog()).split('\n').filter((line) => line.includes('imap-login:') && line.includes(`user=<${user}>`));
-  return { lines: log.length, methods: log.flatMap((line) => /Login: user=<[^>]*>, method=(\w+)/.exec(line)?.[1] ?? []) };
-}
-
 /** The web app's view of where it was sent: `#/oauth/done?handoff=` or `#/oauth/error?code=`. */
 function appRoute(location: URL): { route: string; params: URLSearchParams } {
   assert.equal(location.origin, base, 'back to the gateway\'s own web app');
@@ -250,7 +187,7 @@ test('sign-in errors land on the web app\'s error screen with a code: denied con
   const unknown = await api(base, 'POST', '/v1/oauth/nope/start', { body: {} });
   assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
   const providers = await api(base, 'GET', '/v1/oauth/providers');
-  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'xoauthidp', name: 'XOAUTH2 IdP' }, { id: 'downidp', name: 'Down IdP' }] });
+  assert.deepEqual(providers.body, { providers: [{ id: 'testidp', name: 'Test IdP' }, { id: 'xoauthidp', name: 'XOAUTH2 IdP' }, { id: 'pinnedidp', name: 'Pinned IdP' }, { id: 'downidp', name: 'Down IdP' }] });
   assert.deepEqual((await api(base, 'GET', '/v1/config')).body.oauth, providers.body, 'GET /v1/config lists them too');
   const badBody = await api(base, 'POST', '/v1/oauth/handoff', { body: {} });
   assert.deepEqual([badBody.status, badBody.body.error.code], [400, 'invalid_request']);
@@ -294,7 +231,8 @@ test('login CSRF: the callback accepts a state only from the browser that starte
   const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {} });
   assert.equal(start.status, 200);
   const [setCookie] = start.headers.getSetCookie();
-  assert.match(setCookie!, /^mailpush_oauth=[\w-]{40,}; Max-Age=600; Path=\/v1\/oauth\/; HttpOnly; SameSite=Lax$/, 'short-lived, HttpOnly, Lax (not Secure: PUBLIC_URL is http here)');
+  const state = new URL(start.body.authorizeUrl).searchParams.get('state')!;
+  assert.match(setCookie!, new RegExp(`^${bindingCookieName(state)}=[\\w.-]{40,}; Max-Age=600; Path=/v1/oauth/; HttpOnly; SameSite=Lax$`), 'named for its sign-in, short-lived, HttpOnly, Lax (not Secure: PUBLIC_URL is http here)');
 
   // An attacker's own sign-in, its callback URL sent to a victim's browser (which lacks the cookie).
   const attackers = await startedSignIn(ivy.user);
@@ -303,16 +241,68 @@ test('login CSRF: the callback accepts a state only from the browser that starte
   // A browser that carries the cookie of another sign-in.
   const other = await startedSignIn(ivy.user);
   assert.equal(appRoute(await follow(other.callback, attackers.cookie)).params.get('code'), 'oauth_state_invalid', "another sign-in's cookie");
+  // The right cookie name (the state is no secret) with a value of the attacker's choosing.
+  const forged = await startedSignIn(ivy.user);
+  assert.equal(appRoute(await follow(forged.callback, `${forged.cookie.split('=')[0]}=${other.cookie.split('=')[1]}`)).params.get('code'), 'oauth_state_invalid', 'a forged value');
   const fine = await startedSignIn(ivy.user);
   assert.equal(appRoute(await follow(fine.callback, fine.cookie)).route, '/oauth/done', 'with its own cookie it works');
 });
 
-/** Start and the provider's pages, stopping before the browser reaches the callback. */
-async function startedSignIn(login: string): Promise<{ callback: URL; cookie: string }> {
-  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {} });
+/**
+ * Start (in a browser that has the cookies `jar` already) and the provider's pages, stopping before
+ * the browser reaches the callback. Returns the new binding cookie and every Set-Cookie of the start.
+ */
+async function startedSignIn(login: string, jar?: string): Promise<{ callback: URL; cookie: string; setCookies: string[] }> {
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {}, ...(jar ? { headers: { cookie: jar } } : {}) });
   assert.equal(start.status, 200);
-  return { callback: await provider.signIn(start.body.authorizeUrl, login), cookie: start.headers.getSetCookie()[0]!.split(';')[0]! };
+  const setCookies = start.headers.getSetCookie();
+  return { callback: await provider.signIn(start.body.authorizeUrl, login), cookie: setCookies.at(-1)!.split(';')[0]!, setCookies };
 }
+
+test('sign-ins started at once in one browser (tabs) each finish, in any order; a browser keeps at most 5 pending, the oldest dropped', async () => {
+  const ola = await providerUser();
+  // One browser: each start carries the cookies of the ones before it.
+  const tabs: Array<{ callback: URL; cookie: string }> = [];
+  for (let i = 0; i < 3; i++) tabs.push(await startedSignIn(ola.user, tabs.map((tab) => tab.cookie).join('; ')));
+  assert.equal(new Set(tabs.map((tab) => tab.cookie.split('=')[0])).size, 3, 'a cookie per sign-in');
+  // The middle one first, then the first, then the last: each callback clears only its own cookie.
+  const jar = new Set(tabs.map((tab) => tab.cookie));
+  for (const tab of [tabs[1]!, tabs[0]!, tabs[2]!]) {
+    const { route, params } = appRoute(await follow(tab.callback, [...jar].join('; ')));
+    assert.equal(route, '/oauth/done', `finished with the other sign-ins pending too, not ${params.get('code')}`);
+    jar.delete(tab.cookie);
+  }
+
+  // Five pending sign-ins; a sixth start drops the oldest one's cookie, and that one fails.
+  const pending: Array<{ callback: URL; cookie: string; setCookies: string[] }> = [];
+  for (let i = 0; i < 6; i++) pending.push(await startedSignIn(ola.user, pending.map((p) => p.cookie).join('; ')));
+  const sixth = pending[5]!;
+  assert.equal(sixth.setCookies.length, 2, sixth.setCookies.join('\n'));
+  assert.match(sixth.setCookies[0]!, new RegExp(`^${pending[0]!.cookie.split('=')[0]}=; Max-Age=0; Path=/v1/oauth/; HttpOnly; SameSite=Lax$`), 'the oldest cookie goes');
+  const browser = pending.slice(1).map((p) => p.cookie).join('; ');
+  assert.equal(appRoute(await follow(pending[0]!.callback, browser)).params.get('code'), 'oauth_state_invalid', 'the dropped sign-in');
+  assert.equal(appRoute(await follow(pending[1]!.callback, browser)).route, '/oauth/done', 'the next oldest is kept');
+  assert.equal(appRoute(await follow(sixth.callback, browser)).route, '/oauth/done');
+});
+
+test('a user deleted while at the provider (a sign-in started with its token) gets no account: the callback answers unauthorized', async () => {
+  const [pat, quinn] = [await providerUser(), await providerUser()];
+  const { token } = await signedIn(pat.user);
+  const start = await api(base, 'POST', '/v1/oauth/testidp/start', { body: {}, token });
+  assert.equal(start.status, 200);
+  const callback = await provider.signIn(start.body.authorizeUrl, quinn.user);
+  assert.equal((await api(base, 'DELETE', '/v1/users/me', { token })).status, 204);
+  assert.equal(appRoute(await follow(callback, start.headers.getSetCookie()[0]!.split(';')[0]!)).params.get('code'), 'unauthorized');
+  // Quinn's mailbox was not stored for the deleted user: signing in with it registers it anew.
+  const quinns = await api(base, 'POST', '/v1/oauth/handoff', { body: { handoff: appRoute((await signInThroughGateway(quinn.user)).location).params.get('handoff') } });
+  assert.deepEqual([quinns.status, quinns.body.created], [201, true]);
+});
+
+test('a provider pinned to a mechanism its IMAP server does not offer: imap_auth_failed, the log names the mechanism', async () => {
+  const rob = await providerUser();
+  assert.equal(appRoute((await signInThroughGateway(rob.user, { providerId: 'pinnedidp' })).location).params.get('code'), 'imap_auth_failed');
+  assert.match(gatewayLogs(), /the IMAP server does not offer SASL XOAUTH2/);
+});
 
 test('a grant revoked at the provider: reauth_required with an event and a push, no login or refresh until the person signs in again, which restores the same account', async (t) => {
   provider.setAccessTokenTtl(8);

@@ -16,6 +16,7 @@ import { useFixtures } from '../helpers/fixtures.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
+import { signInOverHttp } from '../helpers/oauth-gateway.js';
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.js';
 import { PHONE, watchPageProblems } from '../helpers/page-checks.js';
 import { freePort } from '../helpers/ports.js';
@@ -66,8 +67,9 @@ async function providerUser(): Promise<DovecotUser> {
 }
 
 /** A phone-size page in a context of its own (nothing shared with the other pages, the provider's cookies included). */
-async function appPage(options: { locale?: string; subscription?: string } = {}): Promise<Page> {
+async function appPage(options: { locale?: string; subscription?: string; token?: string } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport: PHONE, ...(options.locale ? { locale: options.locale } : {}) });
+  if (options.token) await context.addInitScript({ content: `if (!localStorage.getItem('mailpush.token')) localStorage.setItem('mailpush.token', ${JSON.stringify(options.token)});` });
   await context.grantPermissions(['notifications'], { origin: base });
   if (options.subscription) await replacePushSubscription(context, push.subscribe(options.subscription));
   // The provider's pages import a web font from the internet: the browser stays on loopback.
@@ -218,6 +220,35 @@ test('denying consent at the provider shows the error screen in the browser\'s l
   assert.equal(await stored(page, 'mailpush.token'), null);
   await page.getByRole('link', { name: 'サインイン画面に戻る' }).click();
   await page.locator('#view-register').waitFor();
+  await page.context().close();
+  assert.deepEqual(pageProblems, []);
+});
+
+test('a grant withdrawn at the provider: the accounts screen shows "Sign in again", and signing in there brings the same account back to Connected', async () => {
+  const person = await providerUser();
+  const { token, account } = await signInOverHttp(base, provider, person.user);
+  const accountOf = async () => (await api(base, 'GET', `/v1/accounts/${account.id}`, { token })).body.account as { state: string };
+  await waitFor(async () => (await accountOf()).state === 'idle', { timeoutMs: 10_000, what: 'the account to idle' });
+  // The person withdraws mailpush's access at the provider. The account starts over (as after a
+  // dropped connection): its token is refused, the one refresh is answered invalid_grant.
+  await provider.revokeGrants(person.user);
+  assert.equal((await api(base, 'PATCH', `/v1/accounts/${account.id}`, { token, body: { mailboxes: ['INBOX'] } })).status, 200);
+  await waitFor(async () => (await accountOf()).state === 'reauth_required', { timeoutMs: 15_000, what: 'reauth_required' });
+
+  const page = await appPage({ token });
+  await page.goto(`${base}/#/accounts`);
+  const item = page.locator(`#accounts > li[data-account-id="${account.id}"]`);
+  await item.locator('.state', { hasText: 'Sign in again' }).waitFor();
+  assert.match(await item.innerText(), new RegExp(`${PROVIDER_NAME} no longer accepts this sign-in`));
+  await item.getByRole('button', { name: `Sign in again with ${PROVIDER_NAME}` }).click();
+  await logInAtProvider(page, person);
+  await page.getByRole('button', { name: 'Continue' }).click();
+
+  await page.waitForURL(`${base}/#/accounts`, { timeout: 10_000 });
+  await item.locator('.state', { hasText: 'Connected' }).waitFor({ timeout: 10_000 });
+  const accounts = (await api(base, 'GET', '/v1/accounts', { token })).body.accounts as Array<{ id: string; state: string }>;
+  assert.deepEqual(accounts.map((a) => [a.id, a.state]), [[account.id, 'idle']], 'the same account, watched again');
+  assert.equal(await stored(page, 'mailpush.token'), token, 'the device keeps its own token');
   await page.context().close();
   assert.deepEqual(pageProblems, []);
 });

@@ -61,3 +61,15 @@ test('roles reach storage only through the ports: not through adapters.redis, ad
   }
   assert.deepEqual(wrong, []);
 });
+
+test('src/oauth (provider settings, grants, token refresh) serves the roles and imports none of them', () => {
+  const files = sources('oauth');
+  assert.ok(files.length >= 4, 'found the oauth sources');
+  const wrong: string[] = [];
+  for (const file of files) {
+    for (const specifier of importsOf(file)) {
+      if (resolved(file, specifier).startsWith('roles/')) wrong.push(`${file} imports ${specifier}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});

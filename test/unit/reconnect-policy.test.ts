@@ -19,7 +19,7 @@ test('a rejected password is never retried on the backoff: the auth pause, and t
 });
 
 test('a setting that cannot work shows error and waits the longest pause', () => {
-  for (const kind of ['host_not_allowed', 'port_not_allowed', 'insecure_not_allowed', 'mailbox_missing'] as const) {
+  for (const kind of ['host_not_allowed', 'port_not_allowed', 'insecure_not_allowed', 'mailbox_missing', 'mechanism_not_offered'] as const) {
     const plan = planRetry(new ImapConnectError(kind, `bad ${kind}`), 0, imap);
     assert.deepEqual([plan.state, plan.error, plan.delayMs, plan.nextAttempt], ['error', `bad ${kind}`, imap.reconnectMaxMs, 0], kind);
   }

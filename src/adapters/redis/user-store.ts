@@ -109,6 +109,10 @@ export class RedisUserStore implements UserStore {
     return (await this.devices.findByToken(tokenHash))?.userId;
   }
 
+  async exists(userId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.userRecord(userId))) === 1;
+  }
+
   async delete(userId: string): Promise<boolean> {
     const { redis, keys } = this;
     if (!(await redis.exists(keys.userRecord(userId)))) return false;

@@ -100,6 +100,10 @@ export class SqliteUserStore implements UserStore {
     return (await this.devices.findByToken(tokenHash))?.userId;
   }
 
+  async exists(userId: string): Promise<boolean> {
+    return this.db.prepare('SELECT 1 FROM users WHERE id = ?').get(userId) !== undefined;
+  }
+
   async delete(userId: string): Promise<boolean> {
     return this.db.transaction(() => {
       for (const table of USER_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE user_id = ?`).run(userId);

@@ -184,12 +184,21 @@ export class AccountRegistration {
   async addOAuthMailbox(request: RegistrationRequest & { oauth: NonNullable<RegistrationRequest['oauth']> }, userId: string): Promise<{ record: AccountRecord; created: boolean }> {
     const settings = this.settingsOf(request);
     await this.proveLogin(settings, credentialOf(request));
+    // The user may have been deleted while the person was at the provider (up to 10 minutes):
+    // nothing may be stored for a user that is gone.
+    if (!(await this.deps.users.exists(userId))) throw userGone();
     const holder = await this.deps.accounts.findMailbox(identityOf(settings));
     if (holder && holder.userId !== userId) throw this.exists();
     const record = holder ? await this.deps.accounts.get(holder) : undefined;
     if (record?.auth === 'oauth2') return { record: await this.renewGrant(record, request.oauth.grant), created: false };
     if (record) throw this.exists(); // this user's own password login of the mailbox
     const { record: created } = await this.register({ ...request, imap: { ...request.imap, host: settings.host, port: settings.port, security: settings.security } }, userId, true);
+    if (!(await this.deps.users.exists(userId))) {
+      // Deleted between the check above and the create: the deletion missed this account.
+      await this.deps.accounts.delete(created);
+      await this.deps.control.publish({ kind: 'deleted', userId, accountId: created.accountId });
+      throw userGone();
+    }
     return { record: created, created: true };
   }
 
@@ -257,6 +266,11 @@ export class AccountRegistration {
   }
 }
 
+/** The user a request was made for no longer exists (its devices were signed out with it). */
+function userGone(): ApiError {
+  return new ApiError(401, 'unauthorized', 'this user was deleted while signing in with the provider; sign in again');
+}
+
 /** A failed IMAP login as the API answers it (anything but an ImapConnectError is returned as is). */
 export function imapApiError(error: unknown, settings: ImapSettings, password: ImapCredential): unknown {
   if (!(error instanceof ImapConnectError)) return error;
@@ -269,6 +283,9 @@ export function imapApiError(error: unknown, settings: ImapSettings, password: I
       return new ApiError(403, 'imap_port_not_allowed', error.message);
     case 'insecure_not_allowed':
       return new ApiError(403, 'imap_insecure_not_allowed', error.message);
+    case 'mechanism_not_offered':
+      // The server refuses this way of signing in: a refused login, not a server that is down.
+      return new ApiError(422, 'imap_auth_failed', error.message);
     default:
       return new ApiError(502, 'imap_unreachable', `cannot reach ${settings.host}:${settings.port}: ${error.message}`);
   }

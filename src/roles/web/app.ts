@@ -34,7 +34,7 @@ import { CloseCode } from '../../protocol/stream.js';
 import { opsRoutes } from './routes/ops.js';
 import { dovecotHookRoutes } from './routes/dovecot-hook.js';
 import { oauthRoutes } from './routes/oauth.js';
-import { OAuthSignIn } from '../../oauth/sign-in.js';
+import { OAuthSignIn } from './oauth-sign-in.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { readinessCheck, type ReadinessCheck } from '../../observability/readiness.js';
 

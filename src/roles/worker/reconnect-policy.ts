@@ -26,7 +26,7 @@ export function planRetry(error: unknown, attempt: number, imap: Config['imap'])
     return { state: 'auth_failed', error: failure.message, kind: failure.kind, delayMs: imap.authRetryMs, nextAttempt: attempt };
   }
   const hard = failure.kind === 'host_not_allowed' || failure.kind === 'port_not_allowed'
-    || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing';
+    || failure.kind === 'insecure_not_allowed' || failure.kind === 'mailbox_missing' || failure.kind === 'mechanism_not_offered';
   if (hard) return { state: 'error', error: failure.message, kind: failure.kind, delayMs: imap.reconnectMaxMs, nextAttempt: attempt };
   // A server past the response limits is broken or hostile: say so, but back off as for any
   // fault, since a fixed server (or a deleted message) makes the next attempt work.

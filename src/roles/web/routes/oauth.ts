@@ -1,7 +1,7 @@
 // Signing in with a mailbox provider (Google, Microsoft 365, or one the operator configured):
 // GET /v1/oauth/providers, POST /v1/oauth/:provider/start, GET /v1/oauth/callback (the browser
 // comes back from the provider here) and POST /v1/oauth/handoff (the web app trades the callback's
-// one-time code for its device token). The flow itself is in src/oauth/sign-in.ts.
+// one-time code for its device token). The flow itself is in ../oauth-sign-in.ts.
 
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -11,7 +11,7 @@ import type { Config } from '../../../config.js';
 import { toAccountView } from '../../../core/types.js';
 import { EMAIL_MAX_LENGTH } from '../../../protocol/discovery.js';
 import { publicProviders } from '../../../oauth/providers.js';
-import { STATE_TTL_MS, type OAuthSignIn } from '../../../oauth/sign-in.js';
+import { BINDING_COOKIE_PREFIX, STATE_TTL_MS, type OAuthSignIn } from '../oauth-sign-in.js';
 import type { Authenticator } from '../auth.js';
 import { deviceName, toDeviceView } from '../device-access.js';
 import { ApiError } from '../errors.js';
@@ -37,15 +37,31 @@ const CallbackQuery = Type.Object({
 const HandoffBody = Type.Object({ handoff: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 
 /**
- * The cookie that binds a sign-in to the browser that started it (see src/oauth/sign-in.ts). Only
- * the callback reads it; SameSite=Lax still sends it there, since the provider's redirect is a
- * top-level navigation. Secure whenever PUBLIC_URL is https.
+ * The cookies that bind a sign-in to the browser that started it, one per sign-in (see
+ * ../oauth-sign-in.ts). Only the callback reads them; SameSite=Lax still sends them there, since the
+ * provider's redirect is a top-level navigation. Secure whenever PUBLIC_URL is https.
  */
-const BINDING_COOKIE = 'mailpush_oauth';
 const COOKIE_PATH = '/v1/oauth/';
+/**
+ * Sign-ins one browser may have pending at once. A start beyond it drops the browser's oldest
+ * binding cookie (that sign-in then fails at its callback), so no page can make a browser carry
+ * ever more cookies to this gateway; each is under 100 bytes and gone after 10 minutes anyway.
+ */
+export const MAX_PENDING_SIGN_INS = 5;
 
-function setBindingCookie(reply: FastifyReply, value: string, secure: boolean, maxAgeSeconds: number): void {
-  reply.header('set-cookie', stringifySetCookie({ name: BINDING_COOKIE, value, path: COOKIE_PATH, httpOnly: true, secure, sameSite: 'lax', maxAge: maxAgeSeconds }));
+function setBindingCookie(reply: FastifyReply, name: string, value: string, secure: boolean, maxAgeSeconds: number): void {
+  // Fastify appends each set-cookie header rather than replacing the last.
+  reply.header('set-cookie', stringifySetCookie({ name, value, path: COOKIE_PATH, httpOnly: true, secure, sameSite: 'lax', maxAge: maxAgeSeconds }));
+}
+
+/** The browser's binding cookies beyond what one more sign-in leaves room for, oldest first. */
+function bindingCookiesToDrop(cookies: Record<string, string | undefined>): string[] {
+  const pending = Object.entries(cookies)
+    .filter(([name]) => name.startsWith(BINDING_COOKIE_PREFIX))
+    // The value starts with its creation time in base 36; anything unreadable counts as oldest.
+    .map(([name, value]) => ({ name, createdAt: parseInt(value?.split('.')[0] ?? '', 36) || 0 }))
+    .sort((a, b) => a.createdAt - b.createdAt);
+  return pending.slice(0, Math.max(0, pending.length - (MAX_PENDING_SIGN_INS - 1))).map((cookie) => cookie.name);
 }
 
 export function oauthRoutes({ config, signIn, auth }: { config: Config; signIn: OAuthSignIn; auth: Authenticator }) {
@@ -63,8 +79,9 @@ export function oauthRoutes({ config, signIn, auth }: { config: Config; signIn: 
       schema: {
         summary: "Start signing in with a mailbox provider (the web app then opens the provider's page)",
         description: 'Without a bearer token the callback signs in (or registers) with the mailbox; with one it adds the mailbox to that user. '
-          + 'Sets the HttpOnly, SameSite=Lax cookie `mailpush_oauth` (Path /v1/oauth/, 10 minutes) that binds the sign-in to this browser: '
-          + 'call it from the page that will follow the provider back (a same-origin fetch stores it).',
+          + 'Sets the HttpOnly, SameSite=Lax cookie `mailpush_oauth_<hash of the state>` (Path /v1/oauth/, 10 minutes) that binds the sign-in to this browser: '
+          + 'call it from the page that will follow the provider back (a same-origin fetch stores it). A browser may have '
+          + `${MAX_PENDING_SIGN_INS} sign-ins pending at once; one more drops the oldest one's cookie.`,
         params: ProviderParams,
         body: StartBody,
         response: { 200: StartAnswer, ...errorResponses },
@@ -75,12 +92,13 @@ export function oauthRoutes({ config, signIn, auth }: { config: Config; signIn: 
       const principal = await auth.optional(request);
       if (principal?.kind === 'admin') throw new ApiError(403, 'forbidden', 'the admin token cannot own accounts');
       const name = deviceName(request.body.deviceName, request.headers['user-agent']);
-      const { authorizeUrl, browserBinding } = await signIn.start(request.params.provider, {
+      const { authorizeUrl, binding } = await signIn.start(request.params.provider, {
         deviceName: name,
         ...(request.body.email ? { email: request.body.email } : {}),
         ...(principal ? { userId: principal.userId } : {}),
       });
-      setBindingCookie(reply, browserBinding, secureCookie, STATE_TTL_MS / 1000);
+      for (const name of bindingCookiesToDrop(parseCookie(request.headers.cookie ?? ''))) setBindingCookie(reply, name, '', secureCookie, 0);
+      setBindingCookie(reply, binding.name, binding.value, secureCookie, STATE_TTL_MS / 1000);
       return { authorizeUrl };
     });
 
@@ -89,7 +107,7 @@ export function oauthRoutes({ config, signIn, auth }: { config: Config; signIn: 
         summary: 'Where the provider sends the browser back',
         description: 'Answers 302 to `#/oauth/done?handoff=` (signed in: trade the code at POST /v1/oauth/handoff), `#/oauth/added?account=` '
           + '(started with a token: the mailbox is that user\'s account) or `#/oauth/error?code=`. A state is accepted once, within 10 minutes, '
-          + 'and only with the `mailpush_oauth` cookie its start set (else oauth_state_invalid); the cookie is cleared.',
+          + 'and only with the `mailpush_oauth_<hash of the state>` cookie its start set (else oauth_state_invalid); that cookie is cleared.',
         querystring: CallbackQuery,
         response: { 302: Type.Null(), ...errorResponses },
       },
@@ -99,9 +117,10 @@ export function oauthRoutes({ config, signIn, auth }: { config: Config; signIn: 
     }, async (request, reply) => {
       // The raw query: the code exchange checks exactly what the provider sent.
       const query = request.raw.url?.split('?')[1] ?? '';
-      const binding = parseCookie(request.headers.cookie ?? '')[BINDING_COOKIE];
-      const location = await signIn.callback(query, binding);
-      setBindingCookie(reply, '', secureCookie, 0); // one sign-in, one callback: the cookie is done
+      const { location, spentCookie, failure } = await signIn.callback(query, parseCookie(request.headers.cookie ?? ''));
+      if (failure) request.log.warn({ code: failure.code, reason: failure.reason }, 'oauth sign-in did not finish');
+      // One sign-in, one callback: its cookie is done (the browser's other sign-ins keep theirs).
+      if (spentCookie) setBindingCookie(reply, spentCookie, '', secureCookie, 0);
       return reply.redirect(location, 302);
     });
 

@@ -8,23 +8,32 @@
 // Login CSRF: a state alone would let an attacker start a sign-in with their own mailbox and send a
 // victim's browser to the callback, signing the victim into the attacker's mailbox. So start also
 // gives the browser a random value in a cookie (routes/oauth.ts sets it), whose hash is kept with
-// the state: the callback accepts a state only from the browser that started it.
+// the state: the callback accepts a state only from the browser that started it. Each sign-in has
+// a cookie of its own, named by a short hash of its state, so sign-ins started at once in one
+// browser (two tabs, or a second try before the first came back) do not undo each other.
 
 import * as oidc from 'openid-client';
-import type { OAuthFlowStore } from '../core/ports.js';
-import type { SecretBox } from '../core/secret-box.js';
-import { hashToken, newToken, safeEqual } from '../core/tokens.js';
-import type { ErrorCode } from '../protocol/errors.js';
-import { OAUTH_ADDED_ROUTE, OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../protocol/oauth.js';
-import type { AccountRegistration, SignIn } from '../roles/web/account-registration.js';
-import { ApiError } from '../roles/web/errors.js';
-import type { OAuthGrant } from './grant.js';
-import { oauthRedirectUri, type OAuthProvider, type OAuthSettings } from './providers.js';
+import type { OAuthFlowStore } from '../../core/ports.js';
+import type { SecretBox } from '../../core/secret-box.js';
+import { hashToken, newToken, safeEqual } from '../../core/tokens.js';
+import { clientOf } from '../../oauth/client.js';
+import type { OAuthGrant } from '../../oauth/grant.js';
+import { oauthRedirectUri, type OAuthProvider, type OAuthSettings } from '../../oauth/providers.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+import { OAUTH_ADDED_ROUTE, OAUTH_DONE_ROUTE, OAUTH_ERROR_ROUTE } from '../../protocol/oauth.js';
+import type { AccountRegistration, SignIn } from './account-registration.js';
+import { ApiError } from './errors.js';
 
 export const STATE_TTL_MS = 10 * 60_000;
 export const HANDOFF_TTL_MS = 2 * 60_000;
-/** How long the provider may take to answer discovery, the code exchange or userinfo. */
-const PROVIDER_TIMEOUT_SECONDS = 10;
+/** The binding cookies' names: this prefix and a short hash of the sign-in's state. */
+export const BINDING_COOKIE_PREFIX = 'mailpush_oauth_';
+
+/** The name of the cookie that binds the sign-in of `state` to its browser. */
+export function bindingCookieName(state: string): string {
+  // 64 bits of the hash: names only need to differ between one browser's few pending sign-ins.
+  return `${BINDING_COOKIE_PREFIX}${hashToken(state).slice(0, 16)}`;
+}
 
 interface PendingSignIn {
   provider: string;
@@ -46,8 +55,16 @@ export interface StartRequest {
 
 export interface StartedSignIn {
   authorizeUrl: string;
-  /** The random value the browser must bring back to the callback (in the binding cookie). */
-  browserBinding: string;
+  /** The binding cookie: the random value the browser must bring back to the callback under this name. */
+  binding: { name: string; value: string };
+}
+
+/** Where the callback sends the browser, and the binding cookie that is spent now (if the state was known). */
+export interface CallbackOutcome {
+  location: string;
+  spentCookie?: string;
+  /** Why the sign-in failed, for the operator's log (the browser gets only the code). */
+  failure?: { code: ErrorCode; reason: string };
 }
 
 export interface OAuthSignInDeps {
@@ -55,25 +72,6 @@ export interface OAuthSignInDeps {
   flows: OAuthFlowStore;
   registration: Pick<AccountRegistration, 'signIn' | 'addOAuthMailbox'>;
   secretBox: SecretBox;
-}
-
-/** The OpenID/OAuth client of one provider, as openid-client needs it. */
-export async function clientOf(provider: OAuthProvider): Promise<oidc.Configuration> {
-  const endpoints = provider.issuer ? undefined : provider.endpoints;
-  // providers.ts allows http only on loopback (a provider on this machine, as in the tests).
-  const insecure = (provider.issuer ?? endpoints?.tokenEndpoint ?? '').startsWith('http:');
-  const options = { timeout: PROVIDER_TIMEOUT_SECONDS, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}) };
-  if (provider.issuer) return oidc.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, undefined, options);
-  const metadata: oidc.ServerMetadata = {
-    issuer: new URL(endpoints!.authorizationEndpoint).origin,
-    authorization_endpoint: endpoints!.authorizationEndpoint,
-    token_endpoint: endpoints!.tokenEndpoint,
-    ...(endpoints!.userinfoEndpoint ? { userinfo_endpoint: endpoints!.userinfoEndpoint } : {}),
-  };
-  const client = new oidc.Configuration(metadata, provider.clientId, provider.clientSecret);
-  client.timeout = PROVIDER_TIMEOUT_SECONDS;
-  if (insecure) oidc.allowInsecureRequests(client);
-  return client;
 }
 
 /** Where the browser goes when a sign-in failed: the web app's error screen with the code. */
@@ -123,7 +121,8 @@ export class OAuthSignIn {
     const verifier = oidc.randomPKCECodeVerifier();
     const openId = provider.scopes.includes('openid');
     const nonce = openId ? oidc.randomNonce() : undefined;
-    const browserBinding = oidc.randomState();
+    // Its creation time first, so the route can tell a browser's oldest pending sign-in.
+    const browserBinding = `${Date.now().toString(36)}.${oidc.randomState()}`;
     const pending: PendingSignIn = {
       provider: provider.id,
       verifier,
@@ -147,29 +146,32 @@ export class OAuthSignIn {
       ...(provider.id === 'google' ? { access_type: 'offline', prompt: 'consent' } : {}),
       ...(provider.id !== 'microsoft' && provider.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
     }).href;
-    return { authorizeUrl, browserBinding };
+    return { authorizeUrl, binding: { name: bindingCookieName(state), value: browserBinding } };
   }
 
   /**
    * The provider sent the browser back with `query` (the callback's raw query string) and the
-   * binding cookie's value. Returns where to send it next: the web app with a handoff code
+   * browser's cookies. Returns where to send it next: the web app with a handoff code
    * (`#/oauth/done?handoff=`), with the account a signed-in user added (`#/oauth/added?account=`),
-   * or its error screen with an error code (`#/oauth/error?code=`).
+   * or its error screen with an error code (`#/oauth/error?code=`); and the binding cookie to clear.
    */
-  async callback(query: string, browserBinding: string | undefined): Promise<string> {
+  async callback(query: string, cookies: Readonly<Record<string, string | undefined>>): Promise<CallbackOutcome> {
+    const state = new URLSearchParams(query).get('state');
+    const spentCookie = state ? { spentCookie: bindingCookieName(state) } : {};
     try {
-      const done = await this.complete(query, browserBinding);
-      if ('accountId' in done) return `${this.publicUrl}/#${OAUTH_ADDED_ROUTE}?account=${encodeURIComponent(done.accountId)}`;
-      return `${this.publicUrl}/#${OAUTH_DONE_ROUTE}?handoff=${encodeURIComponent(done.handoff)}`;
+      const done = await this.complete(query, state, state ? cookies[bindingCookieName(state)] : undefined);
+      if ('accountId' in done) return { location: `${this.publicUrl}/#${OAUTH_ADDED_ROUTE}?account=${encodeURIComponent(done.accountId)}`, ...spentCookie };
+      return { location: `${this.publicUrl}/#${OAUTH_DONE_ROUTE}?handoff=${encodeURIComponent(done.handoff)}`, ...spentCookie };
     } catch (error) {
-      const code: ErrorCode = error instanceof OAuthRedirectError || error instanceof ApiError ? error.code as ErrorCode : 'internal_error';
-      return `${this.publicUrl}/#${OAUTH_ERROR_ROUTE}?code=${encodeURIComponent(code)}`;
+      const known = error instanceof OAuthRedirectError || error instanceof ApiError;
+      const code: ErrorCode = known ? error.code as ErrorCode : 'internal_error';
+      const reason = known ? error.message : describe(error);
+      return { location: `${this.publicUrl}/#${OAUTH_ERROR_ROUTE}?code=${encodeURIComponent(code)}`, ...spentCookie, failure: { code, reason } };
     }
   }
 
-  private async complete(query: string, browserBinding: string | undefined): Promise<{ handoff: string } | { accountId: string }> {
+  private async complete(query: string, state: string | null, browserBinding: string | undefined): Promise<{ handoff: string } | { accountId: string }> {
     const params = new URLSearchParams(query);
-    const state = params.get('state');
     const raw = state ? await this.deps.flows.take('state', hashToken(state), Date.now()) : undefined;
     if (!raw) throw new OAuthRedirectError('oauth_state_invalid', 'this sign-in is unknown, expired or was completed already');
     const pending = JSON.parse(raw) as PendingSignIn;
