@@ -10,6 +10,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page, Worker } from 'playwright-core';
@@ -211,6 +212,13 @@ describe('reading a message', () => {
 <body><p>Quarterly numbers are <b>up</b>.</p><img src="http://127.0.0.1:${(imageServer.address() as { port: number }).port}/pixel.png" alt="tracker"></body></html>`));
     const line = `${'0123456789'.repeat(7)}\r\n`;
     const huge = await deliverAndWait('Full log dump', rawMessage('Full log dump', 'text/plain; charset=us-ascii', `BEGIN\r\n${line.repeat(Math.ceil((10 * 1024 * 1024) / line.length))}`));
+    // 3 MiB of attachment before the end, a short text first: more than one read, all of its text shown.
+    const scan = randomBytes(3 * 1024 * 1024).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const withAttachment = await deliverAndWait('Scan attached', rawMessage('Scan attached', 'multipart/mixed; boundary="b1"', [
+      '--b1', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: quoted-printable', '', 'Here is the scan you asked for =E2=80=94 Ada.', '',
+      '--b1', 'Content-Type: application/pdf; name="scan.pdf"', 'Content-Disposition: attachment; filename="scan.pdf"', 'Content-Transfer-Encoding: base64', '', scan,
+      '--b1--', '',
+    ].join('\r\n')));
 
     const patch = (webmailUrl: unknown) => api(base, 'PATCH', `/v1/accounts/${accountId}`, { token: phoneToken, body: { webmailUrl } });
     for (const refused of ['http://webmail.example.test/{uid}', 'javascript:alert(1)', 'https://webmail.example.test/{user}/{uid}', '/relative/{uid}']) {
@@ -236,6 +244,9 @@ describe('reading a message', () => {
     assert.equal(capped.truncated, true);
     assert.equal(capped.text.length, MESSAGE_TEXT_MAX_CHARS);
     assert.ok(capped.text.startsWith('BEGIN\n0123456789'));
+    const attached = (await read(withAttachment)).body;
+    assert.deepEqual([attached.subject, attached.from[0].address, attached.text.trim(), attached.truncated],
+      ['Scan attached', 'ada@example.test', 'Here is the scan you asked for — Ada.', false], 'the whole text is shown, so not truncated');
 
     const stale = await api(base, 'GET', `/v1/accounts/${accountId}/messages/${plain.uid}?uidValidity=${plain.uidValidity + 1}`, { token: phoneToken });
     assert.deepEqual([stale.status, stale.body.error.code], [409, 'mailbox_changed']);
