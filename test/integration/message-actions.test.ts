@@ -200,6 +200,45 @@ describe('actions on a message', () => {
       await Promise.all([phone, laptop].map((device) => device.close()));
     }
   });
+
+  test('service worker: the quiet notification stands for the night\'s mails; one read elsewhere leaves it showing the next, its "Mark as read" acts on the one shown, and it closes when none is left unread', async () => {
+    const quietHours = (pausedUntil: string | null) => api(base, 'PUT', '/v1/devices/current/quiet-hours', { token: phoneToken, body: { enabled: false, start: '22:00', end: '07:00', timeZone: 'UTC', vips: [], pausedUntil } });
+    assert.equal((await quietHours(new Date(Date.now() + 3600_000).toISOString())).status, 200);
+    const phone = await openDevice('night-phone', phoneToken, 'full');
+    try {
+      const quietTag = `${accountId}:quiet`;
+      const quietShown = async () => (await shownNotifications(phone.page)).filter((n) => n.tag === quietTag);
+      const night: Array<{ uid: number; uidValidity: number; tag: string }> = [];
+      for (const subject of ['Breakfast menu', 'Train times', 'Weather alert']) {
+        const count = push.received.filter((r) => r.name === 'night-phone' && r.payload.type === 'mail.new').length;
+        await dovecot.deliver(mailbox.email, buildMessage({ from: { name: 'Ada Lovelace', address: 'ada@example.test' }, to: mailbox.email, subject }));
+        const quiet = await waitFor(() => push.received.filter((r) => r.name === 'night-phone' && r.payload.type === 'mail.new')[count], { timeoutMs: 10_000, what: `the quiet push of "${subject}"` });
+        assert.deepEqual([quiet.payload.silent, quiet.payload.tag], [true, quietTag]);
+        await phone.worker.deliverUntil(quiet.payload, async () => (await quietShown()).some((n) => n.body.includes(subject)), `the quiet notification showing "${subject}"`);
+        night.push({ uid: quiet.payload.uid as number, uidValidity: quiet.payload.uidValidity as number, tag: `${accountId}:INBOX:${quiet.payload.uid}` });
+      }
+      assert.equal((await quietShown()).length, 1, 'one notification for the night');
+      const [breakfast, train, weather] = night as [typeof night[0], typeof night[0], typeof night[0]];
+
+      /** Reads `mail` on the laptop and gives the phone the dismiss that follows. */
+      const readOnLaptop = async (mail: typeof breakfast, done: () => Promise<boolean>, what: string) => {
+        assert.equal((await act(mail.uid, { action: 'seen', uidValidity: mail.uidValidity }, laptopToken)).status, 200);
+        const dismiss = await waitFor(() => push.received.find((r) => r.name === 'night-phone' && r.payload.type === 'dismiss' && (r.payload.tags as string[]).includes(mail.tag)), { timeoutMs: 10_000, what: `the dismiss of uid ${mail.uid}` });
+        await phone.worker.deliverUntil(dismiss.payload, done, what);
+      };
+      await readOnLaptop(weather, async () => (await quietShown()).some((n) => n.body.includes('Train times')), 'the quiet notification to show the next unread mail');
+
+      // Its button acts on the mail it shows, then it shows the one before.
+      await clickNotification(phone.sw, quietTag, 'seen');
+      await waitFor(async () => (await flagsOf(train.uid))?.includes('\\Seen'), { timeoutMs: 10_000, what: 'the server to hold \\Seen' });
+      await waitFor(async () => (await quietShown()).some((n) => n.body.includes('Breakfast menu')), { timeoutMs: 10_000, what: 'the quiet notification to show the last unread mail' });
+
+      await readOnLaptop(breakfast, async () => (await quietShown()).length === 0, 'the quiet notification to close');
+    } finally {
+      await quietHours(null);
+      await phone.close();
+    }
+  });
 });
 
 describe('reading a message', () => {
@@ -297,12 +336,13 @@ interface Device {
   close(): Promise<void>;
 }
 
-/** A browser signed in with `token`, notifications on, as the push service's subscriber `name`. */
-async function openDevice(name: string, token: string): Promise<Device> {
+/** A browser signed in with `token`, notifications on (showing `preview`), as the push service's subscriber `name`. */
+async function openDevice(name: string, token: string, preview = 'sender'): Promise<Device> {
   const context = await browser.newContext();
   await context.grantPermissions(['notifications'], { origin: base });
   await replacePushSubscription(context, push.subscribe(name));
-  await context.addInitScript({ content: `if (!localStorage.getItem('mailpush.token')) localStorage.setItem('mailpush.token', ${JSON.stringify(token)});` });
+  await context.addInitScript({ content: `if (!localStorage.getItem('mailpush.token')) localStorage.setItem('mailpush.token', ${JSON.stringify(token)});
+    localStorage.setItem('mailpush.preview', ${JSON.stringify(preview)});` });
   const page = await context.newPage();
   await page.goto(`${base}/#/settings`);
   await page.getByRole('button', { name: 'Turn on notifications' }).click();
