@@ -299,6 +299,18 @@ describe('reading a message', () => {
     try {
       await context.addInitScript({ content: `localStorage.setItem('mailpush.token', ${JSON.stringify(phoneToken)});` });
       const page = await context.newPage();
+      // The accounts screen sets the webmail link: checked before it is sent, saved, then used.
+      await page.goto(`${base}/#/accounts`);
+      await page.getByRole('button', { name: 'Webmail link' }).click();
+      const template = page.getByLabel('Webmail address of a message');
+      assert.equal(await template.inputValue(), 'https://webmail.example.test/?_mbox={mailbox}&_uid={uid}', 'the saved template');
+      await template.fill('https://mail.example.test/{folder}/{uid}');
+      await page.getByRole('button', { name: 'Save link' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Use a full https:// address whose only placeholders are {uid} and {mailbox}.' }).waitFor();
+      await template.fill('https://mail.example.test/#/{mailbox}/{uid}');
+      await page.getByRole('button', { name: 'Save link' }).click();
+      await page.locator('#accounts-message', { hasText: /^Messages of \S+ now link to your webmail\.$/ }).waitFor();
+      assert.equal((await api(base, 'GET', '/v1/accounts', { token: phoneToken })).body.accounts[0].webmailUrl, 'https://mail.example.test/#/{mailbox}/{uid}');
       await page.goto(`${base}/#/message/${accountId}/${html.uid}?mailbox=INBOX&uidValidity=${html.uidValidity}`);
       await page.locator('#message-text', { hasText: 'Quarterly numbers are up.' }).waitFor();
       assert.equal(await page.locator('#message-subject').innerText(), 'Quarterly report');
@@ -306,7 +318,7 @@ describe('reading a message', () => {
       assert.equal(await page.locator('#view-message img, #view-message script, #view-message iframe').count(), 0);
       assert.notEqual(await page.title(), 'pwned');
       assert.deepEqual(imageRequests, [], 'nothing reached the server of the remote image');
-      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).getAttribute('href'), `https://webmail.example.test/?_mbox=INBOX&_uid=${html.uid}`);
+      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).getAttribute('href'), `https://mail.example.test/#/INBOX/${html.uid}`);
       // On the narrowest phone the app supports: readable, and no sideways scrolling.
       assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text under 4.5:1 contrast');
       assert.ok((await page.evaluate('document.documentElement.scrollWidth')) as number <= 360, 'wider than a 360 px phone');
@@ -316,6 +328,15 @@ describe('reading a message', () => {
       await page.getByRole('button', { name: 'Mark as read' }).click();
       await page.locator('#message-status', { hasText: 'Marked as read.' }).waitFor();
       assert.ok((await flagsOf(huge.uid))!.includes('\\Seen'));
+
+      // Removing the link: the message view no longer offers it.
+      await page.goto(`${base}/#/accounts`);
+      await page.getByRole('button', { name: 'Webmail link' }).click();
+      await page.getByRole('button', { name: 'Remove link' }).click();
+      await page.locator('#accounts-message', { hasText: /^Messages of \S+ no longer link to a webmail\.$/ }).waitFor();
+      await page.goto(`${base}/#/message/${accountId}/${html.uid}?mailbox=INBOX&uidValidity=${html.uidValidity}`);
+      await page.locator('#message-text', { hasText: 'Quarterly numbers are up.' }).waitFor();
+      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).count(), 0);
     } finally {
       await context.close();
     }
