@@ -2,13 +2,14 @@
 // password (after an auth failure, say), to choose the folders to watch and to remove the mailbox.
 // A mailbox signed in with a provider (OAuth) has no password here: it shows the provider and,
 // when the sign-in no longer works, offers to sign in there again; each provider the gateway has
-// on offers "Add a <name> mailbox".
+// on offers "Add a <name> mailbox". Every mailbox can have a link to its webmail (webmail-link-form.ts).
 
 import { Api, describeError, type Account, type AccountState, type OAuthProviderView } from './api.js';
 import { byId, el, say } from './dom.js';
 import { folderChooser, loadFolders, newFolderChoice, type FolderChoice } from './folder-chooser.js';
 import { t, type PlainKey } from './i18n.js';
 import { goToProvider, providerButtons, providerName } from './oauth-sign-in.js';
+import { webmailLinkForm } from './webmail-link-form.js';
 
 const STATE_LABELS: Record<AccountState, PlainKey> = {
   connecting: 'accounts.state.connecting',
@@ -38,6 +39,8 @@ export class AccountsView {
   private readonly openForms = new Set<string>();
   /** Open folder choosers, by account, with what was chosen: they survive a redraw too. */
   private readonly folderChoices = new Map<string, FolderChoice>();
+  /** Accounts whose webmail link form is open: it survives a redraw too. */
+  private readonly openWebmailForms = new Set<string>();
   private shown: readonly Account[] = [];
 
   constructor(private readonly options: AccountsViewOptions) {}
@@ -47,7 +50,8 @@ export class AccountsView {
     // Keep focus where it was across a redraw: state changes arrive while someone is typing.
     const focusedId = document.activeElement?.id;
     const typed = new Map<string, string>();
-    this.list.querySelectorAll<HTMLInputElement>('input[type=password]').forEach((input) => typed.set(input.id, input.value));
+    // What is typed (a password, a webmail link) survives it too.
+    this.list.querySelectorAll<HTMLInputElement>('input[type=password], input[type=url]').forEach((input) => typed.set(input.id, input.value));
     this.list.replaceChildren(...accounts.map((account) => this.item(account)));
     typed.forEach((value, id) => {
       const input = document.getElementById(id) as HTMLInputElement | null;
@@ -79,10 +83,12 @@ export class AccountsView {
     const fix = el('button', { class: 'secondary', text: t('accounts.changePassword'), attrs: { type: 'button', 'aria-expanded': 'false', 'aria-controls': `password-form-${id}` } });
     const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
     const folders = this.foldersButton(account);
-    node.append(el('div', { class: 'actions' }, fix, folders, remove));
+    const [webmailButton, webmailForm] = this.webmailLink(account);
+    node.append(el('div', { class: 'actions' }, fix, folders, webmailButton, remove));
     const form = this.passwordForm(account);
     node.append(form);
     this.appendFolderChooser(node, account);
+    if (webmailForm) node.append(webmailForm);
     const setOpen = (open: boolean) => {
       form.hidden = !open;
       fix.setAttribute('aria-expanded', String(open));
@@ -127,13 +133,35 @@ export class AccountsView {
     }
     const remove = el('button', { class: 'danger', text: t('accounts.remove'), attrs: { type: 'button', 'aria-label': t('accounts.removeLabel', { email: account.email }) } });
     remove.addEventListener('click', () => void this.remove(account, remove));
+    const [webmailButton, webmailForm] = this.webmailLink(account);
     const node = el('li', { class: 'account', attrs: { 'data-account-id': account.id, 'data-auth': 'oauth2' } },
       this.head(account, `${t('accounts.signedInWith', { name })} · ${account.mailboxes.join(', ')}`, stateLabel),
       refused && el('p', { class: 'account-error', text: t('accounts.oauthRejected', { name }) }),
       account.state === 'error' && account.lastError !== undefined && el('p', { class: 'account-error', text: account.lastError }),
-      el('div', { class: 'actions' }, signInAgain, this.foldersButton(account), remove));
+      el('div', { class: 'actions' }, signInAgain, this.foldersButton(account), webmailButton, remove));
     this.appendFolderChooser(node, account);
+    if (webmailForm) node.append(webmailForm);
     return node;
+  }
+
+  /** "Webmail link", which opens or closes the account's webmail link form (the form when open). */
+  private webmailLink(account: Account): [HTMLButtonElement, HTMLFormElement | undefined] {
+    const open = this.openWebmailForms.has(account.id);
+    const button = el('button', { class: 'secondary', text: t('webmail.open'), attrs: { type: 'button', 'aria-expanded': String(open), 'aria-controls': `webmail-form-${account.id}` } });
+    button.addEventListener('click', () => {
+      if (!this.openWebmailForms.delete(account.id)) this.openWebmailForms.add(account.id);
+      this.render(this.shown);
+      if (this.openWebmailForms.has(account.id)) document.getElementById(`webmail-${account.id}`)?.focus();
+    });
+    const form = open ? webmailLinkForm(account, {
+      api: this.options.api,
+      onSaved: (updated, cleared) => {
+        this.openWebmailForms.delete(account.id);
+        this.notify(t(cleared ? 'webmail.cleared' : 'webmail.saved', { email: updated.email }), 'ok');
+        this.options.onChanged(updated);
+      },
+    }) : undefined;
+    return [button, form];
   }
 
   /** "Choose folders", which opens or closes the account's folder chooser. */

@@ -192,6 +192,11 @@ export class Api {
     return this.request('GET', `/v1/accounts/${encodeURIComponent(accountId)}/folders`);
   }
 
+  /** The webmail link template (`{uid}`, `{mailbox}`); null removes it. */
+  async setWebmailUrl(accountId: string, webmailUrl: string | null): Promise<Account> {
+    return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { webmailUrl } satisfies PatchAccountRequest)).account;
+  }
+
   async setMailboxes(accountId: string, mailboxes: string[]): Promise<Account> {
     return (await this.request<{ account: Account }>('PATCH', `/v1/accounts/${encodeURIComponent(accountId)}`, { mailboxes } satisfies PatchAccountRequest)).account;
   }

@@ -25,6 +25,8 @@ declare const MAILPUSH_I18N: typeof import('../../src/protocol/i18n/translate.js
 /** src/protocol/messages.ts (actions, the message view's route), inlined by build.mjs likewise. */
 declare const MAILPUSH_MESSAGES: typeof import('../../src/protocol/messages.js');
 type MessageAction = import('../../src/protocol/messages.js').MessageAction;
+/** src/protocol/push.ts (the notification tags both ends agree on), inlined likewise. */
+declare const MAILPUSH_PUSH: typeof import('../../src/protocol/push.js');
 
 interface DeviceSettings {
   token: string;
@@ -106,32 +108,95 @@ async function showOrDismiss(payload: PushPayload, locale: Locale): Promise<void
     const tags = new Set(payload.tags ?? []);
     const shown = await sw.registration.getNotifications();
     shown.filter((notification) => tags.has(notification.tag)).forEach((notification) => notification.close());
+    await takeOutOfQuiet(tags, locale);
     return;
   }
-  // The tag makes a repeat replace, not pile up.
   const { title, body } = notificationText(payload, locale);
   const message = messageOf(payload);
-  const data: NotificationData = {
+  const mail: ShownMail = {
+    title,
+    body,
     // A tap on one message's notification opens that message; anything else, the feed.
     url: message ? `/${MAILPUSH_MESSAGES.messageRoute(message.accountId, message.uid, message.mailbox, message.uidValidity)}` : '/#/mail',
-    ...(payload.accountId ? { accountId: payload.accountId } : {}),
-    ...(payload.eventId ? { eventId: payload.eventId } : {}),
-    ...(message ? { message } : {}),
+    ...(message ? { message, tag: MAILPUSH_PUSH.notificationTag(message.accountId, message.mailbox, message.uid) } : {}),
+    ...(payload.time ? { timestamp: Date.parse(payload.time) } : {}),
+  };
+  const about = { ...(payload.accountId ? { accountId: payload.accountId } : {}), ...(payload.eventId ? { eventId: payload.eventId } : {}) };
+  // The tag makes a repeat replace, not pile up.
+  const tag = payload.tag ?? `mailpush-${payload.type}`;
+  if (!payload.silent) {
+    await showMail(tag, mail, locale, about);
+    return;
+  }
+  // Quiet hours: the account's one quiet notification is replaced by each mail of the night, and
+  // remembers them all, so that a mail read elsewhere can be taken out of it (takeOutOfQuiet).
+  const [earlier] = await sw.registration.getNotifications({ tag });
+  const quiet = [...quietMailsOf(earlier).filter((shown) => !mail.tag || shown.tag !== mail.tag), mail].slice(-QUIET_MAILS_MAX);
+  await showMail(tag, mail, locale, { ...about, quiet });
+}
+
+/** What one mail's notification shows, and what its tap and buttons are about. */
+interface ShownMail {
+  title: string;
+  body: string;
+  url: string;
+  /** The mail's own notification tag (notificationTag), which a dismiss names; none for a batch. */
+  tag?: string;
+  message?: NotifiedMessage;
+  timestamp?: number;
+}
+
+/** The mails a quiet notification remembers; a night with more forgets its oldest. */
+const QUIET_MAILS_MAX = 100;
+
+/** Shows `mail` under `tag`; with `quiet` (the mails it stands for), silently, as a quiet notification. */
+async function showMail(tag: string, mail: ShownMail, locale: Locale, extra: { accountId?: string; eventId?: string; quiet?: ShownMail[] }): Promise<void> {
+  const data: NotificationData = {
+    url: mail.url,
+    ...(extra.accountId ? { accountId: extra.accountId } : {}),
+    ...(extra.eventId ? { eventId: extra.eventId } : {}),
+    ...(mail.message ? { message: mail.message } : {}),
+    ...(extra.quiet ? { quiet: extra.quiet } : {}),
   };
   const t = MAILPUSH_I18N.translate;
-  await sw.registration.showNotification(title, {
-    body,
-    tag: payload.tag ?? `mailpush-${payload.type}`,
+  await sw.registration.showNotification(mail.title, {
+    body: mail.body,
+    tag,
     icon: '/icons/icon-192.png',
     badge: '/icons/badge-96.png',
     data,
     // Where the platform shows buttons (not iOS): act on the message without opening the app.
-    ...(message ? { actions: [{ action: 'seen', title: t(locale, 'push.actionSeen') }, { action: 'delete', title: t(locale, 'push.actionDelete') }] } : {}),
-    ...(payload.time ? { timestamp: Date.parse(payload.time) } : {}),
+    ...(mail.message ? { actions: [{ action: 'seen', title: t(locale, 'push.actionSeen') }, { action: 'delete', title: t(locale, 'push.actionDelete') }] } : {}),
+    ...(mail.timestamp ? { timestamp: mail.timestamp } : {}),
     // Quiet hours: no sound, and (silent forbids a vibration pattern) no vibration; replacing the
     // account's quiet notification does not alert again either.
-    ...(payload.silent ? { silent: true, renotify: false } : {}),
+    ...(extra.quiet ? { silent: true, renotify: false } : {}),
   } as NotificationOptions);
+}
+
+function quietMailsOf(notification: Notification | undefined): ShownMail[] {
+  const quiet = (notification?.data as Partial<NotificationData> | undefined)?.quiet;
+  return Array.isArray(quiet) ? quiet : [];
+}
+
+/**
+ * Mail read or deleted elsewhere (`tags`, a dismiss's) leaves the quiet notifications that stand
+ * for it: one with nothing left unread closes, one with mail left shows its newest, silently.
+ */
+async function takeOutOfQuiet(tags: Set<string>, locale: Locale): Promise<void> {
+  for (const notification of await sw.registration.getNotifications()) {
+    const quiet = quietMailsOf(notification);
+    if (!quiet.some((mail) => mail.tag && tags.has(mail.tag))) continue;
+    await showQuietRest(notification, quiet.filter((mail) => !mail.tag || !tags.has(mail.tag)), locale);
+  }
+}
+
+/** Shows what is `left` of a quiet notification's mails (its newest), or closes it when nothing is. */
+async function showQuietRest(notification: Notification, left: ShownMail[], locale: Locale): Promise<void> {
+  const newest = left.at(-1);
+  if (!newest) return notification.close();
+  const data = notification.data as NotificationData;
+  await showMail(notification.tag, newest, locale, { accountId: data.accountId, eventId: data.eventId, quiet: left });
 }
 
 /** Which message a notification is about: what its buttons act on and its tap opens. */
@@ -147,6 +212,8 @@ interface NotificationData {
   accountId?: string;
   eventId?: string;
   message?: NotifiedMessage;
+  /** A quiet notification: the night's mails it stands for, oldest first (it shows the newest). */
+  quiet?: ShownMail[];
 }
 
 function messageOf(payload: PushPayload): NotifiedMessage | undefined {
@@ -207,8 +274,13 @@ sw.addEventListener('notificationclick', (event) => {
   const data = (event.notification.data ?? {}) as Partial<NotificationData>;
   const action = event.action;
   const work = (action === 'seen' || action === 'delete') && data.message
-    // A button: act on the message at the gateway, opening nothing.
-    ? actOnMessage(data.message, action)
+    // A button: act on the message at the gateway, opening nothing; a quiet notification then
+    // shows the night's other mail (its dismiss will find this one closed).
+    ? actOnMessage(data.message, action).then(async () => {
+      const acted = MAILPUSH_PUSH.notificationTag(data.message!.accountId, data.message!.mailbox, data.message!.uid);
+      const left = quietMailsOf(event.notification).filter((mail) => mail.tag !== acted);
+      if (left.length) await showQuietRest(event.notification, left, await deviceLocale());
+    })
     : openApp(data.url ?? '/');
   // Only the browser's own events may keep the worker alive (waitUntil throws on one dispatched by
   // script, which is how the browser test clicks a notification's button).

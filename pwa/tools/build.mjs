@@ -81,13 +81,16 @@ function inlineModules(dir, names) {
 const i18n = inlineModules(path.join(swBuild, 'src', 'protocol', 'i18n'), ['messages-en.js', 'messages-ja.js', 'translate.js']);
 // The message actions and the message view's route, which notification buttons and taps use.
 const messages = inlineModules(path.join(swBuild, 'src', 'protocol'), ['messages.js']);
+// The notification tags, which a quiet notification keeps of the mails it stands for.
+const pushTags = inlineModules(path.join(swBuild, 'src', 'protocol'), ['push.js']);
 
 const placeholder = "{ version: 'SHELL_VERSION', files: ['SHELL_FILES'] }";
 const source = readFileSync(path.join(swBuild, 'pwa', 'sw', 'sw.js'), 'utf8');
 if (!source.includes(placeholder)) throw new Error('dist/pwa-sw/pwa/sw/sw.js has no shell placeholder: was pwa/sw/sw.ts changed?');
 if (!source.includes('MAILPUSH_MESSAGES')) throw new Error('dist/pwa-sw/pwa/sw/sw.js does not use MAILPUSH_MESSAGES: drop the inlined module from build.mjs too');
+if (!source.includes('MAILPUSH_PUSH')) throw new Error('dist/pwa-sw/pwa/sw/sw.js does not use MAILPUSH_PUSH: drop the inlined module from build.mjs too');
 if (!source.includes('MAILPUSH_I18N')) throw new Error('dist/pwa-sw/pwa/sw/sw.js does not use MAILPUSH_I18N: drop the inlined catalog from build.mjs too');
 const withShell = source.replace(placeholder, JSON.stringify({ version, files }));
 // After the file's opening comment, before its code: the worker's first statement may use it.
-writeFileSync(swFile, `// The app's catalog and formatter (src/protocol/i18n), inlined by pwa/tools/build.mjs.\nconst MAILPUSH_I18N = ${i18n};\n// End of the inlined catalog.\n// src/protocol/messages.ts (message actions, the message view's route), inlined likewise.\nconst MAILPUSH_MESSAGES = ${messages};\n\n${withShell}`);
+writeFileSync(swFile, `// The app's catalog and formatter (src/protocol/i18n), inlined by pwa/tools/build.mjs.\nconst MAILPUSH_I18N = ${i18n};\n// End of the inlined catalog.\n// src/protocol/messages.ts (message actions, the message view's route), inlined likewise.\nconst MAILPUSH_MESSAGES = ${messages};\n// src/protocol/push.ts (notification tags), inlined likewise.\nconst MAILPUSH_PUSH = ${pushTags};\n\n${withShell}`);
 console.log(`pwa: ${files.length} shell files, version ${version}`);

@@ -47,7 +47,10 @@ export interface MessageView {
   /** ISO 8601, when the message says when it was sent. */
   date: string | null;
   text: string;
-  /** True when the text was cut at MESSAGE_TEXT_MAX_CHARS (or the message was too large to read whole). */
+  /**
+   * True when the text shown is not all of it: cut at MESSAGE_TEXT_MAX_CHARS, or its part too large to
+   * read whole. A large attachment beside a short text does not make it true.
+   */
   truncated: boolean;
   /** This message in the person's webmail, from the account's `webmailUrl` template. */
   webmailUrl?: string;

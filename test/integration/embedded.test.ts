@@ -1,5 +1,6 @@
 // The embedded default: no Redis, one process, everything under DATA_DIR. A restart finds every
-// user, account, subscription and event again, and notifies only mail that is new.
+// user, account, subscription and event again, and notifies only mail that is new; a notification's
+// "Mark as read" and "Delete" reach Dovecot through the in-process worker.
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ before(async () => {
   dataDir = await fixtures.start('data dir', mkdtemp(path.join(tmpdir(), 'mailpush-data-')), (dir) => rm(dir, { recursive: true, force: true }));
 });
 
-test('an embedded gateway keeps everything across a restart and notifies each mail once', async () => {
+test('an embedded gateway keeps everything across a restart and notifies each mail once; mark read and delete work without Redis', async () => {
   const first = await startTestGateway({ dataDir, imapPort: dovecot.imapPort, env: { PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true' } });
   assert.equal(first.config.redisUrl, undefined);
   assert.equal((await stat(dataDir)).mode & 0o777, 0o700, 'the data folder is private');
@@ -59,6 +60,14 @@ test('an embedded gateway keeps everything across a restart and notifies each ma
       await dovecot.deliver(user.email, buildMessage({ from: { address: 'a@example.test' }, to: user.email, subject: 'sentinel' }));
       await resumed.waitFor((m) => m.type === 'mail.new' && m.data.subject === 'sentinel', 10_000, 'the sentinel');
       assert.deepEqual(resumed.events('mail.new').map((e) => e.data.uid), [2, 3], 'the old mail is not notified again');
+      // A notification's buttons without Redis: the command reaches the worker in this process
+      // (the memory MailboxCommands), which acts in Dovecot; its watcher reports the change.
+      const sentinel = resumed.events('mail.new').at(-1)!.data;
+      const act = (action: string) => api(second.url!, 'POST', `/v1/accounts/${accountId}/messages/${sentinel.uid}/actions`, { token, body: { action, uidValidity: Number(sentinel.uidValidity) } });
+      assert.deepEqual((await act('seen')).body, { action: 'seen', uid: sentinel.uid, outcome: 'seen' });
+      await resumed.waitFor((m) => m.type === 'mail.flags' && m.data.uid === sentinel.uid && m.data.seen, 10_000, 'mail.flags from the server');
+      assert.deepEqual((await act('delete')).body, { action: 'delete', uid: sentinel.uid, outcome: 'expunged' }, 'no Trash here: expunged');
+      await resumed.waitFor((m) => m.type === 'mail.expunged' && m.data.uids.includes(sentinel.uid), 10_000, 'mail.expunged from the server');
       resumed.close();
     } finally {
       await second.stop();

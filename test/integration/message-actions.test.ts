@@ -10,6 +10,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page, Worker } from 'playwright-core';
@@ -199,6 +200,45 @@ describe('actions on a message', () => {
       await Promise.all([phone, laptop].map((device) => device.close()));
     }
   });
+
+  test('service worker: the quiet notification stands for the night\'s mails; one read elsewhere leaves it showing the next, its "Mark as read" acts on the one shown, and it closes when none is left unread', async () => {
+    const quietHours = (pausedUntil: string | null) => api(base, 'PUT', '/v1/devices/current/quiet-hours', { token: phoneToken, body: { enabled: false, start: '22:00', end: '07:00', timeZone: 'UTC', vips: [], pausedUntil } });
+    assert.equal((await quietHours(new Date(Date.now() + 3600_000).toISOString())).status, 200);
+    const phone = await openDevice('night-phone', phoneToken, 'full');
+    try {
+      const quietTag = `${accountId}:quiet`;
+      const quietShown = async () => (await shownNotifications(phone.page)).filter((n) => n.tag === quietTag);
+      const night: Array<{ uid: number; uidValidity: number; tag: string }> = [];
+      for (const subject of ['Breakfast menu', 'Train times', 'Weather alert']) {
+        const count = push.received.filter((r) => r.name === 'night-phone' && r.payload.type === 'mail.new').length;
+        await dovecot.deliver(mailbox.email, buildMessage({ from: { name: 'Ada Lovelace', address: 'ada@example.test' }, to: mailbox.email, subject }));
+        const quiet = await waitFor(() => push.received.filter((r) => r.name === 'night-phone' && r.payload.type === 'mail.new')[count], { timeoutMs: 10_000, what: `the quiet push of "${subject}"` });
+        assert.deepEqual([quiet.payload.silent, quiet.payload.tag], [true, quietTag]);
+        await phone.worker.deliverUntil(quiet.payload, async () => (await quietShown()).some((n) => n.body.includes(subject)), `the quiet notification showing "${subject}"`);
+        night.push({ uid: quiet.payload.uid as number, uidValidity: quiet.payload.uidValidity as number, tag: `${accountId}:INBOX:${quiet.payload.uid}` });
+      }
+      assert.equal((await quietShown()).length, 1, 'one notification for the night');
+      const [breakfast, train, weather] = night as [typeof night[0], typeof night[0], typeof night[0]];
+
+      /** Reads `mail` on the laptop and gives the phone the dismiss that follows. */
+      const readOnLaptop = async (mail: typeof breakfast, done: () => Promise<boolean>, what: string) => {
+        assert.equal((await act(mail.uid, { action: 'seen', uidValidity: mail.uidValidity }, laptopToken)).status, 200);
+        const dismiss = await waitFor(() => push.received.find((r) => r.name === 'night-phone' && r.payload.type === 'dismiss' && (r.payload.tags as string[]).includes(mail.tag)), { timeoutMs: 10_000, what: `the dismiss of uid ${mail.uid}` });
+        await phone.worker.deliverUntil(dismiss.payload, done, what);
+      };
+      await readOnLaptop(weather, async () => (await quietShown()).some((n) => n.body.includes('Train times')), 'the quiet notification to show the next unread mail');
+
+      // Its button acts on the mail it shows, then it shows the one before.
+      await clickNotification(phone.sw, quietTag, 'seen');
+      await waitFor(async () => (await flagsOf(train.uid))?.includes('\\Seen'), { timeoutMs: 10_000, what: 'the server to hold \\Seen' });
+      await waitFor(async () => (await quietShown()).some((n) => n.body.includes('Breakfast menu')), { timeoutMs: 10_000, what: 'the quiet notification to show the last unread mail' });
+
+      await readOnLaptop(breakfast, async () => (await quietShown()).length === 0, 'the quiet notification to close');
+    } finally {
+      await quietHours(null);
+      await phone.close();
+    }
+  });
 });
 
 describe('reading a message', () => {
@@ -211,6 +251,13 @@ describe('reading a message', () => {
 <body><p>Quarterly numbers are <b>up</b>.</p><img src="http://127.0.0.1:${(imageServer.address() as { port: number }).port}/pixel.png" alt="tracker"></body></html>`));
     const line = `${'0123456789'.repeat(7)}\r\n`;
     const huge = await deliverAndWait('Full log dump', rawMessage('Full log dump', 'text/plain; charset=us-ascii', `BEGIN\r\n${line.repeat(Math.ceil((10 * 1024 * 1024) / line.length))}`));
+    // 3 MiB of attachment before the end, a short text first: more than one read, all of its text shown.
+    const scan = randomBytes(3 * 1024 * 1024).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const withAttachment = await deliverAndWait('Scan attached', rawMessage('Scan attached', 'multipart/mixed; boundary="b1"', [
+      '--b1', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: quoted-printable', '', 'Here is the scan you asked for =E2=80=94 Ada.', '',
+      '--b1', 'Content-Type: application/pdf; name="scan.pdf"', 'Content-Disposition: attachment; filename="scan.pdf"', 'Content-Transfer-Encoding: base64', '', scan,
+      '--b1--', '',
+    ].join('\r\n')));
 
     const patch = (webmailUrl: unknown) => api(base, 'PATCH', `/v1/accounts/${accountId}`, { token: phoneToken, body: { webmailUrl } });
     for (const refused of ['http://webmail.example.test/{uid}', 'javascript:alert(1)', 'https://webmail.example.test/{user}/{uid}', '/relative/{uid}']) {
@@ -236,6 +283,9 @@ describe('reading a message', () => {
     assert.equal(capped.truncated, true);
     assert.equal(capped.text.length, MESSAGE_TEXT_MAX_CHARS);
     assert.ok(capped.text.startsWith('BEGIN\n0123456789'));
+    const attached = (await read(withAttachment)).body;
+    assert.deepEqual([attached.subject, attached.from[0].address, attached.text.trim(), attached.truncated],
+      ['Scan attached', 'ada@example.test', 'Here is the scan you asked for — Ada.', false], 'the whole text is shown, so not truncated');
 
     const stale = await api(base, 'GET', `/v1/accounts/${accountId}/messages/${plain.uid}?uidValidity=${plain.uidValidity + 1}`, { token: phoneToken });
     assert.deepEqual([stale.status, stale.body.error.code], [409, 'mailbox_changed']);
@@ -249,6 +299,18 @@ describe('reading a message', () => {
     try {
       await context.addInitScript({ content: `localStorage.setItem('mailpush.token', ${JSON.stringify(phoneToken)});` });
       const page = await context.newPage();
+      // The accounts screen sets the webmail link: checked before it is sent, saved, then used.
+      await page.goto(`${base}/#/accounts`);
+      await page.getByRole('button', { name: 'Webmail link' }).click();
+      const template = page.getByLabel('Webmail address of a message');
+      assert.equal(await template.inputValue(), 'https://webmail.example.test/?_mbox={mailbox}&_uid={uid}', 'the saved template');
+      await template.fill('https://mail.example.test/{folder}/{uid}');
+      await page.getByRole('button', { name: 'Save link' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Use a full https:// address whose only placeholders are {uid} and {mailbox}.' }).waitFor();
+      await template.fill('https://mail.example.test/#/{mailbox}/{uid}');
+      await page.getByRole('button', { name: 'Save link' }).click();
+      await page.locator('#accounts-message', { hasText: /^Messages of \S+ now link to your webmail\.$/ }).waitFor();
+      assert.equal((await api(base, 'GET', '/v1/accounts', { token: phoneToken })).body.accounts[0].webmailUrl, 'https://mail.example.test/#/{mailbox}/{uid}');
       await page.goto(`${base}/#/message/${accountId}/${html.uid}?mailbox=INBOX&uidValidity=${html.uidValidity}`);
       await page.locator('#message-text', { hasText: 'Quarterly numbers are up.' }).waitFor();
       assert.equal(await page.locator('#message-subject').innerText(), 'Quarterly report');
@@ -256,7 +318,7 @@ describe('reading a message', () => {
       assert.equal(await page.locator('#view-message img, #view-message script, #view-message iframe').count(), 0);
       assert.notEqual(await page.title(), 'pwned');
       assert.deepEqual(imageRequests, [], 'nothing reached the server of the remote image');
-      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).getAttribute('href'), `https://webmail.example.test/?_mbox=INBOX&_uid=${html.uid}`);
+      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).getAttribute('href'), `https://mail.example.test/#/INBOX/${html.uid}`);
       // On the narrowest phone the app supports: readable, and no sideways scrolling.
       assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text under 4.5:1 contrast');
       assert.ok((await page.evaluate('document.documentElement.scrollWidth')) as number <= 360, 'wider than a 360 px phone');
@@ -266,6 +328,15 @@ describe('reading a message', () => {
       await page.getByRole('button', { name: 'Mark as read' }).click();
       await page.locator('#message-status', { hasText: 'Marked as read.' }).waitFor();
       assert.ok((await flagsOf(huge.uid))!.includes('\\Seen'));
+
+      // Removing the link: the message view no longer offers it.
+      await page.goto(`${base}/#/accounts`);
+      await page.getByRole('button', { name: 'Webmail link' }).click();
+      await page.getByRole('button', { name: 'Remove link' }).click();
+      await page.locator('#accounts-message', { hasText: /^Messages of \S+ no longer link to a webmail\.$/ }).waitFor();
+      await page.goto(`${base}/#/message/${accountId}/${html.uid}?mailbox=INBOX&uidValidity=${html.uidValidity}`);
+      await page.locator('#message-text', { hasText: 'Quarterly numbers are up.' }).waitFor();
+      assert.equal(await page.getByRole('link', { name: 'Open in webmail' }).count(), 0);
     } finally {
       await context.close();
     }
@@ -286,12 +357,13 @@ interface Device {
   close(): Promise<void>;
 }
 
-/** A browser signed in with `token`, notifications on, as the push service's subscriber `name`. */
-async function openDevice(name: string, token: string): Promise<Device> {
+/** A browser signed in with `token`, notifications on (showing `preview`), as the push service's subscriber `name`. */
+async function openDevice(name: string, token: string, preview = 'sender'): Promise<Device> {
   const context = await browser.newContext();
   await context.grantPermissions(['notifications'], { origin: base });
   await replacePushSubscription(context, push.subscribe(name));
-  await context.addInitScript({ content: `if (!localStorage.getItem('mailpush.token')) localStorage.setItem('mailpush.token', ${JSON.stringify(token)});` });
+  await context.addInitScript({ content: `if (!localStorage.getItem('mailpush.token')) localStorage.setItem('mailpush.token', ${JSON.stringify(token)});
+    localStorage.setItem('mailpush.preview', ${JSON.stringify(preview)});` });
   const page = await context.newPage();
   await page.goto(`${base}/#/settings`);
   await page.getByRole('button', { name: 'Turn on notifications' }).click();

@@ -359,7 +359,7 @@ describe('one person, many devices, in the web app', () => {
     await japanese.getByRole('button', { name: 'キャンセル' }).click();
   });
 
-  test('Settings: quiet hours with the senders who still ring are saved and come back after a reload; pause until tomorrow morning, then resume', async () => {
+  test('Settings: quiet hours with the senders who still ring are saved and come back after a reload; pause until tomorrow morning, then resume; in Japanese too', async () => {
     await laptop.getByRole('link', { name: 'Settings' }).click();
     await laptop.getByLabel('Quiet every day').check();
     await laptop.getByLabel('From', { exact: true }).fill('23:15');
@@ -388,6 +388,24 @@ describe('one person, many devices, in the web app', () => {
     assert.equal((await stored()).pausedUntil, null);
     assert.equal((await stored()).enabled, true, 'resuming keeps the daily window');
     await screenshot(laptop, 'quiet-hours-en');
+
+    // In Japanese: the section, its refusal of an empty window, saving, pausing.
+    await japanese.getByRole('link', { name: '設定' }).click();
+    assert.equal(await japanese.getByRole('heading', { name: 'おやすみ時間' }).count(), 1);
+    await japanese.getByLabel('毎日おやすみ時間にする').check();
+    await japanese.getByLabel('開始', { exact: true }).fill('22:00');
+    await japanese.getByLabel('終了', { exact: true }).fill('22:00');
+    await japanese.getByRole('button', { name: 'おやすみ時間を保存' }).click();
+    await japanese.locator('#quiet-message', { hasText: 'このおやすみ時間は保存できません。開始と終了に別の時刻を選んでください。' }).waitFor();
+    await japanese.getByLabel('終了', { exact: true }).fill('07:00');
+    await japanese.getByRole('button', { name: 'おやすみ時間を保存' }).click();
+    await japanese.locator('#quiet-message', { hasText: 'おやすみ時間を保存しました。' }).waitFor();
+    assert.deepEqual((({ enabled, start, end }) => [enabled, start, end])((await api(base, 'GET', '/v1/devices/current/quiet-hours', { token: tokens.japanese })).body.quietHours), [true, '22:00', '07:00']);
+    await japanese.getByRole('button', { name: '明日の朝まで' }).click();
+    await japanese.locator('#quiet-pause-state', { hasText: 'まで通知は鳴りません。' }).waitFor();
+    await screenshot(japanese, 'quiet-hours-ja');
+    await japanese.getByRole('button', { name: '今すぐ再開' }).click();
+    await japanese.locator('#quiet-pause-state', { hasText: '一時停止していません。' }).waitFor();
   });
 
   test('"Delete my data" names what goes, then erases the user: every device is back on the first screen and every token is 401', async () => {

@@ -107,7 +107,7 @@ describe('the web app in Japanese', () => {
     assert.deepEqual(await tabNames(), ['メール', 'アカウント', '端末', '設定']);
   });
 
-  test('mail in the feed and the accounts screen speak Japanese: 受信中, たった今, 未読 1 件', async () => {
+  test('mail in the feed and the accounts screen speak Japanese: 受信中, たった今, 未読 1 件, the webmail link form', async () => {
     await waitFor(async () => (await api(base, 'GET', '/v1/accounts', { token })).body.accounts[0].state === 'idle', { timeoutMs: 10_000, what: 'IDLE' });
     await waitFor(async () => (await page.locator('#connection').innerText()) === '受信中', { timeoutMs: 5000, what: 'the stream to be live' });
     await deliver('解析機関について');
@@ -120,6 +120,12 @@ describe('the web app in Japanese', () => {
     await waitFor(async () => (await account.locator('.state').innerText()) === '接続済み', { timeoutMs: 5000, what: 'the state' });
     await waitFor(async () => (await account.locator('.unread').innerText()) === '未読 1 件', { timeoutMs: 5000, what: 'the unread count' });
     assert.equal(await account.getByRole('button', { name: `${mailbox.email} を削除` }).count(), 1, 'labelled in Japanese');
+    // The webmail link form explains itself and refuses a template in Japanese.
+    await account.getByRole('button', { name: 'Web メールへのリンク' }).click();
+    await page.getByLabel('Web メールでのメッセージのアドレス').fill('http://webmail.example.test/{uid}');
+    await page.getByRole('button', { name: 'リンクを保存' }).click();
+    await account.getByRole('alert').filter({ hasText: 'https:// で始まる完全なアドレスを入力してください。使えるプレースホルダーは {uid} と {mailbox} だけです。' }).waitFor();
+    await account.getByRole('button', { name: 'Web メールへのリンク' }).click();
     await screenshot('accounts-ja');
   });
 

@@ -9,7 +9,7 @@
 // dismisses the notification on the person's other devices comes from the one path that already
 // makes it. The login counts against the per-host limit like any other.
 
-import type { ImapFlow } from 'imapflow';
+import type { ImapFlow, MessageStructureObject } from 'imapflow';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { convert } from 'html-to-text';
 import { capText, FIELD_CAPS } from '../../core/field-caps.js';
@@ -82,29 +82,86 @@ async function execute(client: ImapFlow, command: MailboxCommand): Promise<Mailb
 }
 
 async function readMessage(client: ImapFlow, command: Extract<MailboxCommand, { kind: 'read' }>): Promise<MailboxReply> {
-  const fetched = await client.fetchOne(String(command.uid), { uid: true, size: true, source: { start: 0, maxLength: MESSAGE_READ_BYTES } }, { uid: true });
+  const uid = String(command.uid);
+  const outline = await client.fetchOne(uid, { uid: true, size: true, bodyStructure: true }, { uid: true });
+  if (!outline) return { status: 'not_found' };
+  // A large message is mostly its attachments: read its text part alone, so `truncated` says
+  // whether the text shown is all of it, not whether the message was larger than the read.
+  const textPart = (outline.size ?? 0) > MESSAGE_READ_BYTES && outline.bodyStructure ? findTextPart(outline.bodyStructure) : undefined;
+  if (textPart) return readTextPart(client, command, textPart);
+  const fetched = await client.fetchOne(uid, { uid: true, size: true, source: { start: 0, maxLength: MESSAGE_READ_BYTES } }, { uid: true });
   if (!fetched || !fetched.source) return { status: 'not_found' };
   // Attachments cut short by the cap parse as far as they go; only the text is kept.
-  const parsed = await simpleParser(fetched.source, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+  const parsed = await parseMail(fetched.source);
+  return shown(command, parsed, parsed, (fetched.size ?? 0) > MESSAGE_READ_BYTES);
+}
+
+/**
+ * The headers, then the text part with its own MIME header (BODY[n.MIME]), at most
+ * MESSAGE_READ_BYTES of it: parsed apart, since together they are no message mailparser reads.
+ */
+async function readTextPart(client: ImapFlow, command: Extract<MailboxCommand, { kind: 'read' }>, part: TextPart): Promise<MailboxReply> {
+  const fetched = await client.fetchOne(String(command.uid), {
+    uid: true, headers: true, bodyParts: [`${part.key}.MIME`, { key: part.key, start: 0, maxLength: MESSAGE_READ_BYTES }],
+  }, { uid: true });
+  const mime = fetched ? fetched.bodyParts?.get(`${part.key}.mime`) : undefined;
+  const body = fetched ? fetched.bodyParts?.get(part.key) : undefined;
+  if (!fetched || !fetched.headers || !mime || !body) return { status: 'not_found' };
+  const [headers, text] = await Promise.all([parseMail(fetched.headers), parseMail(Buffer.concat([mime, body]))]);
+  return shown(command, headers, text, part.size > MESSAGE_READ_BYTES);
+}
+
+type ParsedMail = Awaited<ReturnType<typeof simpleParser>>;
+
+function parseMail(source: Buffer): Promise<ParsedMail> {
+  return simpleParser(source, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+}
+
+/** The message view of `headers` (from, subject…) and `body` (its text), `cut` when the read stopped short. */
+function shown(command: Extract<MailboxCommand, { kind: 'read' }>, headers: ParsedMail, body: ParsedMail, cut: boolean): MailboxReply {
   // A text part wins; an HTML-only message (mailparser then leaves the text empty) is turned into text here.
-  const fromHtml = !parsed.text?.trim() && typeof parsed.html === 'string';
-  const full = fromHtml ? htmlAsText(parsed.html as string) : (parsed.text ?? '');
-  const cut = (fetched.size ?? 0) > MESSAGE_READ_BYTES;
+  const fromHtml = !body.text?.trim() && typeof body.html === 'string';
+  const full = fromHtml ? htmlAsText(body.html as string) : (body.text ?? '');
   return {
     status: 'message',
     message: {
       mailbox: command.mailbox,
       uid: command.uid,
       uidValidity: command.uidValidity,
-      from: addresses(parsed.from),
-      to: addresses(parsed.to),
-      cc: addresses(parsed.cc),
-      subject: capText(parsed.subject ?? '', FIELD_CAPS.subject),
-      date: parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date.toISOString() : null,
+      from: addresses(headers.from),
+      to: addresses(headers.to),
+      cc: addresses(headers.cc),
+      subject: capText(headers.subject ?? '', FIELD_CAPS.subject),
+      date: headers.date && !Number.isNaN(headers.date.getTime()) ? headers.date.toISOString() : null,
       text: capChars(full, MESSAGE_TEXT_MAX_CHARS),
       truncated: cut || full.length > MESSAGE_TEXT_MAX_CHARS,
     },
   };
+}
+
+interface TextPart {
+  /** The part's number, for BODY[<key>]. */
+  key: string;
+  /** Its size as sent (encoded). */
+  size: number;
+}
+
+/**
+ * The part a mail app shows as the message's text: the first text/plain, else the first
+ * text/html, that is not an attachment, outside attached messages. Undefined for a message that
+ * is not multipart (its body is the text) or has no such part.
+ */
+export function findTextPart(structure: MessageStructureObject): TextPart | undefined {
+  if (!structure.childNodes?.length) return undefined;
+  const candidates: MessageStructureObject[] = [];
+  const walk = (node: MessageStructureObject): void => {
+    if (node.type === 'message/rfc822') return; // a forwarded message's text is not this one's
+    if (node.childNodes?.length) return node.childNodes.forEach(walk);
+    if (node.part && node.disposition !== 'attachment' && (node.type === 'text/plain' || node.type === 'text/html')) candidates.push(node);
+  };
+  walk(structure);
+  const chosen = candidates.find((node) => node.type === 'text/plain') ?? candidates[0];
+  return chosen?.part ? { key: chosen.part, size: chosen.size ?? 0 } : undefined;
 }
 
 /**
