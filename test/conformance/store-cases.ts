@@ -88,7 +88,10 @@ export function storeCases(current: () => Adapters): void {
     const secondToken = newToken();
     const second = (await adapters.devices.add(userId, hashToken(secondToken), 'Phone'))!;
     assert.equal(await adapters.users.findByToken(hashToken(secondToken)), userId);
-    assert.deepEqual((await adapters.devices.list(userId)).map((d) => d.name), ['Laptop', 'Phone']);
+    // Oldest first; two devices made within one millisecond may come in either order.
+    const listed = await adapters.devices.list(userId);
+    assert.deepEqual(listed.map((d) => d.name).sort(), ['Laptop', 'Phone']);
+    assert.ok(listed[0]!.createdAt <= listed[1]!.createdAt, 'oldest first');
     assert.equal((await adapters.devices.rename(userId, second.id, 'My phone'))?.name, 'My phone');
     assert.equal(await adapters.devices.rename('usr_other', second.id, 'x'), undefined, 'another user cannot rename it');
     await adapters.devices.touch(userId, second.id, '2030-01-01T00:00:00.000Z');
