@@ -32,6 +32,7 @@ export class MailboxWatcher {
   /** Serialises everything that talks to the connection and the log, so events keep UID order. */
   protected queue: Promise<void> = Promise.resolve();
   private syncQueued = false;
+  private noopQueued = false;
   private expunged: number[] | undefined;
   protected uidValidity = '';
   /**
@@ -90,8 +91,22 @@ export class MailboxWatcher {
     this.existsAt ??= receivedAt;
     // UID 0 (not assigned yet when Dovecot told us): whatever comes next is the one to wait for.
     this.hints.expect(uid > 0 ? uid : lastUid + 1, receivedAt);
-    this.requestSync(false);
+    this.noopThenSync(client);
     return 'woke';
+  }
+
+  /**
+   * A NOOP first: Dovecot posts before this session's view holds the message, so a fetch at once
+   * found nothing (every time, in bench:latency's trace); the NOOP's EXISTS queues the fetch that
+   * finds it. The fetch asked for after it covers mail already in the view (no EXISTS then).
+   */
+  private noopThenSync(client: ImapFlow): void {
+    if (this.noopQueued) return;
+    this.noopQueued = true;
+    void this.enqueue(async () => {
+      this.noopQueued = false;
+      if (client === this.client && client.usable) await client.noop();
+    }).then(() => this.requestSync(false), (error: unknown) => this.fail(client, error));
   }
 
   /** This watcher as the home of the account's other folders under NOTIFY. */
