@@ -8,7 +8,9 @@
 // leaves it out) two accounts are measured on every delivery: one opted in, whose worker Dovecot's
 // hint wakes, and one IDLE only; the same raw IDLE client is the baseline of both. mailpush runs as separate `worker` and `web` processes against Redis, as in
 // production; the raw client, the WebSocket client and the push service live in this process, so
-// every timestamp comes from one clock. Not a test: numbers only.
+// every timestamp comes from one clock. With Dovecot push the worker runs at LOG_LEVEL=trace and
+// reports each hint's stages (bench/lib/hint-stages.ts; BENCH_TRACE=0 leaves it at info), printed
+// after the goal table. Not a test: numbers only.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,8 @@ import { fmt, machine, table, verdict } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { barChart } from './lib/svg.js';
 import { drawDovecotPushChart, printDovecotPushGoal } from './lib/dovecot-push-report.js';
+import { findTrace, printHintStages, rebase, type StagedSample } from './lib/hint-stages.js';
+import type { HintTrace } from '../src/roles/worker/hint-follower.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
@@ -38,6 +42,8 @@ const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(im
 const PUSH_CHART = process.env.BENCH_PUSH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), `../../docs/bench-latency-dovecot-push${ON_CLUSTER ? '-cluster' : ''}.svg`);
 const DOVECOT_PUSH = process.env.BENCH_DOVECOT_PUSH !== '0';
 const HOOK_SECRET = 'bench-hook-secret-0123456789';
+/** The worker at LOG_LEVEL=trace reports each hint's stage times (printHintStages); BENCH_TRACE=0 leaves it at info. */
+const TRACE = DOVECOT_PUSH && process.env.BENCH_TRACE !== '0';
 
 export interface Sample {
   lmtp: number;
@@ -46,6 +52,8 @@ export interface Sample {
   workerExists: number;
   ws: number;
   push: number;
+  /** With Dovecot push and BENCH_TRACE: the worker's stage times of this delivery's hint. */
+  trace?: HintTrace;
 }
 
 export interface ScenarioResult {
@@ -109,7 +117,7 @@ async function main(): Promise<void> {
       NODE_EXTRA_CA_CERTS: receiver.caFile,
       ...(DOVECOT_PUSH ? { DOVECOT_PUSH_SECRET: HOOK_SECRET, DOVECOT_PUSH_HOSTS: dovecot.host } : {}),
     });
-    const worker = await spawnMailpush('worker', env);
+    const worker = await spawnMailpush('worker', TRACE ? { ...env, LOG_LEVEL: 'trace' } : env);
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     const web = await spawnMailpush('web', env);
     cleanup.add('web', () => web.kill('SIGTERM'));
@@ -206,9 +214,15 @@ async function main(): Promise<void> {
       const delivered = performance.now();
       const tRaw = await rawAt;
       const arrivals = await Promise.all(waits);
-      return watched.map((w, i) => ({
-        lmtp: delivered - t0, raw: tRaw - t0, workerExists: (w.existsAt.get(subject) ?? Number.NaN) - t0, ws: arrivals[i]![0] - t0, push: arrivals[i]![1] - t0,
-      }));
+      const epoch = (at: number) => performance.timeOrigin + at;
+      return watched.map((w, i) => {
+        const found = TRACE && Number.isFinite(arrivals[i]![0]) ? findTrace(worker.logs, w.ref.accountId, epoch(t0), epoch(arrivals[i]![0])) : undefined;
+        const trace = found ? rebase(found, epoch(t0)) : undefined;
+        return {
+          lmtp: delivered - t0, raw: tRaw - t0, workerExists: (w.existsAt.get(subject) ?? Number.NaN) - t0, ws: arrivals[i]![0] - t0, push: arrivals[i]![1] - t0,
+          ...(trace ? { trace } : {}),
+        };
+      });
     }
 
     /** Per watched account: with Dovecot push the opted-in one first, then the IDLE-only one. */
@@ -256,6 +270,9 @@ async function main(): Promise<void> {
     drawChart(results.filter((r) => !r.dovecotPush));
     if (DOVECOT_PUSH) {
       printDovecotPushGoal(results);
+      // Samples and their traces count from the LMTP start.
+      const staged = (r: ScenarioResult): StagedSample[] => r.samples.map((x) => ({ lmtpStart: 0, wsAt: x.ws, ...(x.trace ? { trace: x.trace } : {}) }));
+      for (const r of results.filter((x) => x.dovecotPush)) printHintStages(r.label, staged(r));
       drawDovecotPushChart(PUSH_CHART, results);
     }
   } finally {

@@ -210,6 +210,10 @@ export async function connectImap(
     client.close();
     throw classifyImapError(error);
   }
+  // Leaving IDLE, imapflow writes DONE and the next command back to back: with Nagle's algorithm
+  // the command waits for DONE's ACK. imapflow has no option for it; its socket (after STARTTLS
+  // the TLS one, which passes it on) is a plain field.
+  (client as unknown as { socket?: { setNoDelay?: (on: boolean) => void } }).socket?.setNoDelay?.(true);
   return client;
 }
 
