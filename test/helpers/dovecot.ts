@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { spawnDaemon, type Daemon } from './daemon.js';
 import { deliverLmtp } from './lmtp.js';
 import { BIND_ATTEMPTS, freePort, isAddressInUse, isPortOpen, LOOPBACK, readGreeting } from './ports.js';
+import type { TestCa } from './test-ca.js';
 import { sleep, waitFor } from './wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -93,8 +94,12 @@ async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
 }
 
 export interface DovecotOptions {
-  /** Also serve IMAPS on `imapsPort` and offer STARTTLS, with a self-signed certificate for localhost. */
-  tls?: boolean;
+  /**
+   * Also serve IMAPS on `imapsPort` and offer STARTTLS, with a self-signed certificate for
+   * localhost (`true`), or with one signed by a test CA (see test-ca.ts); `required` refuses any
+   * login before TLS (Dovecot's `ssl = required`), as a real server does.
+   */
+  tls?: boolean | { ca: TestCa; required?: boolean };
   /** Replaces the capability list sent after login, e.g. to play a server without IDLE. */
   capabilities?: string;
   /**
@@ -150,8 +155,8 @@ protocol lmtp {
 ${url ? `plugin {\n  push_notification_driver = ox:url=${url} user_from_metadata timeout_msecs=1000\n}\n` : ''}`;
 }
 
-function renderTls(p: Paths, imapsPort: number): string {
-  return `ssl = yes
+function renderTls(p: Paths, imapsPort: number, required: boolean): string {
+  return `ssl = ${required ? 'required' : 'yes'}
 ssl_cert = <${path.join(p.dir, 'cert.pem')}
 ssl_key = <${path.join(p.dir, 'key.pem')}
 service imap-login {
@@ -235,7 +240,7 @@ service anvil {
     mode = 0
   }
 }
-${options.tls ? renderTls(p, imapsPort) : ''}${options.pushNotification ? renderPushNotification(p, pushUrl) : ''}${options.extraConfig ? `${options.extraConfig}\n` : ''}`;
+${options.tls ? renderTls(p, imapsPort, typeof options.tls === 'object' && options.tls.required === true) : ''}${options.pushNotification ? renderPushNotification(p, pushUrl) : ''}${options.extraConfig ? `${options.extraConfig}\n` : ''}`;
 }
 
 const USER_NAME = /^[a-z0-9][a-z0-9._-]*$/;
@@ -282,7 +287,9 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   let imapPort = await freePort();
   let lmtpPort = await freePort();
   let imapsPort = options.tls ? await freePort() : 0;
-  if (options.tls) {
+  if (typeof options.tls === 'object') {
+    await options.tls.ca.issue(dir);
+  } else if (options.tls) {
     await execFileAsync('openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
       '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
