@@ -22,7 +22,7 @@ import { api } from '../test/helpers/gateway.js';
 import type { DovecotUser } from '../test/helpers/dovecot.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
-import { benchAdapters, Cleanup, countInState, mailpushEnv, ON_CLUSTER, randomName, seedAccounts, sleep, startBenchDovecot, startBenchRedis, waitUntil } from './lib/fixtures.js';
+import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, ON_CLUSTER, randomName, seedAccounts, sleep, startBenchDovecot, startBenchRedis, waitUntil } from './lib/fixtures.js';
 import { cpuPercent, cpuSeconds, rssBytes } from './lib/proc.js';
 import { startPushService } from '../test/helpers/push-service.js';
 import { fmt, machine, table, verdict } from './lib/report.js';
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
   const cleanup = new Cleanup();
   try {
     console.log(`\nLatency — ${machine()}`);
+    console.log(`  the worker over ${BENCH_TRANSPORT === 'tls' ? 'TLS (a test CA, verification on; the raw reference client stays on the plaintext port)' : 'plaintext IMAP'}`);
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS + 1, { prefix: 'lat', pushNotification: DOVECOT_PUSH });
     cleanup.add('dovecot', () => dovecot.cleanup());
     const redis = await startBenchRedis();

@@ -7,7 +7,8 @@
 // stores, without its IMAP login check, which would log every mailbox in twice), then the worker is
 // asked to rebalance and claims them. Not a test: numbers only.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../src/adapters/redis/connection.js';
@@ -16,7 +17,7 @@ import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
-import { benchAdapters, Cleanup, countInState, mailpushEnv, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
+import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
 import { cpuPercent, groupUsage, rssBytes } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
@@ -58,11 +59,52 @@ async function keyBreakdown(redis: RedisClient, keys: RedisKeys, account: Seeded
   return rows;
 }
 
+interface MemoryReport {
+  memory: NodeJS.MemoryUsage;
+  spaces: Record<string, number>;
+  resources: Record<string, number>;
+}
+
+/** Asks the worker for its memory report (bench/lib/memory-report.ts) and waits for the file. */
+async function memoryReport(pid: number, file: string): Promise<MemoryReport> {
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100 && !existsSync(file); i++) await sleep(100);
+  await sleep(100);
+  return JSON.parse(readFileSync(file, 'utf8')) as MemoryReport;
+}
+
+/** Where the worker's memory per account went between two reports, and what each account holds open. */
+function memoryBreakdown(before: MemoryReport, after: MemoryReport, accounts: number): Array<[string, string]> {
+  const per = (a: number, b: number) => kib((b - a) / accounts);
+  const m0 = before.memory;
+  const m1 = after.memory;
+  const native0 = m0.rss - m0.heapTotal - m0.external;
+  const native1 = m1.rss - m1.heapTotal - m1.external;
+  const rows: Array<[string, string]> = [
+    ['RSS', per(m0.rss, m1.rss)],
+    ['V8 heap used (JS objects)', per(m0.heapUsed, m1.heapUsed)],
+    ['V8 heap reserved but free', per(m0.heapTotal - m0.heapUsed, m1.heapTotal - m1.heapUsed)],
+    ['external (Buffers, ArrayBuffers, native objects V8 is told of)', per(m0.external, m1.external)],
+    ['  of which ArrayBuffers/Buffers', per(m0.arrayBuffers, m1.arrayBuffers)],
+    ['rest of RSS (OpenSSL, libuv, malloc, code)', per(native0, native1)],
+  ];
+  for (const space of ['old_space', 'new_space', 'large_object_space']) {
+    rows.push([`  heap ${space}`, per(before.spaces[space] ?? 0, after.spaces[space] ?? 0)]);
+  }
+  for (const [kind, count] of Object.entries(after.resources).sort((a, b) => b[1] - a[1])) {
+    rows.push([`open ${kind} per account`, fmt((count - (before.resources[kind] ?? 0)) / accounts, 2)]);
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const cleanup = new Cleanup();
+  const memoryFile = path.join(tmpdir(), `mailpush-bench-memory-${process.pid}.json`);
+  cleanup.add('memory report', () => rmSync(memoryFile, { force: true }));
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
@@ -74,6 +116,7 @@ async function main(): Promise<void> {
       IMAP_CONNECT_CONCURRENCY: String(CONNECT_CONCURRENCY),
       WORKER_CAPACITY: String(Math.max(ACCOUNTS, 1)),
       LOG_LEVEL: 'info',
+      BENCH_MEMORY_FILE: memoryFile,
     }));
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     let workerBase = Number.POSITIVE_INFINITY;
@@ -81,6 +124,7 @@ async function main(): Promise<void> {
       await sleep(500);
       workerBase = Math.min(workerBase, rssBytes(worker.pid));
     }
+    const memoryBase = await memoryReport(worker.pid, memoryFile);
     const redisBase = await redisUsedMemory(adapters.redis!);
     const dovecotPgid = dovecotMaster(dovecot.dir);
     const dovecotBase = groupUsage(dovecotPgid);
@@ -112,6 +156,7 @@ async function main(): Promise<void> {
     const idleCpu = await cpuPercent(worker.pid, IDLE_WINDOW_MS);
     const dovecotIdleCpu = ((groupUsage(dovecotPgid).cpu - dovecotCpuBefore) / (IDLE_WINDOW_MS / 1000)) * 100;
     const workerRss = rssBytes(worker.pid);
+    const memoryIdle = await memoryReport(worker.pid, memoryFile);
     const dovecotNow = groupUsage(dovecotPgid);
     const redisNow = await redisUsedMemory(adapters.redis!);
 
@@ -141,14 +186,16 @@ async function main(): Promise<void> {
     console.log(table(['measure', 'value', 'goal', ''], [
       ['accounts IDLE', `${up} / ${ACCOUNTS}`, '10,000', verdict(up >= 10_000)],
       ['worker RSS, before → after', `${fmt(workerBase / 2 ** 20)} → ${fmt(workerRss / 2 ** 20)} MiB`, '', ''],
-      ['worker memory per account', kib(perAccount), '≤ 100 KB', verdict(perAccount <= 100 * 1000)],
-      [`time to bring all up (${CONNECT_CONCURRENCY} logins at a time)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '', ''],
-      [`worker CPU while idle (${IDLE_WINDOW_MS / 1000} s window)`, `${fmt(idleCpu, 2)} % of a core`, '', ''],
+      ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
+      [`time to bring all up (${CONNECT_CONCURRENCY} logins at a time)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
+      [`worker CPU while idle (${IDLE_WINDOW_MS / 1000} s window)`, `${fmt(idleCpu, 2)} % of a core`, '≤ 3 %', verdict(idleCpu <= 3)],
       ['Redis memory per account', `${fmt(redisPerAccount / 1024, 2)} KiB (${fmt((redisNow - redisBase) / 2 ** 20)} MiB in all)`, '< 5 KB', verdict(redisPerAccount < 5000)],
       ['Dovecot RSS (all processes), before → after', `${fmt(dovecotBase.rss / 2 ** 20)} → ${fmt(dovecotNow.rss / 2 ** 20)} MiB in ${dovecotNow.processes} processes`, '', ''],
       ['Dovecot CPU while idle', `${fmt(dovecotIdleCpu, 2)} % of a core`, '', ''],
       ['probe messages notified', `${delivered} / ${probes.length} within ${fmt(probeSeconds)} s`, '', ''],
     ]));
+    console.log(`\nWorker memory per IDLE account, by kind (process.memoryUsage() after − before, ÷ ${n})`);
+    console.log(table(['where', 'per account'], memoryBreakdown(memoryBase, memoryIdle, n)));
     console.log(`\nRedis bytes per account, by key (MEMORY USAGE of one account's keys; registry averaged)`);
     console.log(table(['key', 'bytes'], breakdown.map(([k, v]) => [k, v])));
     lineChart(CHART, {

@@ -2,6 +2,7 @@
 // each checking its value and throwing a ConfigError that names the variable. Kept apart from the
 // Config type and the assembly in loadConfig, so each file stays readable on its own.
 
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Config } from './config.js';
 import { invalidDnsServer } from './discovery/dns-lookups.js';
@@ -45,6 +46,23 @@ export function oneOf<T extends string>(env: Env, name: string, choices: readonl
     throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${value}"`);
   }
   return value as T;
+}
+
+/**
+ * The PEM certificates in the file named by `name`, read once at start: a missing or unreadable
+ * file, or one without a certificate, stops the process instead of failing every TLS login later.
+ */
+export function pemCertificatesFile(env: Env, name: string): string | undefined {
+  const file = raw(env, name);
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(name, `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (${file})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(name, `holds no PEM certificate (${file})`);
+  return pem;
 }
 
 export function required(env: Env, name: string, hint: string): string {

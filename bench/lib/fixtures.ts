@@ -12,6 +12,7 @@ import type { AccountRef } from '../../src/core/account-ref.js';
 import { startDovecot, type Dovecot, type DovecotUser } from '../../test/helpers/dovecot.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../../test/helpers/redis.js';
 import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { createTestCa } from '../../test/helpers/test-ca.js';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-32-characters';
 
@@ -54,9 +55,50 @@ service imap-hibernate {
 ` : ''}`;
 }
 
-/** A Dovecot with `users` passwd-file users named `<prefix><n>`, all with one password. */
+/**
+ * How the worker talks to Dovecot: `tls` (the default, as real IMAP is: Dovecot with
+ * `ssl = required` and a certificate from a throwaway CA the worker trusts through
+ * IMAP_TLS_CA_FILE, verification on) or `plain` (BENCH_TRANSPORT=plain, for comparison).
+ */
+export type BenchTransport = 'tls' | 'plain';
+
+export const BENCH_TRANSPORT: BenchTransport = (() => {
+  const value = process.env.BENCH_TRANSPORT ?? 'tls';
+  if (value !== 'tls' && value !== 'plain') throw new Error(`BENCH_TRANSPORT must be tls or plain, got "${value}"`);
+  return value;
+})();
+
+/** The CA file of each bench Dovecot started over TLS. */
+const benchCaFiles = new WeakMap<Dovecot, string>();
+
+/** The IMAP port, security and settings the worker uses for `dovecot` under BENCH_TRANSPORT. */
+export function benchImap(dovecot: Dovecot): { port: number; security: 'tls' | 'none'; caFile?: string } {
+  const caFile = benchCaFiles.get(dovecot);
+  return caFile ? { port: dovecot.imapsPort, security: 'tls', caFile } : { port: dovecot.imapPort, security: 'none' };
+}
+
+/** A Dovecot with `users` passwd-file users named `<prefix><n>`, all with one password, over BENCH_TRANSPORT. */
 export async function startBenchDovecot(users: number, options: { prefix?: string; hibernate?: boolean; pushNotification?: boolean } = {}): Promise<{ dovecot: Dovecot; users: DovecotUser[] }> {
-  const dovecot = await startDovecot({ extraConfig: dovecotTuning(users, options), ...(options.pushNotification ? { pushNotification: {} } : {}) });
+  const ca = BENCH_TRANSPORT === 'tls' ? await createTestCa() : undefined;
+  let dovecot: Dovecot;
+  try {
+    dovecot = await startDovecot({
+      extraConfig: dovecotTuning(users, options),
+      ...(ca ? { tls: { ca, required: true } } : {}),
+      ...(options.pushNotification ? { pushNotification: {} } : {}),
+    });
+  } catch (error) {
+    await ca?.cleanup();
+    throw error;
+  }
+  if (ca) {
+    benchCaFiles.set(dovecot, ca.caFile);
+    const stopDovecot = dovecot.cleanup.bind(dovecot);
+    dovecot.cleanup = async () => {
+      await stopDovecot();
+      await ca.cleanup();
+    };
+  }
   try {
     const names = Array.from({ length: users }, (_, i) => `${options.prefix ?? 'b'}${i}`);
     return { dovecot, users: await dovecot.addUsers(names, 'bench-password') };
@@ -112,6 +154,7 @@ export interface SeededAccount extends AccountRef {
  */
 export async function seedAccounts(adapters: Adapters, dovecot: Dovecot, users: DovecotUser[], concurrency = 64): Promise<SeededAccount[]> {
   const box = new SecretBox(BENCH_SECRET);
+  const imap = benchImap(dovecot);
   const seeded: SeededAccount[] = new Array(users.length);
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -124,11 +167,11 @@ export async function seedAccounts(adapters: Adapters, dovecot: Dovecot, users: 
       const now = new Date().toISOString();
       const record: AccountRecord = {
         userId, accountId, email: user.email,
-        imap: { host: dovecot.host, port: dovecot.imapPort, security: 'none', user: user.user },
+        imap: { host: dovecot.host, port: imap.port, security: imap.security, user: user.user },
         sealedPassword: box.seal(user.pass, accountId),
         mailboxes: ['INBOX'], disabled: false, state: 'connecting', createdAt: now, updatedAt: now,
       };
-      await adapters.accounts.create(record, `${dovecot.host}|${dovecot.imapPort}|${user.user}`);
+      await adapters.accounts.create(record, `${dovecot.host}|${imap.port}|${user.user}`);
       seeded[i] = { userId, accountId, token, user };
     }
   }));
@@ -171,18 +214,23 @@ export async function countInState(adapters: Adapters, refs: AccountRef[], state
 
 /** Environment for `mailpush worker|web` against the bench's Redis and Dovecot. */
 export function mailpushEnv(redis: string | BenchRedis, dovecot: Dovecot | undefined, extra: Record<string, string> = {}): Record<string, string> {
+  const imap = dovecot ? benchImap(dovecot) : undefined;
   return {
     ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis.env),
     MAILPUSH_SECRET: BENCH_SECRET,
     LOG_LEVEL: 'info',
     IMAP_ALLOW_PRIVATE: 'true',
-    IMAP_ALLOW_INSECURE: 'true',
+    // Over TLS the worker runs as a production one would: no plaintext, certificates verified.
+    ...(imap?.caFile ? { IMAP_TLS_CA_FILE: imap.caFile } : { IMAP_ALLOW_INSECURE: 'true' }),
     REGISTER_RATE_LIMIT_PER_MINUTE: '100000',
-    ...(dovecot ? { IMAP_DEFAULT_HOST: dovecot.host, IMAP_DEFAULT_PORT: String(dovecot.imapPort), IMAP_ALLOWED_PORTS: String(dovecot.imapPort), IMAP_DEFAULT_SECURITY: 'none' } : {}),
+    ...(dovecot && imap ? { IMAP_DEFAULT_HOST: dovecot.host, IMAP_DEFAULT_PORT: String(imap.port), IMAP_ALLOWED_PORTS: String(imap.port), IMAP_DEFAULT_SECURITY: imap.security } : {}),
     // --cpu-prof is not allowed in NODE_OPTIONS; this preload does the same through the inspector.
-    ...(process.env.BENCH_PROFILE
-      ? { NODE_OPTIONS: `--import ${new URL('./cpu-profile.js', import.meta.url).href}`, BENCH_PROFILE_DIR: process.env.BENCH_PROFILE }
-      : {}),
+    // The memory report (a file written on SIGUSR2) is always there; it costs nothing until asked.
+    NODE_OPTIONS: [
+      `--import ${new URL('./memory-report.js', import.meta.url).href}`,
+      ...(process.env.BENCH_PROFILE ? [`--import ${new URL('./cpu-profile.js', import.meta.url).href}`] : []),
+    ].join(' '),
+    ...(process.env.BENCH_PROFILE ? { BENCH_PROFILE_DIR: process.env.BENCH_PROFILE } : {}),
     ...extra,
   };
 }

@@ -8,6 +8,7 @@ import { HostNotAllowedError, HostUnresolvableError, resolveTarget } from '../co
 import type { ImapSettings } from '../core/types.js';
 import type { OAuthMechanism } from '../protocol/discovery.js';
 import type { HostLimiter } from './host-limiter.js';
+import { rememberTlsSession, tlsOptionsFor } from './tls-context.js';
 
 export type ImapFailureKind =
   | 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable'
@@ -178,6 +179,7 @@ export async function connectImap(
     throw classifyImapError(error);
   });
   const mechanism = typeof credential === 'string' ? undefined : credential.mechanism;
+  const tlsServer = `${target.address}|${settings.port}|${target.servername ?? ''}`;
   const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
     host: target.address,
     ...(target.servername ? { servername: target.servername } : {}),
@@ -185,7 +187,7 @@ export async function connectImap(
     secure: settings.security === 'tls',
     doSTARTTLS: settings.security === 'starttls' ? true : settings.security === 'none' ? false : undefined,
     auth: imapflowAuth(settings.user, credential),
-    tls: { rejectUnauthorized: imap.tlsRejectUnauthorized },
+    tls: settings.security === 'none' ? { rejectUnauthorized: imap.tlsRejectUnauthorized } : tlsOptionsFor(imap, tlsServer),
     logger: false,
     connectionTimeout: imap.connectTimeoutMs,
     greetingTimeout: imap.connectTimeoutMs,
@@ -214,6 +216,7 @@ export async function connectImap(
   // the command waits for DONE's ACK. imapflow has no option for it; its socket (after STARTTLS
   // the TLS one, which passes it on) is a plain field.
   (client as unknown as { socket?: { setNoDelay?: (on: boolean) => void } }).socket?.setNoDelay?.(true);
+  if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, (client as unknown as { socket?: unknown }).socket);
   return client;
 }
 

@@ -3,6 +3,7 @@
 
 import path from 'node:path';
 import { LOOPBACK } from './ports.js';
+import type { TestCa } from './test-ca.js';
 
 export interface Paths {
   dir: string;
@@ -17,8 +18,12 @@ export interface Paths {
 }
 
 export interface DovecotOptions {
-  /** Also serve IMAPS on `imapsPort` and offer STARTTLS, with a self-signed certificate for localhost. */
-  tls?: boolean;
+  /**
+   * Also serve IMAPS on `imapsPort` and offer STARTTLS, with a self-signed certificate for
+   * localhost (`true`), or with one signed by a test CA (see test-ca.ts); `required` refuses any
+   * login before TLS (Dovecot's `ssl = required`), as a real server does.
+   */
+  tls?: boolean | { ca: TestCa; required?: boolean };
   /** Replaces the capability list sent after login, e.g. to play a server without IDLE. */
   capabilities?: string;
   /**
@@ -77,8 +82,8 @@ protocol lmtp {
 ${url ? `plugin {\n  push_notification_driver = ox:url=${url} user_from_metadata timeout_msecs=1000\n}\n` : ''}`;
 }
 
-function renderTls(p: Paths, imapsPort: number): string {
-  return `ssl = yes
+function renderTls(p: Paths, imapsPort: number, required: boolean): string {
+  return `ssl = ${required ? 'required' : 'yes'}
 ssl_cert = <${path.join(p.dir, 'cert.pem')}
 ssl_key = <${path.join(p.dir, 'key.pem')}
 service imap-login {
@@ -162,5 +167,5 @@ service anvil {
     mode = 0
   }
 }
-${options.tls ? renderTls(p, imapsPort) : ''}${options.pushNotification ? renderPushNotification(p, pushUrl) : ''}${options.extraConfig ? `${options.extraConfig}\n` : ''}`;
+${options.tls ? renderTls(p, imapsPort, typeof options.tls === 'object' && options.tls.required === true) : ''}${options.pushNotification ? renderPushNotification(p, pushUrl) : ''}${options.extraConfig ? `${options.extraConfig}\n` : ''}`;
 }

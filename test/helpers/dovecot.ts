@@ -126,7 +126,9 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   let imapPort = await freePort();
   let lmtpPort = await freePort();
   let imapsPort = options.tls ? await freePort() : 0;
-  if (options.tls) {
+  if (typeof options.tls === 'object') {
+    await options.tls.ca.issue(dir);
+  } else if (options.tls) {
     await execFileAsync('openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
       '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',

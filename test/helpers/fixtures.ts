@@ -21,6 +21,7 @@ import { spawnMailpush, type MailpushProcess, type MailpushRole, type SpawnMailp
 import { startPushService, type PushService } from './push-service.js';
 import { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
 import { startRedisCluster, type RedisCluster, type StartRedisClusterOptions } from './redis-cluster.js';
+import { createTestCa, type TestCa } from './test-ca.js';
 import { withTimeout } from './wait.js';
 
 /** How long one fixture may take to start or to stop before it counts as hung. */
@@ -70,6 +71,11 @@ export class Fixtures {
 
   dovecot(options: DovecotOptions = {}): Promise<Dovecot> {
     return this.start('Dovecot', startDovecot(options), (d) => d.cleanup(), { logTail: (d) => d.logTail() });
+  }
+
+  /** A throwaway CA (test-ca.ts) to give Dovecot a certificate the gateway can verify. */
+  testCa(): Promise<TestCa> {
+    return this.start('test CA', createTestCa(), (ca) => ca.cleanup());
   }
 
   redis(options: StartRedisOptions = {}): Promise<RedisServer> {

@@ -1,7 +1,12 @@
 // A loopback TCP proxy that can black-hole its connections: stop forwarding in both directions
 // without a FIN or RST, like a NAT box that forgot the flow or a phone network that went away.
+// With `tls`, it terminates TLS in front of a plaintext server, as a provider's load balancer
+// does (and, unlike Dovecot 2.3, it resumes TLS sessions: Node's server keeps tickets).
 
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { ServerCertificate } from './test-ca.js';
 
 export interface TcpProxy {
   port: number;
@@ -12,10 +17,10 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', options: { tls?: ServerCertificate } = {}): Promise<TcpProxy> {
   const pairs = new Set<{ client: Socket; upstream: Socket }>();
   const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
+  const forward = (client: Socket) => {
     const upstream = connect(targetPort, targetHost);
     sockets.add(client).add(upstream);
     const pair = { client, upstream };
@@ -29,7 +34,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-  });
+  };
+  const server: Server = options.tls
+    ? createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, forward)
+    : createServer(forward);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,

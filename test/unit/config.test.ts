@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ConfigError, imapPortAllowed, isStrongSecret, loadConfig, SECRET_PLACEHOLDER } from '../../src/config.js';
 
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
@@ -126,6 +128,21 @@ test('MAILPUSH_SECRET: at least 32 characters, 8 of them different, never the .e
   }
   // Embedded mode without one generates its own (see embedded-secrets.ts): nothing to check at load.
   assert.equal(loadConfig({ DATA_DIR: '/nonexistent' }).secret, '');
+});
+
+test('IMAP_TLS_CA_FILE: its certificates are read at start; a missing file or one without a certificate names the variable', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mailpush-ca-config-'));
+  try {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    writeFileSync(path.join(dir, 'ca.pem'), pem);
+    writeFileSync(path.join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\n');
+    assert.equal(loadConfig(base).imap.tlsCa, undefined);
+    assert.equal(loadConfig({ ...base, IMAP_TLS_CA_FILE: path.join(dir, 'ca.pem') }).imap.tlsCa, pem);
+    assert.throws(() => loadConfig({ ...base, IMAP_TLS_CA_FILE: path.join(dir, 'missing.pem') }), /^ConfigError: IMAP_TLS_CA_FILE cannot be read: ENOENT/);
+    assert.throws(() => loadConfig({ ...base, IMAP_TLS_CA_FILE: path.join(dir, 'key.pem') }), /^ConfigError: IMAP_TLS_CA_FILE holds no PEM certificate/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('METRICS_PORT listens on loopback whatever HOST says, unless METRICS_HOST names another address', () => {
