@@ -22,6 +22,9 @@ import { MailboxWatcher, type WatcherStatus } from './mailbox-watcher.js';
 import { runMailboxCommand } from './mailbox-command-runner.js';
 import { NotifyFolders } from './notify-folders.js';
 
+/** Pauses before each further attempt to remove the http-notify METADATA of a deleted account. */
+const OPT_OUT_PAUSES_MS: readonly number[] = [500, 2000];
+
 export interface AccountSessionDeps {
   config: Pick<Config, 'imap' | 'events' | 'dovecotPush'>;
   eventLog: EventLog;
@@ -163,9 +166,19 @@ export class AccountSession {
    */
   async optOutOfDovecotPush(): Promise<void> {
     if (!this.password || !dovecotPushHost(this.record.imap.host, this.deps.config.dovecotPush.hosts)) return;
-    await optOutOfDovecotPush(this.record.imap, this.password, this.deps.imap).catch((error: unknown) => {
-      this.deps.log.info({ accountId: this.record.accountId, err: (error as Error).message }, 'could not remove Dovecot http-notify METADATA');
-    });
+    // Tried again after a failed login or a timeout (a busy server): nothing else will remove it.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await optOutOfDovecotPush(this.record.imap, this.password, this.deps.imap);
+        return;
+      } catch (error) {
+        const pauseMs = OPT_OUT_PAUSES_MS[attempt];
+        this.deps.log.info({ accountId: this.record.accountId, err: (error as Error).message, attempt: attempt + 1 },
+          pauseMs === undefined ? 'could not remove Dovecot http-notify METADATA' : 'could not remove Dovecot http-notify METADATA yet; trying again');
+        if (pauseMs === undefined) return;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
   }
 
   /** The state the account shows right now (before any watcher reported: connecting). */
