@@ -129,22 +129,18 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   });
   // Its own warnings (dev interactions, http issuer) are expected here.
   provider.on('server_error', (_ctx, error) => process.stderr.write(`oidc-provider: ${String(error)}\n`));
-  // Grants per login, to revoke them as a person would at the provider.
+  // Grants per login, to revoke them as a person would at the provider; access tokens per login, to
+  // withdraw them alone (revokeByGrantId would take the refresh tokens too).
   const grants = new Map<string, Set<string>>();
-  provider.on('grant.saved', (grant: { accountId?: string; jti: string }) => {
-    if (!grant.accountId) return;
-    const ids = grants.get(grant.accountId) ?? new Set<string>();
-    ids.add(grant.jti);
-    grants.set(grant.accountId, ids);
-  });
-  // Access tokens per login, to withdraw them alone (revokeByGrantId would take the refresh tokens too).
   const accessTokens = new Map<string, Set<string>>();
-  provider.on('access_token.saved', (token: { accountId?: string; jti: string }) => {
-    if (!token.accountId) return;
-    const ids = accessTokens.get(token.accountId) ?? new Set<string>();
-    ids.add(token.jti);
-    accessTokens.set(token.accountId, ids);
-  });
+  const rememberByLogin = (byLogin: Map<string, Set<string>>) => (saved: { accountId?: string; jti: string }) => {
+    if (!saved.accountId) return;
+    const ids = byLogin.get(saved.accountId) ?? new Set<string>();
+    ids.add(saved.jti);
+    byLogin.set(saved.accountId, ids);
+  };
+  provider.on('grant.saved', rememberByLogin(grants));
+  provider.on('access_token.saved', rememberByLogin(accessTokens));
   const handle = provider.callback();
   server.on('request', (req, res) => {
     const path = new URL(req.url ?? '/', issuer).pathname;
