@@ -10,6 +10,7 @@
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import type { TestSubscription } from './push-service.js';
 import { waitFor } from './wait.js';
+import { api } from './gateway.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -155,3 +156,36 @@ export const LOW_CONTRAST = `(() => {
   }
   return problems;
 })()`;
+
+/** The web app's words for its notification switch, in the page's language. */
+export interface NotificationLabels {
+  settings: string;
+  turnOn: string;
+  on: string;
+  show: string;
+}
+
+export const ENGLISH_NOTIFICATION_LABELS: NotificationLabels = {
+  settings: 'Settings', turnOn: 'Turn on notifications', on: 'Notifications are on', show: 'Notifications show',
+};
+
+/**
+ * Turns notifications on in Settings with `preview`, and waits until the gateway holds the one
+ * subscription with that preview (at `endpointOrigin`, when given).
+ */
+export async function turnOnNotifications(
+  page: Page,
+  gateway: { base: string; token: string },
+  preview: 'none' | 'sender' | 'full',
+  labels: NotificationLabels = ENGLISH_NOTIFICATION_LABELS,
+  endpointOrigin?: string,
+): Promise<void> {
+  await page.getByRole('link', { name: labels.settings }).click();
+  await page.getByRole('button', { name: labels.turnOn }).click();
+  await page.locator('#push-state', { hasText: labels.on }).waitFor();
+  await page.getByLabel(labels.show).selectOption(preview);
+  await waitFor(async () => {
+    const list = (await api(gateway.base, 'GET', '/v1/push/subscriptions', { token: gateway.token })).body.subscriptions as Array<{ preview: string; endpointOrigin: string }>;
+    return list.length === 1 && list[0]!.preview === preview && (endpointOrigin === undefined || list[0]!.endpointOrigin === endpointOrigin);
+  }, { timeoutMs: 5000, what: `${endpointOrigin === undefined ? 'the subscription' : 'one subscription'} with preview ${preview}${endpointOrigin === undefined ? '' : ' at the push service'}` });
+}

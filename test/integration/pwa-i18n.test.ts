@@ -8,7 +8,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications, turnOnNotifications } from '../helpers/browser.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { DESKTOP, saveDesktopAndPhoneScreenshots, watchPageProblems } from '../helpers/page-checks.js';
@@ -144,14 +144,7 @@ describe('the web app in Japanese', () => {
   });
 
   test('pushes become Japanese notifications: 新着メール with 未読 n 件, 新着メール n 件 for a batch, and the OAuth sign-in-again push', async () => {
-    await page.getByRole('link', { name: '設定' }).click();
-    await page.getByRole('button', { name: '通知をオンにする' }).click();
-    await page.locator('#push-state', { hasText: 'この端末の通知はオンです。' }).waitFor();
-    await page.getByLabel('通知に表示する内容').selectOption('none');
-    await waitFor(async () => {
-      const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ preview: string }>;
-      return list.length === 1 && list[0]!.preview === 'none';
-    }, { timeoutMs: 5000, what: 'the subscription with preview none' });
+    await turnOnNotifications(page, { base, token }, 'none', { settings: '設定', turnOn: '通知をオンにする', on: 'この端末の通知はオンです。', show: '通知に表示する内容' });
     await screenshot('settings-ja');
 
     await deliver('階差機関');

@@ -9,7 +9,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { LOW_CONTRAST, replacePushSubscription } from '../helpers/browser.js';
+import { LOW_CONTRAST, replacePushSubscription, turnOnNotifications } from '../helpers/browser.js';
 import { startDnsServer } from '../helpers/dns-server.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
@@ -143,14 +143,7 @@ describe('signing in with a provider in the web app', () => {
   });
 
   test('mail delivered to the OAuth mailbox shows up live in the feed and as a push', async () => {
-    await page.getByRole('link', { name: 'Settings' }).click();
-    await page.getByRole('button', { name: 'Turn on notifications' }).click();
-    await page.locator('#push-state', { hasText: 'Notifications are on' }).waitFor();
-    await page.getByLabel('Notifications show').selectOption('full');
-    await waitFor(async () => {
-      const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ preview: string }>;
-      return list.length === 1 && list[0]!.preview === 'full';
-    }, { timeoutMs: 5000, what: 'the subscription with preview full' });
+    await turnOnNotifications(page, { base, token }, 'full');
     await page.getByRole('link', { name: /^Mail/ }).click();
     await waitFor(async () => (await page.locator('#connection').innerText()) === 'Live', { timeoutMs: 5000, what: 'the stream to be live' });
 

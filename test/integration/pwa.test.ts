@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications } from '../helpers/browser.js';
+import { LOW_CONTRAST, replacePushSubscription, ServiceWorkerPush, shownNotifications, turnOnNotifications } from '../helpers/browser.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { DESKTOP, saveDesktopAndPhoneScreenshots, watchPageProblems } from '../helpers/page-checks.js';
@@ -258,14 +258,7 @@ describe('the web app', () => {
   });
 
   test('notifications: the button subscribes, a push becomes a notification, a dismiss closes it, read mail updates in place', async () => {
-    await page.getByRole('link', { name: 'Settings' }).click();
-    await page.getByRole('button', { name: 'Turn on notifications' }).click();
-    await page.locator('#push-state', { hasText: 'Notifications are on' }).waitFor();
-    await page.getByLabel('Notifications show').selectOption('full');
-    await waitFor(async () => {
-      const list = (await api(base, 'GET', '/v1/push/subscriptions', { token })).body.subscriptions as Array<{ preview: string; endpointOrigin: string }>;
-      return list.length === 1 && list[0]!.preview === 'full' && list[0]!.endpointOrigin === push.origin;
-    }, { timeoutMs: 5000, what: 'one subscription with preview full at the push service' });
+    await turnOnNotifications(page, { base, token }, 'full', undefined, push.origin);
 
     await deliver('Compiler ready', { name: 'Grace Hopper', address: 'grace@example.test' });
     const received = await waitFor(() => push.received.find((r) => r.name === 'browser' && r.payload.type === 'mail.new'), { timeoutMs: 10_000, what: 'the push' });
