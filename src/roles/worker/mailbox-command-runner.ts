@@ -3,11 +3,11 @@
 //
 // Over a short connection of its own, not the watcher's IDLE one: a command there would have to
 // wait behind the watcher's queue (a catch-up fetch) and hold new-mail notification up in turn,
-// a 2 MiB read would sit on the connection every notification depends on, and the watcher module
-// belongs to the IMAP NOTIFY work. Logging in as another session has a gift besides: the watcher
-// sees our STORE or EXPUNGE like any other client's, so the mail.flags / mail.expunged event that
-// dismisses the notification on the person's other devices comes from the one path that already
-// makes it. The login counts against the per-host limit like any other.
+// and a 2 MiB read would sit on the connection every notification depends on. Logging in as
+// another session has a gift besides: the watcher sees our STORE or EXPUNGE like any other
+// client's, so the mail.flags / mail.expunged event that dismisses the notification on the
+// person's other devices comes from the one path that already makes it. The login counts against
+// the per-host limit like any other.
 
 import type { ImapFlow, MessageStructureObject } from 'imapflow';
 import { simpleParser, type AddressObject } from 'mailparser';
