@@ -3,13 +3,17 @@
 // is behind. Delivers BENCH_DELIVERIES (1,000) messages to one opted-in account over
 // BENCH_CONCURRENCY (20) LMTP connections at once, with separate `web` and `worker` processes on
 // Redis, and reports the hook's answer times (Fastify's responseTime, server side, from the web
-// process's log), the LMTP transactions, and when the worker had caught up. Not a test.
+// process's log), the LMTP transactions, and when the worker had caught up. Dovecot and the LMTP
+// sender run on one half of the cores, mailpush and Redis on the other (lib/cpu-split.ts says
+// why; BENCH_CPU_SPLIT=0 shares them). Not a test.
 
 import { hashToken } from '../src/core/tokens.js';
 import { api } from '../test/helpers/gateway.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { spawnMailpush } from '../test/helpers/processes.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
+import { splitCpus } from './lib/cpu-split.js';
+import { dovecotMaster } from './lib/proc.js';
 import { benchAdapters, Cleanup, mailpushEnv, startBenchDovecot, waitUntil } from './lib/fixtures.js';
 import { fmt, machine, table } from './lib/report.js';
 import { summarize } from './lib/stats.js';
@@ -44,6 +48,10 @@ async function main(): Promise<void> {
     const ref = { userId: (await adapters.users.findByToken(hashToken(created.body.token as string)))!, accountId: created.body.account.id as string };
     await waitUntil(async () => (await dovecot.serverMetadata(user.user, '/private/vendor/vendor.dovecot/http-notify')) !== undefined, 20_000, 'http-notify METADATA');
     await waitUntil(async () => (await adapters.eventLog.watermark(ref, 'INBOX')) !== undefined, 20_000, 'the watcher to start');
+
+    const redisPid = Number(/process_id:(\d+)/.exec(await adapters.redis!.info('server'))?.[1]);
+    const cpus = splitCpus({ mailServerGroups: [dovecotMaster(dovecot.dir)], mailServerPids: [process.pid], gatewayPids: [web.pid, worker.pid, redisPid] });
+    console.log(`  ${cpus}`);
 
     const logsBefore = web.logs.length;
     const lmtp: number[] = [];

@@ -18,7 +18,7 @@ import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
 import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
-import { cpuPercent, groupUsage, rssBytes } from './lib/proc.js';
+import { cpuPercent, dovecotMaster, groupUsage, rssBytes } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
 
@@ -36,10 +36,6 @@ async function redisUsedMemory(redis: RedisClient): Promise<number> {
 }
 
 /** The Dovecot master's pid, which is also its process group (see test/helpers/daemon.ts). */
-function dovecotMaster(dir: string): number {
-  return Number(readFileSync(path.join(dir, 'run', 'master.pid'), 'utf8').trim());
-}
-
 /** MEMORY USAGE of each key one account owns, to see where Redis memory per account goes. */
 async function keyBreakdown(redis: RedisClient, keys: RedisKeys, account: SeededAccount, total: number): Promise<Array<[string, number]>> {
   const usage = async (key: string) => Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);

@@ -2,6 +2,7 @@
 // the process measured never runs any measuring code of its own.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -58,4 +59,9 @@ export async function cpuPercent(pid: number | (() => number), ms: number): Prom
   const start = performance.now();
   await new Promise((resolve) => setTimeout(resolve, ms));
   return ((read() - before) / ((performance.now() - start) / 1000)) * 100;
+}
+
+/** The pid of a test Dovecot's master, which leads the process group of all its processes. */
+export function dovecotMaster(dir: string): number {
+  return Number(readFileSync(path.join(dir, 'run', 'master.pid'), 'utf8').trim());
 }
