@@ -2,8 +2,10 @@ import type { RedisClient } from './connection.js';
 import type { Lease, LeaseManager } from '../../core/ports.js';
 import type { AccountRef } from '../../core/account-ref.js';
 import type { RedisKeys } from '../../keys.js';
-import { acquireLease, releaseLease, renewLease } from './scripts.js';
+import { isCluster } from './connection.js';
+import { acquireLease, releaseLease, renewLease, renewLeases } from './scripts.js';
 
+/** Leases per renewal call: Redis runs one call's GETs and PEXPIREs (well under a millisecond) without serving others. */
 const RENEW_PAGE = 1000;
 
 export class RedisLeaseManager implements LeaseManager {
@@ -18,10 +20,19 @@ export class RedisLeaseManager implements LeaseManager {
 
   async renew(leases: readonly Lease[], ttlMs: number): Promise<boolean[]> {
     const renewed: boolean[] = [];
-    // Pages keep one pipeline's replies, and Redis's time on them, small.
+    // Pages keep one call's replies, and Redis's time on them, small.
     for (let from = 0; from < leases.length; from += RENEW_PAGE) {
-      const calls = leases.slice(from, from + RENEW_PAGE).map((lease) => ({ keys: [this.keys.lease(lease)], args: [`${lease.workerId}:${lease.fence}`, ttlMs] }));
-      for (const reply of await renewLease.runMany(this.redis, calls)) renewed.push(reply === 1);
+      const page = leases.slice(from, from + RENEW_PAGE);
+      if (isCluster(this.redis)) {
+        const calls = page.map((lease) => ({ keys: [this.keys.lease(lease)], args: [`${lease.workerId}:${lease.fence}`, ttlMs] }));
+        for (const reply of await renewLease.runMany(this.redis, calls)) renewed.push(reply === 1);
+      } else {
+        // One script call for the whole page instead of one per lease: a worker holding 10,000
+        // accounts renews them every few seconds, and per-lease commands were the largest part of
+        // its JavaScript work while idle (bench:scale's CPU profile, docs/benchmarks.md).
+        const replies = await renewLeases.run(this.redis, page.map((lease) => this.keys.lease(lease)), [ttlMs, ...page.map((lease) => `${lease.workerId}:${lease.fence}`)]) as number[];
+        for (const reply of replies) renewed.push(reply === 1);
+      }
     }
     return renewed;
   }

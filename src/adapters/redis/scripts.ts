@@ -80,6 +80,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `);
 
+export const renewLeases = new LuaScript('renewLeases-N', `
+-- KEYS[1..n] leases of any accounts (one Redis only: on a cluster the keys of one call must share
+--            a slot, so there each lease is renewed by renewLease on its own)
+-- ARGV[1] time to live in ms
+-- ARGV[i + 1] lease value the caller holds for KEYS[i]
+-- Returns a table with, for each key in order, 1 when renewed, 0 when no longer the caller's
+local renewed = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+    renewed[i] = 1
+  else
+    renewed[i] = 0
+  end
+end
+return renewed
+`);
+
 export const releaseLease = new LuaScript('releaseLease-1', `
 -- KEYS[1] the account's lease
 -- ARGV[1] lease value the caller holds
