@@ -149,7 +149,11 @@ async function main(): Promise<void> {
     // Let the connections settle (and Dovecot hibernate them), then measure a quiet window.
     await sleep(HIBERNATE ? 10_000 : 5000);
     const dovecotCpuBefore = groupUsage(dovecotPgid).cpu;
+    // BENCH_PROFILE with BENCH_PROFILE_WINDOW=signal: a CPU profile of this window alone.
+    const profileWindow = process.env.BENCH_PROFILE && process.env.BENCH_PROFILE_WINDOW === 'signal';
+    if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const idleCpu = await cpuPercent(worker.pid, IDLE_WINDOW_MS);
+    if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const dovecotIdleCpu = ((groupUsage(dovecotPgid).cpu - dovecotCpuBefore) / (IDLE_WINDOW_MS / 1000)) * 100;
     const workerRss = rssBytes(worker.pid);
     const memoryIdle = await memoryReport(worker.pid, memoryFile);

@@ -231,6 +231,8 @@ export function mailpushEnv(redis: string | BenchRedis, dovecot: Dovecot | undef
       ...(process.env.BENCH_PROFILE ? [`--import ${new URL('./cpu-profile.js', import.meta.url).href}`] : []),
     ].join(' '),
     ...(process.env.BENCH_PROFILE ? { BENCH_PROFILE_DIR: process.env.BENCH_PROFILE } : {}),
+    ...(process.env.BENCH_PROFILE_WINDOW ? { BENCH_PROFILE_WINDOW: process.env.BENCH_PROFILE_WINDOW } : {}),
+    ...(process.env.BENCH_HEAP_SNAPSHOT_DIR ? { BENCH_HEAP_SNAPSHOT_DIR: process.env.BENCH_HEAP_SNAPSHOT_DIR } : {}),
     ...extra,
   };
 }
