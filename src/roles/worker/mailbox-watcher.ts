@@ -1,13 +1,13 @@
 // One long-lived IMAP connection watching one mailbox of one account.
 //
 // Its life: connect → SELECT → catch up from the watermark → IDLE (or poll) until the connection
-// dies → back off → again. New mail is found by UID, never by counting EXISTS: the watermark in the
-// store says which UIDs were already notified, and it only moves in the same atomic step that
-// appends their events, so a crash at any point can neither lose nor repeat a notification.
+// dies → back off → again (the loop is reconnect-loop.ts). New mail is found by UID, never by
+// counting EXISTS: the watermark in the store says which UIDs were already notified, and it only
+// moves in the same atomic step that appends their events, so a crash at any point can neither
+// lose nor repeat a notification.
 // The home mailbox's watcher may also carry the account's other folders over NOTIFY (notify-folders.ts).
 
 import type { ImapFlow, ExistsEvent, FlagsEvent, ExpungeEvent } from 'imapflow';
-import { backoffDelay } from '../../core/backoff.js';
 import { capFlags } from '../../core/field-caps.js';
 import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.js';
 import type { Watermark } from '../../core/ports.js';
@@ -17,9 +17,9 @@ import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline } f
 import { appendThenPush } from './append.js';
 import { optInToDovecotPush } from './dovecot-opt-in.js';
 import { HintFollower, type HintTrace } from './hint-follower.js';
-import { planRetry } from './reconnect-policy.js';
 import { fetchNewMail } from './new-mail-fetch.js';
 import type { NotifyHome } from './notify-folders.js';
+import { ReconnectLoop } from './reconnect-loop.js';
 import { LeaseLostError, type MailboxWatcherOptions, type WatcherState, type WatcherStatus } from './watcher-options.js';
 
 export type { MailboxWatcherOptions, WatcherState, WatcherStatus } from './watcher-options.js';
@@ -27,8 +27,6 @@ export type { MailboxWatcherOptions, WatcherState, WatcherStatus } from './watch
 export class MailboxWatcher {
   protected stopped = false;
   protected client: ImapFlow | undefined;
-  private wake: (() => void) | undefined;
-  private running: Promise<void> | undefined;
   /** Serialises everything that talks to the connection and the log, so events keep UID order. */
   protected queue: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -59,6 +57,7 @@ export class MailboxWatcher {
    */
   private oversizedAbove: number | undefined;
   private readonly hints: HintFollower;
+  private readonly reconnects: ReconnectLoop;
 
   /** A visit over another watcher's connection is on (NOTIFY, see folder-watcher.ts). */
   protected visiting = false;
@@ -68,6 +67,15 @@ export class MailboxWatcher {
     // Stage times of each hint for bench:latency's breakdown: nothing is recorded below trace.
     const traced = log.isLevelEnabled('trace') ? (hintTrace: HintTrace) => log.trace({ accountId: lease.accountId, hintTrace }, 'hint followed') : undefined;
     this.hints = new HintFollower(() => this.requestSync(false), (receivedAt) => metrics?.hintFannedOut(receivedAt), traced);
+    this.reconnects = new ReconnectLoop(options, {
+      session: () => this.session(),
+      stopped: () => this.stopped,
+      leaseLost: () => {
+        this.stopped = true;
+        options.onLeaseLost();
+      },
+      setStatus: (status) => this.setStatus(status),
+    });
   }
 
   get mailbox(): string {
@@ -75,7 +83,7 @@ export class MailboxWatcher {
   }
 
   start(): void {
-    this.running ??= this.run();
+    this.reconnects.start();
   }
 
   /** Storage may have lost its last appends (a primary failed over): re-read the watermark, fetch above it. */
@@ -140,39 +148,10 @@ export class MailboxWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     this.hints.forget();
-    this.wake?.();
+    this.reconnects.cutPause();
     const client = this.client;
     if (client) await client.logout().catch(() => client.close());
-    await this.running;
-  }
-
-  private async run(): Promise<void> {
-    let attempt = 0;
-    for (let round = 0; !this.stopped; round++) {
-      if (round > 0) this.options.metrics?.imapReconnecting();
-      this.setStatus({ state: attempt === 0 ? 'connecting' : 'reconnecting' });
-      let delay: number;
-      try {
-        const connectedAt = Date.now();
-        await this.session();
-        // A connection that lived a while resets the backoff: this is a fresh failure, not a loop.
-        if (Date.now() - connectedAt > 60_000) attempt = 0;
-        delay = backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
-      } catch (error) {
-        if (error instanceof LeaseLostError) {
-          this.stopped = true;
-          this.options.onLeaseLost();
-          break;
-        }
-        if (this.stopped) break;
-        const plan = planRetry(error, attempt, this.options.config.imap);
-        attempt = plan.nextAttempt;
-        delay = plan.delayMs;
-        this.setStatus({ state: plan.state, error: plan.error });
-        this.options.log.warn({ mailbox: this.options.mailbox, kind: plan.kind, err: plan.error }, 'imap connection failed');
-      }
-      if (!this.stopped) await this.sleep(delay);
-    }
+    await this.reconnects.ended();
   }
 
   /** One connection, from login until it closes. Throws when it could not be set up. */
@@ -418,15 +397,5 @@ export class MailboxWatcher {
     this.state = status.state;
     this.options.notifyFolders?.followHome(status.state);
     this.options.onStatus({ ...status, ...(this.unseen !== undefined ? { unseen: this.unseen } : {}) });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }
