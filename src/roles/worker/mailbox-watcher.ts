@@ -12,7 +12,6 @@ import { capFlags } from '../../core/field-caps.js';
 import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.js';
 import type { Watermark } from '../../core/ports.js';
 import type { NewEvent } from '../../core/types.js';
-import { UnseenTally } from '../../core/unseen-tally.js';
 import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline } from '../../imap/client.js';
 import { appendThenPush } from './append.js';
 import { optInToDovecotPush } from './dovecot-opt-in.js';
@@ -20,6 +19,7 @@ import { HintFollower, type HintTrace } from './hint-follower.js';
 import { fetchNewMail } from './new-mail-fetch.js';
 import type { NotifyHome } from './notify-folders.js';
 import { ReconnectLoop } from './reconnect-loop.js';
+import { UnseenCounter } from './unseen-counter.js';
 import { LeaseLostError, type MailboxWatcherOptions, type WatcherState, type WatcherStatus } from './watcher-options.js';
 
 export type { MailboxWatcherOptions, WatcherState, WatcherStatus } from './watcher-options.js';
@@ -39,10 +39,7 @@ export class MailboxWatcher {
    * a mismatch drops this copy.
    */
   protected knownWatermark: Watermark | undefined;
-  /** The unread count as last reported in an event or the account's status. */
-  private unseen: number | undefined;
-  /** The unread count this connection keeps between STATUS answers (see core/unseen-tally.ts). */
-  private readonly tally = new UnseenTally();
+  private readonly unseen: UnseenCounter;
   /** When the server's first EXISTS not yet synced arrived: a mail.new's `time`, so latency is measured from there. */
   private existsAt: number | undefined;
   /** Messages the server announced (EXISTS growth) since the last sync began: many means count first, fetch no envelopes. */
@@ -67,6 +64,7 @@ export class MailboxWatcher {
     // Stage times of each hint for bench:latency's breakdown: nothing is recorded below trace.
     const traced = log.isLevelEnabled('trace') ? (hintTrace: HintTrace) => log.trace({ accountId: lease.accountId, hintTrace }, 'hint followed') : undefined;
     this.hints = new HintFollower(() => this.requestSync(false), (receivedAt) => metrics?.hintFannedOut(receivedAt), traced);
+    this.unseen = new UnseenCounter(options.mailbox, options.readStatus, () => this.setStatus({ state: this.state }));
     this.reconnects = new ReconnectLoop(options, {
       session: () => this.session(),
       stopped: () => this.stopped,
@@ -166,7 +164,7 @@ export class MailboxWatcher {
     });
     this.client = client;
     // Whatever changed while no connection was open was not seen: the next count comes from STATUS.
-    this.tally.forget();
+    this.unseen.forget();
     this.arrivals = 0;
     options.metrics?.imapConnected();
     const closed = new Promise<void>((resolve) => client.once('close', () => {
@@ -275,8 +273,8 @@ export class MailboxWatcher {
       const unseenStarted = performance.now();
       // Counted from what the fetch brought when this connection knows the count and the fetch
       // brought every new message's flags (a long absence counts UIDs only); else one STATUS.
-      const tallied = fresh.span ? undefined : this.tally.add(fresh.flags);
-      const unseen = tallied ?? (await this.unseenCount(client));
+      const tallied = fresh.span ? undefined : this.unseen.add(fresh.flags);
+      const unseen = tallied ?? (await this.unseen.ask(client));
       const appendStarted = performance.now();
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
@@ -287,7 +285,7 @@ export class MailboxWatcher {
       const appended = await this.append(events, stored, { uidValidity: current, lastUid });
       if (appended) this.oversizedAbove = undefined;
       // The account's stored count follows the event, not ahead of it on the way to the socket.
-      if (tallied !== undefined) this.noteUnseen(tallied);
+      if (tallied !== undefined) this.unseen.report(tallied);
       const metrics = options.metrics;
       if (metrics) {
         metrics.newMailStep('imap_fetch', (unseenStarted - fetchStarted) / 1000);
@@ -299,23 +297,6 @@ export class MailboxWatcher {
     throw new Error('watermark kept moving under this worker');
   }
 
-  /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
-  private async unseenCount(client: ImapFlow): Promise<number> {
-    const { readStatus } = this.options;
-    const status = readStatus ? await readStatus(client, this.options.mailbox) : await client.status(this.options.mailbox, { unseen: true, uidNext: true });
-    const unseen = status && typeof status.unseen === 'number' ? status.unseen : 0;
-    if (status && typeof status.unseen === 'number') this.tally.reset(unseen, status.uidNext);
-    else this.tally.forget();
-    this.noteUnseen(unseen);
-    return unseen;
-  }
-
-  private noteUnseen(unseen: number): void {
-    if (unseen === this.unseen) return;
-    this.unseen = unseen;
-    this.setStatus({ state: this.state });
-  }
-
   onFlags(event: FlagsEvent): void {
     const client = this.client;
     const uid = event.uid;
@@ -323,12 +304,12 @@ export class MailboxWatcher {
     if (this.visiting && uid !== undefined && uid > (this.knownWatermark?.lastUid ?? Infinity)) return;
     if (!client || uid === undefined) {
       // Without QRESYNC the server gave no UID to report, but the count may have changed.
-      this.tally.forget();
+      this.unseen.forget();
       return;
     }
     void this.enqueue(async () => {
       if (!client.usable) return;
-      const unseen = await this.unseenCount(client);
+      const unseen = await this.unseen.ask(client);
       // \Recent belongs to one IMAP session (and is gone in IMAP4rev2): not a property of the mail.
       const flags = capFlags([...event.flags].filter((flag) => flag !== '\\Recent').sort());
       await this.append([this.event('mail.flags', { uid, seen: event.flags.has('\\Seen'), flags, unseen })]);
@@ -348,7 +329,7 @@ export class MailboxWatcher {
       const uids = this.expunged ?? [];
       this.expunged = undefined;
       if (!client.usable) return;
-      const unseen = await this.unseenCount(client);
+      const unseen = await this.unseen.ask(client);
       await this.append(expungedData(uids, unseen).map((data) => this.event('mail.expunged', data)));
     }).catch((error: unknown) => this.fail(client, error));
   }
@@ -396,6 +377,6 @@ export class MailboxWatcher {
   protected setStatus(status: WatcherStatus): void {
     this.state = status.state;
     this.options.notifyFolders?.followHome(status.state);
-    this.options.onStatus({ ...status, ...(this.unseen !== undefined ? { unseen: this.unseen } : {}) });
+    this.options.onStatus({ ...status, ...(this.unseen.last !== undefined ? { unseen: this.unseen.last } : {}) });
   }
 }
