@@ -195,8 +195,8 @@ export class RedisKeys {
     return `${this.prefix}:oauth:${kind}:${keyHash}`;
   }
 
-  /** Counter with a TTL: failed attempts of one kind (e.g. "pairing") from one client address. */
-  failedAttempts(kind: string, client: string): string {
+  /** Counter with a TTL: attempts of one kind from one client (pairing: wrong codes per address; mailbox-login: checks per mailbox). */
+  attempts(kind: string, client: string): string {
     return `${this.prefix}:attempts:${kind}:${client}`;
   }
 

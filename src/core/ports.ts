@@ -188,14 +188,18 @@ export interface OAuthFlowStore {
 }
 
 /**
- * Failed attempts per client, counted in windows shared by every web process: unlike a request
- * rate limit, what succeeds does not count (a person who pairs a device is not one step nearer a 429).
+ * Attempts of one kind per client, counted in windows shared by every web process. The caller
+ * decides what counts: wrong pairing codes per address ("pairing"; unlike a request rate limit,
+ * what succeeds does not count, so a person who pairs a device is not one step nearer a 429), or
+ * every login check per mailbox ("mailbox-login", see mailbox-login-budget.ts).
  */
 export interface AttemptCounter {
-  /** Failures of this kind (e.g. "pairing") from this client in its current window. */
+  /** Attempts of this kind (e.g. "pairing") from this client in its current window. */
   count(kind: string, client: string): Promise<number>;
-  /** Records a failure; the window starts with the first one and lasts `windowMs`. Returns the new count. */
+  /** Records an attempt; the window starts with the first one and lasts `windowMs`. Returns the new count. */
   record(kind: string, client: string, windowMs: number): Promise<number>;
+  /** How long this client's current window still lasts, in ms; 0 when it has none. */
+  windowLeftMs(kind: string, client: string): Promise<number>;
 }
 
 /** A device's tokens stopped working: every web process closes its streams. No deviceId: all of the user's. */

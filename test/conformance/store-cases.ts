@@ -152,15 +152,19 @@ export function storeCases(current: () => Adapters): void {
     await waitFor(async () => (await adapters.pairings.claim(shortLived, Date.now())) === undefined, { timeoutMs: 5000, what: 'the code to expire' });
   });
 
-  test('attempt counters: per kind and client, for one window', async () => {
+  test('attempt counters: per kind and client, for one window, and how much of it is left', async () => {
     const client = newId('ip');
     assert.equal(await adapters.attempts.count('pairing', client), 0);
     assert.equal(await adapters.attempts.record('pairing', client, 400), 1);
     assert.equal(await adapters.attempts.record('pairing', client, 400), 2);
     assert.equal(await adapters.attempts.count('pairing', client), 2);
+    const left = await adapters.attempts.windowLeftMs('pairing', client);
+    assert.ok(left > 0 && left <= 400, `${left} ms of the window left`);
+    assert.equal(await adapters.attempts.windowLeftMs('other', client), 0, 'no window of another kind');
     assert.equal(await adapters.attempts.count('other', client), 0);
     assert.equal(await adapters.attempts.count('pairing', newId('ip')), 0);
     await waitFor(async () => (await adapters.attempts.count('pairing', client)) === 0, { timeoutMs: 5000, what: 'the window to end' });
+    assert.equal(await adapters.attempts.windowLeftMs('pairing', client), 0, 'nothing left of an ended window');
     assert.equal(await adapters.attempts.record('pairing', client, 400), 1, 'a new window starts at one');
   });
 

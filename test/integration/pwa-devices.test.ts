@@ -9,27 +9,23 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { LOW_CONTRAST, replacePushSubscription } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import {
+  assertReadableAtPhoneWidth, DevicePages, deviceItem, feedItem, NARROW_PHONE as PHONE, phoneScreenshot as screenshot, showDevices, shownCode, signedOutNotice, signIn, storedToken, submitSignIn,
+} from '../helpers/device-pages.js';
 import type { Dovecot, DovecotUser } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
-import { DESKTOP, saveScreenshot, watchPageProblems } from '../helpers/page-checks.js';
+import { DESKTOP } from '../helpers/page-checks.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { api } from '../helpers/gateway.js';
 import { buildMessage } from '../helpers/message.js';
-import type { PushService } from '../helpers/push-service.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** The narrowest phone layout the app supports. */
-const PHONE = { width: 360, height: 780 };
-
 let dovecot: Dovecot;
-let push: PushService;
 let base: string;
 /** A second web process on the same Redis whose pairing codes live 3 s: to watch one expire. */
 let shortCodesBase: string;
-let browser: Browser;
-const pageProblems: string[] = [];
+let devicePages: DevicePages;
 
 let phone: Page;
 let laptop: Page;
@@ -40,75 +36,25 @@ const tokens: Record<'phone' | 'laptop' | 'third' | 'japanese', string> = { phon
 
 const fixtures = useFixtures();
 
-async function openPage(viewport: { width: number; height: number }, locale: string, origin = base): Promise<Page> {
-  const context: BrowserContext = await browser.newContext({ viewport, locale });
-  await context.grantPermissions(['notifications'], { origin });
-  await replacePushSubscription(context, push.subscribe(`browser-${locale}-${viewport.width}-${Math.random()}`));
-  const page = await context.newPage();
-  // Nothing may be fetched from anywhere but the gateway: the QR encoder is served from it too.
-  // Refused requests are expected here (401s after a device is removed, a wrong pairing code).
-  watchPageProblems(page, pageProblems, origin);
-  return page;
-}
-
 before(async () => {
-  let redis;
+  let redis, push;
   [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
   const env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push });
-  let web, shortCodesWeb;
+  let web, shortCodesWeb, browser;
   [, web, shortCodesWeb, browser, mailbox] = await Promise.all([
     fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', { ...env, PAIRING_TTL_SECONDS: '3' }),
     fixtures.chromium(), dovecot.addUser(),
   ]);
   base = web.url!;
   shortCodesBase = shortCodesWeb.url!;
+  devicePages = new DevicePages(browser, push);
   [phone, laptop, third, japanese] = await Promise.all([
-    openPage(PHONE, 'en-US'), openPage(DESKTOP, 'en-US'), openPage(PHONE, 'en-US'), openPage(PHONE, 'ja-JP'),
+    devicePages.open(PHONE, 'en-US', base), devicePages.open(DESKTOP, 'en-US', base), devicePages.open(PHONE, 'en-US', base), devicePages.open(PHONE, 'ja-JP', base),
   ]);
 });
 
-/** A phone-size screenshot of what `page` shows: the whole page, or only the screen under an open dialog. */
-/** At phone size; a page with a dialog open only as far as the screen shows it. */
-async function screenshot(page: Page, name: string): Promise<void> {
-  const dialogOpen = (await page.evaluate(`document.querySelector('dialog[open]') !== null`)) as boolean;
-  const viewport = page.viewportSize();
-  await page.setViewportSize(PHONE);
-  await saveScreenshot(page, name, { fullPage: !dialogOpen });
-  if (viewport) await page.setViewportSize(viewport);
-}
-
-/** What a person would notice on a phone: text too faint to read, or a screen wider than the phone. */
-async function assertReadableAtPhoneWidth(page: Page, what: string): Promise<void> {
-  const viewport = page.viewportSize();
-  await page.setViewportSize(PHONE);
-  assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], `${what}: text under 4.5:1 contrast`);
-  const width = (await page.evaluate('document.documentElement.scrollWidth')) as number;
-  assert.ok(width <= PHONE.width, `${what}: ${width} px wide on a ${PHONE.width} px screen`);
-  if (viewport) await page.setViewportSize(viewport);
-}
-
-const storedToken = (page: Page) => page.evaluate(`localStorage.getItem('mailpush.token')`) as Promise<string | null>;
-const feedItem = (page: Page, subject: string) => page.locator('#feed > li', { hasText: subject });
 const deliver = (subject: string) =>
   dovecot.deliver(mailbox.email, buildMessage({ from: { name: 'Ada Lovelace', address: 'ada@example.test' }, to: mailbox.email, subject }));
-const deviceItem = (page: Page, name: string) => page.locator('#devices > li', { has: page.locator('.device-name', { hasText: name }) });
-/** The code as the laptop shows it, "K7M3Q X9PRT". */
-const shownCode = (page: Page) => page.locator('#pairing-code').innerText();
-
-async function signIn(page: Page, labels: { email: string; password: string; submit: string }): Promise<string> {
-  await page.goto(base);
-  await page.locator('#view-register').waitFor();
-  await waitFor(async () => (await page.inputValue('#register-host')) !== '', { timeoutMs: 5000, what: 'the server fields to be pre-filled' });
-  await page.getByLabel(labels.email).fill(mailbox.email);
-  await page.getByLabel(labels.password, { exact: true }).fill(mailbox.pass);
-  await page.getByRole('button', { name: labels.submit }).click();
-  await page.locator('#view-mail').waitFor();
-  const token = await storedToken(page);
-  assert.ok(token, 'the device keeps its token');
-  return token;
-}
-
-const ENGLISH = { email: 'Email address', password: 'Password', submit: 'Continue' };
 
 describe('one person, many devices, in the web app', () => {
   test('the phone and the laptop sign in with the same mailbox: one user, two devices, and both show new mail live', async () => {
@@ -118,8 +64,8 @@ describe('one person, many devices, in the web app', () => {
     assert.equal(await phone.getByRole('link', { name: 'I have a pairing code' }).count(), 1);
     await screenshot(phone, 'start-en');
 
-    tokens.phone = await signIn(phone, ENGLISH);
-    tokens.laptop = await signIn(laptop, ENGLISH);
+    tokens.phone = await signIn(phone, base, mailbox);
+    tokens.laptop = await signIn(laptop, base, mailbox);
     assert.notEqual(tokens.phone, tokens.laptop, 'each device has a token of its own');
 
     const devices = await api(base, 'GET', '/v1/devices', { token: tokens.laptop });
@@ -139,8 +85,7 @@ describe('one person, many devices, in the web app', () => {
   });
 
   test('the phone renames itself on its Devices screen; the list shows this device and when each was last seen', async () => {
-    await phone.getByRole('link', { name: 'Devices' }).click();
-    await phone.locator('#devices > li').nth(1).waitFor();
+    await showDevices(phone, 2);
     const mine = phone.locator('#devices > li', { has: phone.locator('.badge', { hasText: 'This device' }) });
     assert.equal(await mine.count(), 1, 'exactly one device is this one');
     assert.match(await mine.locator('.device-facts').innerText(), /^Last seen (just now|\d+ minutes? ago) · Added /);
@@ -167,8 +112,7 @@ describe('one person, many devices, in the web app', () => {
   });
 
   test('the laptop shows a pairing code as a QR code of its link; opening the link on a third device asks, then signs it in', async () => {
-    await laptop.getByRole('link', { name: 'Devices' }).click();
-    await laptop.locator('#devices > li').nth(1).waitFor();
+    await showDevices(laptop, 2);
     const answer = laptop.waitForResponse((response) => response.url() === `${base}/v1/pairings` && response.request().method() === 'POST');
     await laptop.getByRole('button', { name: 'Add a device' }).click();
     const pairing = (await (await answer).json()) as { code: string; url: string; expiresAt: string };
@@ -220,8 +164,7 @@ describe('one person, many devices, in the web app', () => {
     assert.equal(await deviceItem(laptop, 'Phone').count(), 0);
 
     // The phone's stream is closed with 4401 by the gateway: the app goes back to the first screen.
-    await phone.locator('#view-register').waitFor({ timeout: 5000 });
-    assert.equal(await phone.locator('#start-notice').innerText(), 'This device was signed out. Sign in again to keep getting your mail here.');
+    assert.equal(await signedOutNotice(phone), 'This device was signed out. Sign in again to keep getting your mail here.');
     assert.equal(await storedToken(phone), null, 'the phone forgot its token');
     assert.equal(await phone.locator('#tabs').isHidden(), true);
     await screenshot(phone, 'signed-out-en');
@@ -234,7 +177,7 @@ describe('one person, many devices, in the web app', () => {
   });
 
   test('a REST call answered 401 (the device was removed while its stream was not connected) also signs it out, with the message', async () => {
-    const page = await openPage(PHONE, 'en-US');
+    const page = await devicePages.open(PHONE, 'en-US', base);
     // The stream is held by the test and never reaches the gateway: only REST can tell.
     await page.routeWebSocket(/\/v1\/stream$/, () => undefined);
     const pairing = await api(base, 'POST', '/v1/pairings', { token: tokens.laptop });
@@ -244,8 +187,7 @@ describe('one person, many devices, in the web app', () => {
     const device = (await api(base, 'GET', '/v1/devices', { token: (await storedToken(page))! })).body.devices.find((d: { current: boolean }) => d.current);
     assert.equal((await api(base, 'DELETE', `/v1/devices/${device.id}`, { token: tokens.laptop })).status, 204);
     await page.getByRole('link', { name: 'Devices' }).click();
-    await page.locator('#view-register').waitFor({ timeout: 5000 });
-    assert.match(await page.locator('#start-notice').innerText(), /^This device was signed out\./);
+    assert.match(await signedOutNotice(page), /^This device was signed out\./);
     assert.equal(await storedToken(page), null);
     await page.context().close();
   });
@@ -290,8 +232,7 @@ describe('one person, many devices, in the web app', () => {
     await japanese.locator('#view-mail').waitFor();
     tokens.japanese = (await storedToken(japanese))!;
 
-    await japanese.getByRole('link', { name: '端末' }).click();
-    await japanese.locator('#devices > li').nth(2).waitFor();
+    await showDevices(japanese, 3, '端末');
     assert.equal(await japanese.locator('#devices .badge', { hasText: 'この端末' }).count(), 1);
     assert.match(await japanese.locator('#devices > li .device-facts').first().innerText(), /^最終利用: /);
     await screenshot(japanese, 'devices-ja');
@@ -428,22 +369,17 @@ describe('one person, many devices, in the web app', () => {
       assert.equal((await api(base, 'GET', '/v1/devices', { token: tokens[name] })).status, 401, `the ${name}'s token`);
     }
     // The other devices' streams are closed by the gateway: they return to the first screen too.
-    await third.locator('#view-register').waitFor({ timeout: 5000 });
-    assert.match(await third.locator('#start-notice').innerText(), /This device was signed out/);
-    await japanese.locator('#view-register').waitFor({ timeout: 5000 });
-    assert.match(await japanese.locator('#start-notice').innerText(), /この端末はサインアウトされました/);
+    assert.match(await signedOutNotice(third), /This device was signed out/);
+    assert.match(await signedOutNotice(japanese), /この端末はサインアウトされました/);
     await screenshot(japanese, 'signed-out-ja');
-    assert.deepEqual(pageProblems, []);
+    assert.deepEqual(devicePages.problems, []);
   });
 
   test('a pairing code that expires says so, hides its QR code, and offers a new one', async () => {
-    const page = await openPage(PHONE, 'en-US', shortCodesBase);
+    const page = await devicePages.open(PHONE, 'en-US', shortCodesBase);
     await page.goto(shortCodesBase);
     await page.locator('#view-register').waitFor();
-    await page.getByLabel('Email address').fill(mailbox.email);
-    await page.getByLabel('Password', { exact: true }).fill(mailbox.pass);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.locator('#view-mail').waitFor();
+    await submitSignIn(page, mailbox);
     await page.getByRole('link', { name: 'Devices' }).click();
     await page.getByRole('button', { name: 'Add a device' }).click();
     await page.locator('#pairing-qr svg').waitFor();
@@ -455,6 +391,6 @@ describe('one person, many devices, in the web app', () => {
     await page.getByRole('button', { name: 'New code' }).click();
     await waitFor(async () => (await page.locator('#pairing-code').isVisible()) && (await shownCode(page)) !== first, { timeoutMs: 5000, what: 'a new code' });
     assert.equal(await page.locator('#pairing-qr svg').count(), 1);
-    assert.deepEqual(pageProblems, []);
+    assert.deepEqual(devicePages.problems, []);
   });
 });

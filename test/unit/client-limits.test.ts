@@ -1,5 +1,5 @@
 // The client limits' pieces without Redis: TRUST_PROXY's forms, the address a client is counted as,
-// the stream places, and the per-mailbox login budget on the embedded (in-memory) rate-limit store.
+// the stream places, and the per-mailbox login budget on the embedded (in-memory) attempt counter.
 // test/integration/client-limits.test.ts covers the same limits against Redis and Dovecot.
 
 import { after, before, test } from 'node:test';

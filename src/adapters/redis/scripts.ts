@@ -204,9 +204,9 @@ return userId
 `);
 
 export const recordAttempt = new LuaScript('recordAttempt-1', `
--- KEYS[1] the failure counter
--- ARGV[1] the window in ms, started by the first failure
--- Returns the count including this failure
+-- KEYS[1] the attempt counter
+-- ARGV[1] the window in ms, started by the first attempt
+-- Returns the count including this attempt
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n

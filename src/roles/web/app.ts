@@ -121,7 +121,7 @@ export async function buildWebApp({ config, adapters, logger, pushQueue, metrics
 
   const auth = new Authenticator(adapters.devices, config.adminToken);
   const imap = { config, limiter: limiter ?? new HostLimiter(config.imap.connectConcurrency) };
-  const loginBudget = new MailboxLoginBudget(app, { max: config.web.mailboxLoginLimit, windowMs: config.web.mailboxLoginWindowMs });
+  const loginBudget = new MailboxLoginBudget(adapters.attempts, { max: config.web.mailboxLoginLimit, windowMs: config.web.mailboxLoginWindowMs });
   const secretBox = new SecretBox(config.secret);
   const registration = new AccountRegistration({ config, ...adapters, secretBox, imap, loginBudget });
   const deviceAccess = new DeviceAccess(adapters);

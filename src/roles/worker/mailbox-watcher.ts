@@ -1,25 +1,25 @@
 // One long-lived IMAP connection watching one mailbox of one account.
 //
 // Its life: connect → SELECT → catch up from the watermark → IDLE (or poll) until the connection
-// dies → back off → again. New mail is found by UID, never by counting EXISTS: the watermark in the
-// store says which UIDs were already notified, and it only moves in the same atomic step that
-// appends their events, so a crash at any point can neither lose nor repeat a notification.
+// dies → back off → again (the loop is reconnect-loop.ts). New mail is found by UID, never by
+// counting EXISTS: the watermark in the store says which UIDs were already notified, and it only
+// moves in the same atomic step that appends their events, so a crash at any point can neither
+// lose nor repeat a notification.
 // The home mailbox's watcher may also carry the account's other folders over NOTIFY (notify-folders.ts).
 
 import type { ImapFlow, ExistsEvent, FlagsEvent, ExpungeEvent } from 'imapflow';
-import { backoffDelay } from '../../core/backoff.js';
 import { capFlags } from '../../core/field-caps.js';
 import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.js';
 import type { Watermark } from '../../core/ports.js';
 import type { NewEvent } from '../../core/types.js';
-import { UnseenTally } from '../../core/unseen-tally.js';
 import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline } from '../../imap/client.js';
 import { appendThenPush } from './append.js';
 import { optInToDovecotPush } from './dovecot-opt-in.js';
 import { HintFollower, type HintTrace } from './hint-follower.js';
-import { planRetry } from './reconnect-policy.js';
 import { fetchNewMail } from './new-mail-fetch.js';
 import type { NotifyHome } from './notify-folders.js';
+import { ReconnectLoop } from './reconnect-loop.js';
+import { UnseenCounter } from './unseen-counter.js';
 import { LeaseLostError, type MailboxWatcherOptions, type WatcherState, type WatcherStatus } from './watcher-options.js';
 
 export type { MailboxWatcherOptions, WatcherState, WatcherStatus } from './watcher-options.js';
@@ -27,8 +27,6 @@ export type { MailboxWatcherOptions, WatcherState, WatcherStatus } from './watch
 export class MailboxWatcher {
   protected stopped = false;
   protected client: ImapFlow | undefined;
-  private wake: (() => void) | undefined;
-  private running: Promise<void> | undefined;
   /** Serialises everything that talks to the connection and the log, so events keep UID order. */
   protected queue: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -41,10 +39,7 @@ export class MailboxWatcher {
    * a mismatch drops this copy.
    */
   protected knownWatermark: Watermark | undefined;
-  /** The unread count as last reported in an event or the account's status. */
-  private unseen: number | undefined;
-  /** The unread count this connection keeps between STATUS answers (see core/unseen-tally.ts). */
-  private readonly tally = new UnseenTally();
+  private readonly unseen: UnseenCounter;
   /** When the server's first EXISTS not yet synced arrived: a mail.new's `time`, so latency is measured from there. */
   private existsAt: number | undefined;
   /** Messages the server announced (EXISTS growth) since the last sync began: many means count first, fetch no envelopes. */
@@ -59,6 +54,7 @@ export class MailboxWatcher {
    */
   private oversizedAbove: number | undefined;
   private readonly hints: HintFollower;
+  private readonly reconnects: ReconnectLoop;
 
   /** A visit over another watcher's connection is on (NOTIFY, see folder-watcher.ts). */
   protected visiting = false;
@@ -68,6 +64,16 @@ export class MailboxWatcher {
     // Stage times of each hint for bench:latency's breakdown: nothing is recorded below trace.
     const traced = log.isLevelEnabled('trace') ? (hintTrace: HintTrace) => log.trace({ accountId: lease.accountId, hintTrace }, 'hint followed') : undefined;
     this.hints = new HintFollower(() => this.requestSync(false), (receivedAt) => metrics?.hintFannedOut(receivedAt), traced);
+    this.unseen = new UnseenCounter(options.mailbox, options.readStatus, () => this.setStatus({ state: this.state }));
+    this.reconnects = new ReconnectLoop(options, {
+      session: () => this.session(),
+      stopped: () => this.stopped,
+      leaseLost: () => {
+        this.stopped = true;
+        options.onLeaseLost();
+      },
+      setStatus: (status) => this.setStatus(status),
+    });
   }
 
   get mailbox(): string {
@@ -75,7 +81,7 @@ export class MailboxWatcher {
   }
 
   start(): void {
-    this.running ??= this.run();
+    this.reconnects.start();
   }
 
   /** Storage may have lost its last appends (a primary failed over): re-read the watermark, fetch above it. */
@@ -140,39 +146,10 @@ export class MailboxWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     this.hints.forget();
-    this.wake?.();
+    this.reconnects.cutPause();
     const client = this.client;
     if (client) await client.logout().catch(() => client.close());
-    await this.running;
-  }
-
-  private async run(): Promise<void> {
-    let attempt = 0;
-    for (let round = 0; !this.stopped; round++) {
-      if (round > 0) this.options.metrics?.imapReconnecting();
-      this.setStatus({ state: attempt === 0 ? 'connecting' : 'reconnecting' });
-      let delay: number;
-      try {
-        const connectedAt = Date.now();
-        await this.session();
-        // A connection that lived a while resets the backoff: this is a fresh failure, not a loop.
-        if (Date.now() - connectedAt > 60_000) attempt = 0;
-        delay = backoffDelay(attempt++, this.options.config.imap.reconnectMinMs, this.options.config.imap.reconnectMaxMs);
-      } catch (error) {
-        if (error instanceof LeaseLostError) {
-          this.stopped = true;
-          this.options.onLeaseLost();
-          break;
-        }
-        if (this.stopped) break;
-        const plan = planRetry(error, attempt, this.options.config.imap);
-        attempt = plan.nextAttempt;
-        delay = plan.delayMs;
-        this.setStatus({ state: plan.state, error: plan.error });
-        this.options.log.warn({ mailbox: this.options.mailbox, kind: plan.kind, err: plan.error }, 'imap connection failed');
-      }
-      if (!this.stopped) await this.sleep(delay);
-    }
+    await this.reconnects.ended();
   }
 
   /** One connection, from login until it closes. Throws when it could not be set up. */
@@ -187,7 +164,7 @@ export class MailboxWatcher {
     });
     this.client = client;
     // Whatever changed while no connection was open was not seen: the next count comes from STATUS.
-    this.tally.forget();
+    this.unseen.forget();
     this.arrivals = 0;
     options.metrics?.imapConnected();
     const closed = new Promise<void>((resolve) => client.once('close', () => {
@@ -296,8 +273,8 @@ export class MailboxWatcher {
       const unseenStarted = performance.now();
       // Counted from what the fetch brought when this connection knows the count and the fetch
       // brought every new message's flags (a long absence counts UIDs only); else one STATUS.
-      const tallied = fresh.span ? undefined : this.tally.add(fresh.flags);
-      const unseen = tallied ?? (await this.unseenCount(client));
+      const tallied = fresh.span ? undefined : this.unseen.add(fresh.flags);
+      const unseen = tallied ?? (await this.unseen.ask(client));
       const appendStarted = performance.now();
       const ctx = {
         accountId: ref.accountId, mailbox: options.mailbox, uidValidity: current, unseen, catchUp,
@@ -308,7 +285,7 @@ export class MailboxWatcher {
       const appended = await this.append(events, stored, { uidValidity: current, lastUid });
       if (appended) this.oversizedAbove = undefined;
       // The account's stored count follows the event, not ahead of it on the way to the socket.
-      if (tallied !== undefined) this.noteUnseen(tallied);
+      if (tallied !== undefined) this.unseen.report(tallied);
       const metrics = options.metrics;
       if (metrics) {
         metrics.newMailStep('imap_fetch', (unseenStarted - fetchStarted) / 1000);
@@ -320,23 +297,6 @@ export class MailboxWatcher {
     throw new Error('watermark kept moving under this worker');
   }
 
-  /** Asks the server (STATUS UNSEEN UIDNEXT) and starts the tally from its answer. */
-  private async unseenCount(client: ImapFlow): Promise<number> {
-    const { readStatus } = this.options;
-    const status = readStatus ? await readStatus(client, this.options.mailbox) : await client.status(this.options.mailbox, { unseen: true, uidNext: true });
-    const unseen = status && typeof status.unseen === 'number' ? status.unseen : 0;
-    if (status && typeof status.unseen === 'number') this.tally.reset(unseen, status.uidNext);
-    else this.tally.forget();
-    this.noteUnseen(unseen);
-    return unseen;
-  }
-
-  private noteUnseen(unseen: number): void {
-    if (unseen === this.unseen) return;
-    this.unseen = unseen;
-    this.setStatus({ state: this.state });
-  }
-
   onFlags(event: FlagsEvent): void {
     const client = this.client;
     const uid = event.uid;
@@ -344,12 +304,12 @@ export class MailboxWatcher {
     if (this.visiting && uid !== undefined && uid > (this.knownWatermark?.lastUid ?? Infinity)) return;
     if (!client || uid === undefined) {
       // Without QRESYNC the server gave no UID to report, but the count may have changed.
-      this.tally.forget();
+      this.unseen.forget();
       return;
     }
     void this.enqueue(async () => {
       if (!client.usable) return;
-      const unseen = await this.unseenCount(client);
+      const unseen = await this.unseen.ask(client);
       // \Recent belongs to one IMAP session (and is gone in IMAP4rev2): not a property of the mail.
       const flags = capFlags([...event.flags].filter((flag) => flag !== '\\Recent').sort());
       await this.append([this.event('mail.flags', { uid, seen: event.flags.has('\\Seen'), flags, unseen })]);
@@ -369,7 +329,7 @@ export class MailboxWatcher {
       const uids = this.expunged ?? [];
       this.expunged = undefined;
       if (!client.usable) return;
-      const unseen = await this.unseenCount(client);
+      const unseen = await this.unseen.ask(client);
       await this.append(expungedData(uids, unseen).map((data) => this.event('mail.expunged', data)));
     }).catch((error: unknown) => this.fail(client, error));
   }
@@ -417,16 +377,6 @@ export class MailboxWatcher {
   protected setStatus(status: WatcherStatus): void {
     this.state = status.state;
     this.options.notifyFolders?.followHome(status.state);
-    this.options.onStatus({ ...status, ...(this.unseen !== undefined ? { unseen: this.unseen } : {}) });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    this.options.onStatus({ ...status, ...(this.unseen.last !== undefined ? { unseen: this.unseen.last } : {}) });
   }
 }
