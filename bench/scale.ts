@@ -36,21 +36,28 @@ async function redisUsedMemory(redis: RedisClient): Promise<number> {
 }
 
 /** The Dovecot master's pid, which is also its process group (see test/helpers/daemon.ts). */
-/** MEMORY USAGE of each key one account owns, to see where Redis memory per account goes. */
+/**
+ * MEMORY USAGE of every key one account's user owns (found by SCAN, so a key added later is not
+ * missed), its token, and its share of the gateway-wide keys, to see where Redis memory per account goes.
+ */
 async function keyBreakdown(redis: RedisClient, keys: RedisKeys, account: SeededAccount, total: number): Promise<Array<[string, number]>> {
   const usage = async (key: string) => Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
-  const rows: Array<[string, number]> = [
-    ['token → user', await usage(keys.token(hashToken(account.token)))],
-    ['user record', await usage(keys.userRecord(account.userId))],
-    ['user → accounts set', await usage(keys.userAccounts(account.userId))],
-    ['user identities', await usage(keys.userIdentities(account.userId))],
-    ['account hash', await usage(keys.account(account))],
-    ['watermarks', await usage(keys.watermarks(account))],
-    ['lease', await usage(keys.lease(account))],
-    ['lease fence', await usage(keys.leaseFence(account))],
-    ['event stream', await usage(keys.events(account.userId))],
-    ['account registry (share)', Math.round((await usage(keys.accountRegistry())) / total)],
-  ];
+  const userTag = `{u:${account.userId}}`;
+  const userKeys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `*${userTag}*`, 'COUNT', 10_000);
+    cursor = next;
+    userKeys.push(...found);
+  } while (cursor !== '0');
+  const rows: Array<[string, number]> = [['token → device', await usage(keys.token(hashToken(account.token)))]];
+  for (const key of userKeys.sort()) {
+    // The user's own keys, named by what follows the user's tag, ids replaced by *.
+    const name = key.slice(key.indexOf(userTag) + userTag.length).replace(/(acc|dev)_[A-Za-z0-9_-]+/g, '$1_*') || '(user)';
+    rows.push([`user ${name}`, await usage(key)]);
+  }
+  rows.push(['account registry (share)', Math.round((await usage(keys.accountRegistry())) / total)]);
+  rows.push(['mailbox index (share)', Math.round((await usage(keys.mailboxIndex())) / total)]);
   rows.push(['sum', rows.reduce((a, [, v]) => a + v, 0)]);
   return rows;
 }
@@ -113,6 +120,10 @@ async function main(): Promise<void> {
       WORKER_CAPACITY: String(Math.max(ACCOUNTS, 1)),
       LOG_LEVEL: 'info',
       BENCH_MEMORY_FILE: memoryFile,
+      // glibc malloc settings for the worker alone, e.g. glibc.malloc.mmap_threshold=32768 (see
+      // docs/benchmarks.md, "Over TLS": each TLS socket's 64 KiB read buffer then costs only its
+      // touched pages).
+      ...(process.env.BENCH_WORKER_GLIBC_TUNABLES ? { GLIBC_TUNABLES: process.env.BENCH_WORKER_GLIBC_TUNABLES } : {}),
     }));
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     let workerBase = Number.POSITIVE_INFINITY;
@@ -196,7 +207,7 @@ async function main(): Promise<void> {
     ]));
     console.log(`\nWorker memory per IDLE account, by kind (process.memoryUsage() after − before, ÷ ${n})`);
     console.log(table(['where', 'per account'], memoryBreakdown(memoryBase, memoryIdle, n)));
-    console.log(`\nRedis bytes per account, by key (MEMORY USAGE of one account's keys; registry averaged)`);
+    console.log(`\nRedis bytes per account, by key (MEMORY USAGE of every key of one account's user, its token, and its share of the gateway-wide keys)`);
     console.log(table(['key', 'bytes'], breakdown.map(([k, v]) => [k, v])));
     lineChart(CHART, {
       title: `${ACCOUNTS.toLocaleString('en')} accounts coming up on one worker (${CONNECT_CONCURRENCY} logins at a time)`,
