@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { Config } from './config.js';
 import { invalidDnsServer } from './discovery/dns-lookups.js';
 import { loadOAuthSettings, ProviderConfigError, type OAuthSettings } from './oauth/providers.js';
@@ -63,6 +64,22 @@ export function pemCertificatesFile(env: Env, name: string): string | undefined 
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(name, `holds no PEM certificate (${file})`);
   return pem;
+}
+
+/**
+ * A colon-separated list of TLS key-exchange groups (OpenSSL names, e.g. "X25519:P-256"), checked
+ * at start against this Node.js's OpenSSL so that a typo stops the process instead of every login.
+ */
+export function tlsGroups(env: Env, name: string): string | undefined {
+  const value = raw(env, name)?.replace(/\s+/g, '');
+  if (value === undefined || value === '') return undefined;
+  if (!/^[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)*$/.test(value)) throw new ConfigError(name, `must be group names separated by ":", e.g. X25519:P-256, got "${value}"`);
+  try {
+    createSecureContext({ ecdhCurve: value });
+  } catch {
+    throw new ConfigError(name, `names a group this Node.js (OpenSSL ${process.versions.openssl}) does not know: "${value}"`);
+  }
+  return value;
 }
 
 export function required(env: Env, name: string, hint: string): string {

@@ -5,7 +5,7 @@
 import { IMAP_SECURITIES, type ImapSecurity } from './protocol/accounts.js';
 import { BUILT_IN_PROVIDER_IDS, type OAuthSettings } from './oauth/providers.js';
 import {
-  allowedPorts, boolean, ConfigError, dnsServers, dovecotPush, integer, mailpushSecret, oauthSettings, oneOf, pemCertificatesFile, publicUrl, raw, redisCluster,
+  allowedPorts, boolean, ConfigError, dnsServers, dovecotPush, integer, mailpushSecret, oauthSettings, oneOf, pemCertificatesFile, publicUrl, tlsGroups, raw, redisCluster,
   redisUrl, trustProxy, vapid, type Env, type RedisClusterConfig,
 } from './config-readers.js';
 
@@ -58,6 +58,11 @@ export interface Config {
     tlsRejectUnauthorized: boolean;
     /** IMAP_TLS_CA_FILE's PEM certificates, trusted next to Node's built-in roots (a private CA). */
     tlsCa?: string;
+    /**
+     * IMAP_TLS_GROUPS: the key-exchange groups offered to IMAP servers; none: Node's default, which
+     * leads with the post-quantum hybrid X25519MLKEM768 (whose key share a connection keeps, ~8 KiB).
+     */
+    tlsGroups?: string;
     idleRestartMs: number;
     socketTimeoutMs: number;
     connectConcurrency: number;
@@ -151,7 +156,7 @@ export interface Config {
 export const CONFIG_VARIABLES = [
   'PORT', 'HOST', 'TRUST_PROXY', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DATA_DIR', 'MAILPUSH_SECRET', 'ADMIN_TOKEN', 'METRICS_PORT', 'METRICS_HOST', 'LOG_LEVEL',
   'IMAP_DEFAULT_HOST', 'IMAP_DEFAULT_PORT', 'IMAP_DEFAULT_SECURITY', 'IMAP_ALLOWED_HOSTS', 'IMAP_ALLOWED_PORTS',
-  'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED', 'IMAP_TLS_CA_FILE',
+  'IMAP_ALLOW_PRIVATE', 'IMAP_ALLOW_INSECURE', 'IMAP_TLS_REJECT_UNAUTHORIZED', 'IMAP_TLS_CA_FILE', 'IMAP_TLS_GROUPS',
   'IMAP_IDLE_RESTART_SECONDS', 'IMAP_SOCKET_TIMEOUT_SECONDS', 'IMAP_CONNECT_CONCURRENCY',
   'IMAP_CONNECT_TIMEOUT_SECONDS', 'IMAP_POLL_INTERVAL_SECONDS', 'IMAP_RECONNECT_MIN_MS',
   'IMAP_RECONNECT_MAX_SECONDS', 'IMAP_AUTH_RETRY_SECONDS',
@@ -186,6 +191,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const socketTimeoutMs = integer(env, 'IMAP_SOCKET_TIMEOUT_SECONDS', 300, 2, 3600) * 1000;
   const resolvers = dnsServers(env);
   const tlsCa = pemCertificatesFile(env, 'IMAP_TLS_CA_FILE');
+  const imapTlsGroups = tlsGroups(env, 'IMAP_TLS_GROUPS');
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',
@@ -213,6 +219,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       allowInsecure: boolean(env, 'IMAP_ALLOW_INSECURE', false),
       tlsRejectUnauthorized: boolean(env, 'IMAP_TLS_REJECT_UNAUTHORIZED', true),
       ...(tlsCa ? { tlsCa } : {}),
+      ...(imapTlsGroups ? { tlsGroups: imapTlsGroups } : {}),
       // RFC 2177: a client should re-issue IDLE at least every 29 minutes.
       idleRestartMs: integer(env, 'IMAP_IDLE_RESTART_SECONDS', 300, 1, 1740) * 1000,
       socketTimeoutMs,

@@ -47,7 +47,10 @@ function sharedFor(imap: Config['imap']): SharedTls {
   let found = shared.get(imap);
   if (!found) {
     // `ca` replaces Node's roots, so a private CA is added to them, not put in their place.
-    const context = createSecureContext(imap.tlsCa ? { ca: [...rootCertificates, imap.tlsCa] } : {});
+    const context = createSecureContext({
+      ...(imap.tlsCa ? { ca: [...rootCertificates, imap.tlsCa] } : {}),
+      ...(imap.tlsGroups ? { ecdhCurve: imap.tlsGroups } : {}),
+    });
     found = { context, sessions: new TlsSessionCache() };
     shared.set(imap, found);
   }
