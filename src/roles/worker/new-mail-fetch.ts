@@ -1,8 +1,15 @@
 // Reading the new mail above a watermark from the selected mailbox, for MailboxWatcher: envelopes,
 // flags and snippets of up to batchSize messages, or only the count and bounds of more (one
 // mail.batch). Memory stays bounded whatever the server holds.
+//
+// imapflow takes every FETCH response that arrives while one of its FETCH commands runs for that
+// command's answer, also an unsolicited one: another client's flag change, which Dovecot holds
+// while no IDLE runs and sends at the end of the next command. Dropped with the answer, that change
+// was lost for good (a message read on the phone stayed unread here), since imapflow has already
+// raised the mailbox's HIGHESTMODSEQ past it and no later QRESYNC lists it again. Such a response
+// carries FLAGS and none of the items asked for; each FETCH here gives it back (givenBack()).
 
-import type { FetchMessageObject, ImapFlow } from 'imapflow';
+import type { FetchMessageObject, FlagsEvent, ImapFlow } from 'imapflow';
 import { isoDate, NewMailCollector, senderOf, widenSpan, type NewMessage, type UidSpan } from '../../core/mail-events.js';
 import type { FetchedFlags } from '../../core/unseen-tally.js';
 import { findTextPart, SNIPPET_FETCH_BYTES, snippetFrom, type TextPart } from '../../imap/snippet.js';
@@ -33,6 +40,7 @@ export async function fetchNewMail(client: ImapFlow, lastUid: number, batchSize:
   // Part 1 comes along: it is the text of most mail, which then needs no FETCH of its own.
   const collector = new NewMailCollector<FetchMessageObject>(batchSize);
   for await (const message of client.fetch(range, { uid: true, flags: true, envelope: true, bodyStructure: true, bodyParts: [{ key: '1', start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true })) {
+    if (givenBack(client, message)) continue;
     // "n:*" always includes the highest UID, even when it is below n: filter by the watermark.
     if (message.uid > lastUid) collector.add(message);
   }
@@ -68,7 +76,7 @@ async function uidSpanAbove(client: ImapFlow, lastUid: number): Promise<UidSpan 
   }
   let span: UidSpan | undefined;
   for await (const message of client.fetch(range, { uid: true }, { uid: true })) {
-    if (message.uid > lastUid) span = widenSpan(span, message.uid);
+    if (!givenBack(client, message) && message.uid > lastUid) span = widenSpan(span, message.uid);
   }
   return span;
 }
@@ -92,10 +100,25 @@ async function fetchSnippets(client: ImapFlow, messages: FetchMessageObject[]): 
     const uids = wanted.map((w) => w.uid).join(',');
     const bodies = await client.fetchAll(uids, { uid: true, bodyParts: [{ key, start: 0, maxLength: SNIPPET_FETCH_BYTES }] }, { uid: true });
     for (const body of bodies) {
+      if (givenBack(client, body)) continue;
       const raw = body.bodyParts?.get(key.toLowerCase()) ?? body.bodyParts?.get(key) ?? [...(body.bodyParts?.values() ?? [])][0];
       const part = wanted.find((w) => w.uid === body.uid)?.part;
       if (raw && part) snippets.set(body.uid, snippetFrom(raw, part));
     }
   }
   return snippets;
+}
+
+/**
+ * True when `message`, taken by a FETCH command for part of its answer, is an unsolicited flag
+ * change instead: FLAGS without an envelope, a structure or a body part (the new-mail FETCH asks
+ * for FLAGS with all three, the others ask for no FLAGS). It has been emitted as 'flags' then, as
+ * imapflow emits one that comes outside a command; the watcher routes it as any other.
+ */
+function givenBack(client: ImapFlow, message: FetchMessageObject): boolean {
+  const path = client.mailbox ? client.mailbox.path : undefined;
+  if (!message.flags || message.envelope || message.bodyStructure || message.bodyParts || path === undefined) return false;
+  const event: FlagsEvent = { path, seq: message.seq, uid: message.uid, flags: message.flags, ...(message.modseq !== undefined ? { modseq: message.modseq } : {}) };
+  client.emit('flags', event);
+  return true;
 }
