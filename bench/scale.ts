@@ -124,6 +124,8 @@ async function main(): Promise<void> {
       // docs/benchmarks.md, "Over TLS": each TLS socket's 64 KiB read buffer then costs only its
       // touched pages).
       ...(process.env.BENCH_WORKER_GLIBC_TUNABLES ? { GLIBC_TUNABLES: process.env.BENCH_WORKER_GLIBC_TUNABLES } : {}),
+      // The worker's IMAP_TLS_GROUPS, to measure the post-quantum key share's cost (README, "IMAP over TLS").
+      ...(process.env.IMAP_TLS_GROUPS ? { IMAP_TLS_GROUPS: process.env.IMAP_TLS_GROUPS } : {}),
     }));
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     let workerBase = Number.POSITIVE_INFINITY;
