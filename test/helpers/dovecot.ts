@@ -41,10 +41,19 @@ export interface Dovecot {
   /** The instance's temp dir. */
   readonly dir: string;
   readonly configPath: string;
-  /** Adds a passwd-file user; usable for IMAP and LMTP as soon as this resolves. */
+  /**
+   * Adds a passwd-file user; usable for IMAP and LMTP as soon as this resolves. Without a name
+   * or password it hands out a user made earlier by reserveUsers(), if one is left.
+   */
   addUser(name?: string, pass?: string): Promise<DovecotUser>;
   /** Adds many passwd-file users with one write of the file (addUser() waits a second per call). */
   addUsers(names: string[], pass?: string): Promise<DovecotUser[]>;
+  /**
+   * Adds `count` fresh users with one write, for later addUser() calls without arguments: a
+   * file's tests then pay Dovecot's one-second passwd-file resolution once, in `before`, instead
+   * of once per user. Each is handed out once; none is used by anything else before that.
+   */
+  reserveUsers(count: number): Promise<void>;
   /** Changes a user's password; the old one is rejected as soon as this resolves. */
   setPassword(user: string, pass: string): Promise<void>;
   /** Removes a user from the passwd-file (its maildir stays). */
@@ -257,6 +266,10 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     }
   }
 
+  /** Users added by reserveUsers() and not yet handed out by addUser(). */
+  const reserved: DovecotUser[] = [];
+  const randomUserName = () => `u${randomBytes(5).toString('hex')}`;
+
   async function addUsers(names: string[], pass?: string): Promise<DovecotUser[]> {
     const added: DovecotUser[] = [];
     for (const user of names) {
@@ -280,11 +293,17 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     configPath: p.config,
 
     async addUser(name?: string, pass?: string): Promise<DovecotUser> {
-      const [added] = await addUsers([name ?? `u${randomBytes(5).toString('hex')}`], pass);
+      const spare = name === undefined && pass === undefined ? reserved.shift() : undefined;
+      if (spare) return spare;
+      const [added] = await addUsers([name ?? randomUserName()], pass);
       return added!;
     },
 
     addUsers,
+
+    async reserveUsers(count: number): Promise<void> {
+      reserved.push(...(await addUsers(Array.from({ length: count }, randomUserName))));
+    },
 
     async setPassword(user: string, pass: string): Promise<void> {
       const key = localPart(user);
