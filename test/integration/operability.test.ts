@@ -6,7 +6,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
 import { gatewayEnv } from '../helpers/gateway-env.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -19,6 +19,8 @@ import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
 
 const ADMIN_TOKEN = 'operability-admin-token-0123456789';
 let dovecot: Dovecot;
+/** A Dovecot that does not announce IDLE, for check-imap to call out. */
+let noIdle: Dovecot;
 let redis: RedisServer;
 let push: PushService;
 let gateway: MailpushProcess;
@@ -27,9 +29,15 @@ let env: Record<string, string>;
 const fixtures = useFixtures();
 
 before(async () => {
-  [dovecot, redis, push] = await Promise.all([fixtures.dovecot({ tls: true }), fixtures.redis(), fixtures.pushService()]);
+  [dovecot, redis, push, noIdle] = await Promise.all([
+    fixtures.dovecot({ tls: true }),
+    fixtures.redis(),
+    fixtures.pushService(),
+    fixtures.dovecot({ capabilities: 'IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE' }),
+  ]);
   env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN } });
-  gateway = await fixtures.mailpush('all', env, { metrics: true });
+  // The tests' mailboxes, one passwd-file write per Dovecot (a second each otherwise), while the gateway starts.
+  [gateway] = await Promise.all([fixtures.mailpush('all', env, { metrics: true }), dovecot.reserveUsers(4), noIdle.reserveUsers(1)]);
   metricsPort = gateway.metricsPort!;
 });
 
@@ -120,7 +128,8 @@ describe('metrics', () => {
 describe('probes', () => {
   test('a worker answers /healthz and /readyz on METRICS_PORT; /readyz turns 503 when Redis is gone and its leases go stale', async () => {
     const ownRedis = await startRedis();
-    const worker = await spawnMailpush('worker', { ...env, REDIS_URL: ownRedis.url }, { metrics: true }).catch(async (error: Error) => {
+    // A lease time of 1.5 s (renewed every 0.5 s) instead of the suite's 3 s: staleness shows sooner.
+    const worker = await spawnMailpush('worker', { ...env, REDIS_URL: ownRedis.url, LEASE_TTL_MS: '1500' }, { metrics: true }).catch(async (error: Error) => {
       await ownRedis.cleanup();
       throw error;
     });
@@ -204,38 +213,36 @@ describe('mailpush check-imap', () => {
 
   test('a wrong password, a refused port and an untrusted certificate each fail with what to do', async () => {
     const user = await dovecot.addUser();
-    const wrong = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'none', '--user', user.user], 'not-the-password');
+    const closed = await freePort();
+    // Five independent runs of the CLI, at once: each is mostly Node starting up.
+    const [wrong, refused, untrusted, accepted, starttls] = await Promise.all([
+      checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'none', '--user', user.user], 'not-the-password'),
+      checkImap(['--host', '127.0.0.1', '--port', String(closed), '--user', user.user], user.pass),
+      checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapsPort), '--user', user.user], user.pass),
+      checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapsPort), '--user', user.user, '--insecure-tls'], user.pass),
+      checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'starttls', '--user', user.user, '--insecure-tls'], user.pass),
+    ]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stdout, /^login\s+FAILED: .*; check the user name and password/m);
 
-    const closed = await freePort();
-    const refused = await checkImap(['--host', '127.0.0.1', '--port', String(closed), '--user', user.user], user.pass);
     assert.equal(refused.code, 1);
     assert.match(refused.stdout, /^tcp\s+FAILED: connection refused; check the host, the port and any firewall$/m);
 
-    const untrusted = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapsPort), '--user', user.user], user.pass);
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stdout, /^login\s+FAILED: TLS certificate not trusted .*--insecure-tls/m);
 
-    const accepted = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapsPort), '--user', user.user, '--insecure-tls'], user.pass);
     assert.equal(accepted.code, 0, accepted.stdout);
     assert.match(accepted.stdout, /^tls\s+TLSv1\.[23] \S+, CN=localhost, certificate NOT verified/m);
 
-    const starttls = await checkImap(['--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--security', 'starttls', '--user', user.user, '--insecure-tls'], user.pass);
     assert.equal(starttls.code, 0, starttls.stdout);
     assert.match(starttls.stdout, /^tls\s+TLSv1\.[23] /m, 'STARTTLS upgraded the connection');
   });
 
   test('a server without IDLE is called out: mailpush would poll', async () => {
-    const noIdle = await startDovecot({ capabilities: 'IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE' });
-    try {
-      const user = await noIdle.addUser();
-      const result = await checkImap(['--host', '127.0.0.1', '--port', String(noIdle.imapPort), '--security', 'none', '--user', user.user], user.pass);
-      assert.equal(result.code, 0, result.stdout);
-      assert.match(result.stdout, /^IDLE\s+no: mailpush has to poll every IMAP_POLL_INTERVAL_SECONDS/m);
-    } finally {
-      await noIdle.cleanup();
-    }
+    const user = await noIdle.addUser();
+    const result = await checkImap(['--host', '127.0.0.1', '--port', String(noIdle.imapPort), '--security', 'none', '--user', user.user], user.pass);
+    assert.equal(result.code, 0, result.stdout);
+    assert.match(result.stdout, /^IDLE\s+no: mailpush has to poll every IMAP_POLL_INTERVAL_SECONDS/m);
   });
 
   test('usage errors name the missing option and exit 2', async () => {
