@@ -54,7 +54,8 @@ before(async () => {
       IMAP_CONNECT_TIMEOUT_SECONDS: String(CONNECT_TIMEOUT_S),
     },
   });
-  gateway = await fixtures.mailpush('all', env);
+  // Alice, carol and bob, in one passwd-file write (a second each otherwise) while the gateway starts.
+  [gateway] = await Promise.all([fixtures.mailpush('all', env), dovecot.reserveUsers(3)]);
   base = gateway.url!;
 });
 
@@ -174,7 +175,8 @@ test('registration against a stalling or flooding server answers 502 imap_unreac
     // Within a worker's limits, but a login check holds at most 128 KiB (LOGIN_CHECK_LIMITS).
     { what: 'a whole 1 MiB literal in a successful LOGIN answer', port: hostile.port, server: hostile, user: 'login-mib@evil.test', message: /more than this gateway accepts/ },
   ];
-  for (const c of cases) {
+  // All at once: each case has a server or a user of its own, and two of them take the whole deadline.
+  await Promise.all(cases.map(async (c) => {
     const { response, ms } = await registerHostile(bob.token, c.port, c.user);
     assert.equal(response.status, 502, `${c.what}: ${JSON.stringify(response.body)}`);
     assert.equal(response.body.error.code, 'imap_unreachable', c.what);
@@ -183,7 +185,7 @@ test('registration against a stalling or flooding server answers 502 imap_unreac
     assert.ok(ms < CONNECT_TIMEOUT_S * 1000 + 2000, `${c.what}: answered after ${ms} ms`);
     // Nothing of ours stays on that server after the answer.
     await waitFor(() => c.server.open(c.server === slowGreeter ? undefined : c.user) === 0, { timeoutMs: 2000, what: `${c.what}: the connection closed` });
-  }
+  }));
   const listed = await api(base, 'GET', '/v1/accounts', { token: bob.token });
   assert.deepEqual(listed.body.accounts.map((a: { id: string }) => a.id), [bob.accountId], 'no account was stored');
   assert.ok(await alive(), 'the gateway process lives');
