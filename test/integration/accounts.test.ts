@@ -21,9 +21,27 @@ const fixtures = useFixtures();
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
   closedPort = await freePort();
-  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${closedPort}` } });
+  // The nine mailboxes of the tests, in one passwd-file write (a second each otherwise) while the gateway starts.
+  [gateway] = await Promise.all([
+    fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { IMAP_ALLOWED_PORTS: `${dovecot.imapPort},${closedPort}` } }),
+    dovecot.reserveUsers(9),
+  ]);
   base = gateway.url!;
 });
+
+/** True once the worker has every stored account idle: leased, first sync done, its keys written. */
+async function everyAccountIdle(): Promise<boolean> {
+  const { accounts } = gateway.adapters;
+  const refs = [];
+  let cursor = '0';
+  do {
+    const page = await accounts.scan(cursor);
+    cursor = page.cursor;
+    refs.push(...page.refs);
+  } while (cursor !== '0');
+  const records = await Promise.all(refs.map((ref) => accounts.get(ref)));
+  return records.every((record) => record?.state === 'idle');
+}
 
 async function register(user: { user: string; pass: string }, token?: string, extra: Record<string, unknown> = {}) {
   return api(base, 'POST', '/v1/accounts', { ...(token ? { token } : {}), body: { imap: { user: user.user, pass: user.pass }, ...extra } });
@@ -71,6 +89,9 @@ describe('registration', () => {
     const mailbox = await dovecot.addUser();
     // Counters (the per-address rate limits, the mailbox's login budget) are not data.
     const dataKeys = async () => (await gateway.adapters.redis!.keys('*')).filter((k) => !/:(ratelimit|attempts):/.test(k)).sort();
+    // The accounts registered by the tests before may still be being taken up (lease, watermark):
+    // what they write must not be taken for this registration's.
+    await waitFor(everyAccountIdle, { timeoutMs: 10_000, what: 'every earlier account to be idle' });
     const before = await dataKeys();
     const response = await register({ user: mailbox.user, pass: 'wrong-password' });
     assert.equal(response.status, 422);
