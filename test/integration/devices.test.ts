@@ -36,9 +36,11 @@ before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
   gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { PUBLIC_URL: 'https://mail.example.test' } });
   base = gateway.url!;
+  // The twelve mailboxes of the tests, in one passwd-file write (a second each otherwise) while the web processes start.
   [second, third] = await Promise.all([
     fixtures.mailpush('web', gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { PAIRING_TTL_SECONDS: '1' } })),
     fixtures.mailpush('web', gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort })),
+    dovecot.reserveUsers(12),
   ]);
 });
 
