@@ -20,6 +20,9 @@ const fixtures = useFixtures();
 
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
+  // The eight mailboxes of the tests, in one passwd-file write instead of a second's wait each
+  // (five added at once still wait five seconds: the writes queue).
+  await dovecot.reserveUsers(8);
 });
 
 // Each test's gateways stop with it: a worker left running would claim the next test's accounts
