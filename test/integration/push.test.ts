@@ -27,7 +27,9 @@ const fixtures = useFixtures();
 before(async () => {
   [dovecot, redis, push] = await Promise.all([fixtures.dovecot(), fixtures.redis(), fixtures.pushService()]);
   const env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, vapid: vapidKeys, env: { PUSH_TIMEOUT_SECONDS: '1', PUSH_TTL_SECONDS: '3600' } });
-  [, ...webs] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', env)]);
+  // The twelve mailboxes of the tests, in one passwd-file write (a second each otherwise) while the processes start.
+  const [, webA, webB] = await Promise.all([fixtures.mailpush('worker', env), fixtures.mailpush('web', env), fixtures.mailpush('web', env), dovecot.reserveUsers(12)]);
+  webs = [webA, webB];
 });
 
 const base = () => webs[0]!.url!;
