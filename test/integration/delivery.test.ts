@@ -18,7 +18,11 @@ const fixtures = useFixtures();
 
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
-  gateway = await fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { WS_AUTH_TIMEOUT_SECONDS: '1' } });
+  // The eleven mailboxes of the tests, in one passwd-file write (a second each otherwise) while the gateway starts.
+  [gateway] = await Promise.all([
+    fixtures.gateway({ redisUrl: redis.url, imapPort: dovecot.imapPort, env: { WS_AUTH_TIMEOUT_SECONDS: '1' } }),
+    dovecot.reserveUsers(11),
+  ]);
   base = gateway.url!;
 });
 
