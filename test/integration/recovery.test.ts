@@ -26,7 +26,8 @@ const startWorker = () => fixtures.gateway({ role: 'worker', redisUrl: redis.url
 
 before(async () => {
   [dovecot, redis] = await Promise.all([fixtures.dovecot(), fixtures.redis()]);
-  web = await fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: ANY_IMAP_PORT });
+  // The five mailboxes of the tests, in one passwd-file write (a second each otherwise) while the web process starts.
+  [web] = await Promise.all([fixtures.gateway({ role: 'web', redisUrl: redis.url, imapPort: dovecot.imapPort, env: ANY_IMAP_PORT }), dovecot.reserveUsers(5)]);
   base = web.url!;
   worker = await startWorker();
 });
