@@ -61,6 +61,27 @@ export async function cpuPercent(pid: number | (() => number), ms: number): Prom
   return ((read() - before) / ((performance.now() - start) / 1000)) * 100;
 }
 
+/**
+ * CPU seconds used so far by each kind of thread of `pid`, by thread name ("node" is the main
+ * thread, where all JavaScript runs; V8's helpers for garbage collection and compiling, libuv's
+ * pool, the inspector's sampler are others), so an idle process's CPU can be split into what a
+ * JavaScript profile sees and what it does not.
+ */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '').trim();
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / TICKS);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return byName;
+}
+
 /** The pid of a test Dovecot's master, which leads the process group of all its processes. */
 export function dovecotMaster(dir: string): number {
   return Number(readFileSync(path.join(dir, 'run', 'master.pid'), 'utf8').trim());
