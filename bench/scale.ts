@@ -25,7 +25,8 @@ import { lineChart } from './lib/svg.js';
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
 const CONNECT_CONCURRENCY = Number(process.env.BENCH_CONNECT_CONCURRENCY ?? 20);
 const UP_TIMEOUT_MS = Number(process.env.BENCH_UP_TIMEOUT_SECONDS ?? 420) * 1000;
-const IDLE_WINDOW_MS = 30_000;
+/** Long enough to average over V8's major collections, which take 2–3 % of a core while they run. */
+const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_SECONDS ?? 120) * 1000;
 /** Between the last account IDLE and the idle window (see where it is used). */
 const SETTLE_MS = 30_000;
 /** Dovecot's imap-hibernate, off by default: see docs/benchmarks.md for why. */
