@@ -38,7 +38,6 @@ async function redisUsedMemory(redis: RedisClient): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
-/** The Dovecot master's pid, which is also its process group (see test/helpers/daemon.ts). */
 /**
  * MEMORY USAGE of every key one account's user owns (found by SCAN, so a key added later is not
  * missed), its token, and its share of the gateway-wide keys, to see where Redis memory per account goes.

@@ -62,9 +62,9 @@ export async function cpuPercent(pid: number | (() => number), ms: number): Prom
 }
 
 /**
- * CPU seconds used so far by each kind of thread of `pid`, by thread name ("node" is the main
- * thread, where all JavaScript runs; V8's helpers for garbage collection and compiling, libuv's
- * pool, the inspector's sampler are others), so an idle process's CPU can be split into what a
+ * CPU seconds used so far by each kind of thread of `pid`, by thread name, trailing digits dropped
+ * ("MainThread" runs all JavaScript; "V8Worker" is V8's helpers for garbage collection and
+ * compiling; libuv's pool has its own name), so an idle process's CPU can be split into what a
  * JavaScript profile sees and what it does not.
  */
 export function threadCpuSeconds(pid: number): Map<string, number> {

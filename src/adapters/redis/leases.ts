@@ -8,6 +8,9 @@ import { acquireLease, releaseLease, renewLease, renewLeases } from './scripts.j
 /** Leases per renewal call: Redis runs one call's GETs and PEXPIREs (well under a millisecond) without serving others. */
 const RENEW_PAGE = 1000;
 
+/** What a lease key holds while this lease is current (acquireLease's answer). */
+const leaseValue = (lease: Lease): string => `${lease.workerId}:${lease.fence}`;
+
 export class RedisLeaseManager implements LeaseManager {
   constructor(private readonly redis: RedisClient, private readonly keys: RedisKeys) {}
 
@@ -24,13 +27,13 @@ export class RedisLeaseManager implements LeaseManager {
     for (let from = 0; from < leases.length; from += RENEW_PAGE) {
       const page = leases.slice(from, from + RENEW_PAGE);
       if (isCluster(this.redis)) {
-        const calls = page.map((lease) => ({ keys: [this.keys.lease(lease)], args: [`${lease.workerId}:${lease.fence}`, ttlMs] }));
+        const calls = page.map((lease) => ({ keys: [this.keys.lease(lease)], args: [leaseValue(lease), ttlMs] }));
         for (const reply of await renewLease.runMany(this.redis, calls)) renewed.push(reply === 1);
       } else {
         // One script call for the whole page instead of one per lease: a worker holding 10,000
         // accounts renews them every few seconds, and per-lease commands were the largest part of
         // its JavaScript work while idle (bench:scale's CPU profile, docs/benchmarks.md).
-        const replies = await renewLeases.run(this.redis, page.map((lease) => this.keys.lease(lease)), [ttlMs, ...page.map((lease) => `${lease.workerId}:${lease.fence}`)]) as number[];
+        const replies = await renewLeases.run(this.redis, page.map((lease) => this.keys.lease(lease)), [ttlMs, ...page.map(leaseValue)]) as number[];
         for (const reply of replies) renewed.push(reply === 1);
       }
     }
@@ -43,6 +46,6 @@ export class RedisLeaseManager implements LeaseManager {
   }
 
   async release(lease: Lease): Promise<void> {
-    await releaseLease.run(this.redis, [this.keys.lease(lease)], [`${lease.workerId}:${lease.fence}`]);
+    await releaseLease.run(this.redis, [this.keys.lease(lease)], [leaseValue(lease)]);
   }
 }
