@@ -4,6 +4,7 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { allAccountRefs } from '../helpers/account-refs.js';
 import type { Adapters } from '../../src/adapters/adapters.js';
 import { hashToken, newId, newToken } from '../../src/core/tokens.js';
 import type { QuietHours } from '../../src/protocol/quiet-hours.js';
@@ -64,13 +65,7 @@ export function storeCases(current: () => Adapters): void {
     await adapters.accounts.setState(record, { state: 'idle', lastError: null });
     assert.equal((await adapters.accounts.get(record))?.lastError, undefined);
     assert.deepEqual((await adapters.accounts.listForUser(userId)).map((a) => a.accountId), [record.accountId]);
-    const seen: string[] = [];
-    let cursor = '0';
-    do {
-      const page = await adapters.accounts.scan(cursor);
-      cursor = page.cursor;
-      seen.push(...page.refs.map((r) => r.accountId));
-    } while (cursor !== '0');
+    const seen = (await allAccountRefs(adapters.accounts)).map((r) => r.accountId);
     assert.ok(seen.includes(record.accountId));
     assert.ok((await adapters.accounts.count()) >= 1);
     assert.equal(await adapters.accounts.delete(record), true);

@@ -4,6 +4,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Dovecot } from '../helpers/dovecot.js';
 import { useFixtures } from '../helpers/fixtures.js';
+import { allAccountRefs } from '../helpers/account-refs.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { api, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
@@ -32,13 +33,7 @@ before(async () => {
 /** True once the worker has every stored account idle: leased, first sync done, its keys written. */
 async function everyAccountIdle(): Promise<boolean> {
   const { accounts } = gateway.adapters;
-  const refs = [];
-  let cursor = '0';
-  do {
-    const page = await accounts.scan(cursor);
-    cursor = page.cursor;
-    refs.push(...page.refs);
-  } while (cursor !== '0');
+  const refs = await allAccountRefs(accounts);
   const records = await Promise.all(refs.map((ref) => accounts.get(ref)));
   return records.every((record) => record?.state === 'idle');
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { allAccountRefs } from '../helpers/account-refs.js';
 import type { Adapters } from '../../src/adapters/adapters.js';
 import { createEmbeddedAdapters } from '../../src/adapters/embedded.js';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
@@ -103,13 +104,7 @@ async function assertMerged(adapters: Adapters, data: Seed): Promise<void> {
   assert.deepEqual(await adapters.devices.list(newer.userId), []);
   assert.deepEqual(await adapters.accounts.listForUser(third.userId), []);
   // Every account once, for the workers: one IMAP session per mailbox.
-  const refs: string[] = [];
-  let cursor = '0';
-  do {
-    const page = await adapters.accounts.scan(cursor);
-    cursor = page.cursor;
-    refs.push(...page.refs.map((r) => `${r.userId}/${r.accountId}`));
-  } while (cursor !== '0');
+  const refs = (await allAccountRefs(adapters.accounts)).map((r) => `${r.userId}/${r.accountId}`);
   assert.deepEqual(refs.sort(), ['usr_older/acc_a_shared', 'usr_older/acc_b_own']);
   // From now on the mailbox cannot get a second account.
   const again = { ...data.accounts[1]!.record, userId: 'usr_fourth', accountId: 'acc_d' };
