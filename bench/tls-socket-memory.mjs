@@ -8,6 +8,7 @@
 // and reads its RSS. Run it under different allocator settings to see what they change, e.g.
 //   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 node bench/tls-socket-memory.mjs
 //   TLS_GROUPS=X25519:P-256 node bench/tls-socket-memory.mjs   (no post-quantum ML-KEM key share)
+//   SERVER_TLS_GROUPS=X25519:P-256:P-384 …   (a server without ML-KEM, as Dovecot on OpenSSL 3.0)
 // and under heaptrack to see which allocations stay (docs/benchmarks.md, "Over TLS").
 
 import { execFileSync, fork } from 'node:child_process';
@@ -27,7 +28,11 @@ if (process.argv[2] === 'serve') {
     socket.write(GREETING);
     socket.on('data', () => socket.write('+ idling\r\n'));
   };
-  const secure = tls.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, greet);
+  const secure = tls.createServer({
+    key: readFileSync(path.join(dir, 'key.pem')),
+    cert: readFileSync(path.join(dir, 'cert.pem')),
+    ...(process.env.SERVER_TLS_GROUPS ? { ecdhCurve: process.env.SERVER_TLS_GROUPS } : {}),
+  }, greet);
   const plain = net.createServer(greet);
   secure.listen(0, '127.0.0.1', () => plain.listen(0, '127.0.0.1', () => process.send({ tls: secure.address().port, plain: plain.address().port })));
 } else if (process.argv[2] === 'measure') {

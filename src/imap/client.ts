@@ -8,6 +8,7 @@ import { HostNotAllowedError, HostUnresolvableError, resolveTarget } from '../co
 import type { ImapSettings } from '../core/types.js';
 import type { OAuthMechanism } from '../protocol/discovery.js';
 import type { HostLimiter } from './host-limiter.js';
+import { LeanImapFlow, shareCapabilities } from './lean-imapflow.js';
 import { rememberTlsSession, tlsOptionsFor } from './tls-context.js';
 
 export type ImapFailureKind =
@@ -94,7 +95,7 @@ const MECHANISM_CAPABILITIES: Record<OAuthMechanism, readonly string[]> = {
  * the login). `authenticate` is imapflow's internal step of connect(); if a later imapflow renames
  * it, the pin stops applying and the test that pins XOAUTH2 against Dovecot fails.
  */
-class PinnedMechanismImapFlow extends ImapFlow {
+class PinnedMechanismImapFlow extends LeanImapFlow {
   constructor(options: ConstructorParameters<typeof ImapFlow>[0], private readonly mechanism: OAuthMechanism) {
     super(options);
   }
@@ -201,7 +202,7 @@ export async function connectImap(
     missingIdleCommand: 'NOOP',
     clientInfo: { name: 'mailpush', vendor: 'mailpush' },
   };
-  const client = mechanism ? new PinnedMechanismImapFlow(flowOptions, mechanism) : new ImapFlow(flowOptions);
+  const client = mechanism ? new PinnedMechanismImapFlow(flowOptions, mechanism) : new LeanImapFlow(flowOptions);
   // A socket error while connect() is pending rejects connect(); afterwards it is emitted, and an
   // ImapFlow without an 'error' listener would crash the process.
   client.on('error', () => undefined);
@@ -217,6 +218,7 @@ export async function connectImap(
   // the TLS one, which passes it on) is a plain field.
   (client as unknown as { socket?: { setNoDelay?: (on: boolean) => void } }).socket?.setNoDelay?.(true);
   if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, (client as unknown as { socket?: unknown }).socket);
+  shareCapabilities(client);
   return client;
 }
 

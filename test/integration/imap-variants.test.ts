@@ -37,7 +37,7 @@ before(async () => {
     fixtures.redis(),
   ]);
   // The tests' mailboxes, one passwd-file write per Dovecot instead of a second's wait each.
-  await Promise.all([tlsDovecot.reserveUsers(4), noIdleDovecot.reserveUsers(3)]);
+  await Promise.all([tlsDovecot.reserveUsers(6), noIdleDovecot.reserveUsers(4)]);
 });
 
 // Each test's gateways stop with it: a worker left running would claim the next test's accounts
@@ -101,6 +101,29 @@ test('a second TLS login to the same server resumes the first one\'s TLS session
   };
   assert.equal(await sessionReused(), false, 'the first login makes a full handshake');
   assert.equal(await sessionReused(), true, 'the second resumes it');
+});
+
+// A worker holds thousands of connections, mostly to a few servers (lean-imapflow.ts).
+test('connections to one server share one copy of its capability list; a server with another list gets its own', async () => {
+  const config = loadConfig(gatewayEnv({ imapPort: tlsDovecot.imapsPort, env: { IMAP_TLS_CA_FILE: ca.caFile, IMAP_ALLOWED_PORTS: `${tlsDovecot.imapsPort},${noIdleDovecot.imapPort}` } }));
+  const options = { config, limiter: new HostLimiter(4) };
+  const [first, second, other] = await Promise.all([tlsDovecot.addUser(), tlsDovecot.addUser(), noIdleDovecot.addUser()]);
+  const clients = await Promise.all([
+    connectImap({ host: tlsDovecot.host, port: tlsDovecot.imapsPort, security: 'tls', user: first.user }, first.pass, options),
+    connectImap({ host: tlsDovecot.host, port: tlsDovecot.imapsPort, security: 'tls', user: second.user }, second.pass, options),
+    connectImap({ host: noIdleDovecot.host, port: noIdleDovecot.imapPort, security: 'none', user: other.user }, other.pass, options),
+  ]);
+  try {
+    const [a, b, c] = clients;
+    assert.equal(a.capabilities, b.capabilities, 'one Map for both connections to the TLS Dovecot');
+    assert.equal(a.capabilities.has('IDLE'), true);
+    assert.notEqual(c.capabilities, a.capabilities);
+    assert.equal(c.capabilities.has('IDLE'), false, 'the other server keeps its own list');
+    // Shared, and still in use: each connection's own commands work.
+    assert.deepEqual(await Promise.all(clients.map(async (client) => ((await client.status('INBOX', { messages: true })) || undefined)?.messages)), [0, 0, 0]);
+  } finally {
+    await Promise.all(clients.map((client) => client.logout()));
+  }
 });
 
 test('STARTTLS upgrades the plain port before logging in', async () => {

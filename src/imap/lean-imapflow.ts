@@ -1,0 +1,60 @@
+// What each of a worker's thousands of IDLE connections need not keep for itself. Measured in V8
+// heap snapshots of 1,000 TLS accounts (docs/benchmarks.md, "Over TLS"): imapflow gives every
+// connection its own copy of the server's capability list (a Map of ~40 names, the parsed list
+// behind it, and the server's whole LOGIN answer, kept alive because the names are slices of it),
+// and its own logger of seven closures even with `logger: false`. Connections to the same server
+// get the same list, and a gateway logs nothing through imapflow.
+//
+// Both reach below imapflow's public API (`getLogger` and the capability fields are @internal
+// there): an upgrade that renames them makes this save nothing, and test/unit/lean-imapflow.test.ts
+// fail, without changing what a connection does.
+
+import { ImapFlow } from 'imapflow';
+
+const noop = () => undefined;
+
+/** imapflow's logger interface, silent, one object for every connection. */
+const SILENT_LOGGER = Object.freeze({
+  trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop,
+  isLevelEnabled: () => false,
+});
+
+/** An ImapFlow that shares one silent logger instead of building its own (mailpush passes `logger: false`). */
+export class LeanImapFlow extends ImapFlow {
+  /** imapflow calls this from its constructor; see the module comment. */
+  getLogger(): typeof SILENT_LOGGER {
+    return SILENT_LOGGER;
+  }
+}
+
+/** Distinct capability lists kept; a server that answers each login differently cannot grow it past this. */
+export const SHARED_CAPABILITY_LISTS = 64;
+
+interface CapabilityFields {
+  capabilities: Map<string, boolean | number>;
+  rawCapabilities: unknown;
+}
+
+const sharedLists = new Map<string, CapabilityFields>();
+
+/**
+ * Points a logged-in connection's capability fields at one copy shared by every connection that
+ * got the same list. Safe because, once logged in, imapflow only ever replaces these fields (a new
+ * CAPABILITY answer builds a new Map); it changes them in place only across STARTTLS, before login.
+ */
+export function shareCapabilities(client: ImapFlow): void {
+  const fields = client as unknown as CapabilityFields;
+  if (!(fields.capabilities instanceof Map) || fields.capabilities.size === 0) return;
+  const key = JSON.stringify([[...fields.capabilities], fields.rawCapabilities ?? null]);
+  let shared = sharedLists.get(key);
+  if (!shared) {
+    // Fresh strings (parsed from the key), so the shared copy does not keep this connection's
+    // LOGIN answer alive either.
+    const [entries, raw] = JSON.parse(key) as [Array<[string, boolean | number]>, unknown];
+    shared = { capabilities: new Map(entries), rawCapabilities: raw };
+    if (sharedLists.size >= SHARED_CAPABILITY_LISTS) sharedLists.delete(sharedLists.keys().next().value!);
+    sharedLists.set(key, shared);
+  }
+  fields.capabilities = shared.capabilities;
+  fields.rawCapabilities = shared.rawCapabilities;
+}
