@@ -18,7 +18,7 @@ import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
 import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
-import { cpuPercent, dovecotMaster, groupUsage, rssBytes, threadCpuSeconds } from './lib/proc.js';
+import { cpuPercent, cpuSeconds, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
 
@@ -68,6 +68,19 @@ interface MemoryReport {
   memory: NodeJS.MemoryUsage;
   spaces: Record<string, number>;
   resources: Record<string, number>;
+  /** [epoch ms, kind, main-thread pause ms] of recent garbage collections (bench/lib/memory-report.ts). */
+  gcs: Array<[number, string, number]>;
+}
+
+/** The worker's garbage collections between two epoch times, by kind: how many, and their main-thread pauses. */
+function gcsBetween(report: MemoryReport, from: number, to: number): string {
+  const byKind = new Map<string, [number, number]>();
+  for (const [at, kind, ms] of report.gcs) {
+    if (at < from || at > to) continue;
+    const [count, total] = byKind.get(kind) ?? [0, 0];
+    byKind.set(kind, [count + 1, total + ms]);
+  }
+  return [...byKind].map(([kind, [count, ms]]) => `${count} ${kind} (${fmt(ms, 0)} ms)`).join(', ') || 'none';
 }
 
 /** CPU per kind of thread between two threadCpuSeconds() readings `ms` apart, as % of a core, largest first. */
@@ -134,6 +147,8 @@ async function main(): Promise<void> {
       ...(process.env.BENCH_WORKER_GLIBC_TUNABLES ? { GLIBC_TUNABLES: process.env.BENCH_WORKER_GLIBC_TUNABLES } : {}),
       // The worker's IMAP_TLS_GROUPS, to measure the post-quantum key share's cost (README, "IMAP over TLS").
       ...(process.env.IMAP_TLS_GROUPS ? { IMAP_TLS_GROUPS: process.env.IMAP_TLS_GROUPS } : {}),
+      // How often each connection re-issues IDLE, to measure what a restart costs both sides.
+      ...(process.env.IMAP_IDLE_RESTART_SECONDS ? { IMAP_IDLE_RESTART_SECONDS: process.env.IMAP_IDLE_RESTART_SECONDS } : {}),
     }));
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     let workerBase = Number.POSITIVE_INFINITY;
@@ -151,6 +166,8 @@ async function main(): Promise<void> {
     const seedSeconds = (performance.now() - seedStarted) / 1000;
     console.log(`  setup ${fmt((seedStarted - setupStarted) / 1000)} s, seeded ${ACCOUNTS} accounts in ${fmt(seedSeconds)} s`);
 
+    // CPU while the accounts come up, to see which side a slow bring-up waits for.
+    const bringUpCpuBefore = { worker: cpuSeconds(worker.pid), dovecot: groupUsage(dovecotPgid).cpu, machine: machineCpuSeconds() };
     const claimStarted = performance.now();
     await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
     const progress: Array<[number, number]> = [[0, 0]];
@@ -165,6 +182,12 @@ async function main(): Promise<void> {
       if (progress.length % 15 === 0) console.log(`  ${fmt(t, 0)} s: ${up} IDLE, worker RSS ${fmt(rssBytes(worker.pid) / 2 ** 20)} MiB`);
     }
     const upSeconds = (performance.now() - claimStarted) / 1000;
+    const bringUpCpu = {
+      worker: ((cpuSeconds(worker.pid) - bringUpCpuBefore.worker) / upSeconds) * 100,
+      dovecot: ((groupUsage(dovecotPgid).cpu - bringUpCpuBefore.dovecot) / upSeconds) * 100,
+      machine: ((machineCpuSeconds().busy - bringUpCpuBefore.machine.busy) / upSeconds) * 100,
+      stolen: ((machineCpuSeconds().stolen - bringUpCpuBefore.machine.stolen) / upSeconds) * 100,
+    };
     console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
 
     // Let the connections settle (and Dovecot hibernate them), then measure a quiet window. The
@@ -178,7 +201,15 @@ async function main(): Promise<void> {
     const profileWindow = process.env.BENCH_PROFILE && process.env.BENCH_PROFILE_WINDOW === 'signal';
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const threadsBefore = threadCpuSeconds(worker.pid);
+    const idleFrom = Date.now();
+    const machineBefore = { cpu: machineCpuSeconds(), probes: tcpKeepaliveProbes() };
     const idleCpu = await cpuPercent(worker.pid, IDLE_WINDOW_MS);
+    const idleTo = Date.now();
+    const idleSeconds = (idleTo - idleFrom) / 1000;
+    const machineIdle = {
+      busy: ((machineCpuSeconds().busy - machineBefore.cpu.busy) / idleSeconds) * 100,
+      probes: (tcpKeepaliveProbes() - machineBefore.probes) / idleSeconds,
+    };
     const threadsAfter = threadCpuSeconds(worker.pid);
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const idleByThread = threadPercent(threadsBefore, threadsAfter, IDLE_WINDOW_MS);
@@ -216,8 +247,11 @@ async function main(): Promise<void> {
       ['worker RSS, before → after', `${fmt(workerBase / 2 ** 20)} → ${fmt(workerRss / 2 ** 20)} MiB`, '', ''],
       ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
       [`time to bring all up (${CONNECT_CONCURRENCY} logins at a time)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
+      ['CPU while bringing them up: worker / Dovecot (all processes) / whole machine busy / stolen by the host', `${fmt(bringUpCpu.worker, 0)} / ${fmt(bringUpCpu.dovecot, 0)} / ${fmt(bringUpCpu.machine, 0)} / ${fmt(bringUpCpu.stolen, 0)} % of a core`, '', ''],
       [`worker CPU in the ${SETTLE_MS / 1000} s after the last login (settling)`, `${fmt(settlingCpu, 2)} % of a core (V8's helper threads ${fmt(settlingGc, 2)} %)`, '', ''],
       [`worker CPU while idle (the ${IDLE_WINDOW_MS / 1000} s after that)`, `${fmt(idleCpu, 2)} % of a core`, '≤ 3 %', verdict(idleCpu <= 3)],
+      ['worker garbage collections in that window (main-thread pause)', gcsBetween(memoryIdle, idleFrom, idleTo), '', ''],
+      ['the whole machine in that window: CPU busy (all processes and the kernel), TCP keepalive probes sent', `${fmt(machineIdle.busy, 2)} % of a core, ${fmt(machineIdle.probes, 0)} probes/s`, '', ''],
       ['Redis memory per account', `${fmt(redisPerAccount / 1024, 2)} KiB (${fmt((redisNow - redisBase) / 2 ** 20)} MiB in all)`, '< 5 KB', verdict(redisPerAccount < 5000)],
       ['Dovecot RSS (all processes), before → after', `${fmt(dovecotBase.rss / 2 ** 20)} → ${fmt(dovecotNow.rss / 2 ** 20)} MiB in ${dovecotNow.processes} processes`, '', ''],
       ['Dovecot CPU while idle', `${fmt(dovecotIdleCpu, 2)} % of a core`, '', ''],

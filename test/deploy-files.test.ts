@@ -48,10 +48,14 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
   assert.deepEqual(web.command, ['web']);
   assert.deepEqual(worker.command, ['worker']);
   assert.equal(worker.deploy?.replicas, 2);
+  // Measured for IDLE TLS sockets (docs/benchmarks.md); a web process's 64 KiB frames would each be an mmap.
+  assert.equal(worker.environment?.GLIBC_TUNABLES, 'glibc.malloc.mmap_threshold=32768');
+  assert.equal(web.environment?.GLIBC_TUNABLES, undefined);
   const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret-of-32-characters' };
   for (const service of [web, worker]) {
     const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
     for (const name of Object.keys(env)) {
+      if (name === 'GLIBC_TUNABLES') continue; // the C library's, not the gateway's
       assert.ok((CONFIG_VARIABLES as readonly string[]).includes(name), `${name} is a variable the gateway reads`);
     }
     const config = loadConfig(env);

@@ -20,6 +20,25 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+/**
+ * The machine's CPU seconds so far, all cores together: busy (user, nice, system, irq, softirq) and
+ * stolen (a virtual machine's CPUs given to other guests while it wanted them). Stolen time makes
+ * a CPU-bound run slower with no change in the code.
+ */
+export function machineCpuSeconds(): { busy: number; stolen: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return { busy: (user + nice + system + irq + softirq) / TICKS, stolen: steal / TICKS };
+}
+
+/** TCP keepalive probes this machine (network namespace) has sent so far: TcpExt TCPKeepAlive. */
+export function tcpKeepaliveProbes(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const names = lines.find((line) => line.startsWith('TcpExt:'))?.split(/\s+/) ?? [];
+  const values = lines.filter((line) => line.startsWith('TcpExt:'))[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf('TCPKeepAlive')] ?? 0);
+}
+
 /** Pids of every live process in process group `pgid`. */
 export function groupPids(pgid: number): number[] {
   const pids: number[] = [];

@@ -11,7 +11,7 @@ test('defaults match the documented values', () => {
   const config = loadConfig(base);
   assert.equal(config.port, 8080);
   assert.equal(config.host, '127.0.0.1');
-  assert.equal(config.imap.idleRestartMs, 300_000);
+  assert.equal(config.imap.idleRestartMs, 1_500_000);
   assert.equal(config.imap.socketTimeoutMs, 300_000);
   assert.equal(config.imap.connectConcurrency, 20);
   assert.equal(config.imap.allowPrivate, false);
