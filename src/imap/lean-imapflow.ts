@@ -1,13 +1,14 @@
 // What each of a worker's thousands of IDLE connections need not keep for itself. Measured in V8
-// heap snapshots of 1,000 TLS accounts (docs/benchmarks.md, "Over TLS"): imapflow gives every
+// heap snapshots of 1,000 TLS accounts (docs/benchmarks.md, "What an account keeps"): imapflow gives every
 // connection its own copy of the server's capability list (a Map of ~40 names, the parsed list
 // behind it, and the server's whole LOGIN answer, kept alive because the names are slices of it),
 // and its own logger of seven closures even with `logger: false`. Connections to the same server
 // get the same list, and a gateway logs nothing through imapflow.
 //
-// Both reach below imapflow's public API (`getLogger` and the capability fields are @internal
-// there): an upgrade that renames them makes this save nothing, and test/unit/lean-imapflow.test.ts
-// fail, without changing what a connection does.
+// Both reach below imapflow's public API (`getLogger` is @internal there, and the capability
+// fields are replaced from outside): an imapflow upgrade that renames them makes this save nothing,
+// and the sharing test in test/integration/imap-variants.test.ts fail, without changing what a
+// connection does.
 
 import { ImapFlow } from 'imapflow';
 
@@ -30,6 +31,12 @@ export class LeanImapFlow extends ImapFlow {
 /** Distinct capability lists kept; a server that answers each login differently cannot grow it past this. */
 export const SHARED_CAPABILITY_LISTS = 64;
 
+/**
+ * A list longer than this (as JSON) stays the connection's own: Dovecot's is ~1 KiB, Gmail's less,
+ * and a hostile server may send megabytes, which the cache would otherwise keep after it left.
+ */
+export const SHARED_CAPABILITY_LIST_CHARS = 16 * 1024;
+
 interface CapabilityFields {
   capabilities: Map<string, boolean | number>;
   rawCapabilities: unknown;
@@ -46,6 +53,7 @@ export function shareCapabilities(client: ImapFlow): void {
   const fields = client as unknown as CapabilityFields;
   if (!(fields.capabilities instanceof Map) || fields.capabilities.size === 0) return;
   const key = JSON.stringify([[...fields.capabilities], fields.rawCapabilities ?? null]);
+  if (key.length > SHARED_CAPABILITY_LIST_CHARS) return;
   let shared = sharedLists.get(key);
   if (!shared) {
     // Fresh strings (parsed from the key), so the shared copy does not keep this connection's
