@@ -182,11 +182,12 @@ async function main(): Promise<void> {
       if (progress.length % 15 === 0) console.log(`  ${fmt(t, 0)} s: ${up} IDLE, worker RSS ${fmt(rssBytes(worker.pid) / 2 ** 20)} MiB`);
     }
     const upSeconds = (performance.now() - claimStarted) / 1000;
+    const machineAfterBringUp = machineCpuSeconds();
     const bringUpCpu = {
       worker: ((cpuSeconds(worker.pid) - bringUpCpuBefore.worker) / upSeconds) * 100,
       dovecot: ((groupUsage(dovecotPgid).cpu - bringUpCpuBefore.dovecot) / upSeconds) * 100,
-      machine: ((machineCpuSeconds().busy - bringUpCpuBefore.machine.busy) / upSeconds) * 100,
-      stolen: ((machineCpuSeconds().stolen - bringUpCpuBefore.machine.stolen) / upSeconds) * 100,
+      machine: ((machineAfterBringUp.busy - bringUpCpuBefore.machine.busy) / upSeconds) * 100,
+      stolen: ((machineAfterBringUp.stolen - bringUpCpuBefore.machine.stolen) / upSeconds) * 100,
     };
     console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
 

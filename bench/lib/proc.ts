@@ -33,9 +33,9 @@ export function machineCpuSeconds(): { busy: number; stolen: number } {
 
 /** TCP keepalive probes this machine (network namespace) has sent so far: TcpExt TCPKeepAlive. */
 export function tcpKeepaliveProbes(): number {
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
-  const names = lines.find((line) => line.startsWith('TcpExt:'))?.split(/\s+/) ?? [];
-  const values = lines.filter((line) => line.startsWith('TcpExt:'))[1]?.split(/\s+/) ?? [];
+  // Two lines start with "TcpExt:": the counters' names, then their values.
+  const [names = [], values = []] = readFileSync('/proc/net/netstat', 'utf8').split('\n')
+    .filter((line) => line.startsWith('TcpExt:')).map((line) => line.split(/\s+/));
   return Number(values[names.indexOf('TCPKeepAlive')] ?? 0);
 }
 

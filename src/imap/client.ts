@@ -227,7 +227,7 @@ export async function connectImap(
   const socket = (client as unknown as { socket?: { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } }).socket;
   socket?.setNoDelay?.(true);
   socket?.setKeepAlive?.(true, IMAP_KEEPALIVE_MS);
-  if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, (client as unknown as { socket?: unknown }).socket);
+  if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, socket);
   shareCapabilities(client);
   return client;
 }
