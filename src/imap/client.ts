@@ -187,6 +187,7 @@ export async function connectImap(
   });
   const mechanism = typeof credential === 'string' ? undefined : credential.mechanism;
   const tlsServer = `${target.address}|${settings.port}|${target.servername ?? ''}`;
+  const tls = settings.security === 'none' ? { rejectUnauthorized: imap.tlsRejectUnauthorized } : tlsOptionsFor(imap, tlsServer);
   const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
     host: target.address,
     ...(target.servername ? { servername: target.servername } : {}),
@@ -194,7 +195,7 @@ export async function connectImap(
     secure: settings.security === 'tls',
     doSTARTTLS: settings.security === 'starttls' ? true : settings.security === 'none' ? false : undefined,
     auth: imapflowAuth(settings.user, credential),
-    tls: settings.security === 'none' ? { rejectUnauthorized: imap.tlsRejectUnauthorized } : tlsOptionsFor(imap, tlsServer),
+    tls,
     logger: false,
     connectionTimeout: imap.connectTimeoutMs,
     greetingTimeout: imap.connectTimeoutMs,
@@ -227,7 +228,7 @@ export async function connectImap(
   const socket = (client as unknown as { socket?: { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } }).socket;
   socket?.setNoDelay?.(true);
   socket?.setKeepAlive?.(true, IMAP_KEEPALIVE_MS);
-  if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, socket);
+  if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, socket, 'session' in tls);
   shareCapabilities(client);
   return client;
 }

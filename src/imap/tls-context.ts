@@ -16,23 +16,64 @@ import type { Config } from '../config.js';
 /** Servers whose session is kept; beyond it the least recently stored is dropped. A session is ~2 KiB. */
 export const TLS_SESSION_HOSTS = 1000;
 
+/**
+ * Offered sessions a server may leave unused in a row before it is offered none for a while.
+ * Dovecot 2.3 sends tickets and never takes one back; offering them there cost the worker a
+ * session parsed per login (1 % of a 10,000-account cold start) and a larger ClientHello, for nothing.
+ */
+export const TLS_RESUME_MISSES = 3;
+
+/** How long a server that resumes nothing is offered no session, before it is tried again. */
+export const TLS_RESUME_RETRY_MS = 60 * 60_000;
+
+interface ServerSessions {
+  /** The last session the server gave us. */
+  session?: Buffer;
+  /** Offered sessions the server did not resume, in a row. */
+  misses: number;
+  /** While set and in the future: offer it no session, keep none. */
+  pausedUntil?: number;
+}
+
 export class TlsSessionCache {
-  private readonly sessions = new Map<string, Buffer>();
+  private readonly servers = new Map<string, ServerSessions>();
 
-  constructor(private readonly limit = TLS_SESSION_HOSTS) {}
+  constructor(private readonly limit = TLS_SESSION_HOSTS, private readonly now = Date.now) {}
 
+  /** The session to offer `server`, if any and if it resumes sessions at all. */
   get(server: string): Buffer | undefined {
-    return this.sessions.get(server);
+    return this.offering(server) ? this.servers.get(server)?.session : undefined;
+  }
+
+  /** False while `server` has shown it resumes nothing: then its sessions are not worth keeping. */
+  offering(server: string): boolean {
+    const pausedUntil = this.servers.get(server)?.pausedUntil;
+    return pausedUntil === undefined || pausedUntil <= this.now();
   }
 
   set(server: string, session: Buffer): void {
-    this.sessions.delete(server);
-    this.sessions.set(server, session);
-    if (this.sessions.size > this.limit) this.sessions.delete(this.sessions.keys().next().value!);
+    const entry = this.servers.get(server) ?? { misses: 0 };
+    this.servers.delete(server);
+    this.servers.set(server, { ...entry, session });
+    if (this.servers.size > this.limit) this.servers.delete(this.servers.keys().next().value!);
+  }
+
+  /** After a handshake that offered a session: whether the server resumed it. */
+  offered(server: string, resumed: boolean): void {
+    const entry = this.servers.get(server);
+    if (!entry) return;
+    if (resumed) {
+      entry.misses = 0;
+      delete entry.pausedUntil;
+    } else if (++entry.misses >= TLS_RESUME_MISSES) {
+      entry.misses = 0;
+      entry.pausedUntil = this.now() + TLS_RESUME_RETRY_MS;
+      delete entry.session;
+    }
   }
 
   get size(): number {
-    return this.sessions.size;
+    return this.servers.size;
   }
 }
 
@@ -65,10 +106,15 @@ export function tlsOptionsFor(imap: Config['imap'], server: string): ConnectionO
 }
 
 /**
- * Keeps the session of a connection that logged in, for the next connection to `server`. Called
- * after the login, when a TLS 1.3 server has sent its tickets. Plaintext sockets have none.
+ * Keeps the session of a connection that logged in, for the next connection to `server`, and
+ * notes whether the server resumed the one this connection offered. Called after the login, when
+ * a TLS 1.3 server has sent its tickets. Plaintext sockets have none.
  */
-export function rememberTlsSession(imap: Config['imap'], server: string, socket: unknown): void {
-  const session = (socket as Partial<TLSSocket> | undefined)?.getSession?.();
-  if (session) sharedFor(imap).sessions.set(server, session);
+export function rememberTlsSession(imap: Config['imap'], server: string, socket: unknown, offered: boolean): void {
+  const tls = socket as Partial<TLSSocket> | undefined;
+  const { sessions } = sharedFor(imap);
+  if (offered) sessions.offered(server, tls?.isSessionReused?.() === true);
+  if (!sessions.offering(server)) return;
+  const session = tls?.getSession?.();
+  if (session) sessions.set(server, session);
 }

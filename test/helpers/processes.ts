@@ -36,6 +36,11 @@ export interface SpawnMailpushOptions {
   port?: number;
   /** Also serve /metrics and the probes on a port of their own (METRICS_PORT). */
   metrics?: boolean;
+  /**
+   * How long it may take to log that it started before it is killed (20 s): a worker logs it
+   * after its first claim of free accounts, which for a benchmark's 10,000 takes longer.
+   */
+  startTimeoutMs?: number;
 }
 
 class AddressInUse extends Error {}
@@ -101,7 +106,7 @@ async function spawnOnce(role: MailpushRole, env: Record<string, string>, option
       reject(isAddressInUse(stderr + JSON.stringify(logs)) ? new AddressInUse(message) : new Error(message));
     });
   });
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const timeout = setTimeout(() => child.kill('SIGKILL'), options.startTimeoutMs ?? 20_000);
   await started.finally(() => clearTimeout(timeout));
   const workerEntry = logs.find((l) => l.msg === 'worker started');
   return {

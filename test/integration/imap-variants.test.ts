@@ -37,7 +37,7 @@ before(async () => {
     fixtures.redis(),
   ]);
   // The tests' mailboxes, one passwd-file write per Dovecot instead of a second's wait each.
-  await Promise.all([tlsDovecot.reserveUsers(6), noIdleDovecot.reserveUsers(4)]);
+  await Promise.all([tlsDovecot.reserveUsers(7), noIdleDovecot.reserveUsers(4)]);
 });
 
 // Each test's gateways stop with it: a worker left running would claim the next test's accounts
@@ -101,6 +101,25 @@ test('a second TLS login to the same server resumes the first one\'s TLS session
   };
   assert.equal(await sessionReused(), false, 'the first login makes a full handshake');
   assert.equal(await sessionReused(), true, 'the second resumes it');
+});
+
+// Offering a session costs a parse of it and a larger ClientHello per login: not worth it to a
+// server that takes none back.
+test('Dovecot 2.3, which never resumes a TLS session, is offered none after three logins that left theirs unused', async () => {
+  const config = loadConfig(gatewayEnv({ imapPort: tlsDovecot.imapsPort, env: { IMAP_DEFAULT_SECURITY: 'tls', IMAP_TLS_CA_FILE: ca.caFile } }));
+  const options = { config, limiter: new HostLimiter(2) };
+  const user = await tlsDovecot.addUser();
+  const settings = { host: tlsDovecot.host, port: tlsDovecot.imapsPort, security: 'tls', user: user.user } as const;
+  const logins: Array<{ offered: boolean; reused: boolean }> = [];
+  for (let i = 0; i < 5; i++) {
+    const client = await connectImap(settings, user.pass, options);
+    // What this connection's TLS handshake was given (imapflow keeps its options).
+    const offered = (client as unknown as { options: { tls?: { session?: Buffer } } }).options.tls?.session !== undefined;
+    logins.push({ offered, reused: (client as unknown as { socket: TLSSocket }).socket.isSessionReused() });
+    await client.logout();
+  }
+  assert.deepEqual(logins.map((login) => login.reused), [false, false, false, false, false], 'Dovecot resumed a session: this test no longer shows anything');
+  assert.deepEqual(logins.map((login) => login.offered), [false, true, true, true, false], 'the first has none to offer; three go unused; then none is offered');
 });
 
 // A worker holds thousands of connections, mostly to a few servers (lean-imapflow.ts).

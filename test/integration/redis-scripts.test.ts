@@ -46,6 +46,22 @@ test('a batch renewal after SCRIPT FLUSH loads the script again and answers for 
   assert.ok(await leases.acquire({ userId: 'usr_s', accountId: 'acc_new' }, 'w1', 1000), 'a single script call recovers as well');
 });
 
+test('a renewal of the same leases again reuses nothing stale: a lease taken over is reported lost, a lease swapped in is renewed', async () => {
+  const keys = new RedisKeys('scripts');
+  const ref = (i: number) => ({ userId: 'usr_again', accountId: `acc_${i}` });
+  const [a, b, c] = await Promise.all([0, 1, 2].map(async (i) => (await leases.acquire(ref(i), 'w1', 60_000))!));
+  assert.deepEqual(await leases.renew([a!, b!], 600_000), [true, true]);
+  // Another worker takes b after it expired: the same two leases renewed again must say so.
+  await redis.del(keys.lease(ref(1)));
+  const taken = (await leases.acquire(ref(1), 'w2', 60_000))!;
+  assert.deepEqual(await leases.renew([a!, b!], 600_000), [true, false]);
+  assert.ok((await redis.pttl(keys.lease(ref(1)))) <= 60_000, 'the other worker\'s lease was not extended');
+  // The worker let b go; its page now holds c in b's place.
+  assert.deepEqual(await leases.renew([a!, c!], 600_000), [true, true]);
+  assert.ok((await redis.pttl(keys.lease(ref(2)))) > 500_000, 'the lease swapped in was renewed');
+  assert.equal(await leases.holder(ref(1)), taken.workerId);
+});
+
 test('an append that must WAIT for a replica Redis does not have still stands, loads its forgotten script, warns once and stops waiting for a while', async () => {
   const keys = new RedisKeys('scripts-wait');
   const lines: Array<{ level: number; msg: string }> = [];

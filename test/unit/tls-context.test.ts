@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, createSecureContext, createServer, type TLSSocket } from 'node:tls';
 import { loadConfig } from '../../src/config.js';
-import { tlsOptionsFor } from '../../src/imap/tls-context.js';
+import { TLS_RESUME_MISSES, TLS_RESUME_RETRY_MS, TlsSessionCache, tlsOptionsFor } from '../../src/imap/tls-context.js';
 import { createTestCa } from '../helpers/test-ca.js';
 
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
@@ -54,4 +54,30 @@ test('IMAP_TLS_GROUPS: a name OpenSSL does not know, or a malformed list, stops 
   assert.throws(() => loadConfig({ ...base, IMAP_TLS_GROUPS: 'X25519;P-256' }), /^ConfigError: IMAP_TLS_GROUPS must be group names separated by ":"/);
   assert.equal(loadConfig({ ...base, IMAP_TLS_GROUPS: ' X25519 : P-256 ' }).imap.tlsGroups, 'X25519:P-256');
   assert.equal(loadConfig(base).imap.tlsGroups, undefined);
+});
+
+test('TLS sessions: a server that leaves three offered sessions in a row unused is offered none for an hour; one that resumes keeps getting them', () => {
+  let now = 1_000_000;
+  const cache = new TlsSessionCache(10, () => now);
+  const session = Buffer.from('a session');
+  cache.set('never', session);
+  cache.set('sometimes', session);
+  for (let i = 0; i < TLS_RESUME_MISSES - 1; i++) cache.offered('never', false);
+  assert.equal(cache.get('never'), session, 'two misses: still offered');
+  cache.offered('never', false);
+  assert.equal(cache.get('never'), undefined, 'the third: none offered');
+  assert.equal(cache.offering('never'), false, 'and none kept');
+
+  // A miss now and then between resumptions never adds up.
+  for (let i = 0; i < 10; i++) {
+    cache.offered('sometimes', false);
+    cache.offered('sometimes', false);
+    cache.offered('sometimes', true);
+  }
+  assert.equal(cache.get('sometimes'), session);
+
+  now += TLS_RESUME_RETRY_MS;
+  assert.equal(cache.offering('never'), true, 'an hour later it is tried again');
+  cache.set('never', session);
+  assert.equal(cache.get('never'), session);
 });

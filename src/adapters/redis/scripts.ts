@@ -80,22 +80,28 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `);
 
-export const renewLeases = new LuaScript('renewLeases-N', `
+export const renewLeases = new LuaScript('renewLeases-packed', `
 -- KEYS[1..n] leases of any accounts (one Redis only: on a cluster the keys of one call must share
 --            a slot, so there each lease is renewed by renewLease on its own)
 -- ARGV[1] time to live in ms
--- ARGV[i + 1] lease value the caller holds for KEYS[i]
--- Returns a table with, for each key in order, 1 when renewed, 0 when no longer the caller's
-local renewed = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[i + 1] then
-    redis.call('PEXPIRE', key, ARGV[1])
-    renewed[i] = 1
+-- ARGV[2] the lease values the caller holds, in the order of KEYS, separated by spaces (one
+--         argument, not n: a worker renews thousands every few seconds, and each argument costs
+--         it an allocation or two in the client; a value with a space in it would only make its
+--         leases answer "not renewed")
+-- Returns the positions (1-based) of the leases that are no longer the caller's: usually none
+local lost = {}
+local i = 0
+for value in string.gmatch(ARGV[2], '%S+') do
+  i = i + 1
+  if i > #KEYS then break end
+  if redis.call('GET', KEYS[i]) == value then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
   else
-    renewed[i] = 0
+    lost[#lost + 1] = i
   end
 end
-return renewed
+for j = i + 1, #KEYS do lost[#lost + 1] = j end
+return lost
 `);
 
 export const releaseLease = new LuaScript('releaseLease-1', `

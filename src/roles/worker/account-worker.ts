@@ -215,7 +215,9 @@ export class AccountWorker {
     const [heartbeat, renewed] = await Promise.allSettled([this.heartbeat(), this.deps.leases.renew(leases, this.config.worker.leaseTtlMs)]);
     // A renewal storage did not answer: keep going; the fence protects the log if leases expire.
     if (renewed.status === 'fulfilled') {
-      await Promise.all(leases.map((lease, i) => (renewed.value[i] ? undefined : this.onLeaseLost(lease))));
+      // Only the lost ones: a promise per held lease every few seconds was garbage for nothing.
+      const lost = leases.filter((_, i) => !renewed.value[i]);
+      if (lost.length) await Promise.all(lost.map((lease) => this.onLeaseLost(lease)));
     }
     if (heartbeat.status === 'rejected') throw heartbeat.reason; // logged by background()
     if (renewed.status === 'fulfilled') this.renewedAt = startedAt;
