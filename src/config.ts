@@ -59,8 +59,9 @@ export interface Config {
     /** IMAP_TLS_CA_FILE's PEM certificates, trusted next to Node's built-in roots (a private CA). */
     tlsCa?: string;
     /**
-     * IMAP_TLS_GROUPS: the key-exchange groups offered to IMAP servers; none: Node's default, which
-     * leads with the post-quantum hybrid X25519MLKEM768 (whose key share a connection keeps, ~8 KiB).
+     * IMAP_TLS_GROUPS: the key-exchange groups offered to every IMAP server; none: Node's default,
+     * led by the post-quantum hybrid X25519MLKEM768, and classical groups only to a server that
+     * chose one (src/imap/tls-context.ts).
      */
     tlsGroups?: string;
     idleRestartMs: number;

@@ -9,7 +9,7 @@ import type { ImapSettings } from '../core/types.js';
 import type { OAuthMechanism } from '../protocol/discovery.js';
 import type { HostLimiter } from './host-limiter.js';
 import { LeanImapFlow, shareCapabilities } from './lean-imapflow.js';
-import { rememberTlsSession, tlsOptionsFor } from './tls-context.js';
+import { learnFromHandshake, tlsOptionsFor } from './tls-context.js';
 
 export type ImapFailureKind =
   | 'auth_failed' | 'host_not_allowed' | 'port_not_allowed' | 'insecure_not_allowed' | 'mailbox_missing' | 'unreachable'
@@ -228,7 +228,7 @@ export async function connectImap(
   const socket = (client as unknown as { socket?: { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } }).socket;
   socket?.setNoDelay?.(true);
   socket?.setKeepAlive?.(true, IMAP_KEEPALIVE_MS);
-  if (settings.security !== 'none') rememberTlsSession(imap, tlsServer, socket, 'session' in tls);
+  if (settings.security !== 'none') learnFromHandshake(imap, tlsServer, socket, tls);
   shareCapabilities(client);
   return client;
 }

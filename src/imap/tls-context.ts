@@ -9,6 +9,14 @@
 // session (a TLS 1.3 ticket or a 1.2 session) skips the certificate exchange and its checks.
 // A resumed session was verified when it was first made, under the same trust settings (the
 // cache belongs to one config), so resuming does not weaken verification.
+//
+// Key exchange: Node 24 offers the post-quantum hybrid X25519MLKEM768 first and sends its key
+// share in every ClientHello. Most IMAP servers today cannot use it (Dovecot on OpenSSL 3.0
+// answers X25519), and then the share was made for nothing: about 8 KiB kept for the connection's
+// life, and a quarter of a millisecond of CPU per handshake (docs/benchmarks.md). So a server
+// that answered a classical group is offered classical groups only, for an hour, and then the
+// hybrid again, so a server that gains it is noticed. No one on the path can fake that answer:
+// the server's choice is covered by its signature and the Finished messages of a verified handshake.
 
 import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Config } from '../config.js';
@@ -26,17 +34,37 @@ export const TLS_RESUME_MISSES = 3;
 /** How long a server that resumes nothing is offered no session, before it is tried again. */
 export const TLS_RESUME_RETRY_MS = 60 * 60_000;
 
-interface ServerSessions {
+/** The group list offered to a server known not to take the post-quantum hybrid. */
+export const CLASSICAL_TLS_GROUPS = 'X25519:P-256:P-384';
+
+/** How long a server that answered a classical group is offered no hybrid key share. */
+export const TLS_HYBRID_RETRY_MS = 60 * 60_000;
+
+/** The hybrid Node's OpenSSL leads with, if it knows it (OpenSSL 3.5, Node 24; not Node 22). */
+const HYBRID_GROUP = 'X25519MLKEM768';
+const hybridKnown = (() => {
+  try {
+    createSecureContext({ ecdhCurve: HYBRID_GROUP });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+interface ServerTls {
   /** The last session the server gave us. */
   session?: Buffer;
   /** Offered sessions the server did not resume, in a row. */
   misses: number;
-  /** While set and in the future: offer it no session, keep none. */
-  pausedUntil?: number;
+  /** While in the future: offer it no session, keep none. */
+  noSessionsUntil?: number;
+  /** While in the future: offer it classical groups only (it answered one to the hybrid). */
+  classicalUntil?: number;
 }
 
-export class TlsSessionCache {
-  private readonly servers = new Map<string, ServerSessions>();
+/** What a worker has learnt of each TLS server it logs in to: its last session, and what it takes. */
+export class TlsServerMemory {
+  private readonly servers = new Map<string, ServerTls>();
 
   constructor(private readonly limit = TLS_SESSION_HOSTS, private readonly now = Date.now) {}
 
@@ -47,15 +75,11 @@ export class TlsSessionCache {
 
   /** False while `server` has shown it resumes nothing: then its sessions are not worth keeping. */
   offering(server: string): boolean {
-    const pausedUntil = this.servers.get(server)?.pausedUntil;
-    return pausedUntil === undefined || pausedUntil <= this.now();
+    return !this.within(this.servers.get(server)?.noSessionsUntil);
   }
 
   set(server: string, session: Buffer): void {
-    const entry = this.servers.get(server) ?? { misses: 0 };
-    this.servers.delete(server);
-    this.servers.set(server, { ...entry, session });
-    if (this.servers.size > this.limit) this.servers.delete(this.servers.keys().next().value!);
+    this.entry(server).session = session;
   }
 
   /** After a handshake that offered a session: whether the server resumed it. */
@@ -64,22 +88,48 @@ export class TlsSessionCache {
     if (!entry) return;
     if (resumed) {
       entry.misses = 0;
-      delete entry.pausedUntil;
+      delete entry.noSessionsUntil;
     } else if (++entry.misses >= TLS_RESUME_MISSES) {
       entry.misses = 0;
-      entry.pausedUntil = this.now() + TLS_RESUME_RETRY_MS;
+      entry.noSessionsUntil = this.now() + TLS_RESUME_RETRY_MS;
       delete entry.session;
     }
+  }
+
+  /** True while `server` is to be offered classical groups only. */
+  classical(server: string): boolean {
+    return this.within(this.servers.get(server)?.classicalUntil);
+  }
+
+  /** After a handshake that offered the hybrid: the group the server chose. */
+  agreed(server: string, group: string | undefined): void {
+    if (group === HYBRID_GROUP) delete this.servers.get(server)?.classicalUntil;
+    else if (group) this.entry(server).classicalUntil = this.now() + TLS_HYBRID_RETRY_MS;
   }
 
   get size(): number {
     return this.servers.size;
   }
+
+  private within(until: number | undefined): boolean {
+    return until !== undefined && until > this.now();
+  }
+
+  /** The server's entry, made the most recently used; beyond `limit` the least recent is dropped. */
+  private entry(server: string): ServerTls {
+    const entry = this.servers.get(server) ?? { misses: 0 };
+    this.servers.delete(server);
+    this.servers.set(server, entry);
+    if (this.servers.size > this.limit) this.servers.delete(this.servers.keys().next().value!);
+    return entry;
+  }
 }
 
 interface SharedTls {
   context: SecureContext;
-  sessions: TlsSessionCache;
+  /** The same trust with classical groups only, when the default leads with the hybrid. */
+  classicalContext?: SecureContext;
+  servers: TlsServerMemory;
 }
 
 const shared = new WeakMap<Config['imap'], SharedTls>();
@@ -88,11 +138,11 @@ function sharedFor(imap: Config['imap']): SharedTls {
   let found = shared.get(imap);
   if (!found) {
     // `ca` replaces Node's roots, so a private CA is added to them, not put in their place.
-    const context = createSecureContext({
-      ...(imap.tlsCa ? { ca: [...rootCertificates, imap.tlsCa] } : {}),
-      ...(imap.tlsGroups ? { ecdhCurve: imap.tlsGroups } : {}),
-    });
-    found = { context, sessions: new TlsSessionCache() };
+    const ca = imap.tlsCa ? { ca: [...rootCertificates, imap.tlsCa] } : {};
+    const context = createSecureContext({ ...ca, ...(imap.tlsGroups ? { ecdhCurve: imap.tlsGroups } : {}) });
+    // Groups the operator chose (IMAP_TLS_GROUPS) are offered to every server as they are.
+    const adaptive = !imap.tlsGroups && hybridKnown;
+    found = { context, ...(adaptive ? { classicalContext: createSecureContext({ ...ca, ecdhCurve: CLASSICAL_TLS_GROUPS }) } : {}), servers: new TlsServerMemory() };
     shared.set(imap, found);
   }
   return found;
@@ -100,21 +150,26 @@ function sharedFor(imap: Config['imap']): SharedTls {
 
 /** The `tls` options for one connection to `server` (address|port|name): shared context, last session. */
 export function tlsOptionsFor(imap: Config['imap'], server: string): ConnectionOptions {
-  const { context, sessions } = sharedFor(imap);
-  const session = sessions.get(server);
-  return { rejectUnauthorized: imap.tlsRejectUnauthorized, secureContext: context, ...(session ? { session } : {}) };
+  const { context, classicalContext, servers } = sharedFor(imap);
+  const session = servers.get(server);
+  const secureContext = classicalContext && servers.classical(server) ? classicalContext : context;
+  return { rejectUnauthorized: imap.tlsRejectUnauthorized, secureContext, ...(session ? { session } : {}) };
 }
 
 /**
- * Keeps the session of a connection that logged in, for the next connection to `server`, and
- * notes whether the server resumed the one this connection offered. Called after the login, when
- * a TLS 1.3 server has sent its tickets. Plaintext sockets have none.
+ * Learns from a connection that logged in: keeps its session for the next connection to
+ * `server`, notes whether the server resumed the session this one offered, and which key exchange
+ * it chose when offered the hybrid. Called after the login, when a TLS 1.3 server has sent its
+ * tickets. Plaintext sockets teach nothing.
  */
-export function rememberTlsSession(imap: Config['imap'], server: string, socket: unknown, offered: boolean): void {
+export function learnFromHandshake(imap: Config['imap'], server: string, socket: unknown, offered: ConnectionOptions): void {
   const tls = socket as Partial<TLSSocket> | undefined;
-  const { sessions } = sharedFor(imap);
-  if (offered) sessions.offered(server, tls?.isSessionReused?.() === true);
-  if (!sessions.offering(server)) return;
+  const { context, classicalContext, servers } = sharedFor(imap);
+  if (offered.session) servers.offered(server, tls?.isSessionReused?.() === true);
+  if (classicalContext && offered.secureContext === context) {
+    servers.agreed(server, (tls?.getEphemeralKeyInfo?.() as { name?: string } | null | undefined)?.name);
+  }
+  if (!servers.offering(server)) return;
   const session = tls?.getSession?.();
-  if (session) sessions.set(server, session);
+  if (session) servers.set(server, session);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, createSecureContext, createServer, type TLSSocket } from 'node:tls';
 import { loadConfig } from '../../src/config.js';
-import { TLS_RESUME_MISSES, TLS_RESUME_RETRY_MS, TlsSessionCache, tlsOptionsFor } from '../../src/imap/tls-context.js';
+import { learnFromHandshake, TLS_HYBRID_RETRY_MS, TLS_RESUME_MISSES, TLS_RESUME_RETRY_MS, TlsServerMemory, tlsOptionsFor } from '../../src/imap/tls-context.js';
 import { createTestCa } from '../helpers/test-ca.js';
 
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
@@ -58,7 +58,7 @@ test('IMAP_TLS_GROUPS: a name OpenSSL does not know, or a malformed list, stops 
 
 test('TLS sessions: a server that leaves three offered sessions in a row unused is offered none for an hour; one that resumes keeps getting them', () => {
   let now = 1_000_000;
-  const cache = new TlsSessionCache(10, () => now);
+  const cache = new TlsServerMemory(10, () => now);
   const session = Buffer.from('a session');
   cache.set('never', session);
   cache.set('sometimes', session);
@@ -80,4 +80,80 @@ test('TLS sessions: a server that leaves three offered sessions in a row unused 
   assert.equal(cache.offering('never'), true, 'an hour later it is tried again');
   cache.set('never', session);
   assert.equal(cache.get('never'), session);
+});
+
+test('key exchange: a server that answers the post-quantum hybrid with a classical group is offered classical groups only, for an hour; one that takes the hybrid keeps it', async () => {
+  const ca = await createTestCa();
+  const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-tls-adapt-'));
+  const { certFile, keyFile } = await ca.issue(dir);
+  const tlsKeys = { cert: await readFile(certFile), key: await readFile(keyFile) };
+  const listen = async (ecdhCurve?: string) => {
+    const server = createServer({ ...tlsKeys, ...(ecdhCurve ? { ecdhCurve } : {}) }, (socket) => socket.end('* OK ready\r\n'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return server;
+  };
+  // One like Dovecot on OpenSSL 3.0, and one that accepts everything this OpenSSL knows.
+  const classicalServer = await listen('X25519:P-256');
+  const modernServer = await listen();
+  const hybridKnown = (() => {
+    try {
+      createSecureContext({ ecdhCurve: 'X25519MLKEM768' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const login = async (imap: ReturnType<typeof loadConfig>['imap'], server: typeof classicalServer) => {
+    const { port } = server.address() as AddressInfo;
+    const key = `127.0.0.1|${port}|localhost`;
+    const options = tlsOptionsFor(imap, key);
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', ...options });
+    await once(socket, 'secureConnect');
+    learnFromHandshake(imap, key, socket, options);
+    const group = (socket.getEphemeralKeyInfo() as { name?: string }).name;
+    socket.destroy();
+    return { group, context: options.secureContext };
+  };
+  try {
+    const imap = loadConfig({ ...base, IMAP_TLS_CA_FILE: ca.caFile }).imap;
+    const toClassical = [await login(imap, classicalServer), await login(imap, classicalServer), await login(imap, classicalServer)];
+    assert.deepEqual(toClassical.map((l) => l.group), ['X25519', 'X25519', 'X25519'], 'the classical server is reached every time');
+    const toModern = [await login(imap, modernServer), await login(imap, modernServer)];
+    if (hybridKnown) {
+      assert.notEqual(toClassical[1]!.context, toClassical[0]!.context, 'after its first answer it is offered another group list');
+      assert.equal(toClassical[2]!.context, toClassical[1]!.context);
+      assert.deepEqual(toModern.map((l) => l.group), ['X25519MLKEM768', 'X25519MLKEM768'], 'a server that takes the hybrid keeps getting it');
+      assert.equal(toModern[1]!.context, toClassical[0]!.context);
+    } else {
+      // OpenSSL 3.0 (Node 22) has no hybrid: one group list for every server.
+      assert.ok([...toClassical, ...toModern].every((l) => l.context === toClassical[0]!.context));
+    }
+
+    // Groups the operator chose are offered to every server as they are.
+    const chosen = loadConfig({ ...base, IMAP_TLS_CA_FILE: ca.caFile, IMAP_TLS_GROUPS: 'X25519:P-256' }).imap;
+    const first = await login(chosen, classicalServer);
+    assert.equal((await login(chosen, classicalServer)).context, first.context);
+  } finally {
+    classicalServer.close();
+    modernServer.close();
+    await rm(dir, { recursive: true, force: true });
+    await ca.cleanup();
+  }
+});
+
+test('key exchange memory: a classical answer lasts an hour, a hybrid one clears it', () => {
+  let now = 5_000_000;
+  const memory = new TlsServerMemory(10, () => now);
+  memory.agreed('a', 'X25519');
+  assert.equal(memory.classical('a'), true);
+  now += TLS_HYBRID_RETRY_MS - 1;
+  assert.equal(memory.classical('a'), true);
+  now += 1;
+  assert.equal(memory.classical('a'), false, 'an hour later the hybrid is offered again');
+  memory.agreed('a', 'X25519');
+  memory.agreed('a', 'X25519MLKEM768');
+  assert.equal(memory.classical('a'), false, 'a server that took it gets it');
+  memory.agreed('b', undefined);
+  assert.equal(memory.classical('b'), false, 'no answer read: nothing learnt');
 });
