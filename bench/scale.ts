@@ -1,6 +1,6 @@
 // npm run bench:scale — 10,000 accounts IDLE-ing on one worker process against one Dovecot:
 // resident memory per account, how long it takes to bring them all up under the per-host login
-// limit, CPU while idle, and Redis memory per account.
+// limit (and again after a worker restart), CPU while idle, and Redis memory per account.
 //
 // The worker is a separate `mailpush worker` process, so /proc/<pid> shows its memory and CPU
 // alone. Accounts are written straight into Redis through the adapters (what POST /v1/accounts

@@ -125,6 +125,12 @@ test('key exchange: a server that answers the post-quantum hybrid with a classic
       assert.equal(toClassical[2]!.context, toClassical[1]!.context);
       assert.deepEqual(toModern.map((l) => l.group), ['X25519MLKEM768', 'X25519MLKEM768'], 'a server that takes the hybrid keeps getting it');
       assert.equal(toModern[1]!.context, toClassical[0]!.context);
+      // What the classical server is now offered leaves the hybrid out: even a server that takes it agrees on X25519.
+      const { port } = modernServer.address() as AddressInfo;
+      const probe: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', secureContext: toClassical[1]!.context });
+      await once(probe, 'secureConnect');
+      assert.equal((probe.getEphemeralKeyInfo() as { name?: string }).name, 'X25519');
+      probe.destroy();
     } else {
       // OpenSSL 3.0 (Node 22) has no hybrid: one group list for every server.
       assert.ok([...toClassical, ...toModern].every((l) => l.context === toClassical[0]!.context));
