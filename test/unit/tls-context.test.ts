@@ -10,6 +10,16 @@ import { loadConfig } from '../../src/config.js';
 import { learnFromHandshake, TLS_HYBRID_RETRY_MS, TLS_RESUME_MISSES, TLS_RESUME_RETRY_MS, TlsServerMemory, tlsOptionsFor } from '../../src/imap/tls-context.js';
 import { createTestCa } from '../helpers/test-ca.js';
 
+/** OpenSSL 3.5 (Node 24) knows the post-quantum hybrid and offers it first; 3.0 (Node 22) does not. */
+const hybridKnown = (() => {
+  try {
+    createSecureContext({ ecdhCurve: 'X25519MLKEM768' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
 
 test('IMAP_TLS_GROUPS: the key exchange an IMAP server agrees to is one of the groups offered; by default the post-quantum hybrid where OpenSSL has it', async () => {
@@ -29,15 +39,6 @@ test('IMAP_TLS_GROUPS: the key exchange an IMAP server agrees to is one of the g
     socket.destroy();
     return (name as { name?: string }).name;
   };
-  // OpenSSL 3.5 (Node 24) knows the hybrid and offers it first; 3.0 (Node 22) does not.
-  const hybridKnown = (() => {
-    try {
-      createSecureContext({ ecdhCurve: 'X25519MLKEM768' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
   try {
     assert.equal(await agreed({}), hybridKnown ? 'X25519MLKEM768' : 'X25519');
     assert.equal(await agreed({ IMAP_TLS_GROUPS: 'X25519:P-256' }), 'X25519');
@@ -96,14 +97,6 @@ test('key exchange: a server that answers the post-quantum hybrid with a classic
   // One like Dovecot on OpenSSL 3.0, and one that accepts everything this OpenSSL knows.
   const classicalServer = await listen('X25519:P-256');
   const modernServer = await listen();
-  const hybridKnown = (() => {
-    try {
-      createSecureContext({ ecdhCurve: 'X25519MLKEM768' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
   const login = async (imap: ReturnType<typeof loadConfig>['imap'], server: typeof classicalServer) => {
     const { port } = server.address() as AddressInfo;
     const key = `127.0.0.1|${port}|localhost`;
