@@ -13,7 +13,7 @@ import { connectImap } from '../src/imap/client.js';
 import { HostLimiter } from '../src/imap/host-limiter.js';
 import type { ImapFlow } from 'imapflow';
 import { BENCH_SECRET, BENCH_TRANSPORT, benchImap, Cleanup, startBenchDovecot } from './lib/fixtures.js';
-import { dovecotMaster, groupPids } from './lib/proc.js';
+import { cpuSeconds, dovecotMaster, groupPids } from './lib/proc.js';
 import { fmt, machine, table } from './lib/report.js';
 
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
@@ -25,10 +25,8 @@ function dovecotCpuByKind(pgid: number): Map<string, number> {
   const byKind = new Map<string, number>();
   for (const pid of groupPids(pgid)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const kind = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.replace(/^.*\//, '') || 'dovecot';
-      byKind.set(kind, (byKind.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+      byKind.set(kind, (byKind.get(kind) ?? 0) + cpuSeconds(pid));
     } catch {
       // gone meanwhile
     }

@@ -141,6 +141,17 @@ async function waitAllIdle(adapters: Adapters, refs: SeededAccount[], pid: numbe
   return { up, progress, memory };
 }
 
+/** CPU so far of the worker (0 before it exists), Dovecot's processes and the whole machine. */
+function cpuReading(workerPid: number | undefined, dovecotPgid: number) {
+  return { worker: workerPid ? cpuSeconds(workerPid) : 0, dovecot: groupUsage(dovecotPgid).cpu, machine: machineCpuSeconds() };
+}
+
+/** "worker / Dovecot / machine busy / stolen" between two readings `seconds` apart, in % of a core. */
+function cpuShares(before: ReturnType<typeof cpuReading>, after: ReturnType<typeof cpuReading>, seconds: number): string {
+  const share = (used: number) => fmt((used / seconds) * 100, 0);
+  return `${share(after.worker - before.worker)} / ${share(after.dovecot - before.dovecot)} / ${share(after.machine.busy - before.machine.busy)} / ${share(after.machine.stolen - before.machine.stolen)} % of a core`;
+}
+
 /**
  * A deploy: the worker is stopped (it logs out and releases its leases) and a new process takes
  * every account. Unlike the first bring-up, where each login is the mailbox's first and Dovecot
@@ -153,25 +164,17 @@ async function restartWorker(adapters: Adapters, refs: SeededAccount[], old: Mai
   const stopSeconds = (performance.now() - stopStarted) / 1000;
   // A stopped worker leaves each account's last state behind: without this, `idle` would count at once.
   await Promise.all(refs.map((ref) => adapters.accounts.setState(ref, { state: 'connecting' })));
-  const before = { dovecot: groupUsage(dovecotPgid).cpu, machine: machineCpuSeconds() };
+  const before = cpuReading(undefined, dovecotPgid);
   const started = performance.now();
   // It logs that it started after claiming every free account, which takes a while at 10,000.
   const worker = await spawnMailpush('worker', env, { startTimeoutMs: UP_TIMEOUT_MS });
   cleanup.add('restarted worker', () => worker.kill('SIGTERM'));
   const { up } = await waitAllIdle(adapters, refs, worker.pid, started, 0);
   const seconds = (performance.now() - started) / 1000;
-  const machineAfter = machineCpuSeconds();
+  // The new process's whole life so far: all of it was this bring-up.
+  const cpu = cpuShares(before, cpuReading(worker.pid, dovecotPgid), seconds);
   console.log(`  restart: ${up} of ${refs.length} IDLE ${fmt(seconds)} s after the new worker was spawned (the old one took ${fmt(stopSeconds)} s to log out)`);
-  return {
-    up, seconds, stopSeconds,
-    cpu: {
-      // The new process's whole life so far: all of it was this bring-up.
-      worker: (cpuSeconds(worker.pid) / seconds) * 100,
-      dovecot: ((groupUsage(dovecotPgid).cpu - before.dovecot) / seconds) * 100,
-      machine: ((machineAfter.busy - before.machine.busy) / seconds) * 100,
-      stolen: ((machineAfter.stolen - before.machine.stolen) / seconds) * 100,
-    },
-  };
+  return { up, seconds, stopSeconds, cpu };
 }
 
 async function main(): Promise<void> {
@@ -224,19 +227,13 @@ async function main(): Promise<void> {
     const profileWindow = process.env.BENCH_PROFILE && process.env.BENCH_PROFILE_WINDOW === 'signal';
     // CPU while the accounts come up, to see which side a slow bring-up waits for.
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
-    const bringUpCpuBefore = { worker: cpuSeconds(worker.pid), dovecot: groupUsage(dovecotPgid).cpu, machine: machineCpuSeconds() };
+    const bringUpCpuBefore = cpuReading(worker.pid, dovecotPgid);
     const claimStarted = performance.now();
     await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
     const { up, progress, memory } = await waitAllIdle(adapters, refs, worker.pid, claimStarted, workerBase);
     const upSeconds = (performance.now() - claimStarted) / 1000;
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
-    const machineAfterBringUp = machineCpuSeconds();
-    const bringUpCpu = {
-      worker: ((cpuSeconds(worker.pid) - bringUpCpuBefore.worker) / upSeconds) * 100,
-      dovecot: ((groupUsage(dovecotPgid).cpu - bringUpCpuBefore.dovecot) / upSeconds) * 100,
-      machine: ((machineAfterBringUp.busy - bringUpCpuBefore.machine.busy) / upSeconds) * 100,
-      stolen: ((machineAfterBringUp.stolen - bringUpCpuBefore.machine.stolen) / upSeconds) * 100,
-    };
+    const bringUpCpu = cpuShares(bringUpCpuBefore, cpuReading(worker.pid, dovecotPgid), upSeconds);
     console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
 
     // Let the connections settle (and Dovecot hibernate them), then measure a quiet window. The
@@ -294,7 +291,7 @@ async function main(): Promise<void> {
       ['worker RSS, before → after', `${fmt(workerBase / 2 ** 20)} → ${fmt(workerRss / 2 ** 20)} MiB`, '', ''],
       ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
       [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; each the mailbox's first login)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
-      ['CPU while bringing them up: worker / Dovecot (all processes) / whole machine busy / stolen by the host', `${fmt(bringUpCpu.worker, 0)} / ${fmt(bringUpCpu.dovecot, 0)} / ${fmt(bringUpCpu.machine, 0)} / ${fmt(bringUpCpu.stolen, 0)} % of a core`, '', ''],
+      ['CPU while bringing them up: worker / Dovecot (all processes) / whole machine busy / stolen by the host', bringUpCpu, '', ''],
       [`worker CPU in the ${SETTLE_MS / 1000} s after the last login (settling)`, `${fmt(settlingCpu, 2)} % of a core (V8's helper threads ${fmt(settlingGc, 2)} %)`, '', ''],
       [`worker CPU while idle (the ${IDLE_WINDOW_MS / 1000} s after that)`, `${fmt(idleCpu, 2)} % of a core`, '≤ 3 %', verdict(idleCpu <= 3)],
       ['worker garbage collections in that window (main-thread pause)', gcsBetween(memoryIdle, idleFrom, idleTo), '', ''],
@@ -326,7 +323,7 @@ async function main(): Promise<void> {
       console.log(table(['measure', 'value', 'goal', ''], [
         ['all IDLE again, from the new process\'s spawn', `${fmt(restart.seconds)} s (${fmt(restart.up / restart.seconds, 0)} accounts/s)`, '≤ 60 s', verdict(restart.up >= ACCOUNTS && restart.seconds <= 60)],
         ['the old worker\'s logout of all of them', `${fmt(restart.stopSeconds)} s`, '', ''],
-        ['CPU meanwhile: worker / Dovecot (all processes) / whole machine busy / stolen by the host', `${fmt(restart.cpu.worker, 0)} / ${fmt(restart.cpu.dovecot, 0)} / ${fmt(restart.cpu.machine, 0)} / ${fmt(restart.cpu.stolen, 0)} % of a core`, '', ''],
+        ['CPU meanwhile: worker / Dovecot (all processes) / whole machine busy / stolen by the host', restart.cpu, '', ''],
       ]));
     }
   } finally {

@@ -21,7 +21,7 @@
 import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Config } from '../config.js';
 
-/** Servers whose session is kept; beyond it the least recently stored is dropped. A session is ~2 KiB. */
+/** Servers remembered (a session of ~2 KiB and what they take); beyond it the least recently stored is dropped. */
 export const TLS_SESSION_HOSTS = 1000;
 
 /**
@@ -105,10 +105,6 @@ export class TlsServerMemory {
   agreed(server: string, group: string | undefined): void {
     if (group === HYBRID_GROUP) delete this.servers.get(server)?.classicalUntil;
     else if (group) this.entry(server).classicalUntil = this.now() + TLS_HYBRID_RETRY_MS;
-  }
-
-  get size(): number {
-    return this.servers.size;
   }
 
   private within(until: number | undefined): boolean {
