@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../src/adapters/redis/connection.js';
+import { findJemalloc } from '../src/observability/malloc.js';
 import { spawnMailpush, type MailpushProcess } from '../test/helpers/processes.js';
 import type { Adapters } from '../src/adapters/adapters.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
@@ -34,6 +35,14 @@ const SETTLE_MS = 30_000;
 const HIBERNATE = process.env.BENCH_HIBERNATE === '1';
 /** Also time a worker restart against mailboxes that exist (BENCH_RESTART=0: skip it). */
 const RESTART = process.env.BENCH_RESTART !== '0';
+/** jemalloc's path when the worker runs on it: BENCH_WORKER_MALLOC=jemalloc (the default, as the Docker image) or glibc. */
+const WORKER_JEMALLOC = (() => {
+  const choice = process.env.BENCH_WORKER_MALLOC ?? 'jemalloc';
+  if (choice === 'glibc') return undefined;
+  const found = findJemalloc();
+  if (choice !== 'jemalloc' || !found) throw new Error(`BENCH_WORKER_MALLOC must be jemalloc (installed: ${found ?? 'no; Debian: apt-get install libjemalloc2'}) or glibc, got "${choice}"`);
+  return found;
+})();
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');
 
 async function redisUsedMemory(redis: RedisClient): Promise<number> {
@@ -141,15 +150,31 @@ async function waitAllIdle(adapters: Adapters, refs: SeededAccount[], pid: numbe
   return { up, progress, memory };
 }
 
-/** CPU so far of the worker (0 before it exists), Dovecot's processes and the whole machine. */
-function cpuReading(workerPid: number | undefined, dovecotPgid: number) {
-  return { worker: workerPid ? cpuSeconds(workerPid) : 0, dovecot: groupUsage(dovecotPgid).cpu, machine: machineCpuSeconds() };
+/** Redis's own CPU seconds so far (INFO cpu: the server and its background threads). */
+async function redisCpuSeconds(redis: RedisClient): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_sys') + field('used_cpu_user');
 }
 
-/** "worker / Dovecot / machine busy / stolen" between two readings `seconds` apart, in % of a core. */
-function cpuShares(before: ReturnType<typeof cpuReading>, after: ReturnType<typeof cpuReading>, seconds: number): string {
+/** CPU so far of the worker (0 before it exists), Dovecot's processes, Redis, this bench and the whole machine. */
+async function cpuReading(workerPid: number | undefined, dovecotPgid: number, redis: RedisClient) {
+  const bench = process.cpuUsage();
+  return {
+    worker: workerPid ? cpuSeconds(workerPid) : 0,
+    dovecot: groupUsage(dovecotPgid).cpu,
+    redis: await redisCpuSeconds(redis),
+    bench: (bench.user + bench.system) / 1e6,
+    machine: machineCpuSeconds(),
+  };
+}
+
+type CpuReading = Awaited<ReturnType<typeof cpuReading>>;
+
+/** "worker / Dovecot / Redis / bench / machine busy / stolen" between two readings `seconds` apart, in % of a core. */
+function cpuShares(before: CpuReading, after: CpuReading, seconds: number): string {
   const share = (used: number) => fmt((used / seconds) * 100, 0);
-  return `${share(after.worker - before.worker)} / ${share(after.dovecot - before.dovecot)} / ${share(after.machine.busy - before.machine.busy)} / ${share(after.machine.stolen - before.machine.stolen)} % of a core`;
+  return [after.worker - before.worker, after.dovecot - before.dovecot, after.redis - before.redis, after.bench - before.bench, after.machine.busy - before.machine.busy, after.machine.stolen - before.machine.stolen].map(share).join(' / ') + ' % of a core';
 }
 
 /**
@@ -164,7 +189,7 @@ async function restartWorker(adapters: Adapters, refs: SeededAccount[], old: Mai
   const stopSeconds = (performance.now() - stopStarted) / 1000;
   // A stopped worker leaves each account's last state behind: without this, `idle` would count at once.
   await Promise.all(refs.map((ref) => adapters.accounts.setState(ref, { state: 'connecting' })));
-  const before = cpuReading(undefined, dovecotPgid);
+  const before = await cpuReading(undefined, dovecotPgid, adapters.redis!);
   const started = performance.now();
   // It logs that it started after claiming every free account, which takes a while at 10,000.
   const worker = await spawnMailpush('worker', env, { startTimeoutMs: UP_TIMEOUT_MS });
@@ -172,7 +197,7 @@ async function restartWorker(adapters: Adapters, refs: SeededAccount[], old: Mai
   const { up } = await waitAllIdle(adapters, refs, worker.pid, started, 0);
   const seconds = (performance.now() - started) / 1000;
   // The new process's whole life so far: all of it was this bring-up.
-  const cpu = cpuShares(before, cpuReading(worker.pid, dovecotPgid), seconds);
+  const cpu = cpuShares(before, await cpuReading(worker.pid, dovecotPgid, adapters.redis!), seconds);
   console.log(`  restart: ${up} of ${refs.length} IDLE ${fmt(seconds)} s after the new worker was spawned (the old one took ${fmt(stopSeconds)} s to log out)`);
   return { up, seconds, stopSeconds, cpu };
 }
@@ -183,7 +208,7 @@ async function main(): Promise<void> {
   cleanup.add('memory report', () => rmSync(memoryFile, { force: true }));
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC})` : 'glibc'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
@@ -200,6 +225,8 @@ async function main(): Promise<void> {
       // docs/benchmarks.md, "Over TLS": each TLS socket's 64 KiB read buffer then costs only its
       // touched pages).
       ...(process.env.BENCH_WORKER_GLIBC_TUNABLES ? { GLIBC_TUNABLES: process.env.BENCH_WORKER_GLIBC_TUNABLES } : {}),
+      // The worker on jemalloc, as the Docker image runs it (BENCH_WORKER_MALLOC=glibc for glibc's malloc).
+      ...(WORKER_JEMALLOC ? { LD_PRELOAD: WORKER_JEMALLOC } : {}),
       // The worker's IMAP_TLS_GROUPS, to measure the post-quantum key share's cost (README, "IMAP over TLS").
       ...(process.env.IMAP_TLS_GROUPS ? { IMAP_TLS_GROUPS: process.env.IMAP_TLS_GROUPS } : {}),
       // How often each connection re-issues IDLE, to measure what a restart costs both sides.
@@ -227,13 +254,13 @@ async function main(): Promise<void> {
     const profileWindow = process.env.BENCH_PROFILE && process.env.BENCH_PROFILE_WINDOW === 'signal';
     // CPU while the accounts come up, to see which side a slow bring-up waits for.
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
-    const bringUpCpuBefore = cpuReading(worker.pid, dovecotPgid);
+    const bringUpCpuBefore = await cpuReading(worker.pid, dovecotPgid, adapters.redis!);
     const claimStarted = performance.now();
     await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
     const { up, progress, memory } = await waitAllIdle(adapters, refs, worker.pid, claimStarted, workerBase);
     const upSeconds = (performance.now() - claimStarted) / 1000;
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
-    const bringUpCpu = cpuShares(bringUpCpuBefore, cpuReading(worker.pid, dovecotPgid), upSeconds);
+    const bringUpCpu = cpuShares(bringUpCpuBefore, await cpuReading(worker.pid, dovecotPgid, adapters.redis!), upSeconds);
     console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
 
     // Let the connections settle (and Dovecot hibernate them), then measure a quiet window. The
@@ -291,7 +318,7 @@ async function main(): Promise<void> {
       ['worker RSS, before → after', `${fmt(workerBase / 2 ** 20)} → ${fmt(workerRss / 2 ** 20)} MiB`, '', ''],
       ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
       [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; each the mailbox's first login)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
-      ['CPU while bringing them up: worker / Dovecot (all processes) / whole machine busy / stolen by the host', bringUpCpu, '', ''],
+      ['CPU while bringing them up: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', bringUpCpu, '', ''],
       [`worker CPU in the ${SETTLE_MS / 1000} s after the last login (settling)`, `${fmt(settlingCpu, 2)} % of a core (V8's helper threads ${fmt(settlingGc, 2)} %)`, '', ''],
       [`worker CPU while idle (the ${IDLE_WINDOW_MS / 1000} s after that)`, `${fmt(idleCpu, 2)} % of a core`, '≤ 3 %', verdict(idleCpu <= 3)],
       ['worker garbage collections in that window (main-thread pause)', gcsBetween(memoryIdle, idleFrom, idleTo), '', ''],
@@ -323,7 +350,7 @@ async function main(): Promise<void> {
       console.log(table(['measure', 'value', 'goal', ''], [
         ['all IDLE again, from the new process\'s spawn', `${fmt(restart.seconds)} s (${fmt(restart.up / restart.seconds, 0)} accounts/s)`, '≤ 60 s', verdict(restart.up >= ACCOUNTS && restart.seconds <= 60)],
         ['the old worker\'s logout of all of them', `${fmt(restart.stopSeconds)} s`, '', ''],
-        ['CPU meanwhile: worker / Dovecot (all processes) / whole machine busy / stolen by the host', restart.cpu, '', ''],
+        ['CPU meanwhile: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', restart.cpu, '', ''],
       ]));
     }
   } finally {

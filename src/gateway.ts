@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { completeEmbeddedConfig } from './embedded-secrets.js';
 import { HostLimiter } from './imap/host-limiter.js';
 import { CountingEventLog } from './observability/counting-event-log.js';
+import { findJemalloc, mallocAdvice, runningMalloc } from './observability/malloc.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { startOpsServer, type OpsServer } from './observability/ops-server.js';
 import { readinessCheck } from './observability/readiness.js';
@@ -165,6 +166,8 @@ async function startParts(role: Role, givenConfig: Config, logger: Logger, teard
     pushes = pushQueue && new PushHandoff(adapters.pushOutbox, pushQueue, adapters.pushSubscriptions, log, adapters.devices);
     const eventLog = new CountingEventLog(adapters.eventLog, metrics);
     worker = new AccountWorker({ ...adapters, eventLog, limiter, ...(pushes ? { pushes } : {}) }, config, log, metrics);
+    const malloc = runningMalloc();
+    log.info({ malloc }, mallocAdvice(malloc, malloc === 'jemalloc' ? undefined : findJemalloc()));
   }
   // Probes answer from the start (a starting worker is alive but not ready), and "worker
   // started" or "listening" in the log then means every port is up.

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
 import { RECOMMENDED_REDIS_ARGS } from './helpers/redis.js';
+import { jemallocCandidates } from '../src/observability/malloc.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (file: string) => readFileSync(new URL(file, root), 'utf8');
@@ -96,6 +97,14 @@ test('the image builds and runs on the Node.js 24 release CI tests with, without
   assert.ok(installs.length === 1 && /npm ci --omit=dev --ignore-scripts\b/.test(installs[0]!), 'the runtime stage installs production dependencies only, running no install scripts');
   assert.ok(!runtime.some((l) => /^COPY\b(?!.*--from=build)/.test(l) && /\b(src|test|pwa|node_modules)\b/.test(l)), 'the runtime stage takes sources only as compiled by the build stage');
   assert.ok(lines.some((l) => /^HEALTHCHECK\b/.test(l)), 'the image has a health check');
+  // jemalloc, preloaded for every process of the image, from the path the same stage links it to.
+  const preload = runtime.map((l) => /^ENV LD_PRELOAD=(\S+)$/.exec(l)?.[1]).find(Boolean);
+  assert.equal(preload, jemallocCandidates()[0], 'the runtime stage preloads jemalloc where the worker looks for it first');
+  const install = runtime.find((l) => /apt-get install\b.*\blibjemalloc2\b/.test(l));
+  assert.ok(install, 'the runtime stage installs libjemalloc2');
+  const linkStep = runtime.slice(runtime.indexOf(install!)).join(' ');
+  assert.ok(linkStep.includes(`ln -s "$(dpkg -L libjemalloc2 | grep '/libjemalloc.so.2$')" ${preload}`), 'and links its library to that path');
+  assert.ok(runtime.indexOf(install!) < runtime.findIndex((l) => l.startsWith('ENV LD_PRELOAD=')), 'before any process runs with the preload');
   const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
   assert.match(engines, /(^|\|\|\s*)>=24\.0\.0\b/, 'engines admits Node 24');
 });

@@ -16,6 +16,7 @@ import type { PushService } from '../helpers/push-service.js';
 import { api, openReadyStream, registerWatched } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
+import { findJemalloc } from '../../src/observability/malloc.js';
 
 const ADMIN_TOKEN = 'operability-admin-token-0123456789';
 let dovecot: Dovecot;
@@ -35,7 +36,11 @@ before(async () => {
     fixtures.pushService(),
     fixtures.dovecot({ capabilities: 'IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE' }),
   ]);
-  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN } });
+  // Preloaded with jemalloc, as the Docker image runs every process: the mail, push and probe
+  // tests below then run on it.
+  const jemalloc = findJemalloc();
+  assert.ok(jemalloc, 'jemalloc is installed (Debian: libjemalloc2, which .ci/run installs)');
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN, LD_PRELOAD: jemalloc } });
   // The tests' mailboxes, one passwd-file write per Dovecot (a second each otherwise), while the gateway starts.
   [gateway] = await Promise.all([fixtures.mailpush('all', env, { metrics: true }), dovecot.reserveUsers(4), noIdle.reserveUsers(1)]);
   metricsPort = gateway.metricsPort!;
@@ -123,6 +128,12 @@ describe('metrics', () => {
     const samples = await scrape(`${gateway.url!}/metrics`, ADMIN_TOKEN);
     assert.ok(samples.has('mailpush_websocket_clients'));
   });
+});
+
+test('a worker preloaded with jemalloc says so when it starts', () => {
+  const line = gateway.logs.find((entry) => typeof entry.malloc === 'string');
+  assert.equal(line?.malloc, 'jemalloc', gateway.logTail());
+  assert.equal(line?.msg, 'memory allocator: jemalloc');
 });
 
 describe('probes', () => {

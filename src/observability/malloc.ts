@@ -1,0 +1,60 @@
+// Which malloc this process runs on, and where jemalloc is installed if it is.
+//
+// Why a worker cares: each idle TLS connection keeps a few hundred small OpenSSL blocks from its
+// handshake, scattered between the blocks the handshake freed. glibc's malloc cannot hand those
+// holes back, and they cost about 10 KiB per mailbox; jemalloc, which groups blocks by size,
+// leaves far fewer (docs/benchmarks.md, "An allocator that packs TLS state"). The allocator is
+// chosen when the process starts (LD_PRELOAD), so mailpush cannot switch it; it reports which one
+// it got, and the Docker image preloads jemalloc.
+
+import { existsSync, readFileSync } from 'node:fs';
+
+export type MallocName = 'jemalloc' | 'tcmalloc' | 'glibc' | 'unknown';
+
+/** The malloc of this process (Linux; `unknown` elsewhere). */
+export function runningMalloc(): MallocName {
+  return mallocFromMaps(readMaps());
+}
+
+/**
+ * The malloc of a process from the libraries mapped into it (/proc/<pid>/maps); `glibc` when none
+ * of the known replacements is mapped and this Node's C library is glibc.
+ */
+export function mallocFromMaps(maps: string | undefined): MallocName {
+  if (maps === undefined) return 'unknown';
+  if (/\/libjemalloc[^/\n]*\.so/.test(maps)) return 'jemalloc';
+  if (/\/libtcmalloc[^/\n]*\.so/.test(maps)) return 'tcmalloc';
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'unknown';
+}
+
+/** Where Debian, Ubuntu, Fedora and Alpine's packages (and our Docker image) put jemalloc. */
+export function jemallocCandidates(arch: string = process.arch): string[] {
+  const triplet = arch === 'arm64' ? 'aarch64-linux-gnu' : arch === 'x64' ? 'x86_64-linux-gnu' : undefined;
+  return [
+    '/usr/local/lib/libjemalloc.so.2',
+    ...(triplet ? [`/usr/lib/${triplet}/libjemalloc.so.2`] : []),
+    '/usr/lib64/libjemalloc.so.2',
+    '/usr/lib/libjemalloc.so.2',
+  ];
+}
+
+/** The first installed jemalloc of {@link jemallocCandidates}, or undefined. */
+export function findJemalloc(): string | undefined {
+  return jemallocCandidates().find((file) => existsSync(file));
+}
+
+/** What the worker says at start about its allocator: which one, and how to get jemalloc where it is not in use. */
+export function mallocAdvice(malloc: MallocName, jemalloc: string | undefined): string {
+  if (malloc === 'jemalloc') return 'memory allocator: jemalloc';
+  const how = jemalloc ? `start the worker with LD_PRELOAD=${jemalloc}` : 'install jemalloc (Debian: libjemalloc2) and preload it with LD_PRELOAD';
+  return `memory allocator: ${malloc}; ${how} to save about 10 KiB per TLS mailbox`;
+}
+
+function readMaps(): string | undefined {
+  try {
+    return readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return undefined;
+  }
+}

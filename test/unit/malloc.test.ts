@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { findJemalloc, jemallocCandidates, mallocAdvice, mallocFromMaps } from '../../src/observability/malloc.js';
+
+const mallocModule = fileURLToPath(new URL('../../src/observability/malloc.js', import.meta.url));
+
+/** What runningMalloc() says in a fresh Node process started with `env`. */
+function mallocOfChild(env: Record<string, string>): string {
+  const script = `import(${JSON.stringify(mallocModule)}).then((m) => process.stdout.write(m.runningMalloc()))`;
+  return execFileSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+}
+
+test('a process tells jemalloc preloaded from glibc\'s own malloc, by what is mapped into it', () => {
+  const jemalloc = findJemalloc();
+  assert.ok(jemalloc, `jemalloc is installed in one of ${jemallocCandidates().join(', ')} (Debian: libjemalloc2, which .ci/run installs)`);
+  assert.equal(mallocOfChild({}), 'glibc');
+  assert.equal(mallocOfChild({ LD_PRELOAD: jemalloc }), 'jemalloc');
+});
+
+test('the maps of a process with tcmalloc, or without /proc, are not taken for glibc', () => {
+  const line = (file: string) => `7f1c2a000000-7f1c2a020000 r--p 00000000 08:01 1234  ${file}\n`;
+  assert.equal(mallocFromMaps(line('/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.9')), 'tcmalloc');
+  assert.equal(mallocFromMaps(line('/usr/local/lib/libjemalloc.so.2')), 'jemalloc');
+  assert.equal(mallocFromMaps(undefined), 'unknown');
+});
+
+test('the start-up line says how to get jemalloc where it is not in use, and nothing more where it is', () => {
+  assert.equal(mallocAdvice('jemalloc', '/usr/local/lib/libjemalloc.so.2'), 'memory allocator: jemalloc');
+  assert.match(mallocAdvice('glibc', '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'), /^memory allocator: glibc; start the worker with LD_PRELOAD=\/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2 /);
+  assert.match(mallocAdvice('glibc', undefined), /install jemalloc \(Debian: libjemalloc2\) and preload it with LD_PRELOAD/);
+});
+
+test('jemalloc is looked for where Debian and Fedora put it, on each architecture', () => {
+  assert.ok(jemallocCandidates('x64').includes('/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'));
+  assert.ok(jemallocCandidates('arm64').includes('/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'));
+  assert.ok(jemallocCandidates('arm64').includes('/usr/lib64/libjemalloc.so.2'));
+  assert.equal(jemallocCandidates('x64')[0], '/usr/local/lib/libjemalloc.so.2', 'the Docker image\'s link first');
+});
