@@ -21,10 +21,11 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 # jemalloc instead of glibc's malloc: an idle TLS connection then keeps about 10 KiB less of the
 # holes its handshake leaves (docs/benchmarks.md, "An allocator that packs TLS state"). Linked to
-# one path on every architecture; the worker logs which allocator it runs on.
+# one path on every architecture; the worker logs which allocator it runs on. Its background thread
+# returns freed pages to the system while the process is idle (src/observability/malloc.ts).
 RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/* \
   && ln -s "$(dpkg -L libjemalloc2 | grep '/libjemalloc.so.2$')" /usr/local/lib/libjemalloc.so.2
-ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
+ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2 MALLOC_CONF=background_thread:true
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force

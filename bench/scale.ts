@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../src/adapters/redis/connection.js';
-import { findJemalloc } from '../src/observability/malloc.js';
+import { findJemalloc, JEMALLOC_CONF } from '../src/observability/malloc.js';
 import { spawnMailpush, type MailpushProcess } from '../test/helpers/processes.js';
 import type { Adapters } from '../src/adapters/adapters.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
   cleanup.add('memory report', () => rmSync(memoryFile, { force: true }));
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC})` : 'glibc'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${JEMALLOC_CONF})` : 'glibc'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
       // touched pages).
       ...(process.env.BENCH_WORKER_GLIBC_TUNABLES ? { GLIBC_TUNABLES: process.env.BENCH_WORKER_GLIBC_TUNABLES } : {}),
       // The worker on jemalloc, as the Docker image runs it (BENCH_WORKER_MALLOC=glibc for glibc's malloc).
-      ...(WORKER_JEMALLOC ? { LD_PRELOAD: WORKER_JEMALLOC } : {}),
+      ...(WORKER_JEMALLOC ? { LD_PRELOAD: WORKER_JEMALLOC, MALLOC_CONF: JEMALLOC_CONF } : {}),
       // The worker's IMAP_TLS_GROUPS, to measure the post-quantum key share's cost (README, "IMAP over TLS").
       ...(process.env.IMAP_TLS_GROUPS ? { IMAP_TLS_GROUPS: process.env.IMAP_TLS_GROUPS } : {}),
       // How often each connection re-issues IDLE, to measure what a restart costs both sides.

@@ -16,7 +16,7 @@ import type { PushService } from '../helpers/push-service.js';
 import { api, openReadyStream, registerWatched } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 import { spawnMailpush, type MailpushProcess } from '../helpers/processes.js';
-import { findJemalloc } from '../../src/observability/malloc.js';
+import { findJemalloc, JEMALLOC_CONF } from '../../src/observability/malloc.js';
 
 const ADMIN_TOKEN = 'operability-admin-token-0123456789';
 let dovecot: Dovecot;
@@ -40,7 +40,7 @@ before(async () => {
   // tests below then run on it.
   const jemalloc = findJemalloc();
   assert.ok(jemalloc, 'jemalloc is installed (Debian: libjemalloc2, which .ci/run installs)');
-  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN, LD_PRELOAD: jemalloc } });
+  env = gatewayEnv({ redisUrl: redis.url, imapPort: dovecot.imapPort, push, env: { ADMIN_TOKEN, LD_PRELOAD: jemalloc, MALLOC_CONF: JEMALLOC_CONF } });
   // The tests' mailboxes, one passwd-file write per Dovecot (a second each otherwise), while the gateway starts.
   [gateway] = await Promise.all([fixtures.mailpush('all', env, { metrics: true }), dovecot.reserveUsers(4), noIdle.reserveUsers(1)]);
   metricsPort = gateway.metricsPort!;
