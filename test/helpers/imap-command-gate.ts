@@ -13,6 +13,8 @@ export interface ImapCommandGate {
    * it and whatever the client wrote after it; rejects when nothing matched within `timeoutMs`.
    */
   hold(patterns: RegExp[], timeoutMs?: number): Promise<() => void>;
+  /** Every line clients sent so far, in order, with the number of the connection it came on (from 1). */
+  sent(): ReadonlyArray<{ connection: number; line: string }>;
   close(): Promise<void>;
 }
 
@@ -25,8 +27,11 @@ interface Waiting {
 export async function startImapCommandGate(targetPort: number, targetHost = '127.0.0.1'): Promise<ImapCommandGate> {
   const sockets = new Set<Socket>();
   let waiting: Waiting | undefined;
+  const sent: Array<{ connection: number; line: string }> = [];
+  let connections = 0;
 
   const forward = (client: Socket) => {
+    const connection = ++connections;
     const upstream = connect(targetPort, targetHost);
     sockets.add(client).add(upstream);
     upstream.pipe(client);
@@ -37,6 +42,11 @@ export async function startImapCommandGate(targetPort: number, targetHost = '127
       const data = Buffer.concat([partial, chunk]);
       const end = data.lastIndexOf(0x0a) + 1;
       partial = data.subarray(end);
+      for (let at = 0; at < end; ) {
+        const next = data.indexOf(0x0a, at) + 1;
+        sent.push({ connection, line: data.subarray(at, next).toString('latin1').trimEnd() });
+        at = next;
+      }
       let from = 0;
       for (let at = 0; at < end && !heldBack && waiting; ) {
         const next = data.indexOf(0x0a, at) + 1;
@@ -85,6 +95,7 @@ export async function startImapCommandGate(targetPort: number, targetHost = '127
         };
       });
     },
+    sent: () => sent,
     async close() {
       sockets.forEach((socket) => socket.destroy());
       await new Promise<void>((resolve) => server.close(() => resolve()));

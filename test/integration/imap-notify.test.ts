@@ -87,6 +87,16 @@ test('NOTIFY: INBOX and four folders on one connection; new mail, flags and expu
     assert.deepEqual([event.data.uid, event.data.catchUp], [1, false]);
   }
   assert.equal(await imapSessions(dovecot, user), 1, 'one IMAP connection for five mailboxes');
+  // Each mailbox is opened by its SELECT or EXAMINE alone: the LIST and LSUB imapflow would send
+  // before each (two round trips per login, both sides) are not (lean-imapflow.ts, openMailbox).
+  const sent = gate.sent();
+  const notifying = sent.find((l) => /^\S+ NOTIFY SET\b/i.test(l.line))?.connection;
+  const commands = sent.filter((l) => l.connection === notifying).map((l) => l.line.split(' ')[1]?.toUpperCase());
+  assert.deepEqual(['SELECT', 'EXAMINE'].map((c) => commands.includes(c)), [true, true], commands.join(' '));
+  assert.ok(!commands.includes('LSUB'), commands.join(' '));
+  commands.forEach((command, i) => {
+    if (command === 'SELECT' || command === 'EXAMINE') assert.notEqual(commands[i - 1], 'LIST', commands.join(' '));
+  });
 
   // A flag set and a message expunged in folders that are not selected (INBOX is), as another mail client would.
   // Back in INBOX after the visit to Lists, the worker's first command there is a UID FETCH for new

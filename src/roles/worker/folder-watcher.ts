@@ -4,6 +4,7 @@
 
 import type { ImapFlow } from 'imapflow';
 import type { FolderSeen } from '../../imap/notify.js';
+import { openMailbox } from '../../imap/lean-imapflow.js';
 import { MailboxWatcher } from './mailbox-watcher.js';
 import type { WatcherState } from './watcher-options.js';
 
@@ -36,7 +37,7 @@ export class FolderWatcher extends MailboxWatcher {
     this.client = client;
     this.visiting = true;
     try {
-      const opened = await client.mailboxOpen(mailbox, {
+      const opened = await openMailbox(client, mailbox, {
         readOnly: true,
         ...(seen?.highestModseq !== undefined && !catchUp ? { uidValidity: BigInt(seen.uidValidity), changedSince: seen.highestModseq } : {}),
       }).catch((error: { responseStatus?: string; responseText?: string }) => {

@@ -13,6 +13,7 @@ import { batchEvent, expungedData, newMailEvents } from '../../core/mail-events.
 import type { Watermark } from '../../core/ports.js';
 import type { NewEvent } from '../../core/types.js';
 import { connectImap, ImapConnectError, isResponseLimitError, withinDeadline } from '../../imap/client.js';
+import { openMailbox } from '../../imap/lean-imapflow.js';
 import { appendThenPush } from './append.js';
 import { optInToDovecotPush } from './dovecot-opt-in.js';
 import { HintFollower, type HintTrace } from './hint-follower.js';
@@ -132,7 +133,7 @@ export class MailboxWatcher {
         // QRESYNC lists new messages among the changed ones: those become mail.new, not mail.flags.
         this.visiting = true;
         try {
-          this.uidValidity = String((await client.mailboxOpen(this.options.mailbox, since)).uidValidity);
+          this.uidValidity = String((await openMailbox(client, this.options.mailbox, since)).uidValidity);
         } finally {
           this.visiting = false;
         }
@@ -201,7 +202,7 @@ export class MailboxWatcher {
       client.on('expunge', (event: ExpungeEvent) => folders?.route('expunge', event) || this.onExpunge(event));
       const budgetMs = options.config.imap.connectTimeoutMs;
       // Bounded like the login: an answer dripped a byte at a time would hold the account in `connecting`.
-      const opening = client.mailboxOpen(options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
+      const opening = openMailbox(client, options.mailbox).catch((error: { responseStatus?: string; responseText?: string }) => {
         // The server said NO: the folder is gone or was never there. Retrying fast will not help.
         if (error.responseStatus === 'NO') throw new ImapConnectError('mailbox_missing', `cannot open "${options.mailbox}": ${error.responseText ?? 'no such mailbox'}`);
         throw error;
