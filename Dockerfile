@@ -19,7 +19,7 @@ RUN npm run build
 # Runtime stage: production dependencies and the compiled code only, as an unprivileged user.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
-# jemalloc instead of glibc's malloc: an idle TLS connection then keeps about 10 KiB less of the
+# jemalloc instead of glibc's malloc: an idle TLS connection then keeps about 6 KiB less of the
 # holes its handshake leaves (docs/benchmarks.md, "An allocator that packs TLS state"). Linked to
 # one path on every architecture; the worker logs which allocator it runs on. Its background thread
 # returns freed pages to the system while the process is idle (src/observability/malloc.ts).

@@ -1,5 +1,5 @@
 // npm run bench:login-cost — what one IMAP login costs in CPU, on our side and on Dovecot's, by
-// Dovecot process: the worker's connectImap() and a SELECT of INBOX, 20 at a time, against the
+// Dovecot process: the worker's connectImap() and its SELECT of INBOX, 20 at a time, against the
 // bench Dovecot (TLS by default), without Redis or the rest of the worker. A cold start of 10,000
 // accounts is this times 10,000 plus the worker's own bookkeeping; on a machine that also runs the
 // IMAP server, the sum of both sides over the cores is the floor of its duration.
@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config.js';
 import { connectImap } from '../src/imap/client.js';
 import { HostLimiter } from '../src/imap/host-limiter.js';
+import { openMailbox } from '../src/imap/lean-imapflow.js';
 import type { ImapFlow } from 'imapflow';
 import { BENCH_SECRET, BENCH_TRANSPORT, benchImap, Cleanup, startBenchDovecot } from './lib/fixtures.js';
 import { cpuSeconds, dovecotMaster, groupPids } from './lib/proc.js';
@@ -19,6 +20,8 @@ import { fmt, machine, table } from './lib/report.js';
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONNECT_CONCURRENCY ?? 20);
 const WARM = process.env.BENCH_LOGIN_WARM !== '0';
+/** BENCH_LOGIN_LIST=1: SELECT as imapflow does by itself, after a LIST and an LSUB of the mailbox (the worker skips them). */
+const LIST_FIRST = process.env.BENCH_LOGIN_LIST === '1';
 
 /** CPU seconds of each kind of Dovecot process (imap-login, imap, auth, …), summed over its processes. */
 function dovecotCpuByKind(pgid: number): Map<string, number> {
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
           const user = users[next++]!;
           const client = await connectImap({ host: dovecot.host, port: imap.port, security: imap.security, user: user.user }, user.pass, options, { qresync: true });
           client.on('error', () => undefined);
-          await client.mailboxOpen('INBOX');
+          await (LIST_FIRST ? client.mailboxOpen('INBOX') : openMailbox(client, 'INBOX'));
           clients.push(client);
         }
       }));
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
       if (used > 0) rows.push([`Dovecot ${kind}`, perLogin(used)]);
     }
     rows.push(['Dovecot, all processes', perLogin(dovecotTotal)]);
-    console.log(`  ${LOGINS} ${WARM ? 'repeat' : 'first'} logins over ${BENCH_TRANSPORT === 'tls' ? 'TLS' : 'plaintext'}, ${CONCURRENCY} at a time, ${process.env.IMAP_TLS_GROUPS ? `IMAP_TLS_GROUPS ${process.env.IMAP_TLS_GROUPS}` : 'default groups'}: ${fmt(seconds)} s (${fmt(LOGINS / seconds, 0)} a second)`);
+    console.log(`  ${LOGINS} ${WARM ? 'repeat' : 'first'} logins over ${BENCH_TRANSPORT === 'tls' ? 'TLS' : 'plaintext'}, ${CONCURRENCY} at a time, ${process.env.IMAP_TLS_GROUPS ? `IMAP_TLS_GROUPS ${process.env.IMAP_TLS_GROUPS}` : 'default groups'}${LIST_FIRST ? ', LIST and LSUB before each SELECT' : ''}: ${fmt(seconds)} s (${fmt(LOGINS / seconds, 0)} a second)`);
     console.log(table(['CPU per login', 'ms'], rows));
   } finally {
     await cleanup.run();

@@ -192,24 +192,29 @@ export async function seedUsers(adapters: Adapters, count: number, concurrency =
   return seeded;
 }
 
-/** How many of `refs` are in `state` right now (one pipelined HGET each). */
+/** How many of `refs` are in `state` (one HGET each, pipelined). */
 export async function countInState(adapters: Adapters, refs: AccountRef[], state: string): Promise<number> {
+  return refs.length - (await notInState(adapters, refs, state)).length;
+}
+
+/** Those of `refs` not in `state`, in their order. */
+export async function notInState<Ref extends AccountRef>(adapters: Adapters, refs: Ref[], state: string): Promise<Ref[]> {
   const redis = adapters.redis!;
-  let count = 0;
-  if (isCluster(redis)) {
-    // A pipeline may not span nodes: one HGET each, which auto-pipelining batches per node.
-    for (let i = 0; i < refs.length; i += 2000) {
-      const states = await Promise.all(refs.slice(i, i + 2000).map((ref) => redis.hget(adapters.keys!.account(ref), 'state')));
-      count += states.filter((value) => value === state).length;
-    }
-    return count;
-  }
+  const others: Ref[] = [];
   for (let i = 0; i < refs.length; i += 2000) {
-    const pipeline = redis.pipeline();
-    for (const ref of refs.slice(i, i + 2000)) pipeline.hget(adapters.keys!.account(ref), 'state');
-    for (const [, value] of (await pipeline.exec()) ?? []) if (value === state) count++;
+    const slice = refs.slice(i, i + 2000);
+    let states: unknown[];
+    if (isCluster(redis)) {
+      // A pipeline may not span nodes: one HGET each, which auto-pipelining batches per node.
+      states = await Promise.all(slice.map((ref) => redis.hget(adapters.keys!.account(ref), 'state')));
+    } else {
+      const pipeline = redis.pipeline();
+      for (const ref of slice) pipeline.hget(adapters.keys!.account(ref), 'state');
+      states = ((await pipeline.exec()) ?? []).map(([, value]) => value);
+    }
+    slice.forEach((ref, n) => states[n] !== state && others.push(ref));
   }
-  return count;
+  return others;
 }
 
 /** Environment for `mailpush worker|web` against the bench's Redis and Dovecot. */

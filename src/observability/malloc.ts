@@ -1,8 +1,8 @@
 // Which malloc this process runs on, and where jemalloc is installed if it is.
 //
-// Why a worker cares: each idle TLS connection keeps a few hundred small OpenSSL blocks from its
+// Why a worker cares: each idle TLS connection keeps many small OpenSSL blocks from its
 // handshake, scattered between the blocks the handshake freed. glibc's malloc cannot hand those
-// holes back, and they cost about 10 KiB per mailbox; jemalloc, which groups blocks by size,
+// holes back, and they cost about 6 KiB per mailbox; jemalloc, which groups blocks by size,
 // leaves far fewer (docs/benchmarks.md, "An allocator that packs TLS state"). The allocator is
 // chosen when the process starts (LD_PRELOAD), so mailpush cannot switch it; it reports which one
 // it got, and the Docker image preloads jemalloc.
@@ -55,8 +55,8 @@ export function findJemalloc(): string | undefined {
 /** What the worker says at start about its allocator: which one, and how to get jemalloc where it is not in use. */
 export function mallocAdvice(malloc: MallocName, jemalloc: string | undefined): string {
   if (malloc === 'jemalloc') return 'memory allocator: jemalloc';
-  const how = jemalloc ? `start the worker with LD_PRELOAD=${jemalloc}` : 'install jemalloc (Debian: libjemalloc2) and preload it with LD_PRELOAD';
-  return `memory allocator: ${malloc}; ${how} to save about 10 KiB per TLS mailbox`;
+  const how = jemalloc ? `start the worker with LD_PRELOAD=${jemalloc} MALLOC_CONF=${JEMALLOC_CONF}` : 'install jemalloc (Debian: libjemalloc2) and preload it with LD_PRELOAD';
+  return `memory allocator: ${malloc}; ${how} to save about 6 KiB per TLS mailbox`;
 }
 
 function readMaps(): string | undefined {

@@ -28,7 +28,7 @@ test('the maps of a process with tcmalloc, or without /proc, are not taken for g
 
 test('the start-up line says how to get jemalloc where it is not in use, and nothing more where it is', () => {
   assert.equal(mallocAdvice('jemalloc', '/usr/local/lib/libjemalloc.so.2'), 'memory allocator: jemalloc');
-  assert.match(mallocAdvice('glibc', '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'), /^memory allocator: glibc; start the worker with LD_PRELOAD=\/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2 /);
+  assert.match(mallocAdvice('glibc', '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'), /^memory allocator: glibc; start the worker with LD_PRELOAD=\/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2 MALLOC_CONF=background_thread:true to save/);
   assert.match(mallocAdvice('glibc', undefined), /install jemalloc \(Debian: libjemalloc2\) and preload it with LD_PRELOAD/);
 });
 
