@@ -43,6 +43,8 @@ const WORKER_JEMALLOC = (() => {
   if (choice !== 'jemalloc' || !found) throw new Error(`BENCH_WORKER_MALLOC must be jemalloc (installed: ${found ?? 'no; Debian: apt-get install libjemalloc2'}) or glibc, got "${choice}"`);
   return found;
 })();
+/** jemalloc's settings for the worker: the image's, or BENCH_WORKER_MALLOC_CONF (empty for jemalloc's defaults). */
+const WORKER_MALLOC_CONF = process.env.BENCH_WORKER_MALLOC_CONF ?? JEMALLOC_CONF;
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');
 
 async function redisUsedMemory(redis: RedisClient): Promise<number> {
@@ -214,7 +216,7 @@ async function main(): Promise<void> {
   cleanup.add('memory report', () => rmSync(memoryFile, { force: true }));
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${JEMALLOC_CONF})` : 'glibc'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${WORKER_MALLOC_CONF || '(its defaults)'})` : 'glibc'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
@@ -233,7 +235,7 @@ async function main(): Promise<void> {
       // touched pages).
       ...(process.env.BENCH_WORKER_GLIBC_TUNABLES ? { GLIBC_TUNABLES: process.env.BENCH_WORKER_GLIBC_TUNABLES } : {}),
       // The worker on jemalloc, as the Docker image runs it (BENCH_WORKER_MALLOC=glibc for glibc's malloc).
-      ...(WORKER_JEMALLOC ? { LD_PRELOAD: WORKER_JEMALLOC, MALLOC_CONF: JEMALLOC_CONF } : {}),
+      ...(WORKER_JEMALLOC ? { LD_PRELOAD: WORKER_JEMALLOC, MALLOC_CONF: WORKER_MALLOC_CONF } : {}),
       // The worker's IMAP_TLS_GROUPS, to measure the post-quantum key share's cost (README, "IMAP over TLS").
       ...(process.env.IMAP_TLS_GROUPS ? { IMAP_TLS_GROUPS: process.env.IMAP_TLS_GROUPS } : {}),
       // How often each connection re-issues IDLE, to measure what a restart costs both sides.
