@@ -47,9 +47,14 @@ const WORKER_JEMALLOC = (() => {
 const WORKER_MALLOC_CONF = process.env.BENCH_WORKER_MALLOC_CONF ?? JEMALLOC_CONF;
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');
 
+/** The numeric fields of one INFO section of Redis, by name (0 for a field it does not report). */
+async function redisInfo(redis: RedisClient, section: string): Promise<(field: string) => number> {
+  const info = await redis.info(section);
+  return (field) => Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+}
+
 async function redisUsedMemory(redis: RedisClient): Promise<number> {
-  const info = await redis.info('memory');
-  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+  return (await redisInfo(redis, 'memory'))('used_memory');
 }
 
 /**
@@ -160,8 +165,7 @@ async function waitAllIdle(adapters: Adapters, refs: SeededAccount[], pid: numbe
 
 /** Redis's own CPU seconds so far (INFO cpu: the server and its background threads). */
 async function redisCpuSeconds(redis: RedisClient): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  const field = await redisInfo(redis, 'cpu');
   return field('used_cpu_sys') + field('used_cpu_user');
 }
 
