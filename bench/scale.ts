@@ -53,6 +53,24 @@ async function redisInfo(redis: RedisClient, section: string): Promise<(field: s
   return (field) => Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
 }
 
+/** Calls so far of each Redis command (INFO commandstats), by command name. */
+async function redisCommandCalls(redis: RedisClient): Promise<Map<string, number>> {
+  const info = await redis.info('commandstats');
+  return new Map([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map(([, name, calls]) => [name!, Number(calls)]));
+}
+
+/**
+ * The Redis commands of the bring-up per account, most frequent first: what each claim and login
+ * costs Redis (and the worker a write each, where nothing batches them). The bench's own poll of
+ * the accounts' states is in it as `hget`, one per account not yet IDLE each second.
+ */
+function commandsPerAccount(before: Map<string, number>, after: Map<string, number>, accounts: number): string {
+  const perAccount = [...after].map(([name, calls]) => [name, (calls - (before.get(name) ?? 0)) / Math.max(accounts, 1)] as const)
+    .filter(([, calls]) => calls >= 0.01).sort((a, b) => b[1] - a[1]);
+  const total = perAccount.reduce((sum, [, calls]) => sum + calls, 0);
+  return `${fmt(total, 1)} (${perAccount.map(([name, calls]) => `${name} ${fmt(calls, 2)}`).join(', ')})`;
+}
+
 async function redisUsedMemory(redis: RedisClient): Promise<number> {
   return (await redisInfo(redis, 'memory'))('used_memory');
 }
@@ -268,12 +286,14 @@ async function main(): Promise<void> {
     // CPU while the accounts come up, to see which side a slow bring-up waits for.
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const bringUpCpuBefore = await cpuReading(worker.pid, dovecotPgid, adapters.redis!);
+    const bringUpCommandsBefore = await redisCommandCalls(adapters.redis!);
     const claimStarted = performance.now();
     await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
     const { up, progress, memory } = await waitAllIdle(adapters, refs, worker.pid, claimStarted, workerBase);
     const upSeconds = (performance.now() - claimStarted) / 1000;
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const bringUpCpu = cpuShares(bringUpCpuBefore, await cpuReading(worker.pid, dovecotPgid, adapters.redis!), upSeconds);
+    const bringUpCommands = commandsPerAccount(bringUpCommandsBefore, await redisCommandCalls(adapters.redis!), up);
     console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
 
     // Let the connections settle (and Dovecot hibernate them), then measure a quiet window. The
@@ -334,6 +354,7 @@ async function main(): Promise<void> {
       ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
       [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; each the mailbox's first login)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
       ['CPU while bringing them up: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', bringUpCpu, '', ''],
+      ['Redis commands per account while bringing them up (the bench\'s poll is hget)', bringUpCommands, '', ''],
       [`worker CPU in the ${SETTLE_MS / 1000} s after the last login (settling)`, `${fmt(settlingCpu, 2)} % of a core (V8's helper threads ${fmt(settlingGc, 2)} %)`, '', ''],
       [`worker CPU while idle (the ${IDLE_WINDOW_MS / 1000} s after that)`, `${fmt(idleCpu, 2)} % of a core`, '≤ 3 %', verdict(idleCpu <= 3)],
       ['worker garbage collections in that window (main-thread pause)', gcsBetween(memoryIdle, idleFrom, idleTo), '', ''],
