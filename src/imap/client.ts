@@ -187,50 +187,68 @@ export async function connectImap(
   });
   const mechanism = typeof credential === 'string' ? undefined : credential.mechanism;
   const tlsServer = `${target.address}|${settings.port}|${target.servername ?? ''}`;
-  const tls = settings.security === 'none' ? { rejectUnauthorized: imap.tlsRejectUnauthorized } : tlsOptionsFor(imap, tlsServer);
-  const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
-    host: target.address,
-    ...(target.servername ? { servername: target.servername } : {}),
-    port: settings.port,
-    secure: settings.security === 'tls',
-    doSTARTTLS: settings.security === 'starttls' ? true : settings.security === 'none' ? false : undefined,
-    auth: imapflowAuth(settings.user, credential),
-    tls,
-    logger: false,
-    connectionTimeout: imap.connectTimeoutMs,
-    greetingTimeout: imap.connectTimeoutMs,
-    socketTimeout: imap.socketTimeoutMs,
-    ...(extra.responseLimits ?? IMAP_RESPONSE_LIMITS),
-    // Start IDLE as soon as our own commands are done: an EXISTS is only pushed while idling.
-    autoIdleDelay: 0,
-    disableCompression: true,
-    qresync: extra.qresync ?? false,
-    ...(extra.maxIdleTime ? { maxIdleTime: extra.maxIdleTime } : {}),
-    missingIdleCommand: 'NOOP',
-    clientInfo: { name: 'mailpush', vendor: 'mailpush' },
+  // Made once a login slot is free, not while the login waits for one: at a worker's start
+  // thousands wait, and each would hold a client and be handed the TLS session and key-exchange
+  // choice known before the first logins ahead of it taught us better (Dovecot takes no session
+  // back: offered anyway to every login queued before three had shown it, it was parsed for
+  // nothing, 1.2 % of a 10,000-account bring-up).
+  const openClient = () => {
+    const tls = settings.security === 'none' ? { rejectUnauthorized: imap.tlsRejectUnauthorized } : tlsOptionsFor(imap, tlsServer);
+    const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
+      host: target.address,
+      ...(target.servername ? { servername: target.servername } : {}),
+      port: settings.port,
+      secure: settings.security === 'tls',
+      doSTARTTLS: settings.security === 'starttls' ? true : settings.security === 'none' ? false : undefined,
+      auth: imapflowAuth(settings.user, credential),
+      tls,
+      logger: false,
+      connectionTimeout: imap.connectTimeoutMs,
+      greetingTimeout: imap.connectTimeoutMs,
+      socketTimeout: imap.socketTimeoutMs,
+      ...(extra.responseLimits ?? IMAP_RESPONSE_LIMITS),
+      // Start IDLE as soon as our own commands are done: an EXISTS is only pushed while idling.
+      autoIdleDelay: 0,
+      disableCompression: true,
+      qresync: extra.qresync ?? false,
+      ...(extra.maxIdleTime ? { maxIdleTime: extra.maxIdleTime } : {}),
+      missingIdleCommand: 'NOOP',
+      clientInfo: { name: 'mailpush', vendor: 'mailpush' },
+    };
+    const made = mechanism ? new PinnedMechanismImapFlow(flowOptions, mechanism) : new LeanImapFlow(flowOptions);
+    // A socket error while connect() is pending rejects connect(); afterwards it is emitted, and an
+    // ImapFlow without an 'error' listener would crash the process.
+    made.on('error', () => undefined);
+    return { client: made, tls };
   };
-  const client = mechanism ? new PinnedMechanismImapFlow(flowOptions, mechanism) : new LeanImapFlow(flowOptions);
-  // A socket error while connect() is pending rejects connect(); afterwards it is emitted, and an
-  // ImapFlow without an 'error' listener would crash the process.
-  client.on('error', () => undefined);
+  let opened: ReturnType<typeof openClient> | undefined;
   try {
-    await options.limiter.run(settings.host.toLowerCase(), () =>
-      withinDeadline(client, client.connect(), extra.deadlineAt ?? Date.now() + imap.connectTimeoutMs, imap.connectTimeoutMs));
+    await options.limiter.run(settings.host.toLowerCase(), async () => {
+      opened = openClient();
+      await withinDeadline(opened.client, opened.client.connect(), extra.deadlineAt ?? Date.now() + imap.connectTimeoutMs, imap.connectTimeoutMs);
+      // Still in the slot, so the next login waiting for it is offered what this one taught.
+      if (settings.security !== 'none') learnFromHandshake(imap, tlsServer, socketOf(opened.client), opened.tls);
+    });
   } catch (error) {
-    client.close();
+    opened?.client.close();
     throw classifyImapError(error);
   }
+  const { client } = opened!;
   // imapflow has no options for these two; its socket (after STARTTLS the TLS one, which passes
   // them on) is a plain field. Leaving IDLE, imapflow writes DONE and the next command back to
   // back: with Nagle's algorithm the command waits for DONE's ACK. And it asks the kernel for a
   // keepalive probe after 5 s of quiet, which at 10,000 quiet mailboxes is 2,000 probes a second
   // (nstat's TcpExtTCPKeepAlive); IMAP_KEEPALIVE_MS still holds NAT state and finds a vanished peer.
-  const socket = (client as unknown as { socket?: { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } }).socket;
+  const socket = socketOf(client);
   socket?.setNoDelay?.(true);
   socket?.setKeepAlive?.(true, IMAP_KEEPALIVE_MS);
-  if (settings.security !== 'none') learnFromHandshake(imap, tlsServer, socket, tls);
   shareCapabilities(client);
   return client;
+}
+
+/** imapflow's socket (a plain field; after STARTTLS the TLS one). */
+function socketOf(client: ImapFlow): { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } | undefined {
+  return (client as unknown as { socket?: { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } }).socket;
 }
 
 /**

@@ -6,8 +6,8 @@
 import type { ImapFlow } from 'imapflow';
 import imapCommands from 'imapflow/lib/imap-commands.js';
 
-/** A token as imapflow's command compiler takes it. */
-export type Token = { type: 'ATOM' | 'STRING'; value: string } | Token[];
+/** A token as imapflow's command compiler takes it (`sensitive`: never in its debug log). */
+export type Token = { type: 'ATOM' | 'STRING'; value: string; sensitive?: boolean } | Token[];
 
 /** imapflow's parsed untagged response, e.g. `* STATUS <mailbox> (<item> <value> …)`. */
 export interface UntaggedResponse {
@@ -18,8 +18,12 @@ export interface UntaggedResponse {
 export type UntaggedHandler = (untagged: UntaggedResponse) => Promise<void>;
 
 export interface ImapFlowInternals {
-  exec(command: string, attributes: Token[], options: { untagged?: Record<string, UntaggedHandler> }): Promise<{ next(): void }>;
+  exec(command: string, attributes: Token[], options: { untagged?: Record<string, UntaggedHandler>; onPlusTag?: () => Promise<void> }): Promise<{ next(): void }>;
   run(command: string, ...args: unknown[]): Promise<unknown>;
+  /** Writes a line (CRLF added) outside any command: a continuation's answer. */
+  write(line: string): void;
+  /** The mechanisms a login used, by name (imapflow records its own). */
+  authCapabilities: Map<string, boolean>;
   /** Handlers of untagged responses no running command claims (EXISTS, EXPUNGE, …), per connection. */
   untaggedHandlers: Record<string, UntaggedHandler | null | undefined>;
 }

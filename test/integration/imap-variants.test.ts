@@ -122,6 +122,22 @@ test('Dovecot 2.3, which never resumes a TLS session, is offered none after thre
   assert.deepEqual(logins.map((login) => login.offered), [false, true, true, true, false], 'the first has none to offer; three go unused; then none is offered');
 });
 
+// At a worker's start thousands of logins wait for a slot: each is handed its TLS options when its
+// turn comes, so what the logins before it taught (here: that Dovecot resumes nothing) applies.
+test('logins queued behind the host limit get their TLS options when their turn comes, after what earlier logins learnt', async () => {
+  const config = loadConfig(gatewayEnv({ imapPort: tlsDovecot.imapsPort, env: { IMAP_DEFAULT_SECURITY: 'tls', IMAP_TLS_CA_FILE: ca.caFile } }));
+  const options = { config, limiter: new HostLimiter(1) };
+  const user = await tlsDovecot.addUser();
+  const settings = { host: tlsDovecot.host, port: tlsDovecot.imapsPort, security: 'tls', user: user.user } as const;
+  const offered = (client: Awaited<ReturnType<typeof connectImap>>) => (client as unknown as { options: { tls?: { session?: Buffer } } }).options.tls?.session !== undefined;
+  const first = await connectImap(settings, user.pass, options);
+  await first.logout();
+  // Six at once, one slot: all were asked for while the worker still had a session to offer.
+  const queued = await Promise.all(Array.from({ length: 6 }, () => connectImap(settings, user.pass, options)));
+  assert.deepEqual(queued.map(offered), [true, true, true, false, false, false], 'three offers go unused; the logins after them are offered none');
+  await Promise.all(queued.map((client) => client.logout()));
+});
+
 // A worker holds thousands of connections, mostly to a few servers (lean-imapflow.ts).
 test('connections to one server share one copy of its capability list; a server with another list gets its own', async () => {
   const config = loadConfig(gatewayEnv({ imapPort: tlsDovecot.imapsPort, env: { IMAP_TLS_CA_FILE: ca.caFile, IMAP_ALLOWED_PORTS: `${tlsDovecot.imapsPort},${noIdleDovecot.imapPort}` } }));
