@@ -20,7 +20,7 @@ import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
 import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, notInState, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
-import { cpuPercent, cpuSeconds, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
+import { cpuPercent, cpuSeconds, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, syscallCounts, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
 
@@ -287,6 +287,7 @@ async function main(): Promise<void> {
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const bringUpCpuBefore = await cpuReading(worker.pid, dovecotPgid, adapters.redis!);
     const bringUpCommandsBefore = await redisCommandCalls(adapters.redis!);
+    const bringUpSyscallsBefore = syscallCounts(worker.pid);
     const claimStarted = performance.now();
     await adapters.control.publish({ kind: 'rebalance', from: 'bench' });
     const { up, progress, memory } = await waitAllIdle(adapters, refs, worker.pid, claimStarted, workerBase);
@@ -294,6 +295,8 @@ async function main(): Promise<void> {
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
     const bringUpCpu = cpuShares(bringUpCpuBefore, await cpuReading(worker.pid, dovecotPgid, adapters.redis!), upSeconds);
     const bringUpCommands = commandsPerAccount(bringUpCommandsBefore, await redisCommandCalls(adapters.redis!), up);
+    const bringUpSyscalls = syscallCounts(worker.pid);
+    const syscallsPerAccount = `${fmt((bringUpSyscalls.writes - bringUpSyscallsBefore.writes) / Math.max(up, 1), 1)} writes, ${fmt((bringUpSyscalls.reads - bringUpSyscallsBefore.reads) / Math.max(up, 1), 1)} reads`;
     console.log(`  ${up} of ${ACCOUNTS} IDLE after ${fmt(upSeconds)} s`);
 
     // Let the connections settle (and Dovecot hibernate them), then measure a quiet window. The
@@ -355,6 +358,7 @@ async function main(): Promise<void> {
       [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; each the mailbox's first login)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
       ['CPU while bringing them up: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', bringUpCpu, '', ''],
       ['Redis commands per account while bringing them up (the bench\'s poll is hget)', bringUpCommands, '', ''],
+      ['worker system calls per account while bringing them up (IMAP over TLS, Redis, logs)', syscallsPerAccount, '', ''],
       [`worker CPU in the ${SETTLE_MS / 1000} s after the last login (settling)`, `${fmt(settlingCpu, 2)} % of a core (V8's helper threads ${fmt(settlingGc, 2)} %)`, '', ''],
       [`worker CPU while idle (the ${IDLE_WINDOW_MS / 1000} s after that)`, `${fmt(idleCpu, 2)} % of a core`, '≤ 3 %', verdict(idleCpu <= 3)],
       ['worker garbage collections in that window (main-thread pause)', gcsBetween(memoryIdle, idleFrom, idleTo), '', ''],

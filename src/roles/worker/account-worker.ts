@@ -32,6 +32,12 @@ type Deps = Pick<Adapters, 'accounts' | 'eventLog' | 'leases' | 'control' | 'wor
   limiter?: HostLimiter;
 };
 
+/**
+ * Accounts claimed at once while scanning. Each claim that succeeds adds one session, so a batch
+ * no larger than what is left of the share never overshoots it.
+ */
+const CLAIM_BATCH = 50;
+
 export class AccountWorker {
   readonly workerId = `wrk_${randomBytes(6).toString('hex')}`;
   readonly limiter: HostLimiter;
@@ -145,9 +151,13 @@ export class AccountWorker {
     do {
       const page = await this.deps.accounts.scan(cursor);
       cursor = page.cursor;
-      for (const ref of page.refs) {
-        if (this.stopping || this.sessions.size >= share) break;
-        if (!this.sessions.has(formatAccountRef(ref))) await this.claim(ref);
+      const unheld = page.refs.filter((ref) => !this.sessions.has(formatAccountRef(ref)));
+      // Claimed CLAIM_BATCH at a time: their leases and records are asked for together, in one
+      // write to storage each, not a round trip each (a page of 500 took 1,000 of them).
+      for (let at = 0; at < unheld.length && !this.stopping && this.sessions.size < share; ) {
+        const batch = unheld.slice(at, at + Math.min(CLAIM_BATCH, share - this.sessions.size));
+        at += batch.length;
+        await Promise.all(batch.map((ref) => this.claim(ref)));
       }
     } while (cursor !== '0' && this.sessions.size < share && !this.stopping);
     await this.shed(this.sessions.size - share);
