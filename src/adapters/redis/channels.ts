@@ -28,10 +28,45 @@ export function fanoutChannels(subscriber: RedisClient): FanoutChannels {
       onMessage: (listener) => subscriber.on('smessageBuffer', listener),
     };
   }
+  const send = coalesced((command, channels) => (command === 'subscribe' ? subscriber.subscribe(...channels) : subscriber.unsubscribe(...channels)));
   return {
-    subscribe: (channel) => subscriber.subscribe(channel),
-    unsubscribe: (channel) => subscriber.unsubscribe(channel),
+    subscribe: (channel) => send('subscribe', channel),
+    unsubscribe: (channel) => send('unsubscribe', channel),
     onMessage: (listener) => subscriber.on('messageBuffer', listener),
+  };
+}
+
+/** Channels named in one SUBSCRIBE or UNSUBSCRIBE at most. */
+export const CHANNELS_PER_COMMAND = 1000;
+
+type Subscription = 'subscribe' | 'unsubscribe';
+
+/**
+ * Subscriptions asked for in one turn of the event loop go out as one command per run of the same
+ * kind, in the order asked (so an unsubscribe right after a subscribe still wins). A worker
+ * starting accounts by the batch subscribes to their command channels together: one write, where
+ * ioredis writes each SUBSCRIBE to the socket by itself. Classic channels only: on a cluster the
+ * channels of one SSUBSCRIBE must share a slot.
+ */
+function coalesced(send: (command: Subscription, channels: string[]) => Promise<unknown>): (command: Subscription, channel: string) => Promise<unknown> {
+  let queued: Array<{ command: Subscription; channels: string[]; sent: Promise<unknown>; go(): void }> = [];
+  const flush = () => {
+    const runs = queued;
+    queued = [];
+    for (const run of runs) run.go();
+  };
+  return (command, channel) => {
+    if (queued.length === 0) process.nextTick(flush);
+    let run = queued.at(-1);
+    if (!run || run.command !== command || run.channels.length >= CHANNELS_PER_COMMAND) {
+      const channels: string[] = [];
+      let go!: () => void;
+      const sent = new Promise<void>((resolve) => (go = resolve)).then(() => send(command, channels));
+      run = { command, channels, sent, go };
+      queued.push(run);
+    }
+    run.channels.push(channel);
+    return run.sent;
   };
 }
 
