@@ -20,7 +20,7 @@ import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
 import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, notInState, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
-import { cpuPercent, cpuSeconds, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, syscallCounts, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
+import { cpuPercent, cpuSeconds, cpuSplit, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, syscallCounts, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
 
@@ -190,9 +190,12 @@ async function redisCpuSeconds(redis: RedisClient): Promise<number> {
 /** CPU so far of the worker (0 before it exists), Dovecot's processes, Redis, this bench and the whole machine. */
 async function cpuReading(workerPid: number | undefined, dovecotPgid: number, redis: RedisClient) {
   const bench = process.cpuUsage();
+  const dovecot = groupUsage(dovecotPgid);
   return {
     worker: workerPid ? cpuSeconds(workerPid) : 0,
-    dovecot: groupUsage(dovecotPgid).cpu,
+    workerSystem: workerPid ? cpuSplit(workerPid).system : 0,
+    dovecot: dovecot.cpu,
+    dovecotSystem: dovecot.system,
     redis: await redisCpuSeconds(redis),
     bench: (bench.user + bench.system) / 1e6,
     machine: machineCpuSeconds(),
@@ -200,6 +203,16 @@ async function cpuReading(workerPid: number | undefined, dovecotPgid: number, re
 }
 
 type CpuReading = Awaited<ReturnType<typeof cpuReading>>;
+
+/**
+ * CPU per account of the worker, Dovecot and Redis between two readings, with the kernel's part of
+ * the first two: the worker's own cost, apart from how fast the machine was (Dovecot's cost per
+ * login, the same program doing the same work, moved by half between runs minutes apart).
+ */
+function cpuPerAccount(before: CpuReading, after: CpuReading, accounts: number): string {
+  const ms = (used: number) => `${fmt((used / Math.max(accounts, 1)) * 1000, 2)} ms`;
+  return `worker ${ms(after.worker - before.worker)} (kernel ${ms(after.workerSystem - before.workerSystem)}), Dovecot ${ms(after.dovecot - before.dovecot)} (kernel ${ms(after.dovecotSystem - before.dovecotSystem)}), Redis ${ms(after.redis - before.redis)}`;
+}
 
 /** "worker / Dovecot / Redis / bench / machine busy / stolen" between two readings `seconds` apart, in % of a core. */
 function cpuShares(before: CpuReading, after: CpuReading, seconds: number): string {
@@ -227,9 +240,10 @@ async function restartWorker(adapters: Adapters, refs: SeededAccount[], old: Mai
   const { up } = await waitAllIdle(adapters, refs, worker.pid, started, 0);
   const seconds = (performance.now() - started) / 1000;
   // The new process's whole life so far: all of it was this bring-up.
-  const cpu = cpuShares(before, await cpuReading(worker.pid, dovecotPgid, adapters.redis!), seconds);
+  const after = await cpuReading(worker.pid, dovecotPgid, adapters.redis!);
+  const cpu = cpuShares(before, after, seconds);
   console.log(`  restart: ${up} of ${refs.length} IDLE ${fmt(seconds)} s after the new worker was spawned (the old one took ${fmt(stopSeconds)} s to log out)`);
-  return { up, seconds, stopSeconds, cpu };
+  return { up, seconds, stopSeconds, cpu, perAccount: cpuPerAccount(before, after, up) };
 }
 
 async function main(): Promise<void> {
@@ -293,7 +307,9 @@ async function main(): Promise<void> {
     const { up, progress, memory } = await waitAllIdle(adapters, refs, worker.pid, claimStarted, workerBase);
     const upSeconds = (performance.now() - claimStarted) / 1000;
     if (profileWindow) process.kill(worker.pid, 'SIGWINCH');
-    const bringUpCpu = cpuShares(bringUpCpuBefore, await cpuReading(worker.pid, dovecotPgid, adapters.redis!), upSeconds);
+    const bringUpCpuAfter = await cpuReading(worker.pid, dovecotPgid, adapters.redis!);
+    const bringUpCpu = cpuShares(bringUpCpuBefore, bringUpCpuAfter, upSeconds);
+    const bringUpPerAccount = cpuPerAccount(bringUpCpuBefore, bringUpCpuAfter, up);
     const bringUpCommands = commandsPerAccount(bringUpCommandsBefore, await redisCommandCalls(adapters.redis!), up);
     const bringUpSyscalls = syscallCounts(worker.pid);
     const syscallsPerAccount = `${fmt((bringUpSyscalls.writes - bringUpSyscallsBefore.writes) / Math.max(up, 1), 1)} writes, ${fmt((bringUpSyscalls.reads - bringUpSyscallsBefore.reads) / Math.max(up, 1), 1)} reads`;
@@ -357,6 +373,7 @@ async function main(): Promise<void> {
       ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
       [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; each the mailbox's first login)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
       ['CPU while bringing them up: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', bringUpCpu, '', ''],
+      ['CPU per account while bringing them up', bringUpPerAccount, '', ''],
       ['Redis commands per account while bringing them up (the bench\'s poll is hget)', bringUpCommands, '', ''],
       ['worker system calls per account while bringing them up (IMAP over TLS, Redis, logs)', syscallsPerAccount, '', ''],
       [`worker CPU in the ${SETTLE_MS / 1000} s after the last login (settling)`, `${fmt(settlingCpu, 2)} % of a core (V8's helper threads ${fmt(settlingGc, 2)} %)`, '', ''],
@@ -391,6 +408,7 @@ async function main(): Promise<void> {
         ['all IDLE again, from the new process\'s spawn', `${fmt(restart.seconds)} s (${fmt(restart.up / restart.seconds, 0)} accounts/s)`, '≤ 60 s', verdict(restart.up >= ACCOUNTS && restart.seconds <= 60)],
         ['the old worker\'s logout of all of them', `${fmt(restart.stopSeconds)} s`, '', ''],
         ['CPU meanwhile: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', restart.cpu, '', ''],
+        ['CPU per account meanwhile (the new worker\'s start-up included)', restart.perAccount, '', ''],
       ]));
     }
   } finally {

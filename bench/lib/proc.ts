@@ -15,9 +15,15 @@ export function rssBytes(pid: number): number {
 
 /** User + system CPU seconds used so far. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** CPU seconds used so far in the process's own code (user) and in the kernel on its behalf (system). */
+export function cpuSplit(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
 }
 
 /**
@@ -66,20 +72,23 @@ export function groupPids(pgid: number): number[] {
   return pids;
 }
 
-/** Sum of RSS and CPU seconds over a process group (e.g. Dovecot and all its children). */
-export function groupUsage(pgid: number): { rss: number; cpu: number; processes: number } {
+/** Sum of RSS and CPU seconds (and of them, the kernel's) over a process group (e.g. Dovecot and all its children). */
+export function groupUsage(pgid: number): { rss: number; cpu: number; system: number; processes: number } {
   let rss = 0;
   let cpu = 0;
+  let system = 0;
   const pids = groupPids(pgid);
   for (const pid of pids) {
     try {
       rss += rssBytes(pid);
-      cpu += cpuSeconds(pid);
+      const split = cpuSplit(pid);
+      cpu += split.user + split.system;
+      system += split.system;
     } catch {
       // gone meanwhile
     }
   }
-  return { rss, cpu, processes: pids.length };
+  return { rss, cpu, system, processes: pids.length };
 }
 
 /** CPU used by `pid` over `ms`, as a percentage of one core. */
