@@ -109,7 +109,9 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   // Under /tmp on purpose (not $TMPDIR): every path component must be
   // traversable by the unprivileged dovecot/dovenull/mail users, and unix
   // socket paths in base_dir must stay under the 108-byte sun_path limit.
-  const dir = await mkdtemp('/tmp/mailpush-dovecot-');
+  // MAILPUSH_DOVECOT_ROOT names another such directory: /dev/shm keeps the
+  // server's mail in memory, so a benchmark measures no disk of the server's.
+  const dir = await mkdtemp(path.join(process.env.MAILPUSH_DOVECOT_ROOT ?? '/tmp', 'mailpush-dovecot-'));
   await chmod(dir, 0o755);
   const p: Paths = {
     dir,
