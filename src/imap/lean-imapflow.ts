@@ -9,6 +9,11 @@
 // fields are replaced from outside): an imapflow upgrade that renames them makes this save nothing,
 // and the sharing test in test/integration/imap-variants.test.ts fail, without changing what a
 // connection does.
+//
+// And what each login and SELECT need not wait for: a second ID, the "+" before the password, a
+// LIST and an LSUB (docs/benchmarks.md, "An allocator that packs TLS state" and "Fewer round trips
+// and fewer writes per login"). The first two are skipped in imapflow's @internal `run`, the last
+// two through its folder cache; the NOTIFY test's recording proxy checks what a login sends.
 
 import { ImapFlow } from 'imapflow';
 import { getErrorText, getStatusCode, isServerRefusal } from 'imapflow/lib/tools.js';
