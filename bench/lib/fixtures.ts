@@ -20,7 +20,8 @@ export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-32-characters'
  * Dovecot settings for `connections` IDLE sessions on one instance. All test users share the
  * system uid "mail", so one imap process may serve many of them (client_limit); the login
  * processes run in "high-performance" mode (service_count = 0). With `hibernate`, a session that
- * has been IDLE for 5 s moves into the single imap-hibernate process.
+ * has been IDLE for 5 s moves into the single imap-hibernate process. BENCH_DOVECOT_CONFIG adds
+ * lines of its own (e.g. `mail_fsync = never`), to see what a server setting does to a bench.
  */
 export function dovecotTuning(connections: number, options: { hibernate?: boolean } = {}): string {
   const perProcess = 1000;
@@ -39,7 +40,7 @@ service imap {
   client_limit = ${perProcess}
   process_limit = ${Math.ceil(clients / perProcess) + 8}
 }
-${options.hibernate ? `imap_hibernate_timeout = 5s
+${process.env.BENCH_DOVECOT_CONFIG ? `# BENCH_DOVECOT_CONFIG\n${process.env.BENCH_DOVECOT_CONFIG}\n` : ''}${options.hibernate ? `imap_hibernate_timeout = 5s
 service imap {
   unix_listener imap-master {
     user = $default_internal_user
