@@ -20,7 +20,7 @@ import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
 import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, notInState, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
-import { cpuPercent, cpuSeconds, cpuSplit, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, syscallCounts, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
+import { cpuPercent, cpuSplit, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, syscallCounts, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
 
@@ -191,9 +191,10 @@ async function redisCpuSeconds(redis: RedisClient): Promise<number> {
 async function cpuReading(workerPid: number | undefined, dovecotPgid: number, redis: RedisClient) {
   const bench = process.cpuUsage();
   const dovecot = groupUsage(dovecotPgid);
+  const worker = workerPid ? cpuSplit(workerPid) : { user: 0, system: 0 };
   return {
-    worker: workerPid ? cpuSeconds(workerPid) : 0,
-    workerSystem: workerPid ? cpuSplit(workerPid).system : 0,
+    worker: worker.user + worker.system,
+    workerSystem: worker.system,
     dovecot: dovecot.cpu,
     dovecotSystem: dovecot.system,
     redis: await redisCpuSeconds(redis),

@@ -246,9 +246,15 @@ export async function connectImap(
   return client;
 }
 
+/** The part of imapflow's socket mailpush tunes. */
+interface TunableSocket {
+  setNoDelay?(on: boolean): void;
+  setKeepAlive?(on: boolean, delayMs: number): void;
+}
+
 /** imapflow's socket (a plain field; after STARTTLS the TLS one). */
-function socketOf(client: ImapFlow): { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } | undefined {
-  return (client as unknown as { socket?: { setNoDelay?(on: boolean): void; setKeepAlive?(on: boolean, delayMs: number): void } }).socket;
+function socketOf(client: ImapFlow): TunableSocket | undefined {
+  return (client as unknown as { socket?: TunableSocket }).socket;
 }
 
 /**

@@ -49,24 +49,22 @@ type Subscription = 'subscribe' | 'unsubscribe';
  * channels of one SSUBSCRIBE must share a slot.
  */
 function coalesced(send: (command: Subscription, channels: string[]) => Promise<unknown>): (command: Subscription, channel: string) => Promise<unknown> {
-  let queued: Array<{ command: Subscription; channels: string[]; sent: Promise<unknown>; go(): void }> = [];
-  const flush = () => {
-    const runs = queued;
-    queued = [];
-    for (const run of runs) run.go();
-  };
+  // Everything asked for in this turn waits for `turn`; its callbacks run in the order attached,
+  // so the runs go out in the order asked.
+  let turn: Promise<void> | undefined;
+  let last: { command: Subscription; channels: string[]; sent: Promise<unknown> } | undefined;
   return (command, channel) => {
-    if (queued.length === 0) process.nextTick(flush);
-    let run = queued.at(-1);
-    if (!run || run.command !== command || run.channels.length >= CHANNELS_PER_COMMAND) {
-      const channels: string[] = [];
-      let go!: () => void;
-      const sent = new Promise<void>((resolve) => (go = resolve)).then(() => send(command, channels));
-      run = { command, channels, sent, go };
-      queued.push(run);
+    if (!turn) {
+      turn = new Promise<void>((resolve) => process.nextTick(resolve));
+      // Attached first, so a subscription asked for while the runs are sent starts a turn of its own.
+      void turn.then(() => (turn = last = undefined));
     }
-    run.channels.push(channel);
-    return run.sent;
+    if (!last || last.command !== command || last.channels.length >= CHANNELS_PER_COMMAND) {
+      const channels: string[] = [];
+      last = { command, channels, sent: turn.then(() => send(command, channels)) };
+    }
+    last.channels.push(channel);
+    return last.sent;
   };
 }
 
