@@ -19,7 +19,7 @@ import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
 import { buildMessage } from '../test/helpers/message.js';
 import { hashToken } from '../src/core/tokens.js';
 import type { RedisKeys } from '../src/keys.js';
-import { BENCH_TRANSPORT, benchAdapters, Cleanup, countInState, mailpushEnv, notInState, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
+import { BENCH_SERVER_MAILBOXES, BENCH_TRANSPORT, benchAdapters, createServerMailboxes, Cleanup, countInState, mailpushEnv, notInState, seedAccounts, sleep, startBenchDovecot, type SeededAccount } from './lib/fixtures.js';
 import { cpuPercent, cpuSplit, dovecotMaster, groupUsage, machineCpuSeconds, rssBytes, syscallCounts, tcpKeepaliveProbes, threadCpuSeconds } from './lib/proc.js';
 import { fmt, kib, machine, table, verdict } from './lib/report.js';
 import { lineChart } from './lib/svg.js';
@@ -257,6 +257,7 @@ async function main(): Promise<void> {
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
+    if (BENCH_SERVER_MAILBOXES === 'existing') console.log(`  the server's ${ACCOUNTS} mailboxes made beforehand in ${fmt(await createServerMailboxes(dovecot, users))} s`);
     const redis = await startRedis({ args: RECOMMENDED_REDIS_ARGS });
     cleanup.add('redis', () => redis.cleanup());
     const adapters = benchAdapters(redis.url);
@@ -372,7 +373,7 @@ async function main(): Promise<void> {
       ['accounts IDLE at the end of the idle window', `${idleAtEnd} / ${ACCOUNTS}`, '10,000', verdict(idleAtEnd >= 10_000)],
       ['worker RSS, before → after', `${fmt(workerBase / 2 ** 20)} → ${fmt(workerRss / 2 ** 20)} MiB`, '', ''],
       ['worker memory per account', kib(perAccount), '≤ 64 KiB', verdict(perAccount <= 64 * 1024)],
-      [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; each the mailbox's first login)`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
+      [`first start: all up (${CONNECT_CONCURRENCY} logins at a time; ${BENCH_SERVER_MAILBOXES === 'existing' ? 'the server\'s mailboxes exist' : 'each login the mailbox\'s first, which makes it'})`, `${fmt(upSeconds)} s (${fmt(up / upSeconds, 0)} accounts/s)`, '≤ 60 s', verdict(up >= ACCOUNTS && upSeconds <= 60)],
       ['CPU while bringing them up: worker / Dovecot (all processes) / Redis / this bench / whole machine busy / stolen by the host', bringUpCpu, '', ''],
       ['CPU per account while bringing them up', bringUpPerAccount, '', ''],
       ['Redis commands per account while bringing them up (the bench\'s poll is hget)', bringUpCommands, '', ''],

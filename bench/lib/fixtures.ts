@@ -2,6 +2,9 @@
 // mailpush processes, and users/accounts written straight through the Redis adapters.
 
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { createRedisAdapters } from '../../src/adapters/redis/index.js';
 import { isCluster, type RedisTarget } from '../../src/adapters/redis/connection.js';
 import type { Adapters } from '../../src/adapters/adapters.js';
@@ -107,6 +110,36 @@ export async function startBenchDovecot(users: number, options: { prefix?: strin
     await dovecot.cleanup();
     throw error;
   }
+}
+
+/**
+ * Whether the bench's IMAP server already holds its users' mailboxes when the gateway first starts,
+ * as any real server does (`existing`, the default: made beforehand by `createServerMailboxes`), or
+ * each first login makes its maildir and index files (BENCH_SERVER_MAILBOXES=fresh): then a cold
+ * start also times the test Dovecot writing 10,000 new mailboxes to this machine's disk, which swung
+ * from run to run (docs/benchmarks.md, 2026-12-04 night).
+ */
+export const BENCH_SERVER_MAILBOXES: 'existing' | 'fresh' = (() => {
+  const value = process.env.BENCH_SERVER_MAILBOXES ?? 'existing';
+  if (value !== 'existing' && value !== 'fresh') throw new Error(`BENCH_SERVER_MAILBOXES must be existing or fresh, got "${value}"`);
+  return value;
+})();
+
+/**
+ * Makes each user's INBOX on the server (maildir, UID list and index log) with `doveadm mailbox
+ * status`, one doveadm per core over its share of the users, before anything is timed. Returns
+ * the seconds it took.
+ */
+export async function createServerMailboxes(dovecot: Dovecot, users: DovecotUser[]): Promise<number> {
+  const started = performance.now();
+  const processes = Math.max(1, Math.min(availableParallelism(), users.length));
+  const perProcess = Math.ceil(users.length / processes);
+  await Promise.all(Array.from({ length: processes }, async (_, n) => {
+    const list = path.join(dovecot.dir, `bench-users-${n}.txt`);
+    await writeFile(list, users.slice(n * perProcess, (n + 1) * perProcess).map((user) => `${user.user}\n`).join(''));
+    await dovecot.doveadm(['mailbox', 'status', '-F', list, 'messages', 'INBOX'], { timeoutMs: 600_000 });
+  }));
+  return (performance.now() - started) / 1000;
 }
 
 /** The benchmark's Redis: what mailpush processes are told (env) and what the bench connects to (target). */

@@ -62,8 +62,8 @@ export interface Dovecot {
   deliver(to: string | string[], raw: string | Buffer, options?: { from?: string }): Promise<void>;
   /** `doveadm mailbox update --uid-validity`: simulates a server-side mailbox reset. */
   setUidValidity(user: string, mailbox: string, value: number): Promise<void>;
-  /** Runs `doveadm -c <conf> ...args` and returns stdout. */
-  doveadm(args: string[]): Promise<string>;
+  /** Runs `doveadm -c <conf> ...args` and returns stdout; it may take `timeoutMs` (15 s). */
+  doveadm(args: string[], options?: { timeoutMs?: number }): Promise<string>;
   /** Stops the whole instance (master and all its processes); resolves when IMAP is closed. */
   stop(): Promise<void>;
   /** Starts it again with the same config, ports and data. No-op while running. */
@@ -237,9 +237,9 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     });
   }
 
-  async function doveadm(args: string[]): Promise<string> {
+  async function doveadm(args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
     try {
-      const { stdout } = await execFileAsync('doveadm', ['-c', p.config, ...args], { timeout: 15_000 });
+      const { stdout } = await execFileAsync('doveadm', ['-c', p.config, ...args], { timeout: options.timeoutMs ?? 15_000, maxBuffer: 64 * 2 ** 20 });
       return stdout;
     } catch (err) {
       const e = err as Error & { stderr?: string; code?: unknown };
