@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../src/adapters/redis/connection.js';
-import { findJemalloc, JEMALLOC_CONF } from '../src/observability/malloc.js';
+import { findJemalloc, JEMALLOC_CONF, WORKER_NODE_OPTIONS } from '../src/observability/malloc.js';
 import { spawnMailpush, type MailpushProcess } from '../test/helpers/processes.js';
 import type { Adapters } from '../src/adapters/adapters.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
@@ -104,6 +104,8 @@ async function keyBreakdown(redis: RedisClient, keys: RedisKeys, account: Seeded
 interface MemoryReport {
   memory: NodeJS.MemoryUsage;
   spaces: Record<string, number>;
+  /** Each V8 heap space's physical size (its pages in memory, used or not). */
+  physical: Record<string, number>;
   resources: Record<string, number>;
   /** [epoch ms, kind, main-thread pause ms] of recent garbage collections (bench/lib/memory-report.ts). */
   gcs: Array<[number, string, number]>;
@@ -151,7 +153,7 @@ function memoryBreakdown(before: MemoryReport, after: MemoryReport, accounts: nu
     ['rest of RSS (OpenSSL, libuv, malloc, code)', per(native0, native1)],
   ];
   for (const space of ['old_space', 'new_space', 'large_object_space']) {
-    rows.push([`  heap ${space}`, per(before.spaces[space] ?? 0, after.spaces[space] ?? 0)]);
+    rows.push([`  heap ${space}, used / in memory`, `${per(before.spaces[space] ?? 0, after.spaces[space] ?? 0)} / ${per(before.physical[space] ?? 0, after.physical[space] ?? 0)}`]);
   }
   for (const [kind, count] of Object.entries(after.resources).sort((a, b) => b[1] - a[1])) {
     rows.push([`open ${kind} per account`, fmt((count - (before.resources[kind] ?? 0)) / accounts, 2)]);
@@ -253,7 +255,7 @@ async function main(): Promise<void> {
   cleanup.add('memory report', () => rmSync(memoryFile, { force: true }));
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${WORKER_MALLOC_CONF || '(its defaults)'})` : 'glibc'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${WORKER_MALLOC_CONF || '(its defaults)'})` : 'glibc'}, worker NODE_OPTIONS ${(process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS) || '(none)'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
@@ -279,6 +281,10 @@ async function main(): Promise<void> {
       // How often each connection re-issues IDLE, to measure what a restart costs both sides.
       ...(process.env.IMAP_IDLE_RESTART_SECONDS ? { IMAP_IDLE_RESTART_SECONDS: process.env.IMAP_IDLE_RESTART_SECONDS } : {}),
     });
+    // V8 options for the worker alone: docker-compose's (WORKER_NODE_OPTIONS) unless
+    // BENCH_WORKER_NODE_OPTIONS says otherwise (empty: V8's defaults).
+    const workerNodeOptions = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
+    if (workerNodeOptions) workerEnv.NODE_OPTIONS = `${workerEnv.NODE_OPTIONS} ${workerNodeOptions}`;
     const worker = await spawnMailpush('worker', workerEnv);
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     let workerBase = Number.POSITIVE_INFINITY;

@@ -32,9 +32,13 @@ if (file) {
   process.on('SIGUSR2', () => {
     const resources: Record<string, number> = {};
     for (const kind of process.getActiveResourcesInfo()) resources[kind] = (resources[kind] ?? 0) + 1;
-    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
+    const statistics = getHeapSpaceStatistics();
+    const spaces = Object.fromEntries(statistics.map((s) => [s.space_name, s.space_used_size]));
+    // What each space holds in memory pages, used or not: a young generation grown for a burst of
+    // allocations stays this size until V8 shrinks it.
+    const physical = Object.fromEntries(statistics.map((s) => [s.space_name, s.physical_space_size]));
     const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
     if (snapshotDir) writeHeapSnapshot(path.join(snapshotDir, `worker-${process.pid}-${Date.now()}.heapsnapshot`));
-    writeFileSync(file, JSON.stringify({ memory: process.memoryUsage(), spaces, resources, gcs }));
+    writeFileSync(file, JSON.stringify({ memory: process.memoryUsage(), spaces, physical, resources, gcs }));
   });
 }

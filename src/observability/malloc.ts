@@ -29,6 +29,15 @@ export function mallocFromMaps(maps: string | undefined): MallocName {
 }
 
 /**
+ * V8 options for a worker (NODE_OPTIONS in docker-compose.yml): a young generation of at most
+ * 2 × 8 MiB. On a machine with many GiB V8 lets it grow to 128 MiB during a burst of allocation,
+ * such as 10,000 logins, and gives the pages back only sometimes: half the 10,000-account runs of
+ * bench:scale kept ~100 MiB more to the end, 10 KiB per mailbox (docs/benchmarks.md, "The server's
+ * mailboxes exist before a first start"). At 8 MiB no run kept it, at no measurable CPU cost.
+ */
+export const WORKER_NODE_OPTIONS = '--max-semi-space-size=8';
+
+/**
  * The jemalloc settings the Docker image runs with (MALLOC_CONF). jemalloc returns freed pages to
  * the system some seconds after they were freed, but only when it is next called: a worker that
  * has brought up its accounts and then sits idle calls it rarely, and in one run of 10,000 TLS
