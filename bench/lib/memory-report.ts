@@ -34,8 +34,8 @@ if (file) {
     for (const kind of process.getActiveResourcesInfo()) resources[kind] = (resources[kind] ?? 0) + 1;
     const statistics = getHeapSpaceStatistics();
     const spaces = Object.fromEntries(statistics.map((s) => [s.space_name, s.space_used_size]));
-    // What each space holds in memory pages, used or not: a young generation grown for a burst of
-    // allocations stays this size until V8 shrinks it.
+    // What each space holds in memory pages, used or not (pages V8 keeps for reuse outside the
+    // spaces are in neither figure, only in RSS).
     const physical = Object.fromEntries(statistics.map((s) => [s.space_name, s.physical_space_size]));
     const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
     if (snapshotDir) writeHeapSnapshot(path.join(snapshotDir, `worker-${process.pid}-${Date.now()}.heapsnapshot`));

@@ -1,4 +1,5 @@
-// Which malloc this process runs on, and where jemalloc is installed if it is.
+// Which malloc this process runs on, and where jemalloc is installed if it is; and the V8 options
+// a worker should run with, for the same reason: memory per mailbox.
 //
 // Why a worker cares: each idle TLS connection keeps many small OpenSSL blocks from its
 // handshake, scattered between the blocks the handshake freed. glibc's malloc cannot hand those
@@ -31,9 +32,9 @@ export function mallocFromMaps(maps: string | undefined): MallocName {
 /**
  * V8 options for a worker (NODE_OPTIONS in docker-compose.yml): a young generation of at most
  * 2 × 8 MiB. On a machine with many GiB V8 lets it grow to 128 MiB during a burst of allocation,
- * such as 10,000 logins, and gives the pages back only sometimes: half the 10,000-account runs of
- * bench:scale kept ~100 MiB more to the end, 10 KiB per mailbox (docs/benchmarks.md, "The server's
- * mailboxes exist before a first start"). At 8 MiB no run kept it, at no measurable CPU cost.
+ * such as 10,000 logins, and gives the pages back only sometimes: 9 of 13 such runs of bench:scale
+ * kept ~100 MiB more to the end, 10 KiB per mailbox (docs/benchmarks.md, "The server's mailboxes
+ * exist before a first start"). At 8 MiB none of four did, at no measurable CPU cost.
  */
 export const WORKER_NODE_OPTIONS = '--max-semi-space-size=8';
 
