@@ -45,6 +45,8 @@ const WORKER_JEMALLOC = (() => {
 })();
 /** jemalloc's settings for the worker: the image's, or BENCH_WORKER_MALLOC_CONF (empty for jemalloc's defaults). */
 const WORKER_MALLOC_CONF = process.env.BENCH_WORKER_MALLOC_CONF ?? JEMALLOC_CONF;
+/** V8 options for the worker alone: docker-compose's, or BENCH_WORKER_NODE_OPTIONS (empty for V8's defaults). */
+const WORKER_V8_OPTIONS = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');
 
 /** The numeric fields of one INFO section of Redis, by name (0 for a field it does not report). */
@@ -255,7 +257,7 @@ async function main(): Promise<void> {
   cleanup.add('memory report', () => rmSync(memoryFile, { force: true }));
   try {
     console.log(`\nScale — ${machine()}`);
-    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${WORKER_MALLOC_CONF || '(its defaults)'})` : 'glibc'}, worker NODE_OPTIONS ${(process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS) || '(none)'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
+    console.log(`  ${ACCOUNTS} accounts over ${BENCH_TRANSPORT === 'tls' ? 'TLS (Dovecot ssl = required, a test CA trusted through IMAP_TLS_CA_FILE)' : 'plaintext IMAP'}, IMAP_CONNECT_CONCURRENCY ${CONNECT_CONCURRENCY}, Dovecot hibernation ${HIBERNATE ? 'on (5 s)' : 'off'}, worker malloc ${WORKER_JEMALLOC ? `jemalloc (${WORKER_JEMALLOC}, MALLOC_CONF=${WORKER_MALLOC_CONF || '(its defaults)'})` : 'glibc'}, worker V8 options ${WORKER_V8_OPTIONS || '(none)'}, redis-server ${RECOMMENDED_REDIS_ARGS.join(' ')}, fd limit ${process.env.BENCH_FD_LIMIT ?? '?'}`);
     const setupStarted = performance.now();
     const { dovecot, users } = await startBenchDovecot(ACCOUNTS, { prefix: 's', hibernate: HIBERNATE });
     cleanup.add('dovecot', () => dovecot.cleanup());
@@ -281,10 +283,7 @@ async function main(): Promise<void> {
       // How often each connection re-issues IDLE, to measure what a restart costs both sides.
       ...(process.env.IMAP_IDLE_RESTART_SECONDS ? { IMAP_IDLE_RESTART_SECONDS: process.env.IMAP_IDLE_RESTART_SECONDS } : {}),
     });
-    // V8 options for the worker alone: docker-compose's (WORKER_NODE_OPTIONS) unless
-    // BENCH_WORKER_NODE_OPTIONS says otherwise (empty: V8's defaults).
-    const workerNodeOptions = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
-    if (workerNodeOptions) workerEnv.NODE_OPTIONS = `${workerEnv.NODE_OPTIONS} ${workerNodeOptions}`;
+    if (WORKER_V8_OPTIONS) workerEnv.NODE_OPTIONS = `${workerEnv.NODE_OPTIONS} ${WORKER_V8_OPTIONS}`;
     const worker = await spawnMailpush('worker', workerEnv);
     cleanup.add('worker', () => worker.kill('SIGTERM'));
     let workerBase = Number.POSITIVE_INFINITY;
