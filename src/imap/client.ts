@@ -64,6 +64,13 @@ export const LOGIN_CHECK_LIMITS: ImapResponseLimits = {
   maxResponseTokens: 10_000,
 };
 
+/**
+ * The 'error' listener every client gets first. Module-level, not an arrow inside connectImap: a
+ * function made there would keep connectImap's whole scope (the credential, the options, the
+ * session offered) alive for as long as the connection lives.
+ */
+const ignoreError = (): undefined => undefined;
+
 /** imapflow's error codes for a response past its limits. */
 const RESPONSE_LIMIT_CODES = new Set(['LiteralTooLarge', 'LineTooLarge', 'ResponseTooLarge', 'TooManyTokens']);
 
@@ -218,7 +225,7 @@ export async function connectImap(
     const made = mechanism ? new PinnedMechanismImapFlow(flowOptions, mechanism) : new LeanImapFlow(flowOptions);
     // A socket error while connect() is pending rejects connect(); afterwards it is emitted, and an
     // ImapFlow without an 'error' listener would crash the process.
-    made.on('error', () => undefined);
+    made.on('error', ignoreError);
     return { client: made, tls };
   };
   let opened: ReturnType<typeof openClient> | undefined;

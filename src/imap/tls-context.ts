@@ -79,7 +79,7 @@ export class TlsServerMemory {
   }
 
   set(server: string, session: Buffer): void {
-    this.entry(server).session = session;
+    this.entry(server).session = unpooledCopy(session);
   }
 
   /** After a handshake that offered a session: whether the server resumed it. */
@@ -144,24 +144,61 @@ function sharedFor(imap: Config['imap']): SharedTls {
   return found;
 }
 
+/**
+ * `session` in memory of its own. Node 24 hands a session out as a slice of its 64 KiB Buffer pool
+ * (`Buffer.poolSize`), so keeping one ~2 KiB session would keep the memory of the whole pool.
+ */
+function unpooledCopy(session: Buffer): Buffer {
+  const bytes = new Uint8Array(session.length);
+  bytes.set(session);
+  return Buffer.from(bytes.buffer, 0, bytes.length);
+}
+
+/**
+ * The session copies handed to connections, released once they have been offered. Each option
+ * object a connection is opened with lives as long as the connection (imapflow's copy of its
+ * options is held by its handlers, Node's TLSSocket keeps its own two), and every one of them holds
+ * the session: at 10,000 mailboxes on a server that resumes sessions, 2 KiB each for nothing
+ * (docs/benchmarks.md, "The session a connection was offered").
+ */
+const offeredCopies = new WeakSet<Buffer>();
+
+/** `transfer` (ES2024; Node 22 and later): moves the bytes out, leaving every view on them empty. */
+type TransferableArrayBuffer = ArrayBuffer & { transfer?(length: number): ArrayBuffer };
+
 /** The `tls` options for one connection to `server` (address|port|name): shared context, last session. */
 export function tlsOptionsFor(imap: Config['imap'], server: string): ConnectionOptions {
   const { context, classicalContext, servers } = sharedFor(imap);
-  const session = servers.get(server);
+  const kept = servers.get(server);
   const secureContext = classicalContext && servers.classical(server) ? classicalContext : context;
+  const session = kept && unpooledCopy(kept);
+  if (session) offeredCopies.add(session);
   return { rejectUnauthorized: imap.tlsRejectUnauthorized, secureContext, ...(session ? { session } : {}) };
+}
+
+/**
+ * Frees the bytes of the session copy `offered` carried, once the handshake has used it (OpenSSL
+ * parsed it into its own object when the connection was set up). The options objects that refer to
+ * it keep an empty Buffer. Only copies made by {@link tlsOptionsFor} are touched: detaching a slice
+ * of Node's pool would empty every other Buffer on it.
+ */
+function releaseOfferedSession(offered: ConnectionOptions): void {
+  const session = offered.session;
+  if (!Buffer.isBuffer(session) || !offeredCopies.delete(session)) return;
+  (session.buffer as TransferableArrayBuffer).transfer?.(0);
 }
 
 /**
  * Learns from a connection that logged in: keeps its session for the next connection to
  * `server`, notes whether the server resumed the session this one offered, and which key exchange
- * it chose when offered the hybrid. Called after the login, when a TLS 1.3 server has sent its
- * tickets. Plaintext sockets teach nothing.
+ * it chose when offered the hybrid; and frees the bytes of the session it was offered. Called
+ * after the login, when a TLS 1.3 server has sent its tickets. Plaintext sockets teach nothing.
  */
 export function learnFromHandshake(imap: Config['imap'], server: string, socket: unknown, offered: ConnectionOptions): void {
   const tls = socket as Partial<TLSSocket> | undefined;
   const { context, classicalContext, servers } = sharedFor(imap);
   if (offered.session) servers.offered(server, tls?.isSessionReused?.() === true);
+  releaseOfferedSession(offered);
   if (classicalContext && offered.secureContext === context) {
     servers.agreed(server, (tls?.getEphemeralKeyInfo?.() as { name?: string } | null | undefined)?.name);
   }

@@ -64,7 +64,7 @@ test('TLS sessions: a server that leaves three offered sessions in a row unused 
   cache.set('never', session);
   cache.set('sometimes', session);
   for (let i = 0; i < TLS_RESUME_MISSES - 1; i++) cache.offered('never', false);
-  assert.equal(cache.get('never'), session, 'two misses: still offered');
+  assert.deepEqual(cache.get('never'), session, 'two misses: still offered');
   cache.offered('never', false);
   assert.equal(cache.get('never'), undefined, 'the third: none offered');
   assert.equal(cache.offering('never'), false, 'and none kept');
@@ -75,12 +75,66 @@ test('TLS sessions: a server that leaves three offered sessions in a row unused 
     cache.offered('sometimes', false);
     cache.offered('sometimes', true);
   }
-  assert.equal(cache.get('sometimes'), session);
+  assert.deepEqual(cache.get('sometimes'), session);
 
   now += TLS_RESUME_RETRY_MS;
   assert.equal(cache.offering('never'), true, 'an hour later it is tried again');
   cache.set('never', session);
-  assert.equal(cache.get('never'), session);
+  assert.deepEqual(cache.get('never'), session);
+});
+
+test('TLS sessions: each connection is offered its own copy, whose bytes are freed after the login; the kept session is not a slice of Node\'s Buffer pool', async () => {
+  const ca = await createTestCa();
+  const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-tls-sessions-'));
+  const { certFile, keyFile } = await ca.issue(dir);
+  // Node's TLS server resumes TLS 1.3 tickets, as Dovecot's login processes in high-performance mode and Gmail do.
+  const server = createServer({ cert: await readFile(certFile), key: await readFile(keyFile) }, (socket) => socket.end('* OK ready\r\n'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const key = `127.0.0.1|${port}|localhost`;
+  const imap = loadConfig({ ...base, IMAP_TLS_CA_FILE: ca.caFile }).imap;
+  const login = async () => {
+    const options = tlsOptionsFor(imap, key);
+    const offered = options.session;
+    const offeredBytes = offered ? Buffer.from(offered) : undefined;
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', ...options });
+    await once(socket, 'secureConnect');
+    // Read to the server's end, as a login does: a TLS 1.3 server sends its tickets after the handshake.
+    socket.resume();
+    await once(socket, 'end');
+    const resumed = socket.isSessionReused();
+    learnFromHandshake(imap, key, socket, options);
+    socket.destroy();
+    return { offered, offeredBytes, resumed };
+  };
+  try {
+    const first = await login();
+    assert.equal(first.offered, undefined, 'nothing to offer the first time');
+    const second = await login();
+    const third = await login();
+    for (const later of [second, third]) {
+      assert.ok(later.offeredBytes && later.offeredBytes.length > 100, 'a session is offered');
+      assert.equal(later.resumed, true, 'and the server resumed it');
+      assert.equal(later.offered!.length, 0, 'after the login its bytes are gone from the options the connection keeps');
+    }
+    const next = tlsOptionsFor(imap, key).session as Buffer;
+    assert.equal(next.buffer.byteLength, next.length, 'a copy in memory of its own: detaching it frees only it');
+
+    // A session in options not made here (as a slice of Node's pool would be) is never detached:
+    // that would empty every other Buffer on the same memory.
+    const shared = Buffer.alloc(third.offeredBytes!.length + 64);
+    const slice = shared.subarray(0, third.offeredBytes!.length);
+    third.offeredBytes!.copy(slice);
+    const neighbour = shared.subarray(slice.length).fill(7);
+    learnFromHandshake(imap, key, undefined, { session: slice });
+    assert.deepEqual(slice, third.offeredBytes);
+    assert.ok(neighbour.length === 64 && neighbour.every((byte) => byte === 7));
+  } finally {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+    await ca.cleanup();
+  }
 });
 
 test('key exchange: a server that answers the post-quantum hybrid with a classical group is offered classical groups only, for an hour; one that takes the hybrid keeps it', async () => {
