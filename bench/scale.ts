@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../src/adapters/redis/connection.js';
-import { findJemalloc, JEMALLOC_CONF, WORKER_NODE_OPTIONS } from '../src/observability/malloc.js';
+import { findJemalloc, WORKER_JEMALLOC_CONF, WORKER_NODE_OPTIONS } from '../src/observability/malloc.js';
 import { spawnMailpush, type MailpushProcess } from '../test/helpers/processes.js';
 import type { Adapters } from '../src/adapters/adapters.js';
 import { RECOMMENDED_REDIS_ARGS, startRedis } from '../test/helpers/redis.js';
@@ -43,8 +43,8 @@ const WORKER_JEMALLOC = (() => {
   if (choice !== 'jemalloc' || !found) throw new Error(`BENCH_WORKER_MALLOC must be jemalloc (installed: ${found ?? 'no; Debian: apt-get install libjemalloc2'}) or glibc, got "${choice}"`);
   return found;
 })();
-/** jemalloc's settings for the worker: the image's, or BENCH_WORKER_MALLOC_CONF (empty for jemalloc's defaults). */
-const WORKER_MALLOC_CONF = process.env.BENCH_WORKER_MALLOC_CONF ?? JEMALLOC_CONF;
+/** jemalloc's settings for the worker: docker-compose's, or BENCH_WORKER_MALLOC_CONF (empty for jemalloc's defaults). */
+const WORKER_MALLOC_CONF = process.env.BENCH_WORKER_MALLOC_CONF ?? WORKER_JEMALLOC_CONF;
 /** V8 options for the worker alone: docker-compose's, or BENCH_WORKER_NODE_OPTIONS (empty for V8's defaults). */
 const WORKER_V8_OPTIONS = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
 const CHART = process.env.BENCH_CHART ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/bench-scale.svg');

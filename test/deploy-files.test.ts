@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
 import { RECOMMENDED_REDIS_ARGS } from './helpers/redis.js';
-import { JEMALLOC_CONF, jemallocCandidates, WORKER_NODE_OPTIONS } from '../src/observability/malloc.js';
+import { JEMALLOC_CONF, jemallocCandidates, WORKER_JEMALLOC_CONF, WORKER_NODE_OPTIONS } from '../src/observability/malloc.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (file: string) => readFileSync(new URL(file, root), 'utf8');
@@ -52,11 +52,13 @@ test('docker-compose.yml runs Redis with AOF, one web and two workers, with a va
   // The image's jemalloc replaces glibc's malloc, whose tunables would then be settings nothing reads.
   assert.equal(worker.environment?.GLIBC_TUNABLES, undefined);
   assert.equal(worker.environment?.NODE_OPTIONS, WORKER_NODE_OPTIONS, 'the worker runs with the young generation bench:scale measured');
+  assert.equal(worker.environment?.MALLOC_CONF, WORKER_JEMALLOC_CONF, 'and with the jemalloc settings bench:scale measured');
+  assert.equal(web.environment?.MALLOC_CONF, undefined, 'the web process keeps the image\'s');
   const dotEnv = { ...envExample(), MAILPUSH_SECRET: 'a-long-enough-demo-secret-of-32-characters' };
   for (const service of [web, worker]) {
     const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
-    // NODE_OPTIONS is Node's own (the worker's young generation), not the gateway's.
-    for (const name of Object.keys(env).filter((name) => name !== 'NODE_OPTIONS')) {
+    // NODE_OPTIONS and MALLOC_CONF are Node's and jemalloc's own (the worker's memory), not the gateway's.
+    for (const name of Object.keys(env).filter((name) => name !== 'NODE_OPTIONS' && name !== 'MALLOC_CONF')) {
       assert.ok((CONFIG_VARIABLES as readonly string[]).includes(name), `${name} is a variable the gateway reads`);
     }
     const config = loadConfig(env);

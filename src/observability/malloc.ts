@@ -46,6 +46,20 @@ export const WORKER_NODE_OPTIONS = '--max-semi-space-size=8';
  */
 export const JEMALLOC_CONF = 'background_thread:true';
 
+/**
+ * A worker's jemalloc settings (docker-compose's worker MALLOC_CONF): the image's, and every block
+ * of 64 KiB or more served from jemalloc's arena for large blocks, which hands their pages back to
+ * the system as soon as they are freed (its other arenas keep freed pages for seconds, to reuse).
+ * Each TLS socket has one such block for its life: the encrypted read buffer, which Node sizes to
+ * libuv's 64 KiB read, and of which only the pages reads have written need be in memory. From the
+ * usual arenas, busy with the churn of thousands of logins, the buffer came as pages still in
+ * memory from their last use; from this one, as untouched pages. At 10,000 TLS mailboxes: about
+ * 5 KiB less per mailbox (docs/benchmarks.md, "A TLS socket's read buffer, on untouched pages").
+ * Not for web processes: every plain socket read there is a 64 KiB block too, briefly, and would
+ * cost a system call to give back.
+ */
+export const WORKER_JEMALLOC_CONF = `${JEMALLOC_CONF},oversize_threshold:65536`;
+
 /** Where Debian, Ubuntu, Fedora and Alpine's packages (and our Docker image) put jemalloc. */
 export function jemallocCandidates(arch: string = process.arch): string[] {
   const triplet = arch === 'arm64' ? 'aarch64-linux-gnu' : arch === 'x64' ? 'x86_64-linux-gnu' : undefined;
@@ -65,7 +79,7 @@ export function findJemalloc(): string | undefined {
 /** What the worker says at start about its allocator: which one, and how to get jemalloc where it is not in use. */
 export function mallocAdvice(malloc: MallocName, jemalloc: string | undefined): string {
   if (malloc === 'jemalloc') return 'memory allocator: jemalloc';
-  const how = jemalloc ? `start the worker with LD_PRELOAD=${jemalloc} MALLOC_CONF=${JEMALLOC_CONF}` : 'install jemalloc (Debian: libjemalloc2) and preload it with LD_PRELOAD';
+  const how = jemalloc ? `start the worker with LD_PRELOAD=${jemalloc} MALLOC_CONF=${WORKER_JEMALLOC_CONF}` : 'install jemalloc (Debian: libjemalloc2) and preload it with LD_PRELOAD';
   return `memory allocator: ${malloc}; ${how} to save about 6 KiB per TLS mailbox`;
 }
 
