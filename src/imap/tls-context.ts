@@ -26,8 +26,10 @@ export const TLS_SESSION_HOSTS = 1000;
 
 /**
  * Offered sessions a server may leave unused in a row before it is offered none for a while.
- * Dovecot 2.3 sends tickets and never takes one back; offering them there cost the worker a
- * session parsed per login (1 % of a 10,000-account cold start) and a larger ClientHello, for nothing.
+ * Dovecot 2.3 with a login process per connection (its default) sends tickets and never takes one
+ * back; offering them there cost the worker a session parsed per login (1 % of a 10,000-account
+ * cold start) and a larger ClientHello, for nothing. (In high-performance mode, `service_count = 0`,
+ * each login process resumes the tickets it issued itself.)
  */
 export const TLS_RESUME_MISSES = 3;
 

@@ -80,8 +80,9 @@ test('IMAP over TLS with verification on: a certificate from an unknown CA is re
   assert.match(mail.data.subject, /^over/);
 });
 
-// Dovecot 2.3 sends TLS 1.3 tickets but never resumes them (measured; see docs/benchmarks.md), so
-// resumption is shown through a TLS-terminating front, as big providers run one, before Dovecot.
+// The tests' Dovecot 2.3 (a login process per connection, its default) sends TLS 1.3 tickets but
+// never resumes them (docs/benchmarks.md), so resumption is shown through a TLS-terminating front,
+// as big providers run one, before Dovecot.
 test('a second TLS login to the same server resumes the first one\'s TLS session', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-tls-front-'));
   const front = await startTcpProxy(tlsDovecot.imapPort, tlsDovecot.host, { tls: await ca.issue(dir) });
@@ -105,7 +106,7 @@ test('a second TLS login to the same server resumes the first one\'s TLS session
 
 // Offering a session costs a parse of it and a larger ClientHello per login: not worth it to a
 // server that takes none back.
-test('Dovecot 2.3, which never resumes a TLS session, is offered none after three logins that left theirs unused', async () => {
+test('Dovecot 2.3 with a login process per connection, which never resumes a TLS session, is offered none after three logins that left theirs unused', async () => {
   const config = loadConfig(gatewayEnv({ imapPort: tlsDovecot.imapsPort, env: { IMAP_DEFAULT_SECURITY: 'tls', IMAP_TLS_CA_FILE: ca.caFile } }));
   const options = { config, limiter: new HostLimiter(2) };
   const user = await tlsDovecot.addUser();

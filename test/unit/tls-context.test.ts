@@ -5,10 +5,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connect, createSecureContext, createServer, type TLSSocket } from 'node:tls';
+import { connect, createSecureContext, createServer, type Server, type TLSSocket } from 'node:tls';
 import { loadConfig } from '../../src/config.js';
 import { learnFromHandshake, TLS_HYBRID_RETRY_MS, TLS_RESUME_MISSES, TLS_RESUME_RETRY_MS, TlsServerMemory, tlsOptionsFor } from '../../src/imap/tls-context.js';
-import { createTestCa } from '../helpers/test-ca.js';
+import { createTestCa, type TestCa } from '../helpers/test-ca.js';
 
 /** OpenSSL 3.5 (Node 24) knows the post-quantum hybrid and offers it first; 3.0 (Node 22) does not. */
 const hybridKnown = (() => {
@@ -22,15 +22,24 @@ const hybridKnown = (() => {
 
 const base = { REDIS_URL: 'redis://127.0.0.1:6390', MAILPUSH_SECRET: 'a-secret-of-enough-length-for-32-characters' };
 
+/**
+ * A TLS server on a free loopback port, certified by `ca` for localhost, that greets like IMAP and
+ * closes; with `ecdhCurve`, limited to those groups.
+ */
+async function greetingServer(ca: TestCa, dir: string, ecdhCurve?: string): Promise<{ server: Server; port: number }> {
+  const { certFile, keyFile } = await ca.issue(dir);
+  const keys = { cert: await readFile(certFile), key: await readFile(keyFile) };
+  const server = createServer({ ...keys, ...(ecdhCurve ? { ecdhCurve } : {}) }, (socket) => socket.end('* OK ready\r\n'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
 test('IMAP_TLS_GROUPS: the key exchange an IMAP server agrees to is one of the groups offered; by default the post-quantum hybrid where OpenSSL has it', async () => {
   const ca = await createTestCa();
   const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-tls-groups-'));
   // A server that accepts every group this OpenSSL knows, as one on a current OpenSSL would.
-  const { certFile, keyFile } = await ca.issue(dir);
-  const server = createServer({ cert: await readFile(certFile), key: await readFile(keyFile) }, (socket) => socket.end('* OK ready\r\n'));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const { server, port } = await greetingServer(ca, dir);
   const agreed = async (env: Record<string, string>) => {
     const imap = loadConfig({ ...base, IMAP_TLS_CA_FILE: ca.caFile, ...env }).imap;
     const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost', ...tlsOptionsFor(imap, `127.0.0.1|${port}|localhost`) });
@@ -86,12 +95,8 @@ test('TLS sessions: a server that leaves three offered sessions in a row unused 
 test('TLS sessions: each connection is offered its own copy, whose bytes are freed after the login; the kept session is not a slice of Node\'s Buffer pool', async () => {
   const ca = await createTestCa();
   const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-tls-sessions-'));
-  const { certFile, keyFile } = await ca.issue(dir);
-  // Node's TLS server resumes TLS 1.3 tickets, as Dovecot's login processes in high-performance mode and Gmail do.
-  const server = createServer({ cert: await readFile(certFile), key: await readFile(keyFile) }, (socket) => socket.end('* OK ready\r\n'));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  // Node's TLS server resumes the TLS 1.3 tickets it issued, as a Dovecot login process in high-performance mode does.
+  const { server, port } = await greetingServer(ca, dir);
   const key = `127.0.0.1|${port}|localhost`;
   const imap = loadConfig({ ...base, IMAP_TLS_CA_FILE: ca.caFile }).imap;
   const login = async () => {
@@ -140,17 +145,9 @@ test('TLS sessions: each connection is offered its own copy, whose bytes are fre
 test('key exchange: a server that answers the post-quantum hybrid with a classical group is offered classical groups only, for an hour; one that takes the hybrid keeps it', async () => {
   const ca = await createTestCa();
   const dir = await mkdtemp(path.join(tmpdir(), 'mailpush-tls-adapt-'));
-  const { certFile, keyFile } = await ca.issue(dir);
-  const tlsKeys = { cert: await readFile(certFile), key: await readFile(keyFile) };
-  const listen = async (ecdhCurve?: string) => {
-    const server = createServer({ ...tlsKeys, ...(ecdhCurve ? { ecdhCurve } : {}) }, (socket) => socket.end('* OK ready\r\n'));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return server;
-  };
   // One like Dovecot on OpenSSL 3.0, and one that accepts everything this OpenSSL knows.
-  const classicalServer = await listen('X25519:P-256');
-  const modernServer = await listen();
+  const { server: classicalServer } = await greetingServer(ca, dir, 'X25519:P-256');
+  const { server: modernServer } = await greetingServer(ca, dir);
   const login = async (imap: ReturnType<typeof loadConfig>['imap'], server: typeof classicalServer) => {
     const { port } = server.address() as AddressInfo;
     const key = `127.0.0.1|${port}|localhost`;
