@@ -167,7 +167,8 @@ async function startParts(role: Role, givenConfig: Config, logger: Logger, teard
     const eventLog = new CountingEventLog(adapters.eventLog, metrics);
     worker = new AccountWorker({ ...adapters, eventLog, limiter, ...(pushes ? { pushes } : {}) }, config, log, metrics);
     const malloc = runningMalloc();
-    log.info({ malloc }, mallocAdvice(malloc, malloc === 'jemalloc' ? undefined : findJemalloc()));
+    // MALLOC_CONF is jemalloc's own variable, not the gateway's; only a worker-only process is advised on it.
+    log.info({ malloc }, mallocAdvice(malloc, malloc === 'jemalloc' ? undefined : findJemalloc(), role === 'worker' ? process.env.MALLOC_CONF ?? '' : undefined));
   }
   // Probes answer from the start (a starting worker is alive but not ready), and "worker
   // started" or "listening" in the log then means every port is up.

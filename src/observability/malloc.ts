@@ -76,11 +76,25 @@ export function findJemalloc(): string | undefined {
   return jemallocCandidates().find((file) => existsSync(file));
 }
 
-/** What the worker says at start about its allocator: which one, and how to get jemalloc where it is not in use. */
-export function mallocAdvice(malloc: MallocName, jemalloc: string | undefined): string {
-  if (malloc === 'jemalloc') return 'memory allocator: jemalloc';
+/**
+ * What the worker says at start about its allocator: which one, and how to get jemalloc where it is
+ * not in use. `workerMallocConf`: for a process that is a worker only, the MALLOC_CONF it was started
+ * with ('' for none), so that one on jemalloc without WORKER_JEMALLOC_CONF's large-block arena
+ * (as the image runs every process, unless docker-compose's worker settings are copied) is told.
+ */
+export function mallocAdvice(malloc: MallocName, jemalloc: string | undefined, workerMallocConf?: string): string {
+  if (malloc === 'jemalloc') {
+    if (workerMallocConf === undefined || largeBlocksApart(workerMallocConf)) return 'memory allocator: jemalloc';
+    return `memory allocator: jemalloc; start workers with MALLOC_CONF=${WORKER_JEMALLOC_CONF} to save about 5 KiB per TLS mailbox`;
+  }
   const how = jemalloc ? `start the worker with LD_PRELOAD=${jemalloc} MALLOC_CONF=${WORKER_JEMALLOC_CONF}` : 'install jemalloc (Debian: libjemalloc2) and preload it with LD_PRELOAD';
   return `memory allocator: ${malloc}; ${how} to save about 6 KiB per TLS mailbox`;
+}
+
+/** True when jemalloc settings `conf` serve blocks of 64 KiB and up from the arena for large blocks. */
+function largeBlocksApart(conf: string): boolean {
+  const threshold = Number(/(?:^|,)oversize_threshold:(\d+)(?:,|$)/.exec(conf)?.[1] ?? 0);
+  return threshold > 0 && threshold <= 64 * 1024;
 }
 
 function readMaps(): string | undefined {

@@ -28,6 +28,12 @@ test('the maps of a process with tcmalloc, or without /proc, are not taken for g
 
 test('the start-up line says how to get jemalloc where it is not in use, and nothing more where it is', () => {
   assert.equal(mallocAdvice('jemalloc', '/usr/local/lib/libjemalloc.so.2'), 'memory allocator: jemalloc');
+  assert.equal(mallocAdvice('jemalloc', undefined, WORKER_JEMALLOC_CONF), 'memory allocator: jemalloc', 'a worker with the workers\' settings');
+  assert.equal(mallocAdvice('jemalloc', undefined, 'oversize_threshold:32768,background_thread:true'), 'memory allocator: jemalloc', 'or a lower threshold');
+  // A worker on the image's settings alone, on none, or with jemalloc's default threshold (8 MiB).
+  for (const conf of [JEMALLOC_CONF, '', 'background_thread:true,oversize_threshold:8388608', 'oversize_threshold:0']) {
+    assert.equal(mallocAdvice('jemalloc', undefined, conf), `memory allocator: jemalloc; start workers with MALLOC_CONF=${WORKER_JEMALLOC_CONF} to save about 5 KiB per TLS mailbox`, conf);
+  }
   assert.match(mallocAdvice('glibc', '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'), /^memory allocator: glibc; start the worker with LD_PRELOAD=\/usr\/lib\/x86_64-linux-gnu\/libjemalloc\.so\.2 MALLOC_CONF=background_thread:true,oversize_threshold:65536 to save/);
   assert.match(mallocAdvice('glibc', undefined), /install jemalloc \(Debian: libjemalloc2\) and preload it with LD_PRELOAD/);
 });
