@@ -148,7 +148,7 @@ function sharedFor(imap: Config['imap']): SharedTls {
 
 /**
  * `session` in memory of its own. Node 24 hands a session out as a slice of its 64 KiB Buffer pool
- * (`Buffer.poolSize`), so keeping one ~2 KiB session would keep the memory of the whole pool.
+ * (`Buffer.poolSize`), so keeping one session of ~1.2 KiB would keep the memory of the whole pool.
  */
 function unpooledCopy(session: Buffer): Buffer {
   const bytes = new Uint8Array(session.length);
@@ -160,8 +160,9 @@ function unpooledCopy(session: Buffer): Buffer {
  * The session copies handed to connections, released once they have been offered. Each option
  * object a connection is opened with lives as long as the connection (imapflow's copy of its
  * options is held by its handlers, Node's TLSSocket keeps its own two), and every one of them holds
- * the session: at 10,000 mailboxes on a server that resumes sessions, 2 KiB each for nothing
- * (docs/benchmarks.md, "The session a connection was offered").
+ * the session: on a server that resumes sessions, a session and its share of a pool slab per
+ * connection, 2.1 KiB each in heap snapshots of 1,000 (docs/benchmarks.md, "The session each
+ * connection was offered").
  */
 const offeredCopies = new WeakSet<Buffer>();
 

@@ -51,10 +51,11 @@ export const JEMALLOC_CONF = 'background_thread:true';
  * of 64 KiB or more served from jemalloc's arena for large blocks, which hands their pages back to
  * the system as soon as they are freed (its other arenas keep freed pages for seconds, to reuse).
  * Each TLS socket has one such block for its life: the encrypted read buffer, which Node sizes to
- * libuv's 64 KiB read, and of which only the pages reads have written need be in memory. From the
- * usual arenas, busy with the churn of thousands of logins, the buffer came as pages still in
- * memory from their last use; from this one, as untouched pages. At 10,000 TLS mailboxes: about
- * 5 KiB less per mailbox (docs/benchmarks.md, "A TLS socket's read buffer, on untouched pages").
+ * libuv's 64 KiB read, and of which only the pages reads have written need be in memory. The
+ * usual arenas, after the churn of thousands of logins, can serve it from pages still in memory
+ * from their last use; this one serves untouched pages. At 10,000 TLS mailboxes: 4–6 KiB less per
+ * mailbox (docs/benchmarks.md, "The session each connection was offered, and a TLS socket's read
+ * buffer on untouched pages").
  * Not for web processes: every plain socket read there is a 64 KiB block too, briefly, and would
  * cost a system call to give back.
  */

@@ -125,6 +125,11 @@ test('TLS sessions: each connection is offered its own copy, whose bytes are fre
     }
     const next = tlsOptionsFor(imap, key).session as Buffer;
     assert.equal(next.buffer.byteLength, next.length, 'a copy in memory of its own: detaching it frees only it');
+    // What is kept per server is a copy too, not the slice of shared memory it was given.
+    const memory = new TlsServerMemory();
+    memory.set('a server', Buffer.alloc(4096, 1).subarray(0, 1200));
+    const kept = memory.get('a server')!;
+    assert.ok(kept.length === 1200 && kept.buffer.byteLength === 1200 && kept.every((byte) => byte === 1));
 
     // A session in options not made here (as a slice of Node's pool would be) is never detached:
     // that would empty every other Buffer on the same memory.
