@@ -149,6 +149,7 @@ function sharedFor(imap: Config['imap']): SharedTls {
 /**
  * `session` in memory of its own. Node 24 hands a session out as a slice of its 64 KiB Buffer pool
  * (`Buffer.poolSize`), so keeping one session of ~1.2 KiB would keep the memory of the whole pool.
+ * Not `Buffer.from` or `Buffer.copyBytesFrom`: in Node 24 both take a copy this small from the pool too.
  */
 function unpooledCopy(session: Buffer): Buffer {
   const bytes = new Uint8Array(session.length);
